@@ -1,0 +1,4 @@
+from alttext_tools.cli import main
+
+if __name__ == "__main__":
+    raise SystemExit(main())
