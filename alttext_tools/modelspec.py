@@ -1,0 +1,29 @@
+"""What identifies a vision model: a text GGUF, its mmproj GGUF, and the chat handler that fits."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+# Handler names accepted on the CLI and in config (`--handler`), mapped to llama-cpp-python classes
+# in engine.py. Keep the names short and stable: they appear in cache entries and JSON reports.
+HANDLERS: tuple[str, ...] = ("moondream", "qwen2.5-vl", "llava", "mtmd")
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A loadable model. `name` is the preset name, or the text file's stem for local files."""
+
+    name: str
+    text_path: Path
+    mmproj_path: Path
+    handler: str
+
+    def __post_init__(self) -> None:
+        if self.handler not in HANDLERS:
+            raise ValueError(f"unknown handler {self.handler!r}; expected one of {', '.join(HANDLERS)}")
+
+    @property
+    def model_id(self) -> str:
+        """Stable id used in reports and cache keys: preset/handler plus the text file name."""
+        return f"{self.name}:{self.handler}:{self.text_path.name}"
