@@ -1,0 +1,162 @@
+"""The `alttext` command line. Reports go to stdout, chatter to stderr; exit codes in report.ExitCode.
+
+Heavy modules (llama_cpp, Pillow, huggingface_hub) are imported inside the commands that need
+them, so `alttext check` starts fast.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+import warnings
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from alttext_tools import __version__
+from alttext_tools.config import ConfigError, Config, apply_overrides, load_config
+from alttext_tools.report import FAIL_ON_CHOICES, FORMAT_CHOICES, ExitCode, use_color
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _scan_options(func: F) -> F:
+    """Options shared by every command that walks a docs tree."""
+    decorators = [
+        click.argument("paths", nargs=-1, type=click.Path(path_type=Path)),
+        click.option("--config", "config_file", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="Config file (default: [tool.alttext] in pyproject.toml or .alttext.toml, searched upwards)."),
+        click.option("--exclude", multiple=True, metavar="GLOB", help="Skip files matching this gitignore-style glob (repeatable)."),
+        click.option("--no-gitignore", is_flag=True, default=None, help="Do not honour .gitignore files."),
+        click.option("--max-length", type=click.IntRange(min=1), help="Longest acceptable alt text (default 150)."),
+        click.option("--disable", multiple=True, metavar="RULE", help="Turn a rule off (repeatable)."),
+        click.option("--site-root", type=click.Path(file_okay=False, path_type=Path), help="Folder that root-relative image URLs (/img/x.png) resolve against."),
+        click.option("-j", "--jobs", type=click.IntRange(min=0), help="Worker processes (0 = all cores)."),
+    ]
+    for decorator in reversed(decorators):
+        func = decorator(func)
+    return func
+
+
+def _load(paths: Sequence[Path], config_file: Path | None, overrides: dict[str, Any]) -> Config:
+    start = paths[0] if paths else Path.cwd()
+    try:
+        config = load_config(start, config_file)
+        apply_overrides(config, overrides, origin="command line")
+    except ConfigError as exc:
+        raise click.UsageError(str(exc)) from None
+    return config
+
+
+def _common_overrides(exclude: Sequence[str], no_gitignore: bool | None, max_length: int | None, disable: Sequence[str], site_root: Path | None, jobs: int | None) -> dict[str, Any]:
+    return {
+        "gitignore": False if no_gitignore else None,
+        "max_length": max_length,
+        "site_root": str(site_root.resolve()) if site_root else None,
+        "jobs": jobs,
+    }
+
+
+def _rule_settings(config: Config, exclude: Sequence[str], disable: Sequence[str]) -> Any:
+    from alttext_tools.rules import RuleSettings
+
+    config.exclude = [*config.exclude, *exclude]
+    try:
+        return RuleSettings(
+            max_length=config.max_length,
+            disabled=frozenset([*config.disable, *disable]),
+            severity_overrides=dict(config.severity),
+            extra_placeholders=frozenset(config.placeholders),
+        )
+    except ValueError as exc:
+        raise click.UsageError(f"{config.source or 'command line'}: {exc}") from None
+
+
+def _files(paths: Sequence[Path], config: Config) -> list[tuple[Path, str]]:
+    from alttext_tools.walk import Walker
+
+    given = list(paths) or [Path(".")]
+    missing = [p for p in given if not p.exists()]
+    if missing:
+        raise click.UsageError(f"no such file or directory: {missing[0]}")
+    return list(Walker(config.root, config.exclude, config.gitignore).files(given))
+
+
+def _emit(text: str, output: Path | None) -> None:
+    if output is None:
+        if text:
+            click.echo(text)
+        return
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(text + ("\n" if text and not text.endswith("\n") else ""), encoding="utf-8")
+
+
+class LazyGroup(click.Group):
+    """Subcommands in `lazy` are imported only when invoked or listed, keeping `check` fast."""
+
+    lazy: dict[str, str] = {"models": "alttext_tools.cli_models:models"}
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted([*super().list_commands(ctx), *self.lazy])
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name in self.lazy:
+            module, attr = self.lazy[name].split(":")
+            command: click.Command = getattr(importlib.import_module(module), attr)
+            return command
+        return super().get_command(ctx, name)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="alttext")
+def cli() -> None:
+    """Find, write and fix image alt text in HTML and Markdown sources."""
+
+
+@cli.command()
+@_scan_options
+@click.option("-f", "--format", "fmt", type=click.Choice(FORMAT_CHOICES), default="text", show_default=True, help="Report format.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Write the report to this file instead of stdout.")
+@click.option("--fail-on", type=click.Choice(FAIL_ON_CHOICES), help="Lowest severity that makes the exit code 1 (default: error).")
+@click.option("--color/--no-color", default=None, help="Colour the text report (default: when stdout is a terminal and NO_COLOR is unset).")
+@click.option("-q", "--quiet", is_flag=True, help="No summary line on stderr.")
+def check(paths: tuple[Path, ...], config_file: Path | None, exclude: tuple[str, ...], no_gitignore: bool | None, max_length: int | None, disable: tuple[str, ...], site_root: Path | None, jobs: int | None, fmt: str, output: Path | None, fail_on: str | None, color: bool | None, quiet: bool) -> None:
+    """Report images whose text alternative is missing or bad. No model, no network.
+
+    Exit codes: 0 clean, 1 findings at or above --fail-on, 2 usage error,
+    3 some files could not be read, 4 internal error.
+    """
+    from alttext_tools.check import check_files
+
+    overrides = _common_overrides(exclude, no_gitignore, max_length, disable, site_root, jobs)
+    overrides["fail_on"] = fail_on
+    config = _load(paths, config_file, overrides)
+    settings = _rule_settings(config, exclude, disable)
+    report = check_files(_files(paths, config), settings, config.jobs).report()
+    colored = use_color(sys.stdout) if color is None else color
+    _emit(report.render(fmt, color=colored and output is None and fmt == "text"), output)
+    if not quiet:
+        click.echo(report.summary(color=use_color(sys.stderr) if color is None else color), err=True)
+    sys.exit(int(report.return_code(config.fail_on)))
+
+
+def _skip_css_selectors() -> None:
+    """bs4 imports soupsieve (CSS selectors, ~60 ms of regex compiling) that we never use.
+
+    Only the CLI does this, in its own process: bs4 treats a missing soupsieve as optional,
+    and library users (the MkDocs plugin's host process) keep theirs.
+    """
+    if "soupsieve" not in sys.modules and "bs4" not in sys.modules:
+        sys.modules["soupsieve"] = None  # type: ignore[assignment]
+        warnings.filterwarnings("ignore", message="The soupsieve package is not installed", category=UserWarning)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Console-script entry point; returns the exit code (click exits 2 on usage errors)."""
+    _skip_css_selectors()
+    try:
+        cli.main(args=list(argv) if argv is not None else None, prog_name="alttext", standalone_mode=True)
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else int(ExitCode.USAGE))
+    return int(ExitCode.OK)

@@ -1,0 +1,165 @@
+"""Project configuration: `[tool.alttext]` in pyproject.toml, or `.alttext.toml`; CLI flags override.
+
+The config file also defines the project root: excludes, the site root and the "outside the
+project" boundary for image paths are all relative to the folder that holds it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on 3.10 only
+    import tomli as tomllib
+
+FAIL_LEVELS = ("error", "warning", "never")
+ROUTER_MODES = ("auto", "fast", "text")
+
+
+class ConfigError(Exception):
+    """Invalid configuration; one line naming the file and the key."""
+
+
+@dataclass
+class Config:
+    root: Path = field(default_factory=Path.cwd)
+    source: Path | None = None  # the config file read, if any
+    exclude: list[str] = field(default_factory=list)
+    gitignore: bool = True
+    fail_on: str = "error"
+    max_length: int = 150
+    disable: list[str] = field(default_factory=list)
+    severity: dict[str, str] = field(default_factory=dict)
+    placeholders: list[str] = field(default_factory=list)
+    site_root: str | None = None  # where root-relative "/img/x.png" resolves (e.g. MkDocs docs_dir)
+    allow_remote: bool = False
+    router: str = "auto"
+    fast_model: str | None = None  # preset name or path to a text GGUF
+    fast_mmproj: str | None = None
+    fast_handler: str | None = None
+    text_model: str | None = None
+    text_mmproj: str | None = None
+    text_handler: str | None = None
+    language: str | None = None  # force one language for generated alt text
+    cache: str | None = None  # path of the committed alt-text cache file
+    jobs: int = 0  # 0 = all cores
+
+    def site_root_path(self) -> Path:
+        return (self.root / self.site_root).resolve() if self.site_root else self.root.resolve()
+
+
+_FIELDS = {f.name: f for f in dataclasses.fields(Config) if f.name not in ("root", "source")}
+
+
+def find_config(start: Path) -> tuple[Path | None, Path]:
+    """(config file or None, project root), searching `start` and its parents."""
+    start = start.resolve()
+    folder = start if start.is_dir() else start.parent
+    for candidate in [folder, *folder.parents]:
+        dot = candidate / ".alttext.toml"
+        if dot.is_file():
+            return dot, candidate
+        pyproject = candidate / "pyproject.toml"
+        if pyproject.is_file() and _has_tool_table(pyproject):
+            return pyproject, candidate
+    return None, _git_root(folder) or Path.cwd().resolve()
+
+
+def load_config(start: Path | None = None, explicit: Path | None = None) -> Config:
+    if explicit is not None:
+        path, root = explicit.resolve(), explicit.resolve().parent
+    else:
+        path, root = find_config(start or Path.cwd())
+    config = Config(root=root, source=path)
+    if path is None:
+        return config
+    table = _read_table(path)
+    return apply_overrides(config, table, origin=str(path))
+
+
+def apply_overrides(config: Config, values: dict[str, Any], *, origin: str) -> Config:
+    """Set config keys (dashes or underscores) from a file table or CLI flags, type-checked."""
+    for raw_key, value in values.items():
+        if value is None:
+            continue
+        key = raw_key.replace("-", "_")
+        spec = _FIELDS.get(key)
+        if spec is None:
+            raise ConfigError(f"{origin}: unknown key {raw_key!r} (known: {', '.join(sorted(_FIELDS))})")
+        setattr(config, key, _coerce(key, value, spec.type, origin))
+    _validate(config, origin)
+    return config
+
+
+def _coerce(key: str, value: Any, annotation: Any, origin: str) -> Any:
+    kind = str(annotation)
+    if kind.startswith("list"):
+        if isinstance(value, str):
+            value = [value]
+        if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
+            raise ConfigError(f"{origin}: {key} must be a list of strings")
+        return list(value)
+    if kind.startswith("dict"):
+        if not isinstance(value, dict):
+            raise ConfigError(f"{origin}: {key} must be a table")
+        return {str(k): str(v) for k, v in value.items()}
+    if kind == "bool":
+        if not isinstance(value, bool):
+            raise ConfigError(f"{origin}: {key} must be true or false")
+        return value
+    if kind == "int":
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{origin}: {key} must be an integer")
+        return value
+    if not isinstance(value, str):
+        raise ConfigError(f"{origin}: {key} must be a string")
+    return value
+
+
+def _validate(config: Config, origin: str) -> None:
+    if config.fail_on not in FAIL_LEVELS:
+        raise ConfigError(f"{origin}: fail_on must be one of {', '.join(FAIL_LEVELS)}, not {config.fail_on!r}")
+    if config.router not in ROUTER_MODES:
+        raise ConfigError(f"{origin}: router must be one of {', '.join(ROUTER_MODES)}, not {config.router!r}")
+    if config.max_length < 1:
+        raise ConfigError(f"{origin}: max_length must be positive")
+    for rule, level in config.severity.items():
+        if level not in ("error", "warning"):
+            raise ConfigError(f"{origin}: severity.{rule} must be 'error' or 'warning'")
+
+
+def _read_table(path: Path) -> dict[str, Any]:
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read: {exc}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: invalid TOML: {exc}") from None
+    if path.name == "pyproject.toml":
+        table = data.get("tool", {}).get("alttext", {})
+    else:
+        table = data
+    if not isinstance(table, dict):
+        raise ConfigError(f"{path}: [tool.alttext] must be a table")
+    return table
+
+
+def _has_tool_table(pyproject: Path) -> bool:
+    try:
+        text = pyproject.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return False
+    return "[tool.alttext" in text
+
+
+def _git_root(folder: Path) -> Path | None:
+    for candidate in [folder, *folder.parents]:
+        if (candidate / ".git").exists():
+            return candidate
+    return None
+
