@@ -77,16 +77,16 @@ def _files(paths: Sequence[Path], config: Config) -> list[tuple[Path, str]]:
     from alttext_tools.walk import Walker
 
     given = list(paths) or [Path(".")]
-    missing = [p for p in given if not p.exists()]
+    missing = [p for p in given if not p.exists() and not p.is_symlink()]
     if missing:
         raise click.UsageError(f"no such file or directory: {missing[0]}")
     return list(Walker(config.root, config.exclude, config.gitignore).files(given))
 
 
-def _emit(text: str, output: Path | None) -> None:
+def _emit(text: str, output: Path | None, color: bool = False) -> None:
     if output is None:
         if text:
-            click.echo(text)
+            click.echo(text.rstrip("\n"), color=color)
         return
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(text + ("\n" if text and not text.endswith("\n") else ""), encoding="utf-8")
@@ -134,8 +134,8 @@ def check(paths: tuple[Path, ...], config_file: Path | None, exclude: tuple[str,
     config = _load(paths, config_file, overrides)
     settings = _rule_settings(config, exclude, disable)
     report = check_files(_files(paths, config), settings, config.jobs).report()
-    colored = use_color(sys.stdout) if color is None else color
-    _emit(report.render(fmt, color=colored and output is None and fmt == "text"), output)
+    colored = (use_color(sys.stdout) if color is None else color) and output is None and fmt == "text"
+    _emit(report.render(fmt, color=colored), output, colored)
     if not quiet:
         click.echo(report.summary(color=use_color(sys.stderr) if color is None else color), err=True)
     sys.exit(int(report.return_code(config.fail_on)))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import codecs
 import re
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -60,7 +61,10 @@ def decode(data: bytes, *, is_html: bool) -> SourceText:
 def read_source(path: Path) -> SourceText:
     """Read and decode a file; every failure becomes one SourceError line."""
     try:
-        size = path.stat().st_size
+        info = path.stat()
+        if not stat.S_ISREG(info.st_mode):
+            raise SourceError("not a regular file")  # a FIFO or device would block or never end
+        size = info.st_size
         if size > MAX_BYTES:
             raise SourceError(f"file too large ({size // (1024 * 1024)} MiB > {MAX_BYTES // (1024 * 1024)} MiB)")
         data = path.read_bytes()

@@ -7,7 +7,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pathspec import PathSpec
+from pathspec import GitIgnoreSpec, PathSpec
 
 from alttext_tools.scan import SUFFIXES
 
@@ -30,7 +30,7 @@ class Walker:
 
     def __post_init__(self) -> None:
         self.root = self.root.resolve()
-        self._exclude_spec = PathSpec.from_lines("gitwildmatch", self.exclude)
+        self._exclude_spec = GitIgnoreSpec.from_lines(self.exclude)
 
     def files(self, paths: Iterable[Path]) -> Iterator[tuple[Path, str]]:
         seen: set[Path] = set()
@@ -103,7 +103,7 @@ def _read_gitignore(folder: Path) -> PathSpec | None:
         lines = (folder / ".gitignore").read_text(encoding="utf-8", errors="replace").splitlines()
     except OSError:
         return None
-    return PathSpec.from_lines("gitwildmatch", lines)
+    return GitIgnoreSpec.from_lines(lines)
 
 
 def _relative_to(path: Path, base: Path) -> str | None:
@@ -115,7 +115,8 @@ def _relative_to(path: Path, base: Path) -> str | None:
 
 def display_path(path: Path) -> str:
     """Relative to the cwd when inside it (what editors and CI annotations expect), else as given."""
+    # abspath, not resolve(): a symlink is shown under its own name, as the user wrote it.
     try:
-        return path.resolve().relative_to(Path.cwd().resolve()).as_posix()
+        return Path(os.path.abspath(path)).relative_to(os.path.abspath(Path.cwd())).as_posix()
     except ValueError:
         return path.as_posix()
