@@ -1,0 +1,38 @@
+"""Errors raised by the model engine. Every message is one line, so reports can print `str(err)`.
+
+`ModelFileError` is about a model file (fix the file or the preset); `ImageDecodeError` and
+`GenerationError` are about one image and never leave the engine unusable.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def one_line(text: str) -> str:
+    """Collapse newlines and control characters: llama.cpp messages often end in '\\n'."""
+    return " ".join("".join(ch if ch.isprintable() else " " for ch in text).split())
+
+
+class AltTextError(Exception):
+    """Base class for errors the engine raises on purpose."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(one_line(message))
+
+
+class ModelFileError(AltTextError):
+    """A model file is missing, not GGUF, truncated, or lacks what llama.cpp needs."""
+
+    def __init__(self, path: Path | str, message: str) -> None:
+        self.path = Path(path)
+        self.reason = one_line(message)
+        super().__init__(f"{self.path}: {self.reason}")
+
+
+class ImageDecodeError(AltTextError):
+    """llama.cpp could not decode the image bytes (not an image, truncated, unsupported format)."""
+
+
+class GenerationError(AltTextError):
+    """Inference for one image failed: prompt too long for n_ctx, runaway output, decode failure."""
