@@ -92,6 +92,74 @@ def _emit(text: str, output: Path | None, color: bool = False) -> None:
     output.write_text(text + ("\n" if text and not text.endswith("\n") else ""), encoding="utf-8")
 
 
+class NoModel(click.ClickException):
+    """No model to write alt text with: the one message says what is missing and how to get it."""
+
+    exit_code = int(ExitCode.USAGE)
+
+
+def _model_options(func: F) -> F:
+    """Options choosing and running the vision models (fix, and later review/serve)."""
+    handler = click.Choice(["moondream", "qwen2.5-vl", "llava", "mtmd"])
+    decorators = [
+        click.option("--router", type=click.Choice(["auto", "fast", "text"]), help="auto: text-heavy images to the text model, photos to the fast one (default auto)."),
+        click.option("--model", "model", metavar="PRESET|PATH", help="Use one model for both slots: a preset name or a text GGUF path."),
+        click.option("--mmproj", type=click.Path(path_type=Path), help="The vision projector GGUF for --model PATH."),
+        click.option("--handler", type=handler, help="Chat handler for --model PATH."),
+        click.option("--fast-model", metavar="PRESET|PATH", help="Model for photos (default moondream2)."),
+        click.option("--fast-mmproj", type=click.Path(path_type=Path)),
+        click.option("--fast-handler", type=handler),
+        click.option("--text-model", metavar="PRESET|PATH", help="Model for text-heavy images (default qwen2.5-vl-3b)."),
+        click.option("--text-mmproj", type=click.Path(path_type=Path)),
+        click.option("--text-handler", type=handler),
+        click.option("--language", metavar="LANG", help="Write alt text in this language (default: the page's own)."),
+        click.option("--allow-remote", is_flag=True, default=None, help="Fetch http(s) images (https only, size and time limits)."),
+        click.option("--threads", type=click.IntRange(min=1), help="CPU threads for llama.cpp (default: physical cores)."),
+    ]
+    for decorator in reversed(decorators):
+        func = decorator(func)
+    return func
+
+
+def _model_overrides(options: dict[str, Any]) -> dict[str, Any]:
+    values: dict[str, Any] = {
+        "router": options["router"],
+        "language": options["language"],
+        "allow_remote": options["allow_remote"],
+    }
+    for slot in ("fast", "text"):
+        values[f"{slot}_model"] = options[f"{slot}_model"] or options["model"]
+        mmproj = options[f"{slot}_mmproj"] or options["mmproj"]
+        values[f"{slot}_mmproj"] = str(mmproj) if mmproj else None
+        values[f"{slot}_handler"] = options[f"{slot}_handler"] or options["handler"]
+    return values
+
+
+def _model_provider(config: Config, threads: int | None, verbose: bool, progress: bool) -> Any:
+    from alttext_tools.engine import EngineSettings
+    from alttext_tools.generate import ModelProvider, NoModelError, resolve_slots
+
+    try:
+        slots = resolve_slots(config)
+    except NoModelError as exc:
+        raise NoModel(str(exc)) from None
+    settings = EngineSettings(n_threads=threads) if threads else EngineSettings()
+    return ModelProvider(
+        slots,
+        project_root=config.root,
+        site_root=config.site_root_path(),
+        router_mode=config.router,
+        language=config.language,
+        allow_remote=config.allow_remote,
+        max_length=config.max_length,
+        engine_settings=settings,
+        progress=progress,
+        log=lambda line: click.echo(line, err=True),
+        verbose=verbose,
+    )
+
+
+
 class LazyGroup(click.Group):
     """Subcommands in `lazy` are imported only when invoked or listed, keeping `check` fast."""
 
@@ -139,6 +207,82 @@ def check(paths: tuple[Path, ...], config_file: Path | None, exclude: tuple[str,
     if not quiet:
         click.echo(report.summary(color=use_color(sys.stderr) if color is None else color), err=True)
     sys.exit(int(report.return_code(config.fail_on)))
+
+
+@cli.command()
+@_scan_options
+@click.option("--from", "from_file", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="Apply reviewed decisions: `check --format json` output with a new_alt field per entry. No model.")
+@click.option("--diff", is_flag=True, help="Print a unified diff (git apply / patch -p1) instead of writing.")
+@click.option("--check", "check_only", is_flag=True, help="Write nothing; exit 1 if anything would change.")
+@click.option("--overwrite", is_flag=True, help="Also replace human-written alt that is merely imperfect (too long, redundant prefix...).")
+@_model_options
+@click.option("-f", "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True, help="json: per-image results and a summary on stdout.")
+@click.option("-v", "--verbose", is_flag=True, help="Per-image routing and timings on stderr.")
+@click.option("--progress/--no-progress", default=None, help="Progress bar on stderr (default: when stderr is a terminal).")
+def fix(paths: tuple[Path, ...], config_file: Path | None, exclude: tuple[str, ...], no_gitignore: bool | None, max_length: int | None, disable: tuple[str, ...], site_root: Path | None, jobs: int | None, from_file: Path | None, diff: bool, check_only: bool, overwrite: bool, fmt: str, verbose: bool, progress: bool | None, threads: int | None, **model_options: Any) -> None:
+    """Write alt text into the sources: only alt values change, byte for byte.
+
+    Without --from, a local vision model writes the alt text (see `alttext models`).
+    Exit codes: 0 done, 1 (--check) something would change, 2 usage error or no model,
+    3 some files or images could not be fixed, 4 internal error.
+    """
+    import json as _json
+
+    from alttext_tools.decisions import DecisionsError, FileDecisions
+    from alttext_tools.fix import run_fix, scan_for_fix
+    from alttext_tools.writeback import FixSummary, WriteBack, find_root
+
+    overrides = _common_overrides(exclude, no_gitignore, max_length, disable, site_root, jobs)
+    overrides.update(_model_overrides(model_options))
+    config = _load(paths, config_file, overrides)
+    settings = _rule_settings(config, exclude, disable)
+    mode = WriteBack.from_flags(check=check_only, diff=diff)
+    provider: Any
+    if from_file is not None:
+        try:
+            provider = FileDecisions.load(from_file)
+        except DecisionsError as exc:
+            raise click.UsageError(str(exc)) from None
+        if not paths:
+            paths = tuple(Path(p) for p in provider.paths() if Path(p).exists() or Path(p).is_symlink())
+    scanned, file_errors = scan_for_fix(_files(paths, config), settings)
+    for error in file_errors:
+        click.echo(f"{error.path}: error: {error.message}", err=True)
+    if from_file is None:
+        show_progress = sys.stderr.isatty() if progress is None else progress
+        provider = _model_provider(config, threads, verbose, show_progress)
+    try:
+        run = run_fix(scanned, provider, mode, overwrite=overwrite, root=find_root(), every_image=from_file is not None)
+    finally:
+        if hasattr(provider, "close"):
+            provider.close()
+    problems = [str(p) for p in getattr(provider, "problems", [])]
+    if from_file is not None:
+        problems += [str(p) for p in provider.unmatched([item.scan.path for item in scanned])]
+        problems = list(dict.fromkeys(problems))
+    for outcome in run.outcomes:
+        if outcome.diff:
+            sys.stdout.buffer.write(outcome.diff)
+            sys.stdout.buffer.flush()
+        for note in outcome.notes:
+            click.echo(note, err=True)
+        if outcome.message:
+            click.echo(outcome.message, err=True)
+    for problem in problems:
+        click.echo(problem, err=True)
+    summary = FixSummary.of(run.outcomes, mode)
+    if fmt == "json":
+        document: dict[str, Any] = {
+            "files": [{"path": o.path, "status": o.status.value, "images": o.images, "error": o.error} for o in run.outcomes],
+            "problems": problems,
+        }
+        if hasattr(provider, "records"):
+            document["images"] = [r.to_dict() if hasattr(r, "to_dict") else r for r in provider.records]
+            document["summary"] = provider.summary()
+        click.echo(_json.dumps(document, indent=2, ensure_ascii=False))
+    click.echo(summary.line(), err=True)
+    code = summary.exit_code(check=check_only or None, problems=len(problems) + len(file_errors))
+    sys.exit(int(code))
 
 
 def _skip_css_selectors() -> None:

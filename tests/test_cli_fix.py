@@ -1,0 +1,142 @@
+"""`alttext fix --from`: the reviewed-decisions path, end to end through the CLI, no model."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
+
+NEW_ALTS = {
+    "img/mountains.jpg": 'Green hills under a "blue" sky & <clouds>',
+    "img/chart.png": "Bar chart: images fixed per quarter, highest in Q3",
+    "img/logo.png": "Example Docs home",
+    "../img/settings-screenshot.png": "Settings screen [accessibility] *options*",
+    "../../img/settings-screenshot.png": "Pantalla de ajustes",
+    "../img/chart.png": "",  # decorative
+    "img/settings-screenshot.png": "Accessibility settings page",
+}
+
+
+def alttext(*args: str, cwd: Path) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run([sys.executable, "-m", "alttext_tools", *args], cwd=cwd, capture_output=True)
+
+
+def git(*args: str, cwd: Path) -> str:
+    env = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@e", "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@e"}
+    return subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, check=True, env=env).stdout
+
+
+@pytest.fixture()
+def site(tmp_path: Path) -> Path:
+    root = tmp_path / "site"
+    shutil.copytree(FIXTURES / "site", root)
+    git("init", "-q", cwd=root)
+    git("add", "-A", cwd=root)
+    git("commit", "-qm", "init", cwd=root)
+    return root
+
+
+def make_decisions(site: Path) -> Path:
+    proc = alttext("check", "--format", "json", cwd=site)
+    entries = json.loads(proc.stdout)
+    for entry in entries:
+        if entry["src"] in NEW_ALTS:
+            entry["new_alt"] = NEW_ALTS[entry["src"]]
+    path = site / "decisions.json"
+    path.write_text(json.dumps(entries), encoding="utf-8")
+    git("add", "decisions.json", cwd=site)
+    git("commit", "-qm", "decisions", cwd=site)
+    return path
+
+
+def test_write_changes_only_alt_and_is_idempotent(site: Path) -> None:
+    make_decisions(site)
+    proc = alttext("fix", "--from", "decisions.json", cwd=site)
+    assert proc.returncode == 0, proc.stderr
+    assert b"fixed index.html (4 images)" in proc.stderr
+    html = (site / "index.html").read_text()
+    assert 'alt="Green hills under a &quot;blue&quot; sky &amp; &lt;clouds&gt;"' in html
+    assert '      WIDTH="640"\n      ALT="Accessibility settings page">' in html
+    md = (site / "docs/guide.md").read_text()
+    assert "![Settings screen \\[accessibility\\] \\*options\\*](../img/settings-screenshot.png)" in md
+    assert "![](../img/chart.png)<!-- alttext: decorative -->" in md
+    # Only lines holding images changed.
+    changed = [line for line in git("diff", "-U0", cwd=site).splitlines() if line.startswith(("+", "-")) and not line.startswith(("+++", "---"))]
+    assert len(changed) == 15  # 7 images: 7 lines out, 8 in (the upper-case tag gains a line)
+    assert all(any(token in line for token in ("<img", "![", 'WIDTH="640"', "ALT=")) for line in changed)
+    # The fixable findings are gone; a second run changes nothing.
+    remaining = {e["rule"] for e in json.loads(alttext("check", "--format", "json", cwd=site).stdout)}
+    assert remaining <= {"placeholder-alt"}  # the reference image "photo" had no decision
+    again = alttext("fix", "--from", "decisions.json", "--check", cwd=site)
+    assert again.returncode == 0 and b"0 files would be fixed" in again.stderr
+
+
+def test_diff_applies_with_git_and_patch(site: Path, tmp_path: Path) -> None:
+    make_decisions(site)
+    diff = alttext("fix", "--from", "decisions.json", "--diff", cwd=site)
+    assert diff.returncode == 0 and diff.stdout.startswith(b"--- a/")
+    assert git("status", "--porcelain", cwd=site) == ""  # --diff wrote nothing
+    written = tmp_path / "written"
+    shutil.copytree(site, written)
+    assert alttext("fix", "--from", "decisions.json", cwd=written).returncode == 0
+    (tmp_path / "fix.patch").write_bytes(diff.stdout)
+    subprocess.run(["git", "apply", str(tmp_path / "fix.patch")], cwd=site, check=True)
+    for name in ("index.html", "docs/guide.md", "docs/es/guia.md"):
+        assert (site / name).read_bytes() == (written / name).read_bytes()
+    git("checkout", "--", ".", cwd=site)
+    subprocess.run(["patch", "-p1", "-s", "-i", str(tmp_path / "fix.patch")], cwd=site, check=True)
+    for name in ("index.html", "docs/guide.md", "docs/es/guia.md"):
+        assert (site / name).read_bytes() == (written / name).read_bytes()
+
+
+def test_check_mode_exit_code(site: Path) -> None:
+    make_decisions(site)
+    proc = alttext("fix", "--from", "decisions.json", "--check", cwd=site)
+    assert proc.returncode == 1
+    assert b"would fix index.html (4 images)" in proc.stderr
+    assert git("status", "--porcelain", cwd=site) == ""
+
+
+def test_stale_entry_is_reported_not_guessed(site: Path) -> None:
+    make_decisions(site)
+    index = site / "index.html"
+    index.write_text(index.read_text().replace("<main>", "<main>\n"), encoding="utf-8")  # shifts lines
+    proc = alttext("fix", "--from", "decisions.json", cwd=site)
+    assert proc.returncode == 3
+    assert b"index.html:14:5" in proc.stderr  # the entry that no longer matches, named
+    assert b"fixed docs/guide.md (2 images)" in proc.stderr  # other files still fixed
+
+
+def test_bad_decisions_file_is_a_usage_error(site: Path) -> None:
+    (site / "bad.json").write_text("{not json", encoding="utf-8")
+    proc = alttext("fix", "--from", "bad.json", cwd=site)
+    assert proc.returncode == 2
+    assert b"bad.json" in proc.stderr and b"Traceback" not in proc.stderr
+
+
+def test_human_alt_needs_overwrite(tmp_path: Path) -> None:
+    (tmp_path / "a.md").write_text("![An image of a cat](cat.png)\n", encoding="utf-8")
+    entries = json.loads(alttext("check", "--format", "json", cwd=tmp_path).stdout)
+    assert [e["rule"] for e in entries] == ["redundant-prefix"]
+    entries[0]["new_alt"] = "A cat"
+    (tmp_path / "d.json").write_text(json.dumps(entries), encoding="utf-8")
+    alttext("fix", "--from", "d.json", cwd=tmp_path)
+    assert (tmp_path / "a.md").read_text() == "![An image of a cat](cat.png)\n"
+    assert alttext("fix", "--from", "d.json", "--overwrite", cwd=tmp_path).returncode == 0
+    assert (tmp_path / "a.md").read_text() == "![A cat](cat.png)\n"
+
+
+def test_crlf_and_bom_survive(tmp_path: Path) -> None:
+    (tmp_path / "a.html").write_bytes(b'\xef\xbb\xbf<p>\r\n<img src="x.png">\r\n</p>')
+    entries = json.loads(alttext("check", "--format", "json", cwd=tmp_path).stdout)
+    entries[0]["new_alt"] = "Caf\u00e9 menu"
+    (tmp_path / "d.json").write_text(json.dumps(entries), encoding="utf-8")
+    assert alttext("fix", "--from", "d.json", cwd=tmp_path).returncode == 0
+    assert (tmp_path / "a.html").read_bytes() == b'\xef\xbb\xbf<p>\r\n<img src="x.png" alt="Caf\xc3\xa9 menu">\r\n</p>'
