@@ -49,7 +49,8 @@ def _load(paths: Sequence[Path], config_file: Path | None, overrides: dict[str, 
     return config
 
 
-def _common_overrides(exclude: Sequence[str], no_gitignore: bool | None, max_length: int | None, disable: Sequence[str], site_root: Path | None, jobs: int | None) -> dict[str, Any]:
+def _common_overrides(no_gitignore: bool | None, max_length: int | None, site_root: Path | None, jobs: int | None) -> dict[str, Any]:
+    """Scalar flags that override config keys (list flags are merged in _rule_settings)."""
     return {
         "gitignore": False if no_gitignore else None,
         "max_length": max_length,
@@ -197,7 +198,7 @@ def check(paths: tuple[Path, ...], config_file: Path | None, exclude: tuple[str,
     """
     from alttext_tools.check import check_files
 
-    overrides = _common_overrides(exclude, no_gitignore, max_length, disable, site_root, jobs)
+    overrides = _common_overrides(no_gitignore, max_length, site_root, jobs)
     overrides["fail_on"] = fail_on
     config = _load(paths, config_file, overrides)
     settings = _rule_settings(config, exclude, disable)
@@ -232,7 +233,7 @@ def fix(paths: tuple[Path, ...], config_file: Path | None, exclude: tuple[str, .
     from alttext_tools.fix import run_fix, scan_for_fix
     from alttext_tools.writeback import FixSummary, WriteBack, find_root
 
-    overrides = _common_overrides(exclude, no_gitignore, max_length, disable, site_root, jobs)
+    overrides = _common_overrides(no_gitignore, max_length, site_root, jobs)
     overrides.update(_model_overrides(model_options))
     config = _load(paths, config_file, overrides)
     settings = _rule_settings(config, exclude, disable)

@@ -6,6 +6,8 @@ Every error is one line and names the image reference it is about, so a report c
 
 from __future__ import annotations
 
+from alttext_tools.errors import AltTextError
+
 # Long data: URIs or hostile inputs must not flood a report line.
 _MAX_SRC_IN_MESSAGE = 120
 
@@ -23,7 +25,7 @@ def shorten_src(src: str) -> str:
     return flat
 
 
-class ImageError(Exception):
+class ImageError(AltTextError):
     """Base class: anything that stops an image reference from becoming model-ready pixels."""
 
     def __init__(self, message: str, *, src: str | None = None) -> None:
