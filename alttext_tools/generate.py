@@ -1,0 +1,688 @@
+"""The generation pipeline: images that need alt text in, `Decision`s out, through local models.
+
+    slots = resolve_slots(config)                  # which models, from presets or local files
+    with ModelProvider(slots, project_root=..., site_root=..., router_mode="auto", ...) as provider:
+        decisions = provider.decide(images)        # decisions.Provider
+        provider.problems, provider.records, provider.summary()
+
+Per image: resolve the src safely (project-root boundary, site root, remote only when allowed) ->
+read the bytes -> deduplicate (same bytes, same role, same language: generated once per run) ->
+SVG: its <title>/<desc>, no model -> decode with Pillow once -> route (router.classify +
+choose_slot) -> downscale/PNG for the chosen handler -> prompt (prompts.build_prompt) -> ONE
+LocalEngine for the whole run (each model loads lazily, once) -> postprocess.clean_alt ->
+Decision. Every failure is about one image: it becomes a record with status "failed" and a
+one-line entry in `problems`, and the run goes on. A model whose files turn out to be broken
+(ModelFileError) is not retried for every image: its slot is marked broken for the rest of the
+run and images go to the other slot when there is one.
+
+Alt text caching across runs belongs to the cache issue; `cache` (a `GenerationCache`, keyed by
+`GenerationKey`: image sha256, model id, PROMPT_VERSION, language, role) is the hook it plugs into.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import sys
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Protocol, TextIO
+
+from alttext_tools import errors as engine_errors
+from alttext_tools.config import ROUTER_MODES, Config
+from alttext_tools.decisions import Decision, ImageKey, image_key
+from alttext_tools.engine import EngineSettings, Generation, LocalEngine
+from alttext_tools.errors import one_line
+from alttext_tools.hub import ModelError, ModelNotAvailableError, hub_cache_dir, resolve_local, spec_from_paths
+from alttext_tools.hub import ModelFileError as PathModelFileError
+from alttext_tools.image_errors import ImageError, shorten_src
+from alttext_tools.images import (
+    QWEN_DEFAULT_TOKEN_BUDGET,
+    content_hash,
+    fit_size,
+    load_image,
+    looks_like_svg,
+    prepare_with_preset,
+    preset_for_handler,
+    read_source,
+    resolve_src,
+    svg_text_alternative,
+)
+from alttext_tools.model import ImageRef
+from alttext_tools.modelspec import ModelSpec
+from alttext_tools.postprocess import clean_alt, fit_length
+from alttext_tools.presets import PRESETS, UnknownPresetError, get_preset
+from alttext_tools.prompts import PROMPT_VERSION, build_prompt, image_role, is_functional
+from alttext_tools.rewrite import normalize_alt
+from alttext_tools.router import SLOTS, classify, choose_slot
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_PRESETS: Mapping[str, str] = {"fast": "moondream2", "text": "qwen2.5-vl-3b"}
+DEFAULT_LOCAL_HANDLER = "mtmd"  # --model PATH without --handler: llama.cpp's generic mtmd path
+
+# Record statuses.
+GENERATED = "generated"
+CACHED = "cached"
+DEDUPLICATED = "deduplicated"
+SVG_TITLE = "svg-title"
+FAILED = "failed"
+
+
+# --- slots ---------------------------------------------------------------------------------------
+
+
+class ModelSetupError(ModelError):
+    """The models cannot be set up at all; one line, the CLI prints it and exits."""
+
+
+class NoModelError(ModelSetupError):
+    """Neither slot has a usable model; the message says what is missing and how to get it."""
+
+
+class ModelPathError(ModelSetupError):
+    """A model given explicitly (path, preset name, handler) is wrong: never a silent fallback."""
+
+
+@dataclass(frozen=True)
+class Slots:
+    """The model for each router slot; a slot without one keeps the one-line reason."""
+
+    fast: ModelSpec | None = None
+    text: ModelSpec | None = None
+    reasons: Mapping[str, str] = field(default_factory=dict)
+
+    def get(self, slot: str) -> ModelSpec | None:
+        return {"fast": self.fast, "text": self.text}[slot]
+
+    @property
+    def available(self) -> dict[str, ModelSpec]:
+        return {slot: spec for slot in SLOTS if (spec := self.get(slot)) is not None}
+
+
+def _looks_like_path(value: str) -> bool:
+    return "/" in value or os.sep in value or value.lower().endswith(".gguf") or value.startswith(("~", "."))
+
+
+def _local_path(value: str, root: Path) -> Path:
+    path = Path(os.path.expanduser(value))
+    return path if path.is_absolute() else root / path
+
+
+def _resolve_slot(config: Config, slot: str, cache_dir: Path | None) -> tuple[ModelSpec | None, str | None]:
+    model = getattr(config, f"{slot}_model")
+    mmproj = getattr(config, f"{slot}_mmproj")
+    handler = getattr(config, f"{slot}_handler")
+    flag = f"--{slot}-model"
+    if model is None and mmproj is not None:
+        raise ModelPathError(f"--{slot}-mmproj is set but {flag} is not: pass {flag} PATH (the text GGUF) as well")
+    name = model or DEFAULT_PRESETS[slot]
+    if name in PRESETS:
+        preset = get_preset(name)
+        if mmproj is not None:
+            raise ModelPathError(f"--{slot}-mmproj is only for {flag} PATH; preset {name} brings its own mmproj")
+        if handler is not None and handler != preset.handler:
+            raise ModelPathError(f"preset {name} uses the {preset.handler} handler, not {handler}; drop --{slot}-handler")
+        try:
+            return resolve_local(name, cache_dir=cache_dir), None
+        except ModelNotAvailableError as err:
+            return None, str(err)
+    if not _looks_like_path(name) and not _local_path(name, config.root).exists():
+        raise ModelPathError(f"{flag} {name}: {UnknownPresetError(name)}, or give the path of a text GGUF file")
+    if mmproj is None:
+        raise ModelPathError(f"{flag} {name}: a model path needs --{slot}-mmproj PATH (its vision projector GGUF)")
+    try:
+        spec = spec_from_paths(_local_path(name, config.root), _local_path(mmproj, config.root), handler or DEFAULT_LOCAL_HANDLER)
+    except PathModelFileError as err:
+        raise ModelPathError(f"{slot} model: {err}") from None
+    return spec, None
+
+
+def resolve_slots(config: Config, *, cache_dir: Path | None = None) -> Slots:
+    """The model for each slot from config (presets from the local HF cache, no network; or local
+    files). Raises ModelPathError for an explicit model that is wrong and NoModelError when no
+    slot has a model. Relative model paths are taken from `config.root` (the CLI should pass
+    absolute ones)."""
+    specs: dict[str, ModelSpec | None] = {}
+    reasons: dict[str, str] = {}
+    for slot in SLOTS:
+        spec, reason = _resolve_slot(config, slot, cache_dir)
+        specs[slot] = spec
+        if reason is not None:
+            reasons[slot] = reason
+    slots = Slots(fast=specs["fast"], text=specs["text"], reasons=reasons)
+    if not slots.available:
+        missing: list[str] = []
+        for slot in SLOTS:
+            name = getattr(config, f"{slot}_model") or DEFAULT_PRESETS[slot]
+            phrase = f"{name} is not downloaded (run `alttext models pull {name}` when online)"
+            if phrase not in missing:
+                missing.append(phrase)
+        cache = cache_dir or hub_cache_dir()
+        raise NoModelError(
+            f"no model available: {' and '.join(missing)}; or pass --model PATH --mmproj PATH "
+            f"(looked in the Hugging Face cache {cache})"
+        )
+    return slots
+
+
+# --- cache hook ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class GenerationKey:
+    """Everything that decides a generated alt: the parts the alt-text cache is keyed by."""
+
+    image_sha256: str  # of the image bytes as read (before any decoding or resizing)
+    model_id: str
+    prompt_version: str
+    language: str | None  # lower-cased BCP 47 tag; None: the model's default (English)
+    role: str  # "informative" or "functional:<link target>" (prompts.image_role)
+
+    @property
+    def digest(self) -> str:
+        """sha256 hex over the parts, each length-prefixed so no value can imitate a split."""
+        parts = ("alttext-generation/1", self.image_sha256, self.model_id, self.prompt_version, self.language or "", self.role)
+        return hashlib.sha256("".join(f"{len(p)}:{p}\n" for p in parts).encode("utf-8")).hexdigest()
+
+
+def generation_key(image_sha256: str, model_id: str, language: str | None, role: str, *,
+                   prompt_version: str = PROMPT_VERSION) -> str:
+    """sha256 hex of (image bytes' sha256, model id, prompt version, language, role)."""
+    return _key(image_sha256, model_id, language, role, prompt_version).digest
+
+
+def _key(image_sha256: str, model_id: str, language: str | None, role: str, prompt_version: str = PROMPT_VERSION) -> GenerationKey:
+    lang = language.strip().lower() if language and language.strip() else None
+    return GenerationKey(image_sha256.lower(), model_id, prompt_version, lang, role)
+
+
+@dataclass(frozen=True)
+class CachedAlt:
+    """What a cache returns / is given for one GenerationKey: the post-processed answer."""
+
+    alt: str | None  # None (or "") when decorative
+    decorative: bool
+    model_id: str  # who wrote it: the model id, or e.g. "human" for a reviewed entry
+    handler: str = ""
+
+
+class GenerationCache(Protocol):
+    """Hook for the alt-text cache (cache issue). `get` may answer with any entry it considers
+    right for the key (a person's reviewed text for the same image, language and role, say);
+    `put` receives every fresh generation. Hits are used as they are, without a model."""
+
+    def get(self, key: GenerationKey) -> CachedAlt | None: ...
+
+    def put(self, key: GenerationKey, value: CachedAlt) -> None: ...
+
+
+# --- records -------------------------------------------------------------------------------------
+
+
+@dataclass
+class ImageRecord:
+    """What happened to one image; `to_dict()` is the per-image entry of the JSON report."""
+
+    path: str
+    line: int
+    column: int
+    src: str | None
+    status: str = FAILED  # generated | cached | deduplicated | svg-title | failed
+    route: str | None = None  # slot used: "fast" | "text"
+    kind: str | None = None  # router verdict: "text" | "photo"
+    score: float | None = None  # router text-likeness, 0..1
+    model_id: str | None = None
+    role: str | None = None
+    language: str | None = None
+    alt: str | None = None
+    decorative: bool = False
+    json_mode: bool | None = None
+    duplicate_of: str | None = None  # "path:line:col" of the image whose result was reused
+    decode_ms: float | None = None  # read + Pillow decode + resize/PNG for the model
+    route_ms: float | None = None
+    load_ms: float | None = None  # model loading done while handling this image
+    encode_ms: float | None = None  # image encode + prompt evaluation (llama.cpp)
+    generate_ms: float | None = None  # token generation
+    total_ms: float | None = None
+    error: str | None = None
+
+    @property
+    def where(self) -> str:
+        return f"{self.path}:{self.line}:{self.column}"
+
+    def problem(self) -> str:
+        src = shorten_src(self.src) if self.src is not None else "(no src)"
+        return f"{self.where}: cannot generate alt for {src}: {self.error}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class _Failed(Exception):
+    """Internal: this image cannot get alt text; `reason` is the one-line why."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = one_line(reason)
+
+
+@dataclass
+class _Outcome:
+    """The shareable result of the first occurrence of an image (for deduplication)."""
+
+    first: ImageRecord
+    decision: Decision | None
+
+
+def _ms(seconds: float | None) -> float | None:
+    return None if seconds is None else round(seconds * 1000, 2)
+
+
+# --- progress ------------------------------------------------------------------------------------
+
+
+class _Progress:
+    """`\\r`-redrawn status line on a terminal: images done/total, model, seconds per image."""
+
+    def __init__(self, total: int, stream: TextIO) -> None:
+        self.total = total
+        self.stream = stream
+        self.started = time.perf_counter()
+        self.width = 0
+        self.model = ""
+        self.done = 0
+
+    def draw(self) -> None:
+        elapsed = time.perf_counter() - self.started
+        rate = f"{elapsed / self.done:.1f} s/image" if self.done else ""
+        bar_len = 20
+        filled = bar_len * self.done // max(self.total, 1)
+        text = f"alt text [{'#' * filled}{'.' * (bar_len - filled)}] {self.done}/{self.total}"
+        if self.model:
+            text += f"  {self.model}"
+        if rate:
+            text += f"  {rate}"
+        self.stream.write("\r" + text.ljust(self.width))
+        self.stream.flush()
+        self.width = len(text)
+
+    def clear(self) -> None:
+        if self.width:
+            self.stream.write("\r" + " " * self.width + "\r")
+            self.stream.flush()
+            self.width = 0
+
+
+# --- provider ------------------------------------------------------------------------------------
+
+
+def _discard(_line: str) -> None:
+    return None
+
+
+class ModelProvider:
+    """A decisions.Provider that writes alt text with local vision models (see module docstring).
+
+    One instance is one run: its engine loads each model at most once, deduplication and broken
+    slots span every `decide()` call, and `records` / `problems` / `summary()` cover them all.
+    `log` receives one-line messages: warnings always (also kept in `warnings`), per-image route
+    and timing lines only when `verbose`.
+    """
+
+    def __init__(
+        self,
+        slots: Slots,
+        *,
+        project_root: Path,
+        site_root: Path,
+        router_mode: str,
+        language: str | None,
+        allow_remote: bool,
+        max_length: int,
+        engine_settings: EngineSettings | None = None,
+        progress: bool = False,
+        log: Callable[[str], None] = _discard,
+        verbose: bool = False,
+        cache: GenerationCache | None = None,
+        json_output: bool = True,
+    ) -> None:
+        if router_mode not in ROUTER_MODES:
+            raise ValueError(f"unknown router mode {router_mode!r}; expected one of {', '.join(ROUTER_MODES)}")
+        if max_length < 1:
+            raise ValueError(f"max_length must be positive, not {max_length}")
+        if not slots.available:
+            raise NoModelError("no model available")
+        self.slots = slots
+        self.project_root = Path(project_root)
+        self.site_root = Path(site_root)
+        self.router_mode = router_mode
+        self.language = language.strip() if language and language.strip() else None
+        self.allow_remote = allow_remote
+        self.max_length = max_length
+        self.progress = progress
+        self.log = log
+        self.verbose = verbose
+        self.cache = cache
+        self.json_output = json_output
+        self.engine = LocalEngine(engine_settings)
+        settings = self.engine.settings
+        self._qwen_budget = settings.image_max_tokens or QWEN_DEFAULT_TOKEN_BUDGET
+
+        self.records: list[ImageRecord] = []
+        self.problems: list[str] = []
+        self.warnings: list[str] = []
+        self._shared: dict[tuple[str, str, str], _Outcome] = {}
+        self._broken: dict[str, str] = {}  # model_id -> reason
+        self._seconds = 0.0
+        self._announced = False
+        self._warned_forced = False
+
+    # context manager -------------------------------------------------------------------------
+
+    def __enter__(self) -> ModelProvider:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.engine.close()
+
+    # reporting -------------------------------------------------------------------------------
+
+    def _warn(self, line: str) -> None:
+        line = one_line(line)
+        self.warnings.append(line)
+        self.log(f"warning: {line}")
+
+    def summary(self) -> dict[str, Any]:
+        counts = {status: 0 for status in (GENERATED, CACHED, DEDUPLICATED, SVG_TITLE, FAILED)}
+        routes = {slot: 0 for slot in SLOTS}
+        for record in self.records:
+            counts[record.status] += 1
+            if record.route is not None and record.status != FAILED:
+                routes[record.route] += 1
+        return {
+            "images": len(self.records),
+            "generated": counts[GENERATED],
+            "from_cache": counts[CACHED],
+            "deduplicated": counts[DEDUPLICATED],
+            "svg_title": counts[SVG_TITLE],
+            "failed": counts[FAILED],
+            "routes": routes,
+            "model_loads": dict(self.engine.load_counts),
+            "seconds": round(self._seconds, 3),
+        }
+
+    # the Provider interface ------------------------------------------------------------------
+
+    def decide(self, images: Sequence[ImageRef]) -> dict[ImageKey, Decision]:
+        started = time.perf_counter()
+        if images and not self._announced:
+            self._announced = True
+            available = self.slots.available
+            for slot, reason in self.slots.reasons.items():
+                other = next(iter(available.values()))
+                self._warn(f"{reason}; {slot} images use {other.name} instead")
+        bar = _Progress(len(images), sys.stderr) if self.progress and images and _isatty(sys.stderr) else None
+        decisions: dict[ImageKey, Decision] = {}
+        try:
+            if bar is not None:
+                bar.draw()
+            for image in images:
+                record, decision = self._one(image, bar)
+                self.records.append(record)
+                if record.status == FAILED:
+                    self.problems.append(record.problem())
+                elif decision is not None:
+                    decisions[image_key(image)] = decision
+                if bar is not None:
+                    bar.done += 1
+                    bar.draw()
+        finally:
+            if bar is not None:
+                bar.clear()
+            self._seconds += time.perf_counter() - started
+        return decisions
+
+    # one image -------------------------------------------------------------------------------
+
+    def _say(self, bar: _Progress | None, line: str) -> None:
+        if not self.verbose:
+            return
+        if bar is not None:
+            bar.clear()
+        self.log(line)
+        if bar is not None:
+            bar.draw()
+
+    def _one(self, image: ImageRef, bar: _Progress | None) -> tuple[ImageRecord, Decision | None]:
+        record = ImageRecord(image.path, image.line, image.column, image.src)
+        started = time.perf_counter()
+        decision: Decision | None = None
+        try:
+            decision = self._describe(image, record, bar)
+        except _Failed as failed:
+            record.status, record.error = FAILED, failed.reason
+        except Exception as err:  # a bug must cost one image, not the run
+            logger.exception("unexpected error while generating alt for %s", record.where)
+            record.status, record.error = FAILED, f"internal error: {type(err).__name__}: {one_line(str(err))}"
+        record.total_ms = _ms(time.perf_counter() - started)
+        if record.status == DEDUPLICATED:
+            self._say(bar, f"{record.where}: {shorten_src(record.src or '')}: same image as {record.duplicate_of}, result reused")
+        elif record.status != FAILED:
+            self._say(bar, _timing_line(record))
+        return record, decision
+
+    def _describe(self, image: ImageRef, record: ImageRecord, bar: _Progress | None) -> Decision | None:
+        src = image.src
+        if not src or not src.strip():
+            raise _Failed("the image has no src to describe (inline SVG or role=img element): write its text alternative by hand")
+        lang = self.language or image.context.lang or None
+        role = image_role(image)
+        record.language, record.role = lang, role
+
+        decode_started = time.perf_counter()
+        try:
+            source = resolve_src(src, Path(image.path), self.project_root, self.site_root, self.allow_remote)
+            data = read_source(source)
+        except ImageError as err:
+            raise _Failed(err.reason) from None
+        digest = content_hash(data)
+
+        key = (digest, role, (lang or "").lower())
+        shared = self._shared.get(key)
+        if shared is not None:
+            return self._reuse(shared, record)
+        outcome = _Outcome(record, None)
+        self._shared[key] = outcome
+        outcome.decision = self._first(image, record, data, digest, role, lang, decode_started, bar)
+        return outcome.decision
+
+    def _reuse(self, shared: _Outcome, record: ImageRecord) -> Decision | None:
+        first = shared.first
+        record.duplicate_of = first.where
+        for name in ("route", "kind", "score", "model_id", "alt", "decorative", "json_mode"):
+            setattr(record, name, getattr(first, name))
+        if first.status == FAILED or shared.decision is None:
+            raise _Failed(f"{first.error} (same image as {first.where})")
+        record.status = DEDUPLICATED
+        return shared.decision
+
+    def _first(self, image: ImageRef, record: ImageRecord, data: bytes, digest: str, role: str,
+               lang: str | None, decode_started: float, bar: _Progress | None = None) -> Decision:
+        src = image.src or ""
+        try:
+            if looks_like_svg(data):
+                return self._svg(data, src, record)
+            img = load_image(data, src=src)
+        except ImageError as err:
+            raise _Failed(err.reason) from None
+        record.decode_ms = _ms(time.perf_counter() - decode_started)
+
+        route_started = time.perf_counter()
+        verdict = classify(img)
+        record.kind, record.score = verdict.kind, verdict.score
+        record.route_ms = _ms(time.perf_counter() - route_started)
+
+        prepared: dict[str, bytes] = {}
+        tried: list[str] = []
+        while True:
+            slot = self._choose(verdict, tried)
+            spec = self.slots.available[slot]
+            record.route, record.model_id = slot, spec.model_id
+            if bar is not None and bar.model != spec.name:
+                bar.model = spec.name  # show the model at work during a long generation
+                bar.draw()
+            cache_key = None
+            if self.cache is not None:
+                cache_key = _key(digest, spec.model_id, lang, role)
+                hit = self.cache.get(cache_key)
+                if hit is not None:
+                    return self._from_cache(hit, record, role)
+
+            prep_started = time.perf_counter()
+            preset = preset_for_handler(spec.handler, qwen_token_budget=self._qwen_budget)
+            if preset.name not in prepared:
+                prepared[preset.name] = _model_png(data, img, preset)
+            record.decode_ms = round((record.decode_ms or 0.0) + (time.perf_counter() - prep_started) * 1000, 2)
+
+            prompt = build_prompt(image, role, lang, spec.handler, self.max_length,
+                                  text_heavy=verdict.kind == "text", json_output=self.json_output)
+            try:
+                generation = self.engine.generate(spec, prepared[preset.name], prompt.system, prompt.user, prompt.json_schema)
+            except engine_errors.ModelFileError as err:
+                self._mark_broken(spec, err)
+                tried.append(slot)
+                continue  # the other slot, if it is still usable; else _choose fails the image
+            except (engine_errors.ImageDecodeError, engine_errors.GenerationError) as err:
+                raise _Failed(str(err)) from None
+            return self._decision(generation, record, role, cache_key)
+
+    def _svg(self, data: bytes, src: str, record: ImageRecord) -> Decision:
+        text = svg_text_alternative(data, src=src)
+        alt = fit_length(normalize_alt(text or ""), self.max_length)
+        if not alt:
+            raise _Failed("SVG without <title> or <desc>: SVG images are not rasterised, write its alt by hand")
+        record.status, record.alt = SVG_TITLE, alt
+        return Decision.text(alt, "svg-title")
+
+    def _choose(self, verdict: Any, tried: list[str]) -> str:
+        usable = {slot for slot, spec in self.slots.available.items() if spec.model_id not in self._broken and slot not in tried}
+        if not usable:
+            reasons = "; ".join(dict.fromkeys(self._broken.values())) or "no model"
+            raise _Failed(f"no usable model ({reasons})")
+        if self.router_mode != "auto" and self.router_mode not in usable and not self._warned_forced:
+            self._warned_forced = True
+            self._warn(f"--router {self.router_mode}: the {self.router_mode} model is not available, using {next(iter(usable))}")
+        return choose_slot(verdict, usable, self.router_mode)  # type: ignore[arg-type]
+
+    def _mark_broken(self, spec: ModelSpec, err: engine_errors.ModelFileError) -> None:
+        if spec.model_id in self._broken:
+            return
+        self._broken[spec.model_id] = f"model {spec.name} is unusable: {err}"
+        others = [s.name for s in self.slots.available.values() if s.model_id not in self._broken]
+        then = f"; using {others[0]} for the rest of the run" if others else "; no other model to use"
+        self._warn(f"model {spec.name} is unusable ({err}){then}")
+
+    def _from_cache(self, hit: CachedAlt, record: ImageRecord, role: str) -> Decision:
+        record.status, record.model_id = CACHED, hit.model_id
+        if hit.decorative and not is_functional(role):
+            record.decorative = True
+            return Decision.mark_decorative("cache")
+        try:
+            decision = Decision.text(hit.alt or "", "cache")
+        except ValueError:
+            raise _Failed(f"the cached entry (by {hit.model_id}) has no alt text") from None
+        record.alt = decision.alt
+        return decision
+
+    def _decision(self, generation: Generation, record: ImageRecord, role: str, cache_key: GenerationKey | None) -> Decision:
+        record.json_mode = generation.json_mode
+        record.load_ms = _ms(generation.load_s) if generation.load_s else None
+        record.encode_ms = _ms(generation.encode_s)
+        record.generate_ms = _ms(generation.generate_s)
+        clean = clean_alt(generation.text, max_length=self.max_length, json_mode=generation.json_mode)
+        record.decorative = clean.decorative and not is_functional(role)
+        if record.decorative:
+            decision = Decision.mark_decorative("model")
+        elif clean.alt:
+            record.alt = clean.alt
+            try:
+                decision = Decision.text(clean.alt, "model")
+            except ValueError as err:
+                raise _Failed(f"{generation.model_id}: unusable answer: {err}") from None
+        elif clean.decorative:  # functional
+            raise _Failed(f"{generation.model_id}: the model called an image inside a link/button decorative; it needs alt text naming the destination")
+        else:
+            raise _Failed(f"{generation.model_id}: {clean.reason}")
+        record.status = GENERATED
+        if self.cache is not None and cache_key is not None:
+            self.cache.put(cache_key, CachedAlt(None if record.decorative else record.alt, record.decorative,
+                                                generation.model_id, generation.handler))
+        return decision
+
+
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+# Chunks that make Pillow's decoded pixels differ from a plain decode of the first image:
+# transparency (flattened on white), EXIF orientation (applied), animation (first frame).
+_PNG_CHANGING_CHUNKS = frozenset({b"tRNS", b"eXIf", b"acTL"})
+
+
+def _plain_rgb_png(data: bytes) -> bool:
+    """An 8-bit truecolour PNG without transparency, EXIF or animation: llama.cpp decodes it to
+    exactly the RGB pixels load_image produced, so it can be handed over without re-encoding."""
+    if not data.startswith(_PNG_SIGNATURE) or len(data) < 33 or data[12:16] != b"IHDR":
+        return False
+    if data[24] != 8 or data[25] != 2:  # bit depth 8, colour type 2 (RGB)
+        return False
+    pos = 8
+    while pos + 8 <= len(data):
+        length = int.from_bytes(data[pos : pos + 4], "big")
+        kind = data[pos + 4 : pos + 8]
+        if kind == b"IDAT":
+            return True
+        if kind in _PNG_CHANGING_CHUNKS:
+            return False
+        pos += 12 + length
+    return False
+
+
+def _model_png(data: bytes, img: Any, preset: Any) -> bytes:
+    """The PNG the handler gets: the original bytes when they already are what we would produce
+    (plain RGB PNG within the preset's size: saves an encode, ~4 ms for a 300 px image), else the
+    downscaled re-encode."""
+    target = fit_size(img.width, img.height, max_side=preset.max_side, max_pixels=preset.max_pixels,
+                      multiple_of=preset.multiple_of)
+    if target == img.size and _plain_rgb_png(data):
+        return data
+    return prepare_with_preset(img, preset)
+
+
+def _isatty(stream: TextIO) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+def _timing_line(record: ImageRecord) -> str:
+    where = f"{record.where}: {shorten_src(record.src or '')}"
+    if record.status == SVG_TITLE:
+        return f"{where}: SVG <title>/<desc> used, no model"
+    route = f"route {record.route} ({record.kind}, score {record.score:.2f})" if record.score is not None else f"route {record.route}"
+
+    def ms(value: float | None) -> str:
+        return "-" if value is None else f"{value:.0f} ms"
+
+    timings = f"decode {ms(record.decode_ms)}, encode {ms(record.encode_ms)}, generate {ms(record.generate_ms)}"
+    if record.load_ms:
+        timings += f", model load {ms(record.load_ms)}"
+    if record.status == CACHED:
+        timings = "from cache"
+    return f"{where}: {route} -> {record.model_id}; {timings}"
