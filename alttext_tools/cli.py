@@ -129,20 +129,31 @@ def _model_overrides(options: dict[str, Any]) -> dict[str, Any]:
         "allow_remote": options["allow_remote"],
     }
     for slot in ("fast", "text"):
-        values[f"{slot}_model"] = options[f"{slot}_model"] or options["model"]
+        values[f"{slot}_model"] = _absolute_if_path(options[f"{slot}_model"] or options["model"])
         mmproj = options[f"{slot}_mmproj"] or options["mmproj"]
-        values[f"{slot}_mmproj"] = str(mmproj) if mmproj else None
+        values[f"{slot}_mmproj"] = str(mmproj.resolve()) if mmproj else None
         values[f"{slot}_handler"] = options[f"{slot}_handler"] or options["handler"]
     return values
 
 
+def _absolute_if_path(value: str | None) -> str | None:
+    """A model given on the command line is relative to the cwd; a preset name stays a name."""
+    if value is None:
+        return None
+    from alttext_tools.presets import PRESETS
+
+    if value in PRESETS:
+        return value
+    return str(Path(value).resolve())
+
+
 def _model_provider(config: Config, threads: int | None, verbose: bool, progress: bool) -> Any:
     from alttext_tools.engine import EngineSettings
-    from alttext_tools.generate import ModelProvider, NoModelError, resolve_slots
+    from alttext_tools.generate import ModelProvider, ModelSetupError, resolve_slots
 
     try:
         slots = resolve_slots(config)
-    except NoModelError as exc:
+    except ModelSetupError as exc:
         raise NoModel(str(exc)) from None
     settings = EngineSettings(n_threads=threads) if threads else EngineSettings()
     return ModelProvider(
@@ -278,7 +289,8 @@ def fix(paths: tuple[Path, ...], config_file: Path | None, exclude: tuple[str, .
             "problems": problems,
         }
         if hasattr(provider, "records"):
-            document["images"] = [r.to_dict() if hasattr(r, "to_dict") else r for r in provider.records]
+            document["warnings"] = list(provider.warnings)
+            document["images"] = [record.to_dict() for record in provider.records]
             document["summary"] = provider.summary()
         click.echo(_json.dumps(document, indent=2, ensure_ascii=False))
     click.echo(summary.line(), err=True)

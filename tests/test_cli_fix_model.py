@@ -1,0 +1,104 @@
+"""`alttext fix` with real in-process inference on the tiny models, through the real CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from alttext_tools.scan import scan_file
+
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
+
+
+def alttext(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "alttext_tools", *args], cwd=cwd, capture_output=True, text=True, env=env)
+
+
+@pytest.fixture()
+def site(tmp_path: Path) -> Path:
+    root = tmp_path / "site"
+    shutil.copytree(FIXTURES / "site", root)
+    return root
+
+
+def model_args(tiny_models: dict[str, Path]) -> list[str]:
+    return [
+        "--fast-model", str(tiny_models["moondream_text"]), "--fast-mmproj", str(tiny_models["moondream_mmproj"]), "--fast-handler", "moondream",
+        "--text-model", str(tiny_models["qwen_text"]), "--text-mmproj", str(tiny_models["qwen_mmproj"]), "--text-handler", "qwen2.5-vl",
+        "--threads", "1",
+    ]  # fmt: skip
+
+
+def current_alts(root: Path) -> dict[tuple[str, int, int], str | None]:
+    alts = {}
+    for name in ("index.html", "docs/guide.md", "docs/es/guia.md"):
+        for image in scan_file(root / name, name).images:
+            alts[(name, image.line, image.column)] = image.alt
+    return alts
+
+
+def test_fix_writes_generated_alt_once_per_model(site: Path, tiny_models: dict[str, Path]) -> None:
+    before = {p: p.read_bytes() for p in site.rglob("*") if p.is_file()}
+    proc = alttext("fix", *model_args(tiny_models), "--format", "json", "-v", cwd=site)
+    assert proc.returncode in (0, 3), proc.stderr
+    report = json.loads(proc.stdout)
+    summary = report["summary"]
+    assert summary["images"] == 8  # the fixable findings of the example site
+    assert summary["generated"] + summary["failed"] + summary["deduplicated"] == 8
+    assert sorted(summary["model_loads"].values()) == [1, 1]  # one load per model for the whole run
+    routes = {(r["path"], r["src"]): r["route"] for r in report["images"]}
+    assert routes[("index.html", "img/mountains.jpg")] == "fast"  # photo -> Moondream slot
+    assert routes[("index.html", "img/settings-screenshot.png")] == "text"  # screenshot -> Qwen slot
+    assert routes[("docs/guide.md", "../img/chart.png")] == "text"
+    assert "route" in proc.stderr and "model load" in proc.stderr  # verbose per-image lines
+    # Every generated answer is now in the file, exactly (the scanner reads it back unescaped).
+    alts = current_alts(site)
+    for record in report["images"]:
+        if record["status"] in ("generated", "deduplicated"):
+            expected = "" if record["decorative"] else record["alt"]
+            assert alts[(record["path"], record["line"], record["column"])] == expected
+            assert "\n" not in expected and len(expected) <= 150
+    # Files without images to fix, and images and bytes outside alt values, are untouched.
+    assert (site / "img/logo.png").read_bytes() == before[site / "img/logo.png"]
+    # A second run finds nothing to do and loads no model.
+    again = alttext("fix", *model_args(tiny_models), "--format", "json", cwd=site)
+    second = json.loads(again.stdout)["summary"]
+    assert second["images"] == 0 and second["model_loads"] == {}
+    assert "3 files left unchanged" in again.stderr or "0 files fixed" in again.stderr
+
+
+def test_diff_mode_writes_nothing(site: Path, tiny_models: dict[str, Path]) -> None:
+    before = {p: p.read_bytes() for p in site.rglob("*") if p.is_file()}
+    proc = alttext("fix", *model_args(tiny_models), "--diff", cwd=site)
+    assert proc.returncode in (0, 3), proc.stderr
+    assert proc.stdout.startswith("--- a/")
+    assert {p: p.read_bytes() for p in site.rglob("*") if p.is_file()} == before
+
+
+def test_single_model_serves_every_image(site: Path, tiny_models: dict[str, Path]) -> None:
+    args = ["--model", str(tiny_models["moondream_text"]), "--mmproj", str(tiny_models["moondream_mmproj"]), "--handler", "moondream", "--threads", "1"]
+    proc = alttext("fix", *args, "--format", "json", "--check", cwd=site)
+    report = json.loads(proc.stdout)
+    assert report["summary"]["model_loads"] == {next(iter(report["summary"]["model_loads"])): 1}
+    assert proc.returncode in (1, 3)  # --check: something would change (or an image failed)
+
+
+def test_no_model_explains_itself(site: Path, tmp_path: Path) -> None:
+    env = {**os.environ, "HF_HUB_CACHE": str(tmp_path / "empty-cache"), "HF_HUB_OFFLINE": "1"}
+    proc = alttext("fix", ".", cwd=site, env=env)
+    assert proc.returncode == 2
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and "Traceback" not in proc.stderr
+    assert "alttext models pull moondream2" in lines[0]
+
+
+def test_missing_model_path_is_an_error_not_a_fallback(site: Path, tiny_models: dict[str, Path]) -> None:
+    proc = alttext("fix", "--model", "nope.gguf", "--mmproj", str(tiny_models["moondream_mmproj"]), cwd=site)
+    assert proc.returncode == 2
+    assert "nope.gguf" in proc.stderr and "Traceback" not in proc.stderr
