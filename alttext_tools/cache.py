@@ -935,3 +935,34 @@ def _drop_markers(lines: list[str], path: Path | str) -> tuple[list[tuple[int, s
     if section is not None:
         raise CacheError(f"{path}: conflict block not closed at the end of the file; resolve this file by hand")
     return kept, blocks
+
+
+class GenerationCacheAdapter:
+    """Lets the generation pipeline (generate.GenerationCache) read and write an AltCache.
+
+    The length limit is part of the prompt, so it goes into the stored prompt version: a cached
+    150-character answer is not reused under a 80-character limit.
+    """
+
+    def __init__(self, cache: AltCache, max_length: int) -> None:
+        self.cache = cache
+        self.max_length = max_length
+
+    def _prompt_version(self, key: Any) -> str:
+        return f"{key.prompt_version}/max{self.max_length}"
+
+    def get(self, key: Any) -> Any:
+        from alttext_tools.generate import CachedAlt
+
+        entry = self.cache.lookup(key.image_sha256, key.model_id, self._prompt_version(key), key.language, key.role)
+        if entry is None:
+            return None
+        return CachedAlt(None if entry.decorative else entry.alt, entry.decorative, entry.written_by, entry.handler)
+
+    def put(self, key: Any, value: Any) -> None:
+        self.cache.put(
+            Entry.generated(
+                key.image_sha256, key.model_id, self._prompt_version(key), key.language, key.role,
+                alt=value.alt or "", decorative=value.decorative, handler=value.handler,
+            )
+        )

@@ -16,18 +16,10 @@ from pathlib import Path
 
 from alttext_tools.cache import AltCache, Entry
 from alttext_tools.model import Finding, ImageRef, Severity
-from alttext_tools.rules import Rule
+from alttext_tools.rules import RULES
 
 RULE_ID = "unreviewed-alt"
-UNREVIEWED_RULE = Rule(
-    RULE_ID,
-    Severity.ERROR,
-    "Alt text was written by a model and never reviewed.",
-    "This alt text came from the alt-text cache as a model wrote it, and no person has accepted or "
-    "edited it. Models misread images and miss what an image is for on its page. Review it with "
-    "`alttext review` (accept, edit, or mark decorative), or write the alt text yourself.",
-    False,
-)
+UNREVIEWED_RULE = RULES[RULE_ID]
 
 ImageHash = Callable[[ImageRef], "str | None"]
 

@@ -74,6 +74,11 @@ RULES: dict[str, Rule] = dict(
               "When the image's alt text equals the text next to it, screen readers read the same "
               'words twice. Use alt="" (mark the image decorative) when the text already says it all, '
               "or describe what the text does not say.", False),
+        # Reported by `check --require-reviewed` (review_state.py): it needs the alt-text cache.
+        _rule("unreviewed-alt", E, "Alt text was written by a model and never reviewed.",
+              "This alt text came from the alt-text cache as a model wrote it, and no person has accepted or "
+              "edited it. Models misread images and miss what an image is for on its page. Review it with "
+              "`alttext review` (accept, edit, or mark decorative), or write the alt text yourself.", False),
     ]
 )
 del E, W

@@ -252,7 +252,8 @@ def test_case_ids_unique() -> None:
 
 def test_every_rule_has_failing_and_passing_cases() -> None:
     fired = {rule for _, _, expected in CASES for rule in expected}
-    assert fired == set(RULES)
+    # unreviewed-alt needs the alt-text cache: its cases live in tests/test_review_state.py.
+    assert fired == set(RULES) - {"unreviewed-alt"}
     assert sum(1 for _, _, expected in CASES if not expected) >= 30
 
 
@@ -267,6 +268,7 @@ RULE_TABLE = {
     "redundant-prefix": (Severity.WARNING, False),
     "alt-too-long": (Severity.WARNING, False),
     "alt-duplicates-text": (Severity.WARNING, False),
+    "unreviewed-alt": (Severity.ERROR, False),
 }
 
 
