@@ -944,9 +944,10 @@ class GenerationCacheAdapter:
     150-character answer is not reused under a 80-character limit.
     """
 
-    def __init__(self, cache: AltCache, max_length: int) -> None:
+    def __init__(self, cache: AltCache, max_length: int, *, read_only: bool = False) -> None:
         self.cache = cache
         self.max_length = max_length
+        self.read_only = read_only  # `fix --check` reads the cache but leaves the work tree alone
 
     def _prompt_version(self, key: Any) -> str:
         return f"{key.prompt_version}/max{self.max_length}"
@@ -960,6 +961,8 @@ class GenerationCacheAdapter:
         return CachedAlt(None if entry.decorative else entry.alt, entry.decorative, entry.written_by, entry.handler)
 
     def put(self, key: Any, value: Any) -> None:
+        if self.read_only:
+            return
         self.cache.put(
             Entry.generated(
                 key.image_sha256, key.model_id, self._prompt_version(key), key.language, key.role,

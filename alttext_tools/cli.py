@@ -74,6 +74,18 @@ def _rule_settings(config: Config, exclude: Sequence[str], disable: Sequence[str
         raise click.UsageError(f"{config.source or 'command line'}: {exc}") from None
 
 
+def _unreviewed(config: Config, images: list[Any], settings: Any) -> list[Any]:
+    from alttext_tools.cache import cache_path_for
+    from alttext_tools.review_state import ImageHasher, unreviewed_findings
+
+    path = cache_path_for(config)
+    if path is None:
+        raise click.UsageError("--require-reviewed needs the alt-text cache, but `cache = \"\"` turns it off")
+    cache = _open_cache(config)
+    hasher = ImageHasher(config.root, config.site_root_path(), config.allow_remote)
+    return unreviewed_findings(images, cache, hasher, settings.severity("unreviewed-alt"))
+
+
 def _files(paths: Sequence[Path], config: Config) -> list[tuple[Path, str]]:
     from alttext_tools.walk import Walker
 
@@ -147,8 +159,36 @@ def _absolute_if_path(value: str | None) -> str | None:
     return str(Path(value).resolve())
 
 
-def _model_provider(config: Config, threads: int | None, verbose: bool, progress: bool) -> Any:
+class CacheProblem(click.ClickException):
+    """A damaged or unwritable alt-text cache: one line naming the file (and line)."""
+
+    exit_code = int(ExitCode.FILE_ERRORS)
+
+
+def _open_cache(config: Config) -> Any:
+    from alttext_tools.cache import AltCache, CacheError, cache_path_for
+
+    path = cache_path_for(config)
+    if path is None:
+        return None
+    try:
+        return AltCache.open(path)
+    except CacheError as exc:
+        raise CacheProblem(str(exc)) from None
+
+
+def _flush_cache(cache: Any) -> None:
+    from alttext_tools.cache import CacheError
+
+    try:
+        cache.flush()
+    except (CacheError, OSError) as exc:
+        raise CacheProblem(f"{cache.path}: could not save the alt-text cache: {exc}") from None
+
+
+def _model_provider(config: Config, threads: int | None, verbose: bool, progress: bool, cache: Any = None, *, read_only: bool = False) -> Any:
     from alttext_tools.engine import EngineSettings
+    from alttext_tools.cache import GenerationCacheAdapter
     from alttext_tools.generate import ModelProvider, ModelSetupError, resolve_slots
 
     try:
@@ -168,6 +208,7 @@ def _model_provider(config: Config, threads: int | None, verbose: bool, progress
         progress=progress,
         log=lambda line: click.echo(line, err=True),
         verbose=verbose,
+        cache=GenerationCacheAdapter(cache, config.max_length, read_only=read_only) if cache is not None else None,
     )
 
 
@@ -175,7 +216,10 @@ def _model_provider(config: Config, threads: int | None, verbose: bool, progress
 class LazyGroup(click.Group):
     """Subcommands in `lazy` are imported only when invoked or listed, keeping `check` fast."""
 
-    lazy: dict[str, str] = {"models": "alttext_tools.cli_models:models"}
+    lazy: dict[str, str] = {
+        "models": "alttext_tools.cli_models:models",
+        "cache": "alttext_tools.cli_cache:cache",
+    }
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted([*super().list_commands(ctx), *self.lazy])
@@ -201,7 +245,8 @@ def cli() -> None:
 @click.option("--fail-on", type=click.Choice(FAIL_ON_CHOICES), help="Lowest severity that makes the exit code 1 (default: error).")
 @click.option("--color/--no-color", default=None, help="Colour the text report (default: when stdout is a terminal and NO_COLOR is unset).")
 @click.option("-q", "--quiet", is_flag=True, help="No summary line on stderr.")
-def check(paths: tuple[Path, ...], config_file: Path | None, exclude: tuple[str, ...], no_gitignore: bool | None, max_length: int | None, disable: tuple[str, ...], site_root: Path | None, jobs: int | None, fmt: str, output: Path | None, fail_on: str | None, color: bool | None, quiet: bool) -> None:
+@click.option("--require-reviewed", is_flag=True, help="Also report alt text a model wrote that no person has reviewed (needs the alt-text cache).")
+def check(paths: tuple[Path, ...], config_file: Path | None, exclude: tuple[str, ...], no_gitignore: bool | None, max_length: int | None, disable: tuple[str, ...], site_root: Path | None, jobs: int | None, fmt: str, output: Path | None, fail_on: str | None, color: bool | None, quiet: bool, require_reviewed: bool) -> None:
     """Report images whose text alternative is missing or bad. No model, no network.
 
     Exit codes: 0 clean, 1 findings at or above --fail-on, 2 usage error,
@@ -213,7 +258,11 @@ def check(paths: tuple[Path, ...], config_file: Path | None, exclude: tuple[str,
     overrides["fail_on"] = fail_on
     config = _load(paths, config_file, overrides)
     settings = _rule_settings(config, exclude, disable)
-    report = check_files(_files(paths, config), settings, config.jobs).report()
+    run = check_files(_files(paths, config), settings, config.jobs)
+    report = run.report()
+    if require_reviewed and "unreviewed-alt" not in settings.disabled:
+        report.findings.extend(_unreviewed(config, [image for result in run.results for image in result.images], settings))
+        report.findings.sort(key=lambda finding: finding.sort_key)
     colored = (use_color(sys.stdout) if color is None else color) and output is None and fmt == "text"
     _emit(report.render(fmt, color=colored), output, colored)
     if not quiet:
@@ -227,11 +276,12 @@ def check(paths: tuple[Path, ...], config_file: Path | None, exclude: tuple[str,
 @click.option("--diff", is_flag=True, help="Print a unified diff (git apply / patch -p1) instead of writing.")
 @click.option("--check", "check_only", is_flag=True, help="Write nothing; exit 1 if anything would change.")
 @click.option("--overwrite", is_flag=True, help="Also replace human-written alt that is merely imperfect (too long, redundant prefix...).")
+@click.option("--no-cache", is_flag=True, help="Neither read nor write the alt-text cache (default: .alttext-cache.jsonl at the project root).")
 @_model_options
 @click.option("-f", "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True, help="json: per-image results and a summary on stdout.")
 @click.option("-v", "--verbose", is_flag=True, help="Per-image routing and timings on stderr.")
 @click.option("--progress/--no-progress", default=None, help="Progress bar on stderr (default: when stderr is a terminal).")
-def fix(paths: tuple[Path, ...], config_file: Path | None, exclude: tuple[str, ...], no_gitignore: bool | None, max_length: int | None, disable: tuple[str, ...], site_root: Path | None, jobs: int | None, from_file: Path | None, diff: bool, check_only: bool, overwrite: bool, fmt: str, verbose: bool, progress: bool | None, threads: int | None, **model_options: Any) -> None:
+def fix(paths: tuple[Path, ...], config_file: Path | None, exclude: tuple[str, ...], no_gitignore: bool | None, max_length: int | None, disable: tuple[str, ...], site_root: Path | None, jobs: int | None, from_file: Path | None, diff: bool, check_only: bool, overwrite: bool, no_cache: bool, fmt: str, verbose: bool, progress: bool | None, threads: int | None, **model_options: Any) -> None:
     """Write alt text into the sources: only alt values change, byte for byte.
 
     Without --from, a local vision model writes the alt text (see `alttext models`).
@@ -260,14 +310,18 @@ def fix(paths: tuple[Path, ...], config_file: Path | None, exclude: tuple[str, .
     scanned, file_errors = scan_for_fix(_files(paths, config), settings)
     for error in file_errors:
         click.echo(f"{error.path}: error: {error.message}", err=True)
+    cache = None
     if from_file is None:
         show_progress = sys.stderr.isatty() if progress is None else progress
-        provider = _model_provider(config, threads, verbose, show_progress)
+        cache = None if no_cache else _open_cache(config)
+        provider = _model_provider(config, threads, verbose, show_progress, cache, read_only=mode is WriteBack.CHECK)
     try:
         run = run_fix(scanned, provider, mode, overwrite=overwrite, root=find_root(), every_image=from_file is not None)
     finally:
         if hasattr(provider, "close"):
             provider.close()
+        if cache is not None and mode is not WriteBack.CHECK:
+            _flush_cache(cache)
     problems = [str(p) for p in getattr(provider, "problems", [])]
     if from_file is not None:
         problems += [str(p) for p in provider.unmatched([item.scan.path for item in scanned])]

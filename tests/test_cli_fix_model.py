@@ -73,12 +73,17 @@ def test_fix_writes_generated_alt_once_per_model(site: Path, tiny_models: dict[s
     assert "3 files left unchanged" in again.stderr or "0 files fixed" in again.stderr
 
 
-def test_diff_mode_writes_nothing(site: Path, tiny_models: dict[str, Path]) -> None:
+def test_diff_and_check_modes_leave_sources_alone(site: Path, tiny_models: dict[str, Path]) -> None:
     before = {p: p.read_bytes() for p in site.rglob("*") if p.is_file()}
+    check = alttext("fix", *model_args(tiny_models), "--check", cwd=site)
+    assert check.returncode in (1, 3), check.stderr
+    assert {p: p.read_bytes() for p in site.rglob("*") if p.is_file()} == before  # not even the cache
     proc = alttext("fix", *model_args(tiny_models), "--diff", cwd=site)
     assert proc.returncode in (0, 3), proc.stderr
     assert proc.stdout.startswith("--- a/")
-    assert {p: p.read_bytes() for p in site.rglob("*") if p.is_file()} == before
+    after = {p: p.read_bytes() for p in site.rglob("*") if p.is_file()}
+    assert after.pop(site / ".alttext-cache.jsonl")  # --diff keeps what it generated for the real run
+    assert after == before
 
 
 def test_single_model_serves_every_image(site: Path, tiny_models: dict[str, Path]) -> None:
