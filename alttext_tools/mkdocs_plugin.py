@@ -51,6 +51,12 @@ from alttext_tools.walk import display_path
 
 log = get_plugin_logger(__name__)
 
+# Project settings that decide which models a `fill` build loads.
+_MODEL_SETTINGS = (
+    "router", "fast_model", "fast_mmproj", "fast_handler", "text_model", "text_mmproj", "text_handler",
+    "language", "allow_remote", "max_length", "site_root", "root",
+)  # fmt: skip
+
 
 class AltTextConfig(base.Config):
     """Options of `plugins: - alttext:` in mkdocs.yml. Paths are relative to mkdocs.yml."""
@@ -67,6 +73,9 @@ class AltTextConfig(base.Config):
     router = c.Optional(c.Choice(("auto", "fast", "text")))
     fast_model = c.Optional(c.Type(str))
     text_model = c.Optional(c.Type(str))
+    # fill: also generate alt text the cache lacks with the local models (loaded once, kept
+    # across `mkdocs serve` rebuilds); without it, fill uses the cache alone.
+    model = c.Type(bool, default=False)
 
 
 @dataclass
@@ -94,6 +103,8 @@ class AltTextPlugin(BasePlugin[AltTextConfig]):
         self.project = ProjectConfig()
         self.settings = RuleSettings()
         self.provider: Provider | None = None
+        self._provider_key: tuple[Any, ...] | None = None  # the settings a kept model provider was made with
+        self._cache: Any = None  # the AltCache a fill build reads (and, with a model, writes)
         self._docs_dir = Path.cwd()
         self._warn_rank: int | None = Severity.ERROR.rank
         self._exclude_project = GitIgnoreSpec.from_lines([])
@@ -151,11 +162,13 @@ class AltTextPlugin(BasePlugin[AltTextConfig]):
             return
         stats = self._stats
         if stats.filled_images:
-            source = os.path.basename(self.config.decisions) if self.config.decisions else "the provider"
+            source = os.path.basename(self.config.decisions) if self.config.decisions else ("the alt-text cache and models" if self.config.model else "the alt-text cache")
             log.info(
                 f"filled alt text for {_plural(stats.filled_images, 'image')} in "
                 f"{_plural(stats.filled_pages, 'page')} from {source} (sources unchanged)"
             )
+        if self._cache is not None and self.config.model:
+            self._cache.flush()  # keep what the models wrote for the next build and `alttext fix`
         if isinstance(self.provider, FileDecisions):
             self.provider.unmatched(stats.scanned)
             for problem in self.provider.problems:
@@ -190,24 +203,59 @@ class AltTextPlugin(BasePlugin[AltTextConfig]):
         return project
 
     def _provider_for_build(self) -> Provider:
-        """Where `fill` gets alt text from. A decisions file is re-read every build: it is cheap,
-        and the file may change while `mkdocs serve` runs."""
-        self._close_provider()
+        """Where `fill` gets alt text from: a decisions file, else the alt-text cache (and the
+        models, with `model: true`). Files are re-read every build: cheap, and they may change
+        while `mkdocs serve` runs. A model provider is kept while its settings stay the same."""
         if self.config.decisions is not None:
+            self._close_provider()
             try:
                 return FileDecisions.load(self.config.decisions)
             except DecisionsError as exc:
                 raise PluginError(f"alttext: {exc}") from None
-        raise PluginError(
-            "alttext: mode 'fill' needs a source of alt text: set `decisions: FILE` (the JSON list "
-            "`alttext check --format json` prints, with `new_alt` filled in)"
-        )
+        from alttext_tools.cache import AltCache, CacheError, GenerationCacheAdapter, cache_path_for
+        from alttext_tools.cache_provider import CacheProvider
+        from alttext_tools.review_state import ImageHasher
+
+        path = cache_path_for(self.project)
+        if path is None:
+            raise PluginError("alttext: mode 'fill' needs `decisions: FILE` or the alt-text cache, which `cache = \"\"` turns off")
+        try:
+            self._cache = AltCache.open(path)
+        except CacheError as exc:
+            raise PluginError(f"alttext: {exc}") from None
+        if not self.config.model:
+            self._close_provider()
+            hasher = ImageHasher(self.project.root, self.project.site_root_path(), self.project.allow_remote)
+            return CacheProvider(self._cache, hasher, self.project.language)
+        adapter = GenerationCacheAdapter(self._cache, self.project.max_length)
+        key = tuple(getattr(self.project, name) for name in _MODEL_SETTINGS)
+        if self.provider is not None and self._provider_key == key:
+            self.provider.cache = adapter  # type: ignore[attr-defined]  # the same loaded models, this build's cache
+            return self.provider
+        self._close_provider()
+        self._provider_key = key
+        return self._model_provider(adapter)
+
+    def _model_provider(self, adapter: Any) -> Provider:
+        from alttext_tools.generate import ModelProvider, ModelSetupError, resolve_slots
+
+        try:
+            slots = resolve_slots(self.project)
+        except ModelSetupError as exc:
+            raise PluginError(f"alttext: {exc}") from None
+        project = self.project
+        return ModelProvider(
+            slots, project_root=project.root, site_root=project.site_root_path(), router_mode=project.router,
+            language=project.language, allow_remote=project.allow_remote, max_length=project.max_length,
+            log=log.info, cache=adapter,
+        )  # fmt: skip
 
     def _close_provider(self) -> None:
         close = getattr(self.provider, "close", None)
         if callable(close):
             close()
         self.provider = None
+        self._provider_key = None
 
     # ------------------------------------------------------------------ pages
 
