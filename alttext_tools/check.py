@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import multiprocessing
+import gc
 import os
 import sys
-import traceback
-from collections.abc import Iterable, Iterator
-from concurrent.futures import ProcessPoolExecutor
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,7 +16,13 @@ from alttext_tools.scan import FileScan, scan_file
 
 # Below this many files a process pool costs more (fork + pickling) than it saves.
 PARALLEL_THRESHOLD = 48
-CHUNK = 16
+CHUNK = 16  # most files in one task
+# Tasks per worker to aim for: enough that the last ones are small and the workers finish together.
+TASKS_PER_WORKER = 24
+# A worker's youngest generation is collected every this many allocations (CPython's default is
+# 700). Parsing allocates millions of short-lived tokens that refcounting frees anyway: collecting
+# rarely saves ~3% of the CPU time (measured on 1,656 Markdown files), as much as no GC at all.
+WORKER_GC_THRESHOLD = 100_000
 
 
 @dataclass
@@ -55,6 +59,8 @@ def check_file(path: Path, display: str, settings: RuleSettings) -> FileResult:
             return FileResult(display, error=scanned.error)
         return FileResult(display, scanned.images, evaluate_all(scanned.images, settings))
     except Exception as exc:  # a bug in our code: report it, keep going with the other files
+        import traceback
+
         where = traceback.extract_tb(exc.__traceback__)[-1]
         detail = f"{type(exc).__name__}: {exc} (at {Path(where.filename).name}:{where.lineno})"
         return FileResult(display, internal_error=detail)
@@ -64,17 +70,29 @@ def _check_chunk(chunk: list[tuple[str, str]], settings: RuleSettings) -> list[F
     return [check_file(Path(p), d, settings) for p, d in chunk]
 
 
+def _worker_init() -> None:
+    gc.freeze()  # what the parent had before the fork is never garbage here: stop scanning it
+    gc.set_threshold(WORKER_GC_THRESHOLD, *gc.get_threshold()[1:])
+
+
 def check_files(files: Iterable[tuple[Path, str]], settings: RuleSettings, jobs: int = 0) -> CheckRun:
+    """Results come back in the order the files were given, whatever order they were checked in."""
     items = [(str(p), d) for p, d in files]
     workers = _worker_count(jobs, len(items))
     if workers <= 1:
         return CheckRun([check_file(Path(p), d, settings) for p, d in items])
-    results: list[FileResult] = []
+    # Imported here: a one-file check never needs them (~15 ms of start-up).
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    results: list[FileResult | None] = [None] * len(items)
     context = multiprocessing.get_context("fork") if sys.platform == "linux" else None
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-        for chunk_results in pool.map(_check_chunk, _chunks(items, CHUNK), [settings] * _n_chunks(len(items))):
-            results.extend(chunk_results)
-    return CheckRun(results)
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_worker_init) as pool:
+        tasks = [(batch, pool.submit(_check_chunk, [items[i] for i in batch], settings)) for batch in _batches(items, workers)]
+        for batch, future in tasks:
+            for i, result in zip(batch, future.result()):
+                results[i] = result
+    return CheckRun(results)  # type: ignore[arg-type]  # every slot is filled
 
 
 def _worker_count(jobs: int, n_files: int) -> int:
@@ -84,10 +102,28 @@ def _worker_count(jobs: int, n_files: int) -> int:
     return max(1, min(jobs or available, available, n_files // CHUNK or 1))
 
 
-def _chunks(items: list[tuple[str, str]], size: int) -> Iterator[list[tuple[str, str]]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
+def _size(path: str) -> int:
+    try:
+        return os.stat(path).st_size
+    except OSError:
+        return 0  # reported by the worker; costs nothing to check
 
 
-def _n_chunks(n: int) -> int:
-    return (n + CHUNK - 1) // CHUNK
+def _batches(items: list[tuple[str, str]], workers: int) -> list[list[int]]:
+    """Indices of `items` in tasks, largest files first and tasks shrinking towards the end
+    (guided scheduling): no worker is left with a big file while the others sit idle."""
+    sizes = [_size(p) for p, _ in items]
+    order = sorted(range(len(items)), key=sizes.__getitem__, reverse=True)
+    budget = max(1, sum(sizes) // (workers * TASKS_PER_WORKER))  # bytes per task
+    batches: list[list[int]] = []
+    batch: list[int] = []
+    weight = 0
+    for i in order:
+        batch.append(i)
+        weight += sizes[i]
+        if weight >= budget or len(batch) == CHUNK:
+            batches.append(batch)
+            batch, weight = [], 0
+    if batch:
+        batches.append(batch)
+    return batches
