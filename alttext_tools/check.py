@@ -78,7 +78,7 @@ def _worker_init() -> None:
 def check_files(files: Iterable[tuple[Path, str]], settings: RuleSettings, jobs: int = 0) -> CheckRun:
     """Results come back in the order the files were given, whatever order they were checked in."""
     items = [(str(p), d) for p, d in files]
-    workers = _worker_count(jobs, len(items))
+    workers = worker_count(jobs, len(items))
     if workers <= 1:
         return CheckRun([check_file(Path(p), d, settings) for p, d in items])
     # Imported here: a one-file check never needs them (~15 ms of start-up).
@@ -95,7 +95,7 @@ def check_files(files: Iterable[tuple[Path, str]], settings: RuleSettings, jobs:
     return CheckRun(results)  # type: ignore[arg-type]  # every slot is filled
 
 
-def _worker_count(jobs: int, n_files: int) -> int:
+def worker_count(jobs: int, n_files: int) -> int:
     if n_files < PARALLEL_THRESHOLD:
         return 1
     available = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)

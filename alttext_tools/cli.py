@@ -128,6 +128,12 @@ def _model_options(func: F) -> F:
         click.option("--language", metavar="LANG", help="Write alt text in this language (default: the page's own)."),
         click.option("--allow-remote", is_flag=True, default=None, help="Fetch http(s) images (https only, size and time limits)."),
         click.option("--threads", type=click.IntRange(min=1), help="CPU threads for llama.cpp (default: physical cores)."),
+        click.option("--backend", type=click.Choice(["local", "openai"]), help="local: llama.cpp in this process (default); openai: an OpenAI-compatible server at --base-url, --model NAME being its model id."),
+        click.option("--base-url", metavar="URL", help="API root of the server, e.g. http://127.0.0.1:8080/v1 (llama.cpp), http://127.0.0.1:11434/v1 (Ollama)."),
+        click.option("--api-key-env", metavar="NAME", help="Environment variable holding the server's API key, sent as a Bearer token (default OPENAI_API_KEY)."),
+        click.option("--concurrency", type=click.IntRange(min=1), help="Requests in flight to the server (default 4)."),
+        click.option("--timeout", type=click.FloatRange(min=0, min_open=True), metavar="SECONDS", help="Seconds to wait for one server answer (default 120)."),
+        click.option("--retries", type=click.IntRange(min=0), help="Extra attempts on HTTP 429/5xx and dropped connections, with backoff (default 3)."),
     ]
     for decorator in reversed(decorators):
         func = decorator(func)
@@ -140,8 +146,12 @@ def _model_overrides(options: dict[str, Any]) -> dict[str, Any]:
         "language": options["language"],
         "allow_remote": options["allow_remote"],
     }
+    for key in ("backend", "base_url", "api_key_env", "concurrency", "timeout", "retries"):
+        values[key] = options.get(key)
+    server = options.get("backend") == "openai"  # model names are the server's ids, not paths
     for slot in ("fast", "text"):
-        values[f"{slot}_model"] = _absolute_if_path(options[f"{slot}_model"] or options["model"])
+        name = options[f"{slot}_model"] or options["model"]
+        values[f"{slot}_model"] = name if server else _absolute_if_path(name)
         mmproj = options[f"{slot}_mmproj"] or options["mmproj"]
         values[f"{slot}_mmproj"] = str(mmproj.resolve()) if mmproj else None
         values[f"{slot}_handler"] = options[f"{slot}_handler"] or options["handler"]
@@ -149,14 +159,19 @@ def _model_overrides(options: dict[str, Any]) -> dict[str, Any]:
 
 
 def _absolute_if_path(value: str | None) -> str | None:
-    """A model given on the command line is relative to the cwd; a preset name stays a name."""
+    """A model file given on the command line is relative to the cwd; a preset name stays a name,
+    and so does anything that is neither a file here nor GGUF-shaped (a server's model id such as
+    "llava:7b" or "Qwen/Qwen2.5-VL-3B-Instruct", when `backend = "openai"` comes from the config)."""
     if value is None:
         return None
     from alttext_tools.presets import PRESETS
 
     if value in PRESETS:
         return value
-    return str(Path(value).resolve())
+    path = Path(value).expanduser()
+    if value.lower().endswith(".gguf") or value.startswith((".", "~")) or path.is_absolute() or path.exists():
+        return str(path.resolve())
+    return value
 
 
 class CacheProblem(click.ClickException):
@@ -186,18 +201,28 @@ def _flush_cache(cache: Any) -> None:
         raise CacheProblem(f"{cache.path}: could not save the alt-text cache: {exc}") from None
 
 
-def _model_provider(config: Config, threads: int | None, verbose: bool, progress: bool, cache: Any = None, *, read_only: bool = False) -> Any:
+def _model_provider(config: Config, threads: int | None, verbose: bool, progress: bool, cache: Any = None, *, read_only: bool = False, **extra: Any) -> Any:
+    """The generation provider for `config` (local engine, or config.backend == "openai"); `extra`
+    goes to ModelProvider (serve passes max_pixels)."""
     from alttext_tools.engine import EngineSettings
     from alttext_tools.cache import GenerationCacheAdapter
     from alttext_tools.generate import ModelProvider, ModelSetupError, resolve_slots
 
+    engine = None
     try:
-        slots = resolve_slots(config)
+        if config.backend == "openai":
+            from alttext_tools.openai_backend import server_engine, server_slots
+
+            slots = server_slots(config)
+            engine = server_engine(config)
+        else:
+            slots = resolve_slots(config)
     except ModelSetupError as exc:
         raise NoModel(str(exc)) from None
     settings = EngineSettings(n_threads=threads) if threads else EngineSettings()
     return ModelProvider(
         slots,
+        engine=engine,
         project_root=config.root,
         site_root=config.site_root_path(),
         router_mode=config.router,
@@ -209,6 +234,7 @@ def _model_provider(config: Config, threads: int | None, verbose: bool, progress
         log=lambda line: click.echo(line, err=True),
         verbose=verbose,
         cache=GenerationCacheAdapter(cache, config.max_length, read_only=read_only) if cache is not None else None,
+        **extra,
     )
 
 
@@ -219,6 +245,8 @@ class LazyGroup(click.Group):
     lazy: dict[str, str] = {
         "models": "alttext_tools.cli_models:models",
         "cache": "alttext_tools.cli_cache:cache",
+        "serve": "alttext_tools.serve:serve",
+        "review": "alttext_tools.review:review",
     }
 
     def list_commands(self, ctx: click.Context) -> list[str]:
@@ -307,7 +335,7 @@ def fix(paths: tuple[Path, ...], config_file: Path | None, exclude: tuple[str, .
             raise click.UsageError(str(exc)) from None
         if not paths:
             paths = tuple(Path(p) for p in provider.paths() if Path(p).exists() or Path(p).is_symlink())
-    scanned, file_errors = scan_for_fix(_files(paths, config), settings)
+    scanned, file_errors = scan_for_fix(_files(paths, config), settings, config.jobs)
     for error in file_errors:
         click.echo(f"{error.path}: error: {error.message}", err=True)
     cache = None
@@ -316,7 +344,7 @@ def fix(paths: tuple[Path, ...], config_file: Path | None, exclude: tuple[str, .
         cache = None if no_cache else _open_cache(config)
         provider = _model_provider(config, threads, verbose, show_progress, cache, read_only=mode is WriteBack.CHECK)
     try:
-        run = run_fix(scanned, provider, mode, overwrite=overwrite, root=find_root(), every_image=from_file is not None)
+        run = run_fix(scanned, provider, mode, overwrite=overwrite, root=find_root(), every_image=from_file is not None, jobs=config.jobs)
     finally:
         if hasattr(provider, "close"):
             provider.close()
@@ -324,7 +352,7 @@ def fix(paths: tuple[Path, ...], config_file: Path | None, exclude: tuple[str, .
             _flush_cache(cache)
     problems = [str(p) for p in getattr(provider, "problems", [])]
     if from_file is not None:
-        problems += [str(p) for p in provider.unmatched([item.scan.path for item in scanned])]
+        problems += [str(p) for p in provider.unmatched([item.display for item in scanned])]
         problems = list(dict.fromkeys(problems))
     for outcome in run.outcomes:
         if outcome.diff:

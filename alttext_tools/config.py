@@ -19,6 +19,7 @@ else:  # pragma: no cover - exercised on 3.10 only
 
 FAIL_LEVELS = ("error", "warning", "never")
 ROUTER_MODES = ("auto", "fast", "text")
+BACKENDS = ("local", "openai")
 
 
 class ConfigError(Exception):
@@ -48,6 +49,14 @@ class Config:
     language: str | None = None  # force one language for generated alt text
     cache: str | None = None  # path of the committed alt-text cache file
     jobs: int = 0  # 0 = all cores
+    # Where generation runs: "local" (llama.cpp in process) or "openai" (an OpenAI-compatible
+    # server at base_url; fast_model/text_model are then the server's model ids).
+    backend: str = "local"
+    base_url: str | None = None
+    api_key_env: str = "OPENAI_API_KEY"  # name of the environment variable holding the API key
+    concurrency: int = 4  # requests in flight (openai backend)
+    timeout: float = 120.0  # seconds per request (openai backend)
+    retries: int = 3  # extra attempts on 429 / 5xx / connection errors (openai backend)
 
     def site_root_path(self) -> Path:
         return (self.root / self.site_root).resolve() if self.site_root else self.root.resolve()
@@ -116,6 +125,10 @@ def _coerce(key: str, value: Any, annotation: Any, origin: str) -> Any:
         if isinstance(value, bool) or not isinstance(value, int):
             raise ConfigError(f"{origin}: {key} must be an integer")
         return value
+    if kind == "float":
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{origin}: {key} must be a number")
+        return float(value)
     if not isinstance(value, str):
         raise ConfigError(f"{origin}: {key} must be a string")
     return value
@@ -128,6 +141,14 @@ def _validate(config: Config, origin: str) -> None:
         raise ConfigError(f"{origin}: router must be one of {', '.join(ROUTER_MODES)}, not {config.router!r}")
     if config.max_length < 1:
         raise ConfigError(f"{origin}: max_length must be positive")
+    if config.backend not in BACKENDS:
+        raise ConfigError(f"{origin}: backend must be one of {', '.join(BACKENDS)}, not {config.backend!r}")
+    if config.concurrency < 1:
+        raise ConfigError(f"{origin}: concurrency must be at least 1")
+    if not config.timeout > 0:
+        raise ConfigError(f"{origin}: timeout must be positive")
+    if config.retries < 0:
+        raise ConfigError(f"{origin}: retries cannot be negative")
     for rule, level in config.severity.items():
         if level not in ("error", "warning"):
             raise ConfigError(f"{origin}: severity.{rule} must be 'error' or 'warning'")

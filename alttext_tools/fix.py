@@ -6,21 +6,27 @@ and load once); files are then rewritten one by one, each independently of the o
 
 from __future__ import annotations
 
+import sys
+import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from alttext_tools.decisions import Decision, ImageKey, Provider, image_key
 from alttext_tools.model import FileError, Finding, ImageRef
-from alttext_tools.rules import RuleSettings, evaluate_all, is_fixable
-from alttext_tools.scan import FileScan, scan_file
+from alttext_tools.check import CHUNK, worker_count, check_files
+from alttext_tools.rules import RuleSettings, is_fixable
+from alttext_tools.sources import SourceError, read_source
 from alttext_tools.writeback import FileOutcome, Status, WriteBack, fix_file
 
 
 @dataclass
 class ScannedFile:
+    """One file's scan. Its text is read again only if an edit is planned (see `run_fix`)."""
+
     path: Path
-    scan: FileScan
+    display: str
+    images: list[ImageRef]
     findings: list[Finding] = field(default_factory=list)
 
 
@@ -31,15 +37,19 @@ class FixRun:
     targets: int = 0  # images the provider was asked about
 
 
-def scan_for_fix(files: Iterable[tuple[Path, str]], settings: RuleSettings) -> tuple[list[ScannedFile], list[FileError]]:
+def scan_for_fix(files: Iterable[tuple[Path, str]], settings: RuleSettings, jobs: int = 0) -> tuple[list[ScannedFile], list[FileError]]:
+    """Scan and judge like `check` (on all cores for big trees); bad files become FileErrors."""
+    items = list(files)
+    paths = {display: path for path, display in items}
     scanned: list[ScannedFile] = []
     errors: list[FileError] = []
-    for path, display in files:
-        scan = scan_file(path, display)
-        if scan.error is not None:
-            errors.append(scan.error)
-            continue
-        scanned.append(ScannedFile(path, scan, evaluate_all(scan.images, settings)))
+    for result in check_files(items, settings, jobs).results:
+        if result.error is not None:
+            errors.append(result.error)
+        elif result.internal_error is not None:
+            errors.append(FileError(result.path, f"internal error: {result.internal_error}"))
+        else:
+            scanned.append(ScannedFile(paths[result.path], result.path, result.images, result.findings))
     return scanned, errors
 
 
@@ -61,32 +71,70 @@ def run_fix(
     overwrite: bool = False,
     root: Path | None = None,
     every_image: bool = False,
+    jobs: int = 0,
 ) -> FixRun:
     """`every_image`: ask the provider about all images (a reviewed decisions file names its own);
     otherwise only about those that need alt. fix_file still refuses to overwrite human alt."""
     run = FixRun()
     if every_image:
-        targets = [image for item in scanned for image in item.scan.images]
+        targets = [image for item in scanned for image in item.images]
     else:
         targets = [image for item in scanned for image in needs_alt(item.findings, overwrite)]
     run.targets = len(targets)
     decisions: Mapping[ImageKey, Decision] = provider.decide(targets) if targets else {}
-    for item in scanned:
-        assert item.scan.source is not None  # scan_for_fix drops files without a source
-        if not any(image_key(image) in decisions for image in item.scan.images):
-            run.outcomes.append(FileOutcome(item.scan.path, mode, Status.UNCHANGED))
-            continue
-        run.outcomes.append(
-            fix_file(
-                item.path,
-                item.scan.source,
-                item.scan.images,
-                decisions,
-                mode,
-                findings=item.findings,
-                overwrite=overwrite,
-                display=item.scan.path,
-                root=root,
-            )
-        )
+    pending: list[tuple[int, _Job]] = []
+    for index, item in enumerate(scanned):
+        mine = {image_key(i): decisions[image_key(i)] for i in item.images if image_key(i) in decisions}
+        if mine:
+            pending.append((index, _Job(item, mine)))
+        else:
+            run.outcomes.append(FileOutcome(item.display, mode, Status.UNCHANGED))
+    done = _fix_all([job for _, job in pending], mode, overwrite, root, jobs_wanted=jobs if _safe_to_fork(provider) else 1)
+    # Keep the scan's file order in the report, whatever order the workers finished in.
+    order = {item.display: i for i, item in enumerate(scanned)}
+    run.outcomes = sorted([*run.outcomes, *done], key=lambda outcome: order.get(outcome.path, len(order)))
     return run
+
+
+@dataclass(frozen=True)
+class _Job:
+    item: ScannedFile
+    decisions: dict[ImageKey, Decision]
+
+
+def _fix_one(job: _Job, mode: WriteBack, overwrite: bool, root: Path | None) -> FileOutcome:
+    item = job.item
+    try:
+        source = read_source(item.path)  # fix_file checks it still matches the scan
+    except SourceError as exc:
+        return FileOutcome(item.display, mode, Status.FAILED, error=f"cannot fix {item.display}: {exc}")
+    return fix_file(item.path, source, item.images, job.decisions, mode, findings=item.findings,
+                    overwrite=overwrite, display=item.display, root=root)
+
+
+def _fix_batch(jobs: list[_Job], mode: WriteBack, overwrite: bool, root: Path | None) -> list[FileOutcome]:
+    return [_fix_one(job, mode, overwrite, root) for job in jobs]
+
+
+def _fix_all(jobs: list[_Job], mode: WriteBack, overwrite: bool, root: Path | None, *, jobs_wanted: int) -> list[FileOutcome]:
+    """Rewrite (and verify) each file; on all cores when there are enough of them and it is safe."""
+    workers = worker_count(jobs_wanted, len(jobs))
+    if workers <= 1:
+        return _fix_batch(jobs, mode, overwrite, root)
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    batches = [jobs[i : i + CHUNK] for i in range(0, len(jobs), CHUNK)]
+    context = multiprocessing.get_context("fork")
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        futures = [pool.submit(_fix_batch, batch, mode, overwrite, root) for batch in batches]
+        return [outcome for future in futures for outcome in future.result()]
+
+
+def _safe_to_fork(provider: Provider) -> bool:
+    """Fork workers only from a single-threaded process that loaded no model: a fork beside
+    llama.cpp's or an HTTP pool's threads could inherit a held lock."""
+    if sys.platform != "linux" or threading.active_count() > 1:
+        return False
+    summary = getattr(provider, "summary", None)
+    return not (callable(summary) and summary().get("model_loads"))

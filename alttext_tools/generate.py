@@ -15,6 +15,12 @@ one-line entry in `problems`, and the run goes on. A model whose files turn out 
 (ModelFileError) is not retried for every image: its slot is marked broken for the rest of the
 run and images go to the other slot when there is one.
 
+The engine is a LocalEngine by default (one in-process model at a time: images go through it one
+by one). An engine with a `concurrency` attribute above 1 (openai_backend.OpenAIEngine, a server)
+gets that many distinct images in flight: reading and deduplication stay serial and in order, a
+thread pool runs decode -> route -> prompt -> generate -> clean for first occurrences, and
+records keep the input order.
+
 Alt text caching across runs belongs to the cache issue; `cache` (a `GenerationCache`, keyed by
 `GenerationKey`: image sha256, model id, PROMPT_VERSION, language, role) is the hook it plugs into.
 """
@@ -25,8 +31,10 @@ import hashlib
 import logging
 import os
 import sys
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -39,8 +47,9 @@ from alttext_tools.engine import EngineSettings, Generation, LocalEngine
 from alttext_tools.errors import one_line
 from alttext_tools.hub import ModelError, ModelNotAvailableError, hub_cache_dir, resolve_local, spec_from_paths
 from alttext_tools.hub import ModelFileError as PathModelFileError
-from alttext_tools.image_errors import ImageError, shorten_src
+from alttext_tools.image_errors import ImageError, ImageTooLargeError, shorten_src
 from alttext_tools.images import (
+    DEFAULT_MAX_PIXELS,
     QWEN_DEFAULT_TOKEN_BUDGET,
     content_hash,
     fit_size,
@@ -263,12 +272,46 @@ class ImageRecord:
         return asdict(self)
 
 
+# Why an image failed (DescribeError.kind): the caller of `describe` maps these to its own terms.
+FAIL_IMAGE = "image"  # not a decodable / supported image
+FAIL_TOO_LARGE = "too-large"  # over the pixel limit
+FAIL_SVG = "svg"  # SVG without <title>/<desc>
+FAIL_NO_MODEL = "no-model"  # no usable model
+FAIL_GENERATION = "generation"  # the model (or server) gave no usable alt
+
+
 class _Failed(Exception):
     """Internal: this image cannot get alt text; `reason` is the one-line why."""
 
-    def __init__(self, reason: str) -> None:
+    def __init__(self, reason: str, kind: str = FAIL_GENERATION) -> None:
         super().__init__(reason)
         self.reason = one_line(reason)
+        self.kind = kind
+
+
+class DescribeError(Exception):
+    """`ModelProvider.describe` could not write alt text: `kind` (FAIL_*) and a one-line reason."""
+
+    def __init__(self, reason: str, kind: str, record: ImageRecord) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.kind = kind
+        self.record = record
+
+
+@dataclass
+class _Read:
+    """An image's bytes and what deduplication keys them by."""
+
+    data: bytes
+    digest: str
+    role: str
+    lang: str | None
+    read_s: float  # resolving and reading, counted into decode_ms
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        return (self.digest, self.role, (self.lang or "").lower())
 
 
 @dataclass
@@ -277,6 +320,7 @@ class _Outcome:
 
     first: ImageRecord
     decision: Decision | None
+    done: bool = True  # False while a worker thread still generates it
 
 
 def _ms(seconds: float | None) -> float | None:
@@ -284,6 +328,8 @@ def _ms(seconds: float | None) -> float | None:
 
 
 # --- progress ------------------------------------------------------------------------------------
+
+_WORKER_PREFIX = "alttext-generate"  # name prefix of the generation worker threads
 
 
 class _Progress:
@@ -350,7 +396,11 @@ class ModelProvider:
         verbose: bool = False,
         cache: GenerationCache | None = None,
         json_output: bool = True,
+        engine: Any = None,
+        max_pixels: int = DEFAULT_MAX_PIXELS,
     ) -> None:
+        """`engine`: a LocalEngine-like object (default: a new LocalEngine(engine_settings)); the
+        provider closes it. `max_pixels`: decoded images larger than this fail."""
         if router_mode not in ROUTER_MODES:
             raise ValueError(f"unknown router mode {router_mode!r}; expected one of {', '.join(ROUTER_MODES)}")
         if max_length < 1:
@@ -369,9 +419,14 @@ class ModelProvider:
         self.verbose = verbose
         self.cache = cache
         self.json_output = json_output
-        self.engine = LocalEngine(engine_settings)
-        settings = self.engine.settings
-        self._qwen_budget = settings.image_max_tokens or QWEN_DEFAULT_TOKEN_BUDGET
+        self.max_pixels = max_pixels
+        self.engine = engine if engine is not None else LocalEngine(engine_settings)
+        settings = getattr(self.engine, "settings", None)
+        self._qwen_budget = getattr(settings, "image_max_tokens", None) or QWEN_DEFAULT_TOKEN_BUDGET
+        # Images in flight at once: only engines that say they take concurrent requests.
+        self.concurrency = max(1, int(getattr(self.engine, "concurrency", 1) or 1))
+        self._lock = threading.RLock()  # warnings, broken slots, cache calls: shared by workers
+        self._deferred: list[str] = []  # log lines from worker threads, printed by the main thread
 
         self.records: list[ImageRecord] = []
         self.problems: list[str] = []
@@ -393,12 +448,42 @@ class ModelProvider:
     def close(self) -> None:
         self.engine.close()
 
+    def warm(self) -> None:
+        """Load (LocalEngine) or look up (a server's model list) every slot's model now, for a
+        long-lived service. A model that turns out unusable is marked so, as during a run, and
+        warned about; NoModelError when no model is left."""
+        prepare = getattr(self.engine, "load", None) or getattr(self.engine, "check_model", None)
+        if prepare is None:
+            return
+        for spec in self.slots.available.values():
+            try:
+                prepare(spec)
+            except engine_errors.ModelFileError as err:
+                self._mark_broken(spec, err)
+        with self._lock:
+            if all(spec.model_id in self._broken for spec in self.slots.available.values()):
+                raise NoModelError("no usable model: " + "; ".join(dict.fromkeys(self._broken.values())))
+
     # reporting -------------------------------------------------------------------------------
 
     def _warn(self, line: str) -> None:
         line = one_line(line)
-        self.warnings.append(line)
-        self.log(f"warning: {line}")
+        with self._lock:
+            self.warnings.append(line)
+            if threading.current_thread().name.startswith(_WORKER_PREFIX):
+                self._deferred.append(f"warning: {line}")  # the main thread prints it between bar redraws
+            else:
+                self.log(f"warning: {line}")
+
+    def _flush_deferred(self, bar: _Progress | None) -> None:
+        with self._lock:
+            lines, self._deferred = self._deferred, []
+        for line in lines:
+            if bar is not None:
+                bar.clear()
+            self.log(line)
+        if lines and bar is not None:
+            bar.draw()
 
     def summary(self) -> dict[str, Any]:
         counts = {status: 0 for status in (GENERATED, CACHED, DEDUPLICATED, SVG_TITLE, FAILED)}
@@ -431,24 +516,162 @@ class ModelProvider:
                 self._warn(f"{reason}; {slot} images use {other.name} instead")
         bar = _Progress(len(images), sys.stderr) if self.progress and images and _isatty(sys.stderr) else None
         decisions: dict[ImageKey, Decision] = {}
+
+        def done(image: ImageRef, record: ImageRecord, decision: Decision | None) -> None:
+            self.records.append(record)
+            if record.status == FAILED:
+                self.problems.append(record.problem())
+            elif decision is not None:
+                decisions[image_key(image)] = decision
+
         try:
             if bar is not None:
                 bar.draw()
-            for image in images:
-                record, decision = self._one(image, bar)
-                self.records.append(record)
-                if record.status == FAILED:
-                    self.problems.append(record.problem())
-                elif decision is not None:
-                    decisions[image_key(image)] = decision
-                if bar is not None:
-                    bar.done += 1
-                    bar.draw()
+            if self.concurrency > 1 and len(images) > 1:
+                for image, (record, decision) in zip(images, self._concurrently(images, bar)):
+                    done(image, record, decision)
+            else:
+                for image in images:
+                    record, decision = self._one(image, bar)
+                    done(image, record, decision)
+                    if bar is not None:
+                        bar.done += 1
+                        bar.draw()
         finally:
             if bar is not None:
                 bar.clear()
             self._seconds += time.perf_counter() - started
         return decisions
+
+    def describe(self, image: ImageRef, data: bytes) -> tuple[ImageRecord, Decision]:
+        """Alt text for one image given as bytes (`alttext serve`): the same decode, routing,
+        prompt, cache and cleaning as decide(), but no src to resolve, no deduplication, and
+        nothing kept (records, problems). Safe to call from several threads when the engine is.
+        Raises DescribeError."""
+        record = ImageRecord(image.path, image.line, image.column, image.src)
+        started = time.perf_counter()
+        role = image_role(image)
+        lang = self.language or image.context.lang or None
+        record.language, record.role = lang, role
+        read = _Read(data, content_hash(data), role, lang, 0.0)
+        try:
+            decision = self._first(image, record, read, None)
+        except _Failed as failed:
+            record.status, record.error = FAILED, failed.reason
+            raise DescribeError(failed.reason, failed.kind, record) from None
+        finally:
+            record.total_ms = _ms(time.perf_counter() - started)
+        return record, decision
+
+    # concurrent generation ---------------------------------------------------------------
+
+    def _concurrently(self, images: Sequence[ImageRef], bar: _Progress | None) -> list[tuple[ImageRecord, Decision | None]]:
+        """decide() for an engine that takes concurrent requests: results in input order.
+
+        The main thread reads each image and deduplicates in input order (so "first occurrence"
+        means the same as in a serial run), submits first occurrences to a pool while keeping at
+        most 2 x concurrency of them (with their bytes) in memory, and draws progress; duplicates
+        are settled once their first occurrence is done. Workers log nothing themselves.
+        """
+        results: list[tuple[ImageRecord, Decision | None] | None] = [None] * len(images)
+        pending: dict[Future[tuple[ImageRecord, Decision | None]], int] = {}
+        # Duplicates of images still in flight, with their own reading time (not the wait).
+        waiting: list[tuple[int, ImageRecord, _Outcome, float]] = []
+
+        def finish(index: int, record: ImageRecord, decision: Decision | None) -> None:
+            results[index] = (record, decision)
+            self._flush_deferred(bar)
+            self._report(record, bar)
+            if bar is not None:
+                bar.done += 1
+                bar.draw()
+
+        def settle_duplicates() -> None:
+            still: list[tuple[int, ImageRecord, _Outcome, float]] = []
+            for index, record, shared, read_s in waiting:
+                if not shared.done:
+                    still.append((index, record, shared, read_s))
+                    continue
+                began = time.perf_counter() - read_s
+                finish(index, record, self._settle(record, began, lambda: self._reuse(shared, record)))
+            waiting[:] = still
+
+        def collect(block: bool) -> None:
+            if not pending:
+                return
+            finished, _ = wait(list(pending), return_when=FIRST_COMPLETED, timeout=None if block else 0)
+            for future in finished:
+                index = pending.pop(future)
+                record, decision = future.result()  # _job never raises
+                finish(index, record, decision)
+            settle_duplicates()
+
+        pool = ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix=_WORKER_PREFIX)
+        try:
+            for index, image in enumerate(images):
+                record = ImageRecord(image.path, image.line, image.column, image.src)
+                began = time.perf_counter()
+                try:
+                    read = self._read(image, record)
+                except Exception as err:  # _Failed, or a bug: one image
+                    finish(index, record, self._settle(record, began, _raiser(err)))
+                    continue
+                shared = self._shared.get(read.key)
+                if shared is not None:
+                    if shared.done:
+                        finish(index, record, self._settle(record, began, lambda: self._reuse(shared, record)))
+                    else:
+                        waiting.append((index, record, shared, read.read_s))
+                    continue
+                outcome = _Outcome(record, None, done=False)
+                self._shared[read.key] = outcome
+                pending[pool.submit(self._job, image, record, read, outcome)] = index
+                while len(pending) >= 2 * self.concurrency:
+                    collect(block=True)
+                collect(block=False)
+            while pending:
+                collect(block=True)
+        except BaseException:  # Ctrl+C: do not start the queued requests, do not wait for them
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
+        pool.shutdown()
+        settle_duplicates()
+        self._flush_deferred(bar)
+        assert not waiting
+        return [result for result in results if result is not None]
+
+    def _job(self, image: ImageRef, record: ImageRecord, read: _Read, outcome: _Outcome) -> tuple[ImageRecord, Decision | None]:
+        """Worker thread: generate a first occurrence. Never raises."""
+        began = time.perf_counter() - read.read_s
+        try:
+            outcome.decision = self._settle(record, began, lambda: self._first(image, record, read, None))
+        finally:
+            outcome.done = True
+        return record, outcome.decision
+
+    def _settle(self, record: ImageRecord, began: float, work: Callable[[], Decision | None]) -> Decision | None:
+        """Run `work` for one image; a failure becomes the record's status and error."""
+        decision: Decision | None = None
+        try:
+            decision = work()
+        except _Failed as failed:
+            record.status, record.error = FAILED, failed.reason
+        except Exception as err:  # a bug must cost one image, not the run
+            logger.exception("unexpected error while generating alt for %s", record.where)
+            record.status, record.error = FAILED, f"internal error: {type(err).__name__}: {one_line(str(err))}"
+        record.total_ms = _ms(time.perf_counter() - began)
+        return decision
+
+    def _report(self, record: ImageRecord, bar: _Progress | None) -> None:
+        """The per-image verbose line, and the model shown on the progress bar (main thread)."""
+        if bar is not None and record.route is not None and record.status not in (FAILED, DEDUPLICATED):
+            spec = self.slots.get(record.route)
+            if spec is not None:
+                bar.model = spec.name
+        if record.status == DEDUPLICATED:
+            self._say(bar, f"{record.where}: {shorten_src(record.src or '')}: same image as {record.duplicate_of}, result reused")
+        elif record.status != FAILED:
+            self._say(bar, _timing_line(record))
 
     # one image -------------------------------------------------------------------------------
 
@@ -463,45 +686,34 @@ class ModelProvider:
 
     def _one(self, image: ImageRef, bar: _Progress | None) -> tuple[ImageRecord, Decision | None]:
         record = ImageRecord(image.path, image.line, image.column, image.src)
-        started = time.perf_counter()
-        decision: Decision | None = None
-        try:
-            decision = self._describe(image, record, bar)
-        except _Failed as failed:
-            record.status, record.error = FAILED, failed.reason
-        except Exception as err:  # a bug must cost one image, not the run
-            logger.exception("unexpected error while generating alt for %s", record.where)
-            record.status, record.error = FAILED, f"internal error: {type(err).__name__}: {one_line(str(err))}"
-        record.total_ms = _ms(time.perf_counter() - started)
-        if record.status == DEDUPLICATED:
-            self._say(bar, f"{record.where}: {shorten_src(record.src or '')}: same image as {record.duplicate_of}, result reused")
-        elif record.status != FAILED:
-            self._say(bar, _timing_line(record))
+        decision = self._settle(record, time.perf_counter(), lambda: self._describe(image, record, bar))
+        self._report(record, bar)
         return record, decision
 
-    def _describe(self, image: ImageRef, record: ImageRecord, bar: _Progress | None) -> Decision | None:
+    def _read(self, image: ImageRef, record: ImageRecord) -> _Read:
+        """Resolve and read the image's bytes (no decoding): raises _Failed."""
+        started = time.perf_counter()
         src = image.src
         if not src or not src.strip():
             raise _Failed("the image has no src to describe (inline SVG or role=img element): write its text alternative by hand")
         lang = self.language or image.context.lang or None
         role = image_role(image)
         record.language, record.role = lang, role
-
-        decode_started = time.perf_counter()
         try:
             source = resolve_src(src, Path(image.path), self.project_root, self.site_root, self.allow_remote)
             data = read_source(source)
         except ImageError as err:
-            raise _Failed(err.reason) from None
-        digest = content_hash(data)
+            raise _Failed(err.reason, FAIL_IMAGE) from None
+        return _Read(data, content_hash(data), role, lang, time.perf_counter() - started)
 
-        key = (digest, role, (lang or "").lower())
-        shared = self._shared.get(key)
+    def _describe(self, image: ImageRef, record: ImageRecord, bar: _Progress | None) -> Decision | None:
+        read = self._read(image, record)
+        shared = self._shared.get(read.key)
         if shared is not None:
             return self._reuse(shared, record)
         outcome = _Outcome(record, None)
-        self._shared[key] = outcome
-        outcome.decision = self._first(image, record, data, digest, role, lang, decode_started, bar)
+        self._shared[read.key] = outcome
+        outcome.decision = self._first(image, record, read, bar)
         return outcome.decision
 
     def _reuse(self, shared: _Outcome, record: ImageRecord) -> Decision | None:
@@ -514,15 +726,20 @@ class ModelProvider:
         record.status = DEDUPLICATED
         return shared.decision
 
-    def _first(self, image: ImageRef, record: ImageRecord, data: bytes, digest: str, role: str,
-               lang: str | None, decode_started: float, bar: _Progress | None = None) -> Decision:
+    def _first(self, image: ImageRef, record: ImageRecord, read: _Read, bar: _Progress | None = None) -> Decision:
+        """Decode, route, prompt, generate and clean a first occurrence. May run on a worker
+        thread (bar is None there): shared state goes through self._lock."""
         src = image.src or ""
+        data, digest, role, lang = read.data, read.digest, read.role, read.lang
+        decode_started = time.perf_counter() - read.read_s
         try:
             if looks_like_svg(data):
                 return self._svg(data, src, record)
-            img = load_image(data, src=src)
+            img = load_image(data, max_pixels=self.max_pixels, src=src)
+        except ImageTooLargeError as err:
+            raise _Failed(err.reason, FAIL_TOO_LARGE) from None
         except ImageError as err:
-            raise _Failed(err.reason) from None
+            raise _Failed(err.reason, FAIL_IMAGE) from None
         record.decode_ms = _ms(time.perf_counter() - decode_started)
 
         route_started = time.perf_counter()
@@ -542,7 +759,8 @@ class ModelProvider:
             cache_key = None
             if self.cache is not None:
                 cache_key = _key(digest, spec.model_id, lang, role)
-                hit = self.cache.get(cache_key)
+                with self._lock:
+                    hit = self.cache.get(cache_key)
                 if hit is not None:
                     return self._from_cache(hit, record, role)
 
@@ -560,7 +778,9 @@ class ModelProvider:
                 self._mark_broken(spec, err)
                 tried.append(slot)
                 continue  # the other slot, if it is still usable; else _choose fails the image
-            except (engine_errors.ImageDecodeError, engine_errors.GenerationError) as err:
+            except engine_errors.ImageDecodeError as err:
+                raise _Failed(str(err), FAIL_IMAGE) from None
+            except engine_errors.GenerationError as err:
                 raise _Failed(str(err)) from None
             return self._decision(generation, record, role, cache_key)
 
@@ -568,27 +788,29 @@ class ModelProvider:
         text = svg_text_alternative(data, src=src)
         alt = fit_length(normalize_alt(text or ""), self.max_length)
         if not alt:
-            raise _Failed("SVG without <title> or <desc>: SVG images are not rasterised, write its alt by hand")
+            raise _Failed("SVG without <title> or <desc>: SVG images are not rasterised, write its alt by hand", FAIL_SVG)
         record.status, record.alt = SVG_TITLE, alt
         return Decision.text(alt, "svg-title")
 
     def _choose(self, verdict: Any, tried: list[str]) -> str:
-        usable = {slot for slot, spec in self.slots.available.items() if spec.model_id not in self._broken and slot not in tried}
-        if not usable:
-            reasons = "; ".join(dict.fromkeys(self._broken.values())) or "no model"
-            raise _Failed(f"no usable model ({reasons})")
-        if self.router_mode != "auto" and self.router_mode not in usable and not self._warned_forced:
-            self._warned_forced = True
-            self._warn(f"--router {self.router_mode}: the {self.router_mode} model is not available, using {next(iter(usable))}")
-        return choose_slot(verdict, usable, self.router_mode)  # type: ignore[arg-type]
+        with self._lock:
+            usable = {slot for slot, spec in self.slots.available.items() if spec.model_id not in self._broken and slot not in tried}
+            if not usable:
+                reasons = "; ".join(dict.fromkeys(self._broken.values())) or "no model"
+                raise _Failed(f"no usable model ({reasons})", FAIL_NO_MODEL)
+            if self.router_mode != "auto" and self.router_mode not in usable and not self._warned_forced:
+                self._warned_forced = True
+                self._warn(f"--router {self.router_mode}: the {self.router_mode} model is not available, using {next(iter(usable))}")
+            return choose_slot(verdict, usable, self.router_mode)  # type: ignore[arg-type]
 
     def _mark_broken(self, spec: ModelSpec, err: engine_errors.ModelFileError) -> None:
-        if spec.model_id in self._broken:
-            return
-        self._broken[spec.model_id] = f"model {spec.name} is unusable: {err}"
-        others = [s.name for s in self.slots.available.values() if s.model_id not in self._broken]
-        then = f"; using {others[0]} for the rest of the run" if others else "; no other model to use"
-        self._warn(f"model {spec.name} is unusable ({err}){then}")
+        with self._lock:
+            if spec.model_id in self._broken:
+                return
+            self._broken[spec.model_id] = f"model {spec.name} is unusable: {err}"
+            others = [s.name for s in self.slots.available.values() if s.model_id not in self._broken]
+            then = f"; using {others[0]} for the rest of the run" if others else "; no other model to use"
+            self._warn(f"model {spec.name} is unusable ({err}){then}")
 
     def _from_cache(self, hit: CachedAlt, record: ImageRecord, role: str) -> Decision:
         record.status, record.model_id = CACHED, hit.model_id
@@ -623,8 +845,9 @@ class ModelProvider:
             raise _Failed(f"{generation.model_id}: {clean.reason}")
         record.status = GENERATED
         if self.cache is not None and cache_key is not None:
-            self.cache.put(cache_key, CachedAlt(None if record.decorative else record.alt, record.decorative,
-                                                generation.model_id, generation.handler))
+            with self._lock:
+                self.cache.put(cache_key, CachedAlt(None if record.decorative else record.alt, record.decorative,
+                                                    generation.model_id, generation.handler))
         return decision
 
 
@@ -662,6 +885,13 @@ def _model_png(data: bytes, img: Any, preset: Any) -> bytes:
     if target == img.size and _plain_rgb_png(data):
         return data
     return prepare_with_preset(img, preset)
+
+
+def _raiser(err: Exception) -> Callable[[], Decision | None]:
+    def work() -> Decision | None:
+        raise err
+
+    return work
 
 
 def _isatty(stream: TextIO) -> bool:

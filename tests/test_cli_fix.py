@@ -140,3 +140,27 @@ def test_crlf_and_bom_survive(tmp_path: Path) -> None:
     (tmp_path / "d.json").write_text(json.dumps(entries), encoding="utf-8")
     assert alttext("fix", "--from", "d.json", cwd=tmp_path).returncode == 0
     assert (tmp_path / "a.html").read_bytes() == b'\xef\xbb\xbf<p>\r\n<img src="x.png" alt="Caf\xc3\xa9 menu">\r\n</p>'
+
+
+def test_many_files_fixed_in_parallel_match_serial(tmp_path: Path) -> None:
+    """Over the parallel threshold the rewrite runs in worker processes: same bytes, same report."""
+    trees = {}
+    for jobs in ("1", "2"):
+        root = tmp_path / f"j{jobs}"
+        for i in range(70):
+            page = root / f"part{i % 5}" / f"page{i}.md"
+            page.parent.mkdir(parents=True, exist_ok=True)
+            page.write_text(f"# Page {i}\r\n\r\n![](img{i}.png)\r\n\r\n<img src='x{i}.png'>\r\n", encoding="utf-8")
+        entries = json.loads(alttext("check", "--format", "json", cwd=root).stdout)
+        for entry in entries:
+            entry["new_alt"] = f"Figure {entry['line']} of {entry['path']} & <more>"
+        (root / "d.json").write_text(json.dumps(entries), encoding="utf-8")
+        proc = alttext("fix", "--from", "d.json", "-j", jobs, cwd=root)
+        assert proc.returncode == 0, proc.stderr
+        assert b"70 files fixed (140 images)." in proc.stderr
+        trees[jobs] = {p.relative_to(root): p.read_bytes() for p in sorted(root.rglob("*.md"))}
+    assert trees["1"] == trees["2"]
+    assert trees["1"][Path("part0/page0.md")] == (
+        b"# Page 0\r\n\r\n![Figure 3 of part0/page0.md & &lt;more>](img0.png)\r\n\r\n"
+        b"<img src='x0.png' alt='Figure 5 of part0/page0.md &amp; &lt;more&gt;'>\r\n"
+    )

@@ -1,0 +1,499 @@
+"""`--backend openai`: generation through an OpenAI-compatible server.
+
+Two kinds of server, both on 127.0.0.1 and both spoken to over real HTTP:
+* llama-cpp-python's own server (`python -m llama_cpp.server`) running the tiny random-weight
+  moondream pair: the whole `alttext fix --backend openai` path, concurrency, a server killed
+  mid-run. Its answers are gibberish, so the assertions are about guarantees, not words.
+* a scripted stdlib server (tests/openai_servers.FakeOpenAI) for what a real server will not do
+  on demand: garbage, 404 model, 429 then 200, slow answers, dropped connections, no vision,
+  context overflow, an API key refused. No model runs there and nothing is mocked in our code.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import os
+import re
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from openai_servers import FakeOpenAI, LlamaServer, Reply, Seen, completion, free_port, llama_server_available
+from PIL import Image
+
+from alttext_tools.errors import GenerationError, ImageDecodeError
+from alttext_tools.generate import ModelProvider, Slots
+from alttext_tools.openai_backend import OpenAIEngine, ServerModel, ServerModelError, ServerSettings, check_base_url
+from alttext_tools.scan import scan_file
+
+needs_server = pytest.mark.skipif(not llama_server_available(), reason="needs llama-cpp-python[server] (fastapi, uvicorn, ...)")
+
+SPEC = ServerModel("fake-vision")
+SYSTEM, USER = "You write alt text.", "Describe the image."
+SCHEMA = {"type": "object", "properties": {"alt": {"type": "string"}, "decorative": {"type": "boolean"}}, "required": ["alt", "decorative"]}
+KEY = "sk-test-0123456789-secret"
+
+
+def png(index: int, size: tuple[int, int] = (48, 36)) -> bytes:
+    """A distinct plain RGB PNG per index."""
+    buf = io.BytesIO()
+    Image.new("RGB", size, ((37 * index) % 256, (91 * index + 40) % 256, (53 * index + 90) % 256)).save(buf, "PNG")
+    return buf.getvalue()
+
+
+RED = png(1)
+
+
+def make_engine(url: str, *, sleeps: list[float] | None = None, environ: dict[str, str] | None = None, **settings: object) -> OpenAIEngine:
+    options: dict[str, object] = {"base_url": url, "retries": 2, "timeout": 10.0}
+    options.update(settings)
+    record = sleeps if sleeps is not None else []
+    return OpenAIEngine(ServerSettings(**options), environ=environ or {}, sleep=record.append)  # type: ignore[arg-type]
+
+
+def always(reply: Reply):  # type: ignore[no-untyped-def]
+    return lambda seen, n: reply
+
+
+def one_line(text: str) -> bool:
+    return "\n" not in text and "\r" not in text
+
+
+# --- the request and the answer ------------------------------------------------------------------
+
+
+def test_request_carries_model_image_and_json_schema() -> None:
+    with FakeOpenAI(always(Reply(body=completion())), models=["fake-vision"]) as fake:
+        result = make_engine(fake.base_url).generate(SPEC, RED, SYSTEM, USER, SCHEMA)
+    [chat] = fake.chats
+    assert chat.path == "/v1/chat/completions"
+    body = chat.body
+    assert body["model"] == "fake-vision" and body["stream"] is False and body["temperature"] == 0.0
+    assert body["messages"][0] == {"role": "system", "content": SYSTEM}
+    image_part, text_part = body["messages"][1]["content"]
+    assert image_part["image_url"]["url"] == "data:image/png;base64," + base64.b64encode(RED).decode()
+    assert text_part == {"type": "text", "text": USER}
+    assert body["response_format"] == {"type": "json_schema", "json_schema": {"name": "alt_text", "strict": False,
+                                                                              "schema": {**SCHEMA, "additionalProperties": False}}}
+    assert result.json_mode and json.loads(result.text)["alt"] == "A red square on white"
+    assert result.model_id == "openai:fake-vision:mtmd" and result.tokens == 8 and result.load_s == 0.0
+    assert "Authorization" not in chat.headers  # no key in the environment: none sent
+
+
+def test_response_format_falls_back_to_llama_cpp_form_then_plain_text() -> None:
+    def script(seen: Seen, n: int) -> Reply:
+        form = (seen.body.get("response_format") or {}).get("type")
+        if form == "json_schema":
+            return Reply(400, {"error": {"message": "response_format type json_schema is not supported"}})
+        if form == "json_object":
+            return Reply(500, {"error": {"message": "1 validation error: ('body', 'response_format', 'schema') extra inputs are not permitted"}})
+        return Reply(body=completion("A red square"))
+
+    with FakeOpenAI(script) as fake:
+        engine = make_engine(fake.base_url)
+        first = engine.generate(SPEC, RED, SYSTEM, USER, SCHEMA)
+        assert [(c.body.get("response_format") or {}).get("type") for c in fake.chats] == ["json_schema", "json_object", None]
+        second = engine.generate(SPEC, RED, SYSTEM, USER, SCHEMA)
+    assert not first.json_mode and first.text == "A red square" and not second.json_mode
+    assert fake.chat_requests == 4  # the form that works is remembered: one request for the second image
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        ("<html><body>502 Bad Gateway</body></html>", "not JSON"),
+        ({"object": "list", "data": []}, "not a chat completion (no choices)"),
+        ({"choices": []}, "no choices"),
+        ({"choices": [{"message": {"content": 42}}]}, "content is a int"),
+        ([1, 2, 3], "a JSON list"),
+    ],
+)
+def test_garbage_answers_are_one_line_errors_about_the_image(body: object, expected: str) -> None:
+    with FakeOpenAI(always(Reply(body=body))) as fake:
+        with pytest.raises(GenerationError) as caught:
+            make_engine(fake.base_url).generate(SPEC, RED, SYSTEM, USER)
+    message = str(caught.value)
+    assert expected in message and fake.base_url in message and one_line(message)
+    assert fake.chat_requests == 1  # an answer, however bad, is not retried
+
+
+def test_model_missing_from_the_servers_model_list() -> None:
+    with FakeOpenAI(always(Reply(body=completion())), models=["llava:latest", "qwen2.5vl:3b"]) as fake:
+        engine = make_engine(fake.base_url)
+        with pytest.raises(ServerModelError) as caught:
+            engine.generate(SPEC, RED, SYSTEM, USER)
+        assert engine.generate(ServerModel("llava"), RED, SYSTEM, USER).text  # Ollama's implicit :latest
+    assert str(caught.value) == f"model 'fake-vision' not found on the server at {fake.base_url} (it serves: llava:latest, qwen2.5vl:3b)"
+    assert fake.chat_requests == 1  # only the llava request reached the chat endpoint
+
+
+def test_model_not_found_answer_from_the_chat_endpoint() -> None:
+    ollama = Reply(404, {"error": {"message": 'model "fake-vision" not found, try pulling it first', "type": "api_error"}})
+    with FakeOpenAI(always(ollama)) as fake:  # no /models endpoint: the chat answer says it
+        with pytest.raises(ServerModelError) as caught:
+            make_engine(fake.base_url).generate(SPEC, RED, SYSTEM, USER, SCHEMA)
+    assert "model 'fake-vision' not found on the server" in str(caught.value) and "try pulling it first" in str(caught.value)
+    assert fake.chat_requests == 1
+
+
+def test_wrong_base_url_says_so() -> None:
+    with FakeOpenAI(always(Reply(404, {"detail": "Not Found"}))) as fake:
+        with pytest.raises(ServerModelError) as caught:
+            make_engine(fake.base_url).generate(SPEC, RED, SYSTEM, USER)
+    assert "is --base-url the API root (often ending in /v1)?" in str(caught.value)
+
+
+def test_429_then_200_is_retried_with_retry_after() -> None:
+    def script(seen: Seen, n: int) -> Reply:
+        if n < 2:
+            return Reply(429, {"error": {"message": "rate limited"}}, headers={"Retry-After": "0"})
+        return Reply(body=completion())
+
+    sleeps: list[float] = []
+    with FakeOpenAI(script) as fake:
+        result = make_engine(fake.base_url, sleeps=sleeps).generate(SPEC, RED, SYSTEM, USER)
+    assert result.text and fake.chat_requests == 3
+    assert sleeps == [0.0, 0.0]  # the server's Retry-After, not our own schedule
+
+
+def test_5xx_retries_are_bounded_with_exponential_backoff() -> None:
+    sleeps: list[float] = []
+    with FakeOpenAI(always(Reply(503, {"error": {"message": "server overloaded"}}))) as fake:
+        with pytest.raises(GenerationError) as caught:
+            make_engine(fake.base_url, sleeps=sleeps, retries=3).generate(SPEC, RED, SYSTEM, USER)
+    assert fake.chat_requests == 4
+    assert str(caught.value) == f"the server at {fake.base_url} answered HTTP 503: server overloaded (after 4 attempts)"
+    assert len(sleeps) == 3
+    for attempt, delay in enumerate(sleeps):  # 0.5, 1, 2 s, each with +-50 % jitter
+        assert 0.25 * 2**attempt <= delay <= 0.75 * 2**attempt
+
+
+def test_slow_server_times_out_without_retrying() -> None:
+    with FakeOpenAI(always(Reply(body=completion(), delay=3.0))) as fake:
+        started = time.monotonic()
+        with pytest.raises(GenerationError) as caught:
+            make_engine(fake.base_url, timeout=0.4).generate(SPEC, RED, SYSTEM, USER)
+        elapsed = time.monotonic() - started
+    assert f"no answer from {fake.base_url} within 0.4 s (--timeout)" in str(caught.value)
+    assert fake.chat_requests == 1 and elapsed < 2.5
+
+
+def test_connection_refused_says_no_server_and_later_images_fail_fast() -> None:
+    url = f"http://127.0.0.1:{free_port()}/v1"  # nothing listens there
+    sleeps: list[float] = []
+    engine = make_engine(url, sleeps=sleeps, retries=2)
+    with pytest.raises(GenerationError) as caught:
+        engine.generate(SPEC, RED, SYSTEM, USER)
+    assert str(caught.value) == f"no server at {url}: is it running? (connection refused) (after 3 attempts)"
+    assert len(sleeps) == 2
+    with pytest.raises(GenerationError) as again:
+        engine.generate(SPEC, png(2), SYSTEM, USER)
+    assert str(again.value) == f"no server at {url}: is it running? (connection refused)"
+    assert len(sleeps) == 2  # one quick attempt while the server stays away
+
+
+def test_dropped_connection_is_retried_and_recovers() -> None:
+    def script(seen: Seen, n: int) -> Reply:
+        return Reply(drop=True) if n == 0 else Reply(body=completion())
+
+    with FakeOpenAI(script) as fake:
+        result = make_engine(fake.base_url).generate(SPEC, RED, SYSTEM, USER)
+    assert result.text and fake.chat_requests == 2
+
+
+@pytest.mark.parametrize(
+    ("status", "message"),
+    [
+        (500, "image input is not supported - hint: if this is unexpected, you may need to provide the mmproj"),  # llama.cpp
+        (400, "fake-vision is not a multimodal model"),  # vLLM
+        (400, "Invalid content type. image_url is only supported by certain models."),  # OpenAI
+    ],
+)
+def test_model_without_vision(status: int, message: str) -> None:
+    with FakeOpenAI(always(Reply(status, {"error": {"message": message, "code": status}}))) as fake:
+        with pytest.raises(ServerModelError) as caught:
+            make_engine(fake.base_url).generate(SPEC, RED, SYSTEM, USER, SCHEMA)
+    assert str(caught.value).startswith(f"model 'fake-vision' at {fake.base_url} does not take images (")
+    assert fake.chat_requests == 1
+
+
+@pytest.mark.parametrize(
+    ("status", "message"),
+    [
+        (400, "the request exceeds the available context size, try increasing it"),  # llama.cpp server
+        (500, "could not broadcast input array from shape (27,) into shape (24,)"),  # llama-cpp-python server, n_ctx 40
+        (400, "This model's maximum context length is 4096 tokens. However, your messages resulted in 5000 tokens."),
+    ],
+)
+def test_context_too_small(status: int, message: str) -> None:
+    with FakeOpenAI(always(Reply(status, {"error": {"message": message}}))) as fake:
+        with pytest.raises(GenerationError) as caught:
+            make_engine(fake.base_url).generate(SPEC, RED, SYSTEM, USER, SCHEMA)
+    assert not isinstance(caught.value, ServerModelError)  # about this image: a smaller one may fit
+    assert "do not fit the model's context" in str(caught.value) and "larger context" in str(caught.value)
+    assert fake.chat_requests == 1
+
+
+def test_api_key_is_sent_as_bearer_and_never_shown() -> None:
+    def script(seen: Seen, n: int) -> Reply:
+        echoed = seen.headers.get("Authorization", "")
+        return Reply(401, {"error": {"message": f"Incorrect API key provided: {echoed}"}})
+
+    with FakeOpenAI(script) as fake:
+        engine = make_engine(fake.base_url, environ={"MY_SERVER_KEY": KEY}, api_key_env="MY_SERVER_KEY")
+        with pytest.raises(ServerModelError) as caught:
+            engine.generate(SPEC, RED, SYSTEM, USER)
+    assert fake.chats[0].headers["Authorization"] == f"Bearer {KEY}"
+    message = str(caught.value)
+    assert KEY not in message and KEY not in repr(engine) and "***" in message
+    assert "refused the request (HTTP 401" in message and "check the key in $MY_SERVER_KEY" in message
+
+
+def test_empty_image_and_bad_base_urls() -> None:
+    with pytest.raises(ImageDecodeError):
+        make_engine("http://127.0.0.1:9/v1").generate(SPEC, b"", SYSTEM, USER)
+    assert check_base_url("http://127.0.0.1:8080/v1/") == "http://127.0.0.1:8080/v1"
+    for bad in ("127.0.0.1:8080", "ftp://host/v1", "http://host/v1?x=1", "http://host:99999/v1"):
+        with pytest.raises(ValueError):
+            check_base_url(bad)
+
+
+# --- the pipeline with concurrency (scripted server) ---------------------------------------------
+
+
+def _docs(root: Path, count: int, duplicates: tuple[int, ...] = ()) -> list[Path]:
+    (root / "docs" / "img").mkdir(parents=True)
+    files = []
+    for index in range(count):
+        path = root / "docs" / "img" / f"p{index}.png"
+        path.write_bytes(png(index + 10))
+        files.append(path)
+    lines = ["# Gallery", ""] + [f"Picture {i}: ![](img/p{i}.png)\n" for i in range(count)]
+    lines += [f"Again {i}: ![](img/p{i}.png)\n" for i in duplicates]
+    (root / "docs" / "index.md").write_text("\n".join(lines), encoding="utf-8")
+    return files
+
+
+def _by_image(files: list[Path], *, failing: int | None = None, delay: float = 0.0):  # type: ignore[no-untyped-def]
+    """Answers that depend on the image sent (so any order gives the same results)."""
+    uris = {base64.b64encode(path.read_bytes()).decode(): index for index, path in enumerate(files)}
+
+    def script(seen: Seen, n: int) -> Reply:
+        url = seen.body["messages"][-1]["content"][0]["image_url"]["url"]
+        index = uris[url.split(",", 1)[1]]
+        if index == failing:
+            return Reply(body="<html>gateway error</html>", delay=delay)
+        return Reply(body=completion(json.dumps({"alt": f"Gallery picture number {index}", "decorative": False})), delay=delay)
+
+    return script
+
+
+def _run(root: Path, url: str, concurrency: int, log: list[str] | None = None) -> ModelProvider:
+    images = scan_file(root / "docs" / "index.md", "docs/index.md").images
+    engine = make_engine(url, concurrency=concurrency)
+    provider = ModelProvider(Slots(fast=SPEC), engine=engine, project_root=root, site_root=root,  # type: ignore[arg-type]
+                             router_mode="auto", language=None, allow_remote=False, max_length=80,
+                             log=(log.append if log is not None else lambda line: None), verbose=log is not None)
+    with provider:
+        provider.decide(images)
+    return provider
+
+
+def test_concurrent_requests_keep_order_dedupe_and_per_image_failures(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    files = _docs(tmp_path, 8, duplicates=(0, 3, 5))
+    log: list[str] = []
+    with FakeOpenAI(_by_image(files, failing=3, delay=0.15)) as fake:
+        parallel = _run(tmp_path, fake.base_url, concurrency=4, log=log)
+    assert fake.max_in_flight == 4  # never more than --concurrency, and it was used
+    assert fake.chat_requests == 8  # duplicates were not sent
+    with FakeOpenAI(_by_image(files, failing=3)) as fake:
+        serial = _run(tmp_path, fake.base_url, concurrency=1)
+    assert fake.max_in_flight == 1
+
+    def view(provider: ModelProvider) -> list[tuple[object, ...]]:
+        return [(r.line, r.status, r.alt, r.duplicate_of, re.sub(r"127\.0\.0\.1:\d+", "HOST", r.error or "")) for r in provider.records]
+
+    assert view(parallel) == view(serial)  # same records, same order as a serial run
+    assert [r.line for r in parallel.records] == sorted(r.line for r in parallel.records)
+    summary = parallel.summary()
+    assert (summary["images"], summary["generated"], summary["deduplicated"], summary["failed"]) == (11, 7, 2, 2)
+    assert summary["model_loads"] == {}
+    failed = [r for r in parallel.records if r.status == "failed"]
+    assert "not JSON" in failed[0].error and failed[1].error.endswith(f"(same image as {failed[0].where})")
+    assert len(parallel.problems) == 2 and all(one_line(p) for p in parallel.problems)
+    assert [r.alt for r in parallel.records if r.status == "generated"] == [f"Gallery picture number {i}" for i in (0, 1, 2, 4, 5, 6, 7)]
+    # Verbose lines come from the main thread, one whole line per image that got alt text.
+    assert len(log) == 9 and all(one_line(line) and line.startswith("docs/index.md:") for line in log)
+    assert sum("same image as" in line for line in log) == 2
+
+
+def test_a_model_the_server_lacks_stops_that_slot_not_the_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    _docs(tmp_path, 5)
+    with FakeOpenAI(always(Reply(body=completion())), models=["something-else"]) as fake:
+        provider = _run(tmp_path, fake.base_url, concurrency=2)
+    assert fake.chat_requests == 0
+    assert provider.summary()["failed"] == 5
+    assert len(provider.warnings) == 1 and "not found on the server" in provider.warnings[0]
+    assert all("no usable model" in r.error for r in provider.records)
+
+
+# --- a real server: llama-cpp-python's, with the tiny moondream pair --------------------------------
+
+
+def alttext(*args: str, cwd: Path, env: dict[str, str] | None = None, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "alttext_tools", *args], cwd=cwd, capture_output=True, text=True,
+                          env=env, timeout=timeout)
+
+
+def site(root: Path, count: int, *, duplicate: bool = True, missing: bool = True) -> Path:
+    root.mkdir(parents=True)
+    subprocess.run(["git", "init", "-q", str(root)], check=True)
+    img = root / "docs" / "img"
+    img.mkdir(parents=True)
+    lines = ["# Photos", ""]
+    for index in range(count):
+        (img / f"p{index}.png").write_bytes(png(index + 100, (40 + index, 30)))
+        lines.append(f"Photo {index}: ![](img/p{index}.png)\n")
+    if duplicate:
+        lines.append("The first one again: ![](img/p0.png)\n")
+    if missing:
+        lines.append("Lost: ![](img/missing.png)\n")
+    (root / "docs" / "index.md").write_text("\n".join(lines), encoding="utf-8")
+    return root
+
+
+def server_args(server: LlamaServer, *extra: str) -> list[str]:
+    return ["fix", "--backend", "openai", "--base-url", server.base_url, "--model", server.alias, "--handler", "moondream",
+            "--no-cache", "--format", "json", *extra, "docs"]
+
+
+@pytest.fixture(scope="module")
+def llama(tiny_models: dict[str, Path]) -> Iterator[LlamaServer]:
+    if not llama_server_available():
+        pytest.skip("needs llama-cpp-python[server]")
+    with LlamaServer(tiny_models["moondream_text"], tiny_models["moondream_mmproj"]) as server:
+        yield server
+
+
+@needs_server
+def test_fix_through_llama_cpp_server_at_concurrency_1_and_2(llama: LlamaServer, tmp_path: Path) -> None:
+    reports = {}
+    for concurrency in ("1", "2"):
+        root = site(tmp_path / f"c{concurrency}", 5)
+        proc = alttext(*server_args(llama, "--concurrency", concurrency), cwd=root)
+        assert proc.returncode == 3, proc.stderr  # 3: the missing image; everything else fixed
+        report = json.loads(proc.stdout)
+        reports[concurrency] = report
+        summary = report["summary"]
+        assert (summary["images"], summary["generated"], summary["deduplicated"], summary["failed"]) == (7, 5, 1, 1)
+        assert summary["model_loads"] == {}  # nothing loaded in this process
+        [problem] = report["problems"]
+        assert "img/missing.png" in problem and one_line(problem)
+        text = (root / "docs" / "index.md").read_text(encoding="utf-8")
+        written = {(i.line, i.column): i.alt for i in scan_file(root / "docs" / "index.md", "docs/index.md").images}
+        for record in report["images"]:
+            assert record["model_id"] in (None, "openai:tiny-moondream:moondream")
+            if record["status"] in ("generated", "deduplicated"):
+                assert record["json_mode"] is True  # llama-cpp-python's json_object + schema form
+                expected = "" if record["decorative"] else record["alt"]
+                assert written[(record["line"], record["column"])] == expected
+                assert one_line(expected) and len(expected) <= 150
+        assert "![](img/missing.png)" in text
+    # Greedy decoding on the same server: concurrency changes the timing, not the answers.
+    def alts(report: dict) -> list[tuple[object, ...]]:  # type: ignore[type-arg]
+        return [(r["line"], r["status"], r["alt"], r["decorative"]) for r in report["images"]]
+
+    assert alts(reports["1"]) == alts(reports["2"])
+
+
+@needs_server
+def test_server_killed_mid_run_reports_failed_images_and_keeps_the_rest(tiny_models: dict[str, Path], tmp_path: Path) -> None:
+    root = site(tmp_path / "killed", 12, duplicate=False, missing=False)
+    with LlamaServer(tiny_models["moondream_text"], tiny_models["moondream_mmproj"]) as server:
+        killed = threading.Event()
+        completions: list[str] = []
+
+        def after_the_first_answer_arrived(line: str) -> None:
+            # uvicorn logs a request when its answer starts, so the first answer may still be on
+            # its way; with one request in flight, the second answer means the first one arrived.
+            if "POST /v1/chat/completions" in line and '" 200' in line:
+                completions.append(line)
+                if len(completions) == 2 and not killed.is_set():
+                    killed.set()
+                    threading.Thread(target=server.kill, daemon=True).start()
+
+        server.on_line.append(after_the_first_answer_arrived)
+        started = time.monotonic()
+        proc = alttext(*server_args(server, "--concurrency", "1", "--retries", "1"), cwd=root)
+        elapsed = time.monotonic() - started
+    assert killed.is_set()
+    assert proc.returncode == 3, proc.stderr
+    report = json.loads(proc.stdout)
+    summary = report["summary"]
+    assert summary["generated"] >= 1, proc.stderr  # the first image's answer was in before the kill
+    assert summary["generated"] + summary["failed"] == 12
+    failures = [r for r in report["images"] if r["status"] == "failed"]
+    lost = [r for r in failures if r["error"].startswith((f"no server at {server.base_url}: is it running?",
+                                                           f"the server at {server.base_url} dropped the connection"))]
+    assert len(lost) >= 12 - 2  # every image after the second one; the second may have made it
+    assert len(report["problems"]) == len(failures) and all(one_line(p) for p in report["problems"])
+    written = {i.line: i.alt for i in scan_file(root / "docs" / "index.md", "docs/index.md").images}
+    for record in report["images"]:  # the images done before the kill are in the file
+        if record["status"] == "generated":
+            assert written[record["line"]] == ("" if record["decorative"] else record["alt"])
+        else:
+            assert written[record["line"]] == ""
+    assert elapsed < 60  # one backoff, then one quick attempt per remaining image
+
+
+def test_cli_sends_the_key_and_never_prints_it(tmp_path: Path) -> None:
+    root = site(tmp_path / "keyed", 2, duplicate=False, missing=False)
+
+    def script(seen: Seen, n: int) -> Reply:
+        return Reply(401, {"error": {"message": f"invalid key {seen.headers.get('Authorization')}"}})
+
+    with FakeOpenAI(script, models=["vision"]) as fake:
+        env = {**os.environ, "CMS_VISION_KEY": KEY}
+        proc = alttext("fix", "--backend", "openai", "--base-url", fake.base_url, "--model", "vision", "--api-key-env",
+                       "CMS_VISION_KEY", "--concurrency", "1", "--no-cache", "--format", "json", "docs", cwd=root, env=env)
+    assert proc.returncode == 3, proc.stderr
+    assert KEY not in proc.stdout and KEY not in proc.stderr
+    assert all(s.headers.get("Authorization") == f"Bearer {KEY}" for s in fake.seen)
+    assert fake.chat_requests == 1  # the refusal marks the model unusable: the second image is not sent
+    assert "refused the request (HTTP 401" in proc.stderr
+
+
+def test_cli_setup_errors_are_one_line_usage_errors(tmp_path: Path) -> None:
+    root = site(tmp_path / "setup", 1, duplicate=False, missing=False)
+    no_url = alttext("fix", "--backend", "openai", "--model", "vision", "docs", cwd=root)
+    assert no_url.returncode == 2 and "--backend openai needs --base-url URL" in no_url.stderr
+    no_model = alttext("fix", "--backend", "openai", "--base-url", "http://127.0.0.1:9/v1", "docs", cwd=root)
+    assert no_model.returncode == 2 and "--backend openai needs --model NAME" in no_model.stderr
+    bad_url = alttext("fix", "--backend", "openai", "--base-url", "localhost:8080", "--model", "m", "docs", cwd=root)
+    assert bad_url.returncode == 2 and "expected http(s)://HOST[:PORT]/v1" in bad_url.stderr
+    refused = alttext("fix", "--backend", "openai", "--base-url", f"http://127.0.0.1:{free_port()}/v1", "--model", "m",
+                      "--retries", "0", "docs", cwd=root)
+    assert refused.returncode == 3 and "is it running? (connection refused)" in refused.stderr
+
+
+def test_backend_settings_from_the_config_file(tmp_path: Path) -> None:
+    root = site(tmp_path / "configured", 2, duplicate=False, missing=False)
+    with FakeOpenAI(always(Reply(body=completion())), models=["org/vision-model"]) as fake:
+        (root / ".alttext.toml").write_text(
+            f'backend = "openai"\nbase_url = "{fake.base_url}"\nconcurrency = 2\ntimeout = 30\nretries = 0\n', encoding="utf-8"
+        )
+        proc = alttext("fix", "--model", "org/vision-model", "--no-cache", "--format", "json", "docs", cwd=root)
+    assert proc.returncode == 0, proc.stderr
+    assert {chat.body["model"] for chat in fake.chats} == {"org/vision-model"}  # a model id, not made a path
+    assert json.loads(proc.stdout)["summary"]["generated"] == 2
+    (root / ".alttext.toml").write_text('backend = "remote"\n', encoding="utf-8")
+    bad = alttext("fix", "docs", cwd=root)
+    assert bad.returncode == 2 and "backend must be one of local, openai" in bad.stderr
