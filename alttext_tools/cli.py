@@ -204,7 +204,7 @@ def _flush_cache(cache: Any) -> None:
 def _model_provider(config: Config, threads: int | None, verbose: bool, progress: bool, cache: Any = None, *, read_only: bool = False, **extra: Any) -> Any:
     """The generation provider for `config` (local engine, or config.backend == "openai"); `extra`
     goes to ModelProvider (serve passes max_pixels)."""
-    from alttext_tools.engine import EngineSettings
+    from alttext_tools.engine_settings import EngineSettings
     from alttext_tools.cache import GenerationCacheAdapter
     from alttext_tools.generate import ModelProvider, ModelSetupError, resolve_slots
 

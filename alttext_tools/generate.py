@@ -43,7 +43,7 @@ from typing import Any, Protocol, TextIO
 from alttext_tools import errors as engine_errors
 from alttext_tools.config import ROUTER_MODES, Config
 from alttext_tools.decisions import Decision, ImageKey, image_key
-from alttext_tools.engine import EngineSettings, Generation, LocalEngine
+from alttext_tools.engine_settings import EngineSettings, Generation
 from alttext_tools.errors import one_line
 from alttext_tools.hub import ModelError, ModelNotAvailableError, hub_cache_dir, resolve_local, spec_from_paths
 from alttext_tools.hub import ModelFileError as PathModelFileError
@@ -367,6 +367,41 @@ class _Progress:
 # --- provider ------------------------------------------------------------------------------------
 
 
+class LazyLocalEngine:
+    """A LocalEngine made on first use, so a run answered from the cache never imports
+    llama.cpp (~0.4 s) nor spends anything on it."""
+
+    concurrency = 1  # one in-process model: images go through it one at a time
+
+    def __init__(self, settings: EngineSettings | None = None) -> None:
+        self.settings = settings or EngineSettings()
+        self._engine: Any = None
+
+    def _get(self) -> Any:
+        if self._engine is None:
+            from alttext_tools.engine import LocalEngine
+
+            self._engine = LocalEngine(self.settings)
+        return self._engine
+
+    @property
+    def load_counts(self) -> dict[str, int]:
+        return self._engine.load_counts if self._engine is not None else {}
+
+    def generate(self, *args: Any, **kwargs: Any) -> Generation:
+        return self._get().generate(*args, **kwargs)  # type: ignore[no-any-return]
+
+    def load(self, spec: ModelSpec) -> float:
+        return self._get().load(spec)  # type: ignore[no-any-return]
+
+    def close(self) -> None:
+        if self._engine is not None:
+            self._engine.close()
+
+    def __getattr__(self, name: str) -> Any:  # anything else LocalEngine offers
+        return getattr(self._get(), name)
+
+
 def _discard(_line: str) -> None:
     return None
 
@@ -420,7 +455,7 @@ class ModelProvider:
         self.cache = cache
         self.json_output = json_output
         self.max_pixels = max_pixels
-        self.engine = engine if engine is not None else LocalEngine(engine_settings)
+        self.engine = engine if engine is not None else LazyLocalEngine(engine_settings)
         settings = getattr(self.engine, "settings", None)
         self._qwen_budget = getattr(settings, "image_max_tokens", None) or QWEN_DEFAULT_TOKEN_BUDGET
         # Images in flight at once: only engines that say they take concurrent requests.
@@ -732,6 +767,9 @@ class ModelProvider:
         src = image.src or ""
         data, digest, role, lang = read.data, read.digest, read.role, read.lang
         decode_started = time.perf_counter() - read.read_s
+        cached = self._cached_for_any_route(digest, lang, role, record)
+        if cached is not None:
+            return cached
         try:
             if looks_like_svg(data):
                 return self._svg(data, src, record)
@@ -783,6 +821,25 @@ class ModelProvider:
             except engine_errors.GenerationError as err:
                 raise _Failed(str(err)) from None
             return self._decision(generation, record, role, cache_key)
+
+    def _cached_for_any_route(self, digest: str, lang: str | None, role: str, record: ImageRecord) -> Decision | None:
+        """A cache hit found before decoding: decoding and routing cost more than everything else
+        in a fully cached run. Taken when the models that could be chosen all answer alike (a
+        person's entry answers for every model), or when only one of them has an entry - the one
+        the router chose when it was written. Different answers: decode and route as usual."""
+        if self.cache is None:
+            return None
+        with self._lock:
+            slots = {slot: spec for slot, spec in self.slots.available.items() if spec.model_id not in self._broken}
+            if self.router_mode in slots:
+                slots = {self.router_mode: slots[self.router_mode]}
+            hits = {slot: hit for slot, spec in slots.items() if (hit := self.cache.get(_key(digest, spec.model_id, lang, role))) is not None}
+        answers = {(hit.alt, hit.decorative) for hit in hits.values()}
+        if len(answers) != 1:
+            return None
+        slot, hit = next(iter(hits.items()))
+        record.route, record.model_id = slot, slots[slot].model_id
+        return self._from_cache(hit, record, role)
 
     def _svg(self, data: bytes, src: str, record: ImageRecord) -> Decision:
         text = svg_text_alternative(data, src=src)

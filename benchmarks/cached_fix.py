@@ -44,6 +44,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("corpus", nargs="?", type=Path, default=None)
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--site-root", help="where /img/x.png resolves, relative to CORPUS (default: en/docs if present)")
     options = parser.parse_args()
     corpus = (options.corpus or default_corpus()).resolve()
     with tempfile.TemporaryDirectory() as tmp:
@@ -55,7 +56,7 @@ def main() -> int:
                 path.chmod(path.stat().st_mode | 0o200)
         models = json.loads(subprocess.run([sys.executable, str(REPO / "tests" / "tiny_models.py"), str(work / "models")],
                                            capture_output=True, text=True, check=True).stdout)
-        site_root = "en/docs" if (pristine / "en" / "docs").is_dir() else "."
+        site_root = options.site_root or ("en/docs" if (pristine / "en" / "docs").is_dir() else ".")
         common = ["--site-root", site_root, "--no-gitignore"]
         model = ["--model", models["moondream_text"], "--mmproj", models["moondream_mmproj"], "--handler", "moondream", "--threads", "1"]
 

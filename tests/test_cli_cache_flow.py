@@ -55,6 +55,13 @@ def test_rerun_uses_the_cache_and_loads_no_model(filled: tuple[Path, dict], tiny
     assert summary["model_loads"] == {}
     assert summary["from_cache"] == first["summary"]["generated"]
     assert {name: (site / name).read_bytes() for name in SOURCES} == written
+    # Answered from the cache before decoding: llama.cpp is never even imported.
+    reset_sources(site)
+    probe = ("import sys; from alttext_tools.cli import main; main(sys.argv[1:]); "
+             "print('llama_cpp' in sys.modules, file=sys.stderr)")
+    proc = subprocess.run([sys.executable, "-c", probe, "fix", *models(tiny_models)], cwd=site, capture_output=True, text=True)
+    assert proc.stderr.strip().splitlines()[-1] == "False", proc.stderr
+    assert {name: (site / name).read_bytes() for name in SOURCES} == written
 
 
 def test_moved_image_keeps_its_entry(filled: tuple[Path, dict], tiny_models: dict[str, Path]) -> None:
