@@ -206,10 +206,12 @@ class FakeOpenAI:
                     reply = fake.script(seen, number)
                     if reply.delay:
                         time.sleep(reply.delay)
-                    self._answer(reply)
                 finally:
+                    # Counted out before the answer goes: once the client has it, it may send the
+                    # next request before this thread runs again (a serial client seemed to overlap).
                     with fake._lock:
                         fake.in_flight -= 1
+                self._answer(reply)
 
         class Server(ThreadingHTTPServer):
             daemon_threads = True
