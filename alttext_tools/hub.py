@@ -23,17 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from huggingface_hub import constants as hf_constants
-from huggingface_hub import get_hf_file_metadata, hf_hub_download, hf_hub_url, try_to_load_from_cache
-from huggingface_hub.errors import (
-    EntryNotFoundError,
-    HfHubHTTPError,
-    LocalEntryNotFoundError,
-    OfflineModeIsEnabled,
-    RepositoryNotFoundError,
-    RevisionNotFoundError,
-)
-from huggingface_hub.utils.tqdm import tqdm as hf_tqdm
+# huggingface_hub (~0.15 s to import) is imported in the functions that talk to its cache or the
+# network: a run with local model files, or answered from the alt-text cache, never needs it.
 
 from alttext_tools.modelspec import HANDLERS, ModelSpec
 from alttext_tools.presets import PRESETS, Preset, get_preset
@@ -120,15 +111,21 @@ def hub_cache_dir() -> Path:
         return _expand(env["HF_HOME"]) / "hub"
     if env.get("XDG_CACHE_HOME"):
         return _expand(env["XDG_CACHE_HOME"]) / "huggingface" / "hub"
+    from huggingface_hub import constants as hf_constants
+
     return Path(hf_constants.HF_HUB_CACHE)
 
 
 def hub_endpoint() -> str:
     """The Hub base URL (HF_ENDPOINT, for mirrors and tests), without a trailing slash."""
+    from huggingface_hub import constants as hf_constants
+
     return (os.environ.get("HF_ENDPOINT") or hf_constants.ENDPOINT).rstrip("/")
 
 
 def _offline_mode() -> bool:
+    from huggingface_hub import constants as hf_constants
+
     flag = os.environ.get("HF_HUB_OFFLINE") or os.environ.get("TRANSFORMERS_OFFLINE") or ""
     return flag.strip().upper() in {"1", "ON", "YES", "TRUE"} or bool(hf_constants.HF_HUB_OFFLINE)
 
@@ -152,6 +149,8 @@ def format_size(n: int) -> str:
 
 
 def _cached_file(preset: Preset, filename: str, cache: Path) -> Path | None:
+    from huggingface_hub import try_to_load_from_cache
+
     found = try_to_load_from_cache(preset.repo_id, filename, cache_dir=cache, revision=preset.revision)
     # Anything but a str is "not here" (None, or the _CACHED_NO_EXIST sentinel for a known 404).
     return Path(found) if isinstance(found, str) else None
@@ -221,16 +220,22 @@ def spec_from_paths(model: Path, mmproj: Path, handler: str) -> ModelSpec:
 # -- pull (network) -----------------------------------------------------------------------------
 
 
-class _SilentTqdm(hf_tqdm):
+def _silent_tqdm() -> type:
     """progress=False: huggingface_hub still builds its bars, this one never draws."""
+    from huggingface_hub.utils.tqdm import tqdm as hf_tqdm
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        kwargs["disable"] = True
-        super().__init__(*args, **kwargs)  # type: ignore[no-untyped-call]
+    class _SilentTqdm(hf_tqdm):  # type: ignore[misc]
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            kwargs["disable"] = True
+            super().__init__(*args, **kwargs)
+
+    return _SilentTqdm
 
 
 def _is_unreachable(exc: BaseException) -> bool:
     """Connection-level failures (DNS, refused, connect timeout, proxy, offline mode)."""
+    from huggingface_hub.errors import LocalEntryNotFoundError, OfflineModeIsEnabled
+
     if isinstance(exc, (OfflineModeIsEnabled, LocalEntryNotFoundError)):
         return True
     # Matched by name: the HTTP stack under huggingface_hub changed across versions (requests,
@@ -255,6 +260,8 @@ def _first_line(exc: BaseException) -> str:
 
 def _download_error(preset: Preset, filename: str, endpoint: str, exc: BaseException) -> ModelDownloadError | None:
     """One-line error for a failed pull, or None for an unexpected exception (a bug: let it raise)."""
+    from huggingface_hub.errors import EntryNotFoundError, HfHubHTTPError, RepositoryNotFoundError, RevisionNotFoundError
+
     where = f"{preset.repo_id}@{preset.revision}"
     if _is_unreachable(exc):
         return ModelDownloadError(
@@ -281,6 +288,8 @@ def _download_error(preset: Preset, filename: str, endpoint: str, exc: BaseExcep
 
 
 def _pull_file(preset: Preset, filename: str, *, cache: Path, endpoint: str, progress: bool, log: Log) -> Path:
+    from huggingface_hub import get_hf_file_metadata, hf_hub_download, hf_hub_url
+
     cached = _cached_file(preset, filename, cache)
     if _offline_mode():
         if cached is not None:
@@ -326,7 +335,7 @@ def _pull_file(preset: Preset, filename: str, *, cache: Path, endpoint: str, pro
             cache_dir=cache,
             endpoint=endpoint,
             library_name="alttext-tools",
-            tqdm_class=None if progress else _SilentTqdm,
+            tqdm_class=None if progress else _silent_tqdm(),
         )
     except Exception as exc:
         error = _download_error(preset, filename, endpoint, exc)
