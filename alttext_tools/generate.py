@@ -67,7 +67,7 @@ from alttext_tools.postprocess import clean_alt, fit_length
 from alttext_tools.presets import PRESETS, UnknownPresetError, get_preset
 from alttext_tools.prompts import PROMPT_VERSION, build_prompt, image_role, is_functional
 from alttext_tools.rewrite import normalize_alt
-from alttext_tools.router import SLOTS, classify, choose_slot
+from alttext_tools.modelspec import SLOTS
 
 logger = logging.getLogger(__name__)
 
@@ -781,6 +781,8 @@ class ModelProvider:
         record.decode_ms = _ms(time.perf_counter() - decode_started)
 
         route_started = time.perf_counter()
+        from alttext_tools.router import classify  # numpy: only when an image is decoded
+
         verdict = classify(img)
         record.kind, record.score = verdict.kind, verdict.score
         record.route_ms = _ms(time.perf_counter() - route_started)
@@ -858,6 +860,8 @@ class ModelProvider:
             if self.router_mode != "auto" and self.router_mode not in usable and not self._warned_forced:
                 self._warned_forced = True
                 self._warn(f"--router {self.router_mode}: the {self.router_mode} model is not available, using {next(iter(usable))}")
+            from alttext_tools.router import choose_slot
+
             return choose_slot(verdict, usable, self.router_mode)  # type: ignore[arg-type]
 
     def _mark_broken(self, spec: ModelSpec, err: engine_errors.ModelFileError) -> None:

@@ -33,7 +33,6 @@ from typing import Literal
 from urllib.parse import unquote, unquote_to_bytes, urljoin, urlsplit
 from xml.parsers import expat
 
-import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from alttext_tools.image_errors import (
@@ -624,6 +623,7 @@ def _flatten_on_white(img: Image.Image) -> Image.Image:
 
 
 def _to_rgb(img: Image.Image) -> Image.Image:
+    import numpy as np  # only for 16-bit and float images; ~0.17 s to import
     mode = img.mode
     if mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in img.info:
         return _flatten_on_white(img)

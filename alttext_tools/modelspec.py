@@ -8,6 +8,8 @@ from pathlib import Path
 # Handler names accepted on the CLI and in config (`--handler`), mapped to llama-cpp-python classes
 # in engine.py. Keep the names short and stable: they appear in cache entries and JSON reports.
 HANDLERS: tuple[str, ...] = ("moondream", "qwen2.5-vl", "llava", "mtmd")
+# The router's two model slots: photos go to "fast" (Moondream), text-heavy images to "text" (Qwen2.5-VL).
+SLOTS: tuple[str, ...] = ("fast", "text")
 
 
 @dataclass(frozen=True)

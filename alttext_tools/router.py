@@ -30,11 +30,12 @@ from typing import Literal
 import numpy as np
 from PIL import Image
 
+from alttext_tools.modelspec import SLOTS  # re-exported: the slots are defined with the model specs
+
 __all__ = ["RouteDecision", "SLOTS", "classify", "choose_slot", "extract_features"]
 
 Kind = Literal["text", "photo"]
 Mode = Literal["auto", "fast", "text"]
-SLOTS: tuple[str, ...] = ("fast", "text")
 
 # Long side of the working copy. Large enough that 11-12 px UI text in a 1200 px screenshot
 # still has 1-3 px strokes; small enough to stay within a few milliseconds.
