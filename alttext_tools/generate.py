@@ -52,6 +52,7 @@ from alttext_tools.images import (
     DEFAULT_MAX_PIXELS,
     QWEN_DEFAULT_TOKEN_BUDGET,
     content_hash,
+    ImageSource,
     fit_size,
     load_image,
     looks_like_svg,
@@ -301,17 +302,42 @@ class DescribeError(Exception):
 
 @dataclass
 class _Read:
-    """An image's bytes and what deduplication keys them by."""
+    """An image's digest (what deduplication and the cache key by) and its bytes, read when a
+    decoder needs them: a file already hashed in this run is not read again for a cache hit."""
 
-    data: bytes
     digest: str
     role: str
     lang: str | None
     read_s: float  # resolving and reading, counted into decode_ms
+    loaded: bytes | None = field(default=None, repr=False)
+    source: ImageSource | None = field(default=None, repr=False)  # where to read `loaded` from
 
     @property
     def key(self) -> tuple[str, str, str]:
         return (self.digest, self.role, (self.lang or "").lower())
+
+    @property
+    def data(self) -> bytes:
+        if self.loaded is None:
+            assert self.source is not None
+            try:
+                data = read_source(self.source)
+            except ImageError as err:
+                raise _Failed(err.reason, FAIL_IMAGE) from None
+            if content_hash(data) != self.digest:
+                raise _Failed("the image file changed while alttext was running; run again", FAIL_IMAGE)
+            self.loaded = data
+        return self.loaded
+
+
+def _file_identity(path: Path) -> tuple[int, int, int, int] | None:
+    """What says a file is unchanged since it was hashed (as git's index does): device, inode,
+    size, modification time in ns. None when it cannot be stat'ed (the read reports why)."""
+    try:
+        st = os.stat(path, follow_symlinks=False)
+    except OSError:
+        return None
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
 
 
 @dataclass
@@ -467,6 +493,10 @@ class ModelProvider:
         self.problems: list[str] = []
         self.warnings: list[str] = []
         self._shared: dict[tuple[str, str, str], _Outcome] = {}
+        self._sources: dict[tuple[str, str], ImageSource | ImageError] = {}
+        # An image file used on many pages is read and hashed once per run.
+        self._digests: dict[Path, tuple[tuple[int, int, int, int], str]] = {}
+        self._svg_texts: dict[str, str | None] = {}  # sha256 -> text alternative: one parse per SVG per run
         self._broken: dict[str, str] = {}  # model_id -> reason
         self._seconds = 0.0
         self._announced = False
@@ -588,7 +618,7 @@ class ModelProvider:
         role = image_role(image)
         lang = self.language or image.context.lang or None
         record.language, record.role = lang, role
-        read = _Read(data, content_hash(data), role, lang, 0.0)
+        read = _Read(content_hash(data), role, lang, 0.0, loaded=data)
         try:
             decision = self._first(image, record, read, None)
         except _Failed as failed:
@@ -735,11 +765,40 @@ class ModelProvider:
         role = image_role(image)
         record.language, record.role = lang, role
         try:
-            source = resolve_src(src, Path(image.path), self.project_root, self.site_root, self.allow_remote)
+            source = self._resolve(src, image.path)
+            identity = _file_identity(source.path) if source.kind == "file" and source.path is not None else None
+            if identity is not None:
+                with self._lock:
+                    known = self._digests.get(source.path)  # type: ignore[arg-type]
+                if known is not None and known[0] == identity:
+                    return _Read(known[1], role, lang, time.perf_counter() - started, source=source)
             data = read_source(source)
         except ImageError as err:
             raise _Failed(err.reason, FAIL_IMAGE) from None
-        return _Read(data, content_hash(data), role, lang, time.perf_counter() - started)
+        digest = content_hash(data)
+        if identity is not None:
+            with self._lock:
+                self._digests[source.path] = (identity, digest)  # type: ignore[index]
+        return _Read(digest, role, lang, time.perf_counter() - started, loaded=data, source=source)
+
+    def _resolve(self, src: str, page: str) -> ImageSource:
+        """resolve_src, once per (src, page folder) in a run: following every symlink of a path
+        costs more than a cache lookup, and a site's pages share a few images. Raises ImageError."""
+        # Only a relative path depends on the page's folder ("/img/x.png", "\\img", URLs do not).
+        relative = not src.lstrip().startswith(("/", "\\")) and ":" not in src
+        key = (src, os.path.dirname(page) if relative else "")
+        with self._lock:
+            known = self._sources.get(key)
+        if known is None:
+            try:
+                known = resolve_src(src, Path(page), self.project_root, self.site_root, self.allow_remote)
+            except ImageError as err:
+                known = err
+            with self._lock:
+                self._sources[key] = known
+        if isinstance(known, ImageError):
+            raise known
+        return known
 
     def _describe(self, image: ImageRef, record: ImageRecord, bar: _Progress | None) -> Decision | None:
         read = self._read(image, record)
@@ -765,14 +824,17 @@ class ModelProvider:
         """Decode, route, prompt, generate and clean a first occurrence. May run on a worker
         thread (bar is None there): shared state goes through self._lock."""
         src = image.src or ""
-        data, digest, role, lang = read.data, read.digest, read.role, read.lang
+        digest, role, lang = read.digest, read.role, read.lang
         decode_started = time.perf_counter() - read.read_s
         cached = self._cached_for_any_route(digest, lang, role, record)
         if cached is not None:
             return cached
+        if digest in self._svg_texts:  # the same SVG in another language or role: not read again
+            return self._svg(b"", digest, src, record)
+        data = read.data
         try:
             if looks_like_svg(data):
-                return self._svg(data, src, record)
+                return self._svg(data, digest, src, record)
             img = load_image(data, max_pixels=self.max_pixels, src=src)
         except ImageTooLargeError as err:
             raise _Failed(err.reason, FAIL_TOO_LARGE) from None
@@ -843,8 +905,12 @@ class ModelProvider:
         record.route, record.model_id = slot, slots[slot].model_id
         return self._from_cache(hit, record, role)
 
-    def _svg(self, data: bytes, src: str, record: ImageRecord) -> Decision:
-        text = svg_text_alternative(data, src=src)
+    def _svg(self, data: bytes, digest: str, src: str, record: ImageRecord) -> Decision:
+        """`data` is not looked at when this run has already parsed an SVG with `digest`."""
+        if digest in self._svg_texts:
+            text = self._svg_texts[digest]
+        else:
+            text = self._svg_texts[digest] = svg_text_alternative(data, src=src)
         alt = fit_length(normalize_alt(text or ""), self.max_length)
         if not alt:
             raise _Failed("SVG without <title> or <desc>: SVG images are not rasterised, write its alt by hand", FAIL_SVG)

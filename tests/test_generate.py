@@ -590,3 +590,68 @@ def test_invalid_arguments(tmp_path: Path, tiny_models: dict[str, Path]) -> None
 def test_model_spec_type_of_slots(tiny_models: dict[str, Path]) -> None:
     slots = tiny_slots(tiny_models)
     assert isinstance(slots.fast, ModelSpec) and set(slots.available) == {"fast", "text"}
+
+
+# --- per-run memos: each image file resolved, read and hashed once -----------------------------------
+
+
+def test_an_image_on_many_pages_is_read_once_per_run(site: Site, tiny_models: dict[str, Path], monkeypatch: pytest.MonkeyPatch) -> None:
+    import alttext_tools.generate as generate
+
+    reads: list[str] = []
+    real = generate.read_source
+    monkeypatch.setattr(generate, "read_source", lambda source, **kw: (reads.append(str(source.path)), real(source, **kw))[1])
+    photo = [i for i in site.images if i.src == "img/photo.png"]
+    assert len(photo) == 4  # index (plain and linked), a.md, b.md
+    cache = DictCache()
+    with provider_for(site.root, tiny_slots(tiny_models), cache=cache) as provider:
+        decisions = provider.decide(photo)
+    assert len(decisions) == 4 and provider.summary()["generated"] == 2  # informative + functional
+    # Bytes are not kept between images: the second role reads them again to generate.
+    assert reads == [str(site.root / "docs" / "img" / "photo.png")] * 2
+    reads.clear()
+    with provider_for(site.root, tiny_slots(tiny_models), cache=cache) as provider:
+        assert provider.decide(photo) == decisions
+        assert provider.summary()["from_cache"] == 2
+    assert reads == [str(site.root / "docs" / "img" / "photo.png")]  # a cached run: hashed once, that is all
+
+
+def test_a_relative_src_resolves_against_each_pages_own_folder(site: Site, tiny_models: dict[str, Path]) -> None:
+    """Regression guard for the resolve memo: the same relative src on pages in two folders is two images."""
+    (site.root / "docs" / "es" / "img").mkdir()
+    shutil.copy(site.root / "docs" / "img" / "table.png", site.root / "docs" / "es" / "img" / "photo.png")
+    (site.root / "docs" / "es" / "foto.md").write_text("# Foto\n\nOtra: ![](img/photo.png)\n", encoding="utf-8")
+    here = scan_file(site.root / "docs" / "es" / "foto.md", "docs/es/foto.md").images
+    images = [site.image("docs/a.md", "img/photo.png"), *here]
+    with provider_for(site.root, tiny_slots(tiny_models), cache=DictCache()) as provider:
+        provider.decide(images)
+        records = provider.records
+    # A photo, then a table: neither a duplicate of the other (the tiny models' words are not judged).
+    assert [r.route for r in records] == ["fast", "text"] and records[1].duplicate_of is None
+
+
+def test_an_image_changed_during_the_run_is_hashed_again(site: Site, tiny_models: dict[str, Path]) -> None:
+    a, b = site.image("docs/a.md", "img/photo.png"), site.image("docs/b.md", "img/photo.png")
+    cache = DictCache()
+    with provider_for(site.root, tiny_slots(tiny_models), cache=cache) as provider:
+        provider.decide([a])
+        shutil.copy(site.root / "docs" / "img" / "table.png", site.root / "docs" / "img" / "photo.png")
+        provider.decide([b])
+        first, second = provider.records
+    assert second.status == "generated" and second.duplicate_of is None  # new bytes, new image
+    assert len({key.image_sha256 for key in cache.data}) == 2
+
+
+def test_one_svg_without_a_title_is_parsed_once_per_run(site: Site, tiny_models: dict[str, Path], monkeypatch: pytest.MonkeyPatch) -> None:
+    import alttext_tools.generate as generate
+
+    calls: list[int] = []
+    real = generate.svg_text_alternative
+    monkeypatch.setattr(generate, "svg_text_alternative", lambda data, **kw: (calls.append(len(data)), real(data, **kw))[1])
+    (site.root / "docs" / "es" / "logo.md").write_text("# Logo\n\nInsignia: ![](../img/bare.svg)\n", encoding="utf-8")
+    images = [site.image("docs/index.md", "img/bare.svg"), *scan_file(site.root / "docs" / "es" / "logo.md", "docs/es/logo.md").images]
+    with provider_for(site.root, tiny_slots(tiny_models)) as provider:
+        assert provider.decide(images) == {}
+        assert [r.status for r in provider.records] == ["failed", "failed"]
+        assert all("SVG without <title>" in (r.error or "") for r in provider.records)
+    assert calls == [len(BARE_SVG)]  # the Spanish page (another language) reused the first answer

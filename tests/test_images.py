@@ -327,6 +327,23 @@ def test_invalid_svg(data: bytes, match: str) -> None:
         svg_text_alternative(data, src="logo.svg")
 
 
+NO_TEXT_SVGS = [
+    # Neither "title" nor "desc" in the bytes: answered without parsing (the common drawio/logo case).
+    ("plain", f'<svg {SVG_NS}><rect width="4" height="4"/></svg>'.encode(), None),
+    ("malformed-without-text", b"<svg><rect></svg>", None),  # no text alternative either way
+    # Anything that might hold one is parsed: a prefixed title, an attribute named so, UTF-16.
+    ("prefixed-title", b'<s:svg xmlns:s="http://www.w3.org/2000/svg"><s:title>Chart</s:title></s:svg>', "Chart"),
+    ("title-attribute-only", f'<svg {SVG_NS} data-title="x"><g/></svg>'.encode(), None),
+    ("utf16-title", f"<svg {SVG_NS}><title>Logo</title></svg>".encode("utf-16"), "Logo"),
+    ("desc-only", f"<svg {SVG_NS}><desc>A map</desc></svg>".encode(), "A map"),
+]
+
+
+@pytest.mark.parametrize(("data", "expected"), [c[1:] for c in NO_TEXT_SVGS], ids=[c[0] for c in NO_TEXT_SVGS])
+def test_svg_text_alternative_fast_path_agrees_with_the_parser(data: bytes, expected: str | None) -> None:
+    assert svg_text_alternative(data) == expected
+
+
 # --------------------------------------------------------------------------------------------
 # resolve_src: local paths
 # --------------------------------------------------------------------------------------------
