@@ -21,7 +21,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from PIL import Image
 
-from alttext_tools import images
+from alttext_tools import fetch, images
 from alttext_tools.image_errors import (
     DisallowedHostError,
     ImageDecodeError,
@@ -693,7 +693,7 @@ def test_https_pinned_address_keeps_sni_and_hostname_check(
 ) -> None:
     port, cert = tls_server
     original = ssl.create_default_context
-    monkeypatch.setattr(images.ssl, "create_default_context", lambda: original(cafile=str(cert)))
+    monkeypatch.setattr(fetch.ssl, "create_default_context", lambda: original(cafile=str(cert)))
     # We connect to the vetted IP, but verify the certificate against the URL's host name.
     body = fetch_remote(f"https://localhost:{port}/img.png", max_bytes=100_000, timeout_s=5, _allow_private_for_tests=True)
     assert body == _SERVED_PNG
