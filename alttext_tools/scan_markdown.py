@@ -77,6 +77,15 @@ _HTML_HEADING = re.compile(r"<h[1-6](?=[\s/>])", re.IGNORECASE)
 # Context only (never offsets): the text of an HTML <h1> when a page has no Markdown one.
 _HTML_H1 = re.compile(r"<h1(?:\s[^>]*)?>(.*?)</h1\s*>", re.IGNORECASE | re.DOTALL)
 _TAG = re.compile(r"<[^>]*>")
+# Python-Markdown's md_in_html (mkdocs-material's `<figure markdown="span">`, grids): an element
+# with a `markdown` attribute (any value but "0") holds Markdown, even with no blank line around it.
+_MD_IN_HTML = re.compile(
+    r"""<[A-Za-z][A-Za-z0-9-]*(?:\s[^<>]*?)?\smarkdown(?:\s*=\s*(?:"(?!0")[^"]*"|'(?!0')[^']*'|(?!0[\s/>])[^\s"'=<>`/]+))?(?=[\s/>])""",
+    re.IGNORECASE,
+)
+# Tags to take out of such a block before parsing it as Markdown (comments stay: ignore and
+# decorative markers live in them).
+_ELEMENT_TAG = re.compile(r"</?[A-Za-z][^<>]*>")
 # CommonMark whitespace plus what markdown-it-py's mdTrim also strips.
 _TRIM = "".join(map(chr, [9, 10, 11, 12, 13, 32, *range(0x2000, 0x200B), 0x2028, 0x2029]))
 
@@ -91,6 +100,22 @@ def scan_markdown(text: str, path: str) -> list[ImageRef]:
     if not _HINT.search(text):
         return []
     return _Scan(text, path).run()
+
+
+def _md_in_html_copy(text: str, regions: list[tuple[int, int]]) -> str:
+    """`text` with everything outside `regions` blanked, and every element tag inside them turned
+    into line breaks: same length, so offsets stay this file's own, and the Markdown between the
+    tags parses as its own paragraphs (as md_in_html renders it) rather than as raw HTML or, after a
+    long tag, as an indented code block."""
+    out, at = [], 0
+    for start, end in regions:
+        if start < at:
+            continue
+        out.append(_blank(text[at:start]))
+        out.append(_ELEMENT_TAG.sub(lambda m: "\n" * (m.end() - m.start()), text[start:end]))
+        at = end
+    out.append(_blank(text[at:]))
+    return "".join(out)
 
 
 # --------------------------------------------------------------------------- parser
@@ -470,6 +495,8 @@ class _Scan:
         self.heading_at = -1  # original offset of the line where self.heading starts
         self.html_headings: list[int] = []  # original offsets of HTML tokens holding <h1>..<h6>
         self._lines: LineIndex | None = None
+        self.md_in_html: list[tuple[int, int, Context]] = []  # html_block ranges holding Markdown
+        self.nested = False  # True for the scan of md_in_html blocks (no deeper rescans)
         self._row: list[Token] | None = None
         self._row_plain = ""
         fm = _front_matter_fields(self.src.front_matter) if self.src.front_matter else {}
@@ -503,6 +530,8 @@ class _Scan:
         images = self.images
         if self.html_hint:
             images = images + self._html_images()
+        if self.md_in_html:
+            images = images + self._md_in_html_images()
         images.sort(key=lambda image: image.span.start)
         return images
 
@@ -571,7 +600,12 @@ class _Scan:
     def _html_block(self, tok: Token) -> None:
         cmap = self._map(tok, False)
         content = tok.content
-        self._html_token(content, cmap, 0, len(content), Context(page_title=self.page_title, heading=self.heading, lang=self.lang))
+        context = Context(page_title=self.page_title, heading=self.heading, lang=self.lang)
+        self._html_token(content, cmap, 0, len(content), context)
+        if not self.nested and "![" in content and _MD_IN_HTML.search(content) and tok.map:
+            starts, orig = self.src.line_starts, self.src.orig
+            end = starts[tok.map[1]] if tok.map[1] < len(starts) else len(self.src.parsed)
+            self.md_in_html.append((orig(starts[tok.map[0]]), orig(end), context))
 
     def _html_inline(self, tok: Token, child: Token, cmap: _ContentMap, context: Context) -> None:
         start, end = child.meta[_META]
@@ -748,6 +782,31 @@ class _Scan:
                     context=context,
                 )
             )
+        return found
+
+
+    def _md_in_html_images(self) -> list[ImageRef]:
+        """Markdown images inside HTML blocks that md_in_html renders as Markdown. markdown-it
+        (CommonMark) keeps such a block as raw HTML up to its first blank line; the images in it
+        are found by scanning a copy where only those blocks remain, their tags turned to line
+        breaks. HTML images there were already found by `_html_images`."""
+        sub = _Scan(_md_in_html_copy(self.text, [(s, e) for s, e, _ in self.md_in_html]), self.path)
+        sub.nested = True
+        starts = [s for s, _, _ in self.md_in_html]
+        found = []
+        for image in sub.run():
+            if not image.is_markdown_syntax:
+                continue
+            around = self.md_in_html[bisect_right(starts, image.span.start) - 1][2]
+            line, column = self.lines.line_col(image.span.start)
+            found.append(replace(
+                image,
+                line=line,
+                column=column,
+                source=shorten(self.text[image.span.start : image.span.end]),
+                ignored=image.ignored or self._ignored(image.span.start),
+                context=_merge(replace(image.context, page_title=None, heading=None, lang=None), around),
+            ))
         return found
 
 
