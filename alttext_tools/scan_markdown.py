@@ -497,6 +497,7 @@ class _Scan:
         self._lines: LineIndex | None = None
         self.md_in_html: list[tuple[int, int, Context]] = []  # html_block ranges holding Markdown
         self.nested = False  # True for the scan of md_in_html blocks (no deeper rescans)
+        self.env: dict[str, Any] = {}  # markdown-it's parse env: the reference definitions
         self._row: list[Token] | None = None
         self._row_plain = ""
         fm = _front_matter_fields(self.src.front_matter) if self.src.front_matter else {}
@@ -505,7 +506,7 @@ class _Scan:
         self.lang = (_language(fm["lang"]) or fm["lang"]) if "lang" in fm else lang_from_path(path)
 
     def run(self) -> list[ImageRef]:
-        tokens = _parser().parse(self.src.parsed, {})
+        tokens = _parser().parse(self.src.parsed, self.env)
         if self.page_title is None:
             self.page_title = _first_h1(tokens)
         row: list[Token] = []
@@ -792,6 +793,7 @@ class _Scan:
         breaks. HTML images there were already found by `_html_images`."""
         sub = _Scan(_md_in_html_copy(self.text, [(s, e) for s, e, _ in self.md_in_html]), self.path)
         sub.nested = True
+        sub.env = {"references": dict(self.env.get("references", {}))}  # defined anywhere in the file
         starts = [s for s, _, _ in self.md_in_html]
         found = []
         for image in sub.run():
