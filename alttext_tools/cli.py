@@ -206,37 +206,23 @@ def _model_provider(config: Config, threads: int | None, verbose: bool, progress
     goes to ModelProvider (serve passes max_pixels)."""
     from alttext_tools.engine_settings import EngineSettings
     from alttext_tools.cache import GenerationCacheAdapter
-    from alttext_tools.generate import ModelProvider, ModelSetupError, resolve_slots
+    from alttext_tools.generate import ModelProvider, ModelSetupError, models_for
 
-    engine = None
     try:
-        if config.backend == "openai":
-            from alttext_tools.openai_backend import server_engine, server_slots
-
-            slots = server_slots(config)
-            engine = server_engine(config)
-        else:
-            slots = resolve_slots(config)
+        slots, engine = models_for(config)
     except ModelSetupError as exc:
         raise NoModel(str(exc)) from None
-    settings = EngineSettings(n_threads=threads) if threads else EngineSettings()
-    return ModelProvider(
+    return ModelProvider.from_config(
+        config,
         slots,
         engine=engine,
-        project_root=config.root,
-        site_root=config.site_root_path(),
-        router_mode=config.router,
-        language=config.language,
-        allow_remote=config.allow_remote,
-        max_length=config.max_length,
-        engine_settings=settings,
+        engine_settings=EngineSettings(n_threads=threads) if threads else EngineSettings(),
         progress=progress,
         log=lambda line: click.echo(line, err=True),
         verbose=verbose,
         cache=GenerationCacheAdapter(cache, config.max_length, read_only=read_only) if cache is not None else None,
         **extra,
     )
-
 
 
 class LazyGroup(click.Group):

@@ -180,6 +180,17 @@ def resolve_slots(config: Config, *, cache_dir: Path | None = None) -> Slots:
     return slots
 
 
+def models_for(config: Config) -> tuple[Slots, Any]:
+    """The models `config` names, as (slots, engine): local GGUF files or presets (engine None:
+    ModelProvider makes its own lazy llama.cpp engine), or with `backend = "openai"` a server's
+    model ids and the client that talks to it. Raises ModelSetupError, one line."""
+    if config.backend == "openai":
+        from alttext_tools.openai_backend import server_engine, server_slots
+
+        return server_slots(config), server_engine(config)
+    return resolve_slots(config), None
+
+
 # --- cache hook ----------------------------------------------------------------------------------
 
 
@@ -503,6 +514,20 @@ class ModelProvider:
         self._warned_forced = False
 
     # context manager -------------------------------------------------------------------------
+
+    @classmethod
+    def from_config(cls, config: Config, slots: Slots, **options: Any) -> ModelProvider:
+        """A provider for `slots` (see `models_for`) with the project settings of `config`;
+        `options` add to or override them (a forced router mode, the cache, logging...)."""
+        settings: dict[str, Any] = {
+            "project_root": config.root,
+            "site_root": config.site_root_path(),
+            "router_mode": config.router,
+            "language": config.language,
+            "allow_remote": config.allow_remote,
+            "max_length": config.max_length,
+        }
+        return cls(slots, **{**settings, **options})
 
     def __enter__(self) -> ModelProvider:
         return self

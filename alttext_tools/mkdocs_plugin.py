@@ -55,6 +55,7 @@ log = get_plugin_logger(__name__)
 _MODEL_SETTINGS = (
     "router", "fast_model", "fast_mmproj", "fast_handler", "text_model", "text_mmproj", "text_handler",
     "language", "allow_remote", "max_length", "site_root", "root",
+    "backend", "base_url", "api_key_env", "concurrency", "timeout", "retries",
 )  # fmt: skip
 
 
@@ -237,18 +238,13 @@ class AltTextPlugin(BasePlugin[AltTextConfig]):
         return self._model_provider(adapter)
 
     def _model_provider(self, adapter: Any) -> Provider:
-        from alttext_tools.generate import ModelProvider, ModelSetupError, resolve_slots
+        from alttext_tools.generate import ModelProvider, ModelSetupError, models_for
 
         try:
-            slots = resolve_slots(self.project)
+            slots, engine = models_for(self.project)  # local models, or `backend = "openai"`'s server
         except ModelSetupError as exc:
             raise PluginError(f"alttext: {exc}") from None
-        project = self.project
-        return ModelProvider(
-            slots, project_root=project.root, site_root=project.site_root_path(), router_mode=project.router,
-            language=project.language, allow_remote=project.allow_remote, max_length=project.max_length,
-            log=log.info, cache=adapter,
-        )  # fmt: skip
+        return ModelProvider.from_config(self.project, slots, engine=engine, log=log.info, cache=adapter)
 
     def _close_provider(self) -> None:
         close = getattr(self.provider, "close", None)

@@ -207,13 +207,10 @@ class Regenerator:
     @classmethod
     def for_config(cls, config: Config, threads: int | None, log: Callable[[str], None]) -> Regenerator:
         """The models `fix` would use with the same options (local llama.cpp, or a server)."""
-        from alttext_tools.generate import resolve_slots
+        from alttext_tools.generate import models_for
 
-        if getattr(config, "backend", None) == "openai":
-            from alttext_tools.openai_backend import server_engine, server_slots  # type: ignore[import-not-found]
-
-            return cls(server_slots(config), config, threads, log, server_engine(config))
-        return cls(resolve_slots(config), config, threads, log)
+        slots, engine = models_for(config)
+        return cls(slots, config, threads, log, engine)
 
     def label(self, model_id: str) -> str:
         """A model id as people read it: "moondream2 (fast model)"."""
@@ -239,20 +236,9 @@ class Regenerator:
         """The ImageRecord of one generation (status "failed" with `error` on failure)."""
         from alttext_tools.generate import ModelProvider
 
-        config = self.config
         with self.lock:
-            provider = ModelProvider(
-                self.slots,
-                project_root=config.root,
-                site_root=config.site_root_path(),
-                router_mode=mode,
-                language=config.language,
-                allow_remote=config.allow_remote,
-                max_length=config.max_length,
-                engine_settings=self.settings,
-                log=self.log,
-            )
-            provider.engine = self.engine  # the models stay loaded between requests
+            # The shared engine: the models stay loaded between requests.
+            provider = ModelProvider.from_config(self.config, self.slots, router_mode=mode, engine=self.engine, log=self.log)
             provider.decide([image])
             return provider.records[-1]
 

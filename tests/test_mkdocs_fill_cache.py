@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from alttext_tools.cache import AltCache, Entry
+from alttext_tools.cache import AltCache
 from alttext_tools.images import content_hash
 
 pytest.importorskip("mkdocs")
@@ -94,3 +94,19 @@ def test_model_provider_is_kept_across_rebuilds(site: Path, tiny_models: dict[st
     assert plugin.provider is first
     plugin.on_shutdown()
     assert plugin.provider is None
+
+
+def test_fill_with_a_server_backend(site: Path) -> None:
+    """`backend = "openai"` in the project config is honoured by the plugin as by `alttext fix`."""
+    from openai_servers import FakeOpenAI, Reply, completion
+
+    with FakeOpenAI(lambda seen, n: Reply(body=completion()), models=["fake"]) as server:
+        (site / ".alttext.toml").write_text(
+            f'backend = "openai"\nbase_url = "{server.base_url}"\nfast_model = "fake"\ntext_model = "fake"\n', encoding="utf-8"
+        )
+        mkdocs_yml = site / "mkdocs.yml"
+        mkdocs_yml.write_text(mkdocs_yml.read_text(encoding="utf-8").replace("mode: fill\n", "mode: fill\n      model: true\n"), encoding="utf-8")
+        code, log = build(site)
+    assert code in (0, 1), log
+    assert server.chats, log  # the server wrote the alt text, not a local model
+    assert 'alt="A red square on white"' in (site.parent / "out" / "guide.html").read_text(encoding="utf-8")
