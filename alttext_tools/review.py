@@ -189,18 +189,20 @@ def _sniff(data: bytes) -> str:
 class Regenerator:
     """Runs the generation pipeline for one image at a time, forcing a model slot.
 
-    One LocalEngine for the server's life (each model loads on first use, once); every request
+    One engine for the server's life (llama.cpp is imported and each model loaded on the first
+    regenerate, once; or a server's client); every request
     gets a fresh ModelProvider around it, so per-run state (deduplication, records) never hides
     a new answer. Requests are serialised: llama.cpp runs one at a time anyway.
     """
 
     def __init__(self, slots: Any, config: Config, threads: int | None, log: Callable[[str], None], engine: Any = None) -> None:
-        from alttext_tools.engine import EngineSettings, LocalEngine
+        from alttext_tools.engine_settings import EngineSettings
+        from alttext_tools.generate import LazyLocalEngine
 
         self.slots = slots
         self.config = config
         self.settings = EngineSettings(n_threads=threads) if threads else EngineSettings()
-        self.engine = engine if engine is not None else LocalEngine(self.settings)
+        self.engine = engine if engine is not None else LazyLocalEngine(self.settings)
         self.log = log
         self.lock = threading.Lock()
 

@@ -613,3 +613,33 @@ def test_a_thousand_images_paginate_fast(tmp_path: Path, browser: Any, axe_sourc
         assert page.js_errors == []
     finally:
         stop(server)
+
+
+def test_the_page_imports_llama_cpp_only_on_the_first_regenerate(tmp_path: Path, tiny_models: dict[str, Path]) -> None:
+    """Starting `alttext review` must not pay for llama.cpp (~0.2 s) when nobody regenerates;
+    the first regenerate loads the model, later ones reuse it."""
+    shutil.copy(FIXTURES / "router" / "photo" / "gen_gradient_00.png", tmp_path / "photo.png")
+    (tmp_path / "index.md").write_text("# Home\n\n![](photo.png)\n", encoding="utf-8")
+    probe = f"""
+import sys
+from pathlib import Path
+from alttext_tools.config import Config
+from alttext_tools.review import Regenerator
+from alttext_tools.scan import scan_file
+root = Path({str(tmp_path)!r})
+config = Config(root=root, fast_model={str(tiny_models["moondream_text"])!r}, fast_mmproj={str(tiny_models["moondream_mmproj"])!r},
+                fast_handler="moondream", text_model={str(tiny_models["moondream_text"])!r},
+                text_mmproj={str(tiny_models["moondream_mmproj"])!r}, text_handler="moondream")
+regenerator = Regenerator.for_config(config, 1, lambda line: None)
+print("llama_cpp" in sys.modules)
+[image] = scan_file(root / "index.md", "index.md").images
+for mode in ("fast", "fast"):
+    regenerator.run(image, mode)
+print("llama_cpp" in sys.modules, regenerator.engine.load_counts)
+regenerator.close()
+"""
+    proc = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    before, after = proc.stdout.splitlines()
+    assert before == "False"
+    assert after.startswith("True {") and after.endswith(": 1}")
