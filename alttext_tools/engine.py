@@ -41,7 +41,7 @@ import llama_cpp.mtmd_cpp as mtmd_cpp
 from llama_cpp import llama_chat_format
 from llama_cpp.llama_grammar import LlamaGrammar
 
-from alttext_tools.engine_settings import EngineSettings, Generation, physical_cores
+from alttext_tools.engine_settings import EngineSettings, Generation
 from alttext_tools.errors import GenerationError, ImageDecodeError, ModelFileError, one_line
 from alttext_tools.gguf_check import check_model_pair
 from alttext_tools.modelspec import ModelSpec

@@ -427,10 +427,11 @@ class OpenAIEngine:
         where = self.base_url
         last = ""
         silent = False  # the last attempt got no HTTP answer at all (refused / reset)
+        retry_after: str | None = None  # the previous answer's Retry-After header
         for attempt in range(attempts):
             if attempt:
                 self._sleep(self._backoff(attempt - 1, retry_after))
-            retry_after: str | None = None
+            retry_after = None
             try:
                 reply = self._http.request("POST", "/chat/completions", payload, self._headers("application/json"))
             except _Refused:
