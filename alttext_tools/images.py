@@ -1,7 +1,7 @@
 """Turn an image reference from a page into model-ready pixels, safely.
 
 Pipeline: `resolve_src` (what does this src point at, and is it allowed?) -> `read_source` /
-`fetch_remote` (bytes, with size and time limits) -> `load_image` (decode to RGB with a pixel
+`fetch.fetch_remote` (bytes, with size and time limits) -> `load_image` (decode to RGB with a pixel
 limit) -> `prepare_for_model` (downscale for the model, PNG) -> `to_data_uri`.
 
 Security stance: documentation sources are untrusted input. A src may try to read files outside
@@ -58,9 +58,7 @@ __all__ = [
     "ImageSource",
     "ResizePreset",
     "content_hash",
-    "fetch_remote",
     "fit_size",
-    "is_public_address",
     "load_image",
     "looks_like_svg",
     "prepare_for_model",
@@ -95,7 +93,7 @@ class ImageSource:
     kind "file": `path` is the resolved absolute path, guaranteed inside the project root.
     kind "data": `data` holds the decoded bytes of a data: URI, `media_type` its declared type
                  (informational only; load_image sniffs the content).
-    kind "remote": `url` is the absolute http(s) URL without fragment; fetch only via fetch_remote.
+    kind "remote": `url` is the absolute http(s) URL without fragment; fetch only via fetch.fetch_remote.
     """
 
     kind: Literal["file", "data", "remote"]
@@ -222,27 +220,13 @@ def read_source(
     if source.kind == "remote":
         assert source.url is not None
         try:
+            from alttext_tools.fetch import fetch_remote  # http.client and ssl: ~25 ms, only when fetching
+
             return fetch_remote(source.url, max_bytes=max_bytes, timeout_s=timeout_s, https_only=https_only)
         except ImageError as exc:
             raise type(exc)(exc.reason, src=source.src) from None
     assert source.path is not None
     return _read_local(source.path, source.src, max_bytes)
-
-
-def fetch_remote(url: str, *, max_bytes: int, timeout_s: float, https_only: bool = True,
-                 _allow_private_for_tests: bool = False) -> bytes:
-    """`fetch.fetch_remote`, imported on first use (http.client and ssl cost ~25 ms of start-up)."""
-    from alttext_tools.fetch import fetch_remote as fetch
-
-    return fetch(url, max_bytes=max_bytes, timeout_s=timeout_s, https_only=https_only,
-                 _allow_private_for_tests=_allow_private_for_tests)
-
-
-def is_public_address(address: str) -> bool:
-    """`fetch.is_public_address`: True when an IP address is globally routable unicast."""
-    from alttext_tools.fetch import is_public_address as public
-
-    return public(address)
 
 
 def _read_local(path: Path, src: str, max_bytes: int) -> bytes:

@@ -22,6 +22,7 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from alttext_tools import fetch, images
+from alttext_tools.fetch import fetch_remote, is_public_address
 from alttext_tools.image_errors import (
     DisallowedHostError,
     ImageDecodeError,
@@ -43,9 +44,7 @@ from alttext_tools.images import (
     MOONDREAM,
     ImageSource,
     content_hash,
-    fetch_remote,
     fit_size,
-    is_public_address,
     load_image,
     prepare_for_model,
     prepare_with_preset,
