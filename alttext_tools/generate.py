@@ -855,11 +855,11 @@ class ModelProvider:
         if cached is not None:
             return cached
         if digest in self._svg_texts:  # the same SVG in another language or role: not read again
-            return self._svg(b"", digest, src, record)
+            return self._svg(read, src, record)
         data = read.data
         try:
             if looks_like_svg(data):
-                return self._svg(data, digest, src, record)
+                return self._svg(read, src, record)
             img = load_image(data, max_pixels=self.max_pixels, src=src)
         except ImageTooLargeError as err:
             raise _Failed(err.reason, FAIL_TOO_LARGE) from None
@@ -930,12 +930,12 @@ class ModelProvider:
         record.route, record.model_id = slot, slots[slot].model_id
         return self._from_cache(hit, record, role)
 
-    def _svg(self, data: bytes, digest: str, src: str, record: ImageRecord) -> Decision:
-        """`data` is not looked at when this run has already parsed an SVG with `digest`."""
-        if digest in self._svg_texts:
-            text = self._svg_texts[digest]
-        else:
-            text = self._svg_texts[digest] = svg_text_alternative(data, src=src)
+    def _svg(self, read: _Read, src: str, record: ImageRecord) -> Decision:
+        """The SVG's own text alternative; each SVG is parsed once per run (its bytes are read
+        only for that parse)."""
+        if read.digest not in self._svg_texts:
+            self._svg_texts[read.digest] = svg_text_alternative(read.data, src=src)
+        text = self._svg_texts[read.digest]
         alt = fit_length(normalize_alt(text or ""), self.max_length)
         if not alt:
             raise _Failed("SVG without <title> or <desc>: SVG images are not rasterised, write its alt by hand", FAIL_SVG)
