@@ -325,13 +325,7 @@ class _Source:
         match = _FRONT_MATTER.match(norm)
         self.front_matter = match.group(0) if match else ""
         self.parsed = _blank(self.front_matter) + norm[len(self.front_matter) :] if match else norm
-        starts = [0]
-        find = norm.find
-        pos = find("\n")
-        while pos != -1:
-            starts.append(pos + 1)
-            pos = find("\n", pos + 1)
-        self.line_starts = starts
+        self.line_starts = LineIndex(norm).starts
 
     def orig(self, offset: int) -> int:
         """Offset in the text as given of a normalised offset."""
