@@ -1,4 +1,4 @@
-from alttext_tools.cli import main
+from alttext_tools.cli.main import main
 
 if __name__ == "__main__":
     raise SystemExit(main())

@@ -183,4 +183,3 @@ def _git_root(folder: Path) -> Path | None:
         if (candidate / ".git").exists():
             return candidate
     return None
-

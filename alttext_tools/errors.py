@@ -8,10 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-
-def one_line(text: str) -> str:
-    """Collapse newlines and control characters: llama.cpp messages often end in '\\n'."""
-    return " ".join("".join(ch if ch.isprintable() else " " for ch in text).split())
+from alttext_tools.text import one_line
 
 
 class AltTextError(Exception):
@@ -36,3 +33,7 @@ class ImageDecodeError(AltTextError):
 
 class GenerationError(AltTextError):
     """Inference for one image failed: prompt too long for n_ctx, runaway output, decode failure."""
+
+
+class CacheError(AltTextError):
+    """The cache file is damaged, has merge conflicts, or cannot be locked/written. One line."""

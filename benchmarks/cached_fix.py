@@ -49,7 +49,9 @@ ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
 
 def alttext(args: list[str], cwd: Path) -> tuple[float, subprocess.CompletedProcess[str]]:
     start = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-m", "alttext_tools", *args], cwd=cwd, capture_output=True, text=True, env=ENV)
+    proc = subprocess.run(
+        [sys.executable, "-m", "alttext_tools", *args], cwd=cwd, capture_output=True, text=True, env=ENV
+    )
     return time.perf_counter() - start, proc
 
 
@@ -57,8 +59,12 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("corpus", nargs="?", type=Path, default=None)
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--site-root", help="where /img/x.png resolves, relative to CORPUS (default: en/docs if present)")
-    parser.add_argument("--cache", type=Path, help="keep the filled alt-text cache here and reuse it next time (the fill takes minutes)")
+    parser.add_argument(
+        "--site-root", help="where /img/x.png resolves, relative to CORPUS (default: en/docs if present)"
+    )
+    parser.add_argument(
+        "--cache", type=Path, help="keep the filled alt-text cache here and reuse it next time (the fill takes minutes)"
+    )
     options = parser.parse_args()
     corpus = (options.corpus or default_corpus()).resolve()
     with tempfile.TemporaryDirectory() as tmp:
@@ -68,11 +74,26 @@ def main() -> int:
         for path in [pristine, *pristine.rglob("*")]:  # the shared corpus is read-only; the copy must not be
             if not path.is_symlink():
                 path.chmod(path.stat().st_mode | 0o200)
-        models = json.loads(subprocess.run([sys.executable, str(REPO / "tests" / "tiny_models.py"), str(work / "models")],
-                                           capture_output=True, text=True, check=True).stdout)
+        models = json.loads(
+            subprocess.run(
+                [sys.executable, str(REPO / "tests" / "tiny_models.py"), str(work / "models")],
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout
+        )
         site_root = options.site_root or ("en/docs" if (pristine / "en" / "docs").is_dir() else ".")
         common = ["--site-root", site_root, "--no-gitignore"]
-        model = ["--model", models["moondream_text"], "--mmproj", models["moondream_mmproj"], "--handler", "moondream", "--threads", "1"]
+        model = [
+            "--model",
+            models["moondream_text"],
+            "--mmproj",
+            models["moondream_mmproj"],
+            "--handler",
+            "moondream",
+            "--threads",
+            "1",
+        ]
 
         def fresh_tree() -> None:
             cache = tree / ".alttext-cache.jsonl"
@@ -92,8 +113,10 @@ def main() -> int:
         else:
             fill_s, proc = alttext(["fix", ".", *common, *model, "--format", "json"], tree)
             first = json.loads(proc.stdout)["summary"]
-            print(f"cache filled in {fill_s:.1f} s: {first['generated']} generated, {first['deduplicated']} deduplicated, "
-                  f"{first['failed']} failed (remote images are not fetched), model loads {first['model_loads']}")
+            print(
+                f"cache filled in {fill_s:.1f} s: {first['generated']} generated, {first['deduplicated']} deduplicated, "
+                f"{first['failed']} failed (remote images are not fetched), model loads {first['model_loads']}"
+            )
             if options.cache is not None:
                 options.cache.write_bytes((tree / ".alttext-cache.jsonl").read_bytes())
 
@@ -118,16 +141,27 @@ def main() -> int:
         print(f"\ncorpus {corpus} ({len(sources)} files), {os.cpu_count()} cores, median of {options.runs}")
         print(f"{'tree':38}{'check':>9}{'fix':>9}{'ratio':>8}{'from cache':>12}{'model loads':>13}")
         ratios, loads = {}, {}
-        for label, key in (("re-run: fixed sources + full cache", "fixed"), ("pristine sources + full cache", "pristine")):
+        for label, key in (
+            ("re-run: fixed sources + full cache", "fixed"),
+            ("pristine sources + full cache", "pristine"),
+        ):
             ratios[key] = med[f"fix {key}"] / med[f"check {key}"]
             loads[key] = sum(summaries[key]["model_loads"].values())
-            print(f"{label:38}{med[f'check {key}']:>8.2f}s{med[f'fix {key}']:>8.2f}s{ratios[key]:>7.2f}x"
-                  f"{summaries[key]['from_cache']:>12}{loads[key]:>13}")
+            print(
+                f"{label:38}{med[f'check {key}']:>8.2f}s{med[f'fix {key}']:>8.2f}s{ratios[key]:>7.2f}x"
+                f"{summaries[key]['from_cache']:>12}{loads[key]:>13}"
+            )
         rewritten = [tree / f["path"] for f in json.loads(proc_pristine.stdout)["files"] if f["status"] == "changed"]
-        share = sum(pristine.joinpath(p.relative_to(tree)).stat().st_size for p in rewritten) / sum(p.stat().st_size for p in sources)
-        print(f"pristine: {len(rewritten)} files rewritten and re-scanned to verify them, {share:.0%} of the corpus bytes")
+        share = sum(pristine.joinpath(p.relative_to(tree)).stat().st_size for p in rewritten) / sum(
+            p.stat().st_size for p in sources
+        )
+        print(
+            f"pristine: {len(rewritten)} files rewritten and re-scanned to verify them, {share:.0%} of the corpus bytes"
+        )
         passed = ratios["fixed"] <= 1.2 and loads["fixed"] == 0 and loads["pristine"] == 0
-        print(f"target: a re-run of fix <= 1.2x check, no model loaded -> {'PASS' if passed else 'FAIL'} ({ratios['fixed']:.2f}x)")
+        print(
+            f"target: a re-run of fix <= 1.2x check, no model loaded -> {'PASS' if passed else 'FAIL'} ({ratios['fixed']:.2f}x)"
+        )
         return 0 if passed else 1
 
 

@@ -79,7 +79,9 @@ class Timed:
         self.cpus.append(measured[1])
 
 
-def run_timed(cmd: list[str], cwd: Path, ok_codes: tuple[int, ...] = (0, 1), env: dict[str, str] | None = None) -> tuple[float, float, subprocess.CompletedProcess[str]]:
+def run_timed(
+    cmd: list[str], cwd: Path, ok_codes: tuple[int, ...] = (0, 1), env: dict[str, str] | None = None
+) -> tuple[float, float, subprocess.CompletedProcess[str]]:
     """(wall s, CPU s of the process tree, result). CPU next to wall shows when other load interfered."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
@@ -147,7 +149,16 @@ def install_markdownlint(version: str) -> Path | None:
         prefix.mkdir(parents=True, exist_ok=True)
         print(f"installing markdownlint-cli2@{version} into {prefix.relative_to(REPO)} (not timed)...", flush=True)
         proc = subprocess.run(
-            ["npm", "install", "--prefix", str(prefix), "--no-audit", "--no-fund", "--no-save", f"markdownlint-cli2@{version}"],
+            [
+                "npm",
+                "install",
+                "--prefix",
+                str(prefix),
+                "--no-audit",
+                "--no-fund",
+                "--no-save",
+                f"markdownlint-cli2@{version}",
+            ],
             capture_output=True,
             text=True,
         )
@@ -167,7 +178,11 @@ def our_findings(report_json: str) -> tuple[set[tuple[str, int]], dict[tuple[str
     detail: dict[tuple[str, int], dict[str, object]] = {}
     other = 0
     for entry in entries:
-        if entry.get("rule") in COMPARABLE_RULES and entry.get("syntax") in COMPARABLE_SYNTAX and str(entry.get("path", "")).endswith(".md"):
+        if (
+            entry.get("rule") in COMPARABLE_RULES
+            and entry.get("syntax") in COMPARABLE_SYNTAX
+            and str(entry.get("path", "")).endswith(".md")
+        ):
             key = (str(entry["path"]), int(entry["line"]))
             keys.add(key)
             detail.setdefault(key, entry)
@@ -216,7 +231,7 @@ def reason_only_markdownlint(text: str, above: str) -> str:
     if "alttext-ignore" in above:
         return "an alttext-ignore comment applies (MD045 has its own: <!-- markdownlint-disable MD045 -->)"
     if re.search(r"<img\b[^>]*\salt(?=[\s/>])(?!\s*=)", text, re.I):
-        return "bare `alt` attribute means alt=\"\" (decorative); MD045's regex wants `alt=`"
+        return 'bare `alt` attribute means alt="" (decorative); MD045\'s regex wants `alt=`'
     if re.search(r"""role\s*=\s*["']?(?:presentation|none)""", text, re.I):
         return "role=presentation/none: decorative for alttext, MD045 ignores role"
     if "alttext: decorative" in text:
@@ -228,7 +243,9 @@ def reason_only_markdownlint(text: str, above: str) -> str:
     return "not seen as an image by alttext here (different Markdown/HTML parsing?)"
 
 
-def pair_near_misses(only_a: set[tuple[str, int]], only_b: set[tuple[str, int]], window: int = 3) -> list[tuple[tuple[str, int], tuple[str, int]]]:
+def pair_near_misses(
+    only_a: set[tuple[str, int]], only_b: set[tuple[str, int]], window: int = 3
+) -> list[tuple[tuple[str, int], tuple[str, int]]]:
     """Same file, lines a few apart: the same image reported on a different line."""
     by_file: dict[str, list[int]] = defaultdict(list)
     for path, line in only_b:
@@ -252,7 +269,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--runs", type=int, default=3, help="timed runs of each tool (median reported; default 3)")
     ap.add_argument("--one-file-runs", type=int, default=10, help="timed runs of the one-file check (default 10)")
     ap.add_argument("--no-markdownlint", action="store_true", help="time alttext only")
-    ap.add_argument("--markdownlint-version", default=MARKDOWNLINT_CLI2, help=f"markdownlint-cli2 version to install (default {MARKDOWNLINT_CLI2})")
+    ap.add_argument(
+        "--markdownlint-version",
+        default=MARKDOWNLINT_CLI2,
+        help=f"markdownlint-cli2 version to install (default {MARKDOWNLINT_CLI2})",
+    )
     ap.add_argument("--examples", type=int, default=5, help="disagreements shown per side (default 5)")
     args = ap.parse_args(argv)
     if args.runs < 1 or args.one_file_runs < 1:
@@ -266,7 +287,17 @@ def main(argv: list[str] | None = None) -> int:
         ap.error(f"no *.md files under {corpus}")
     before = snapshot(corpus)
     alttext = alttext_command()
-    ours_cmd = [*alttext, "check", "--format", "json", "-j", "0", "--no-gitignore", *(f"--exclude={g}" for g in OTHER_SUFFIXES), "."]
+    ours_cmd = [
+        *alttext,
+        "check",
+        "--format",
+        "json",
+        "-j",
+        "0",
+        "--no-gitignore",
+        *(f"--exclude={g}" for g in OTHER_SUFFIXES),
+        ".",
+    ]
     mdl_bin = None if args.no_markdownlint else install_markdownlint(args.markdownlint_version)
 
     with tempfile.TemporaryDirectory(prefix="alttext-bench-") as tmp:
@@ -294,7 +325,9 @@ def main(argv: list[str] | None = None) -> int:
     one_walls = [run_timed(one_cmd, corpus)[0] for _ in range(args.one_file_runs)]
     env = {**os.environ, "PYTHONPROFILEIMPORTTIME": "1"}
     probe = run_timed(one_cmd, corpus, env=env)[2]
-    imported = {m.group(1).split(".")[0] for m in re.finditer(r"^import time:\s+\d+ \|\s+\d+ \|\s*(\S+)", probe.stderr, re.M)}
+    imported = {
+        m.group(1).split(".")[0] for m in re.finditer(r"^import time:\s+\d+ \|\s+\d+ \|\s*(\S+)", probe.stderr, re.M)
+    }
     heavy = [m for m in HEAVY_MODULES if m in imported]
 
     after = snapshot(corpus)
@@ -321,10 +354,18 @@ def main(argv: list[str] | None = None) -> int:
     speedup = mdl.median / ours.median if mdl.walls else None
     one_median = statistics.median(one_walls)
     rows: list[tuple[str, str, str]] = [
-        ("files checked", str(ours_files if ours_files is not None else "?"), str(mdl_files if mdl_files is not None else "-")),
+        (
+            "files checked",
+            str(ours_files if ours_files is not None else "?"),
+            str(mdl_files if mdl_files is not None else "-"),
+        ),
         ("images", str(images if images is not None else "?"), "-"),
         (f"wall, median of {args.runs}", fmt_s(ours.median), fmt_s(mdl.median if mdl.walls else None)),
-        ("CPU (user+sys), median", fmt_s(statistics.median(ours.cpus)), fmt_s(statistics.median(mdl.cpus) if mdl.cpus else None)),
+        (
+            "CPU (user+sys), median",
+            fmt_s(statistics.median(ours.cpus)),
+            fmt_s(statistics.median(mdl.cpus) if mdl.cpus else None),
+        ),
         ("findings, all rules", str(ours_total), str(mdl_count) if mdl_cmd else "-"),
         ("comparable (file, line)", str(len(ours_keys)), str(len(mdl_keys)) if mdl_cmd else "-"),
     ]
@@ -347,16 +388,30 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{'speed-up':26s}{speedup:>21.1f}x   target >= {SPEEDUP_TARGET:.0f}x: {'PASS' if passed else 'FAIL'}")
     one_ok = one_median < ONE_FILE_TARGET_S
     ok &= one_ok and not heavy
-    print(f"{'one-file check':26s}{one_median:>20.3f} s   median of {args.one_file_runs}, target < {ONE_FILE_TARGET_S} s: {'PASS' if one_ok else 'FAIL'}"
-          f"  ({one_rel}, {one.stat().st_size} bytes)")
-    print(f"{'heavy imports':26s}{'none' if not heavy else ', '.join(heavy):>22s}   llama_cpp imported: {'yes' if 'llama_cpp' in imported else 'no'}, "
-          f"PIL imported: {'yes' if 'PIL' in imported else 'no'}  ({len(imported)} top-level modules)")
-    print(f"{'machine':26s}  {cores} cores, Python {platform.python_version()}"
-          + (f", node {subprocess.run(['node', '--version'], capture_output=True, text=True).stdout.strip()}, markdownlint-cli2 {args.markdownlint_version}" if mdl_cmd else ""))
-    print(f"{'wall of each run (s)':26s}  alttext: {' '.join(f'{w:.2f}' for w in ours.walls)}"
-          + (f"; markdownlint-cli2: {' '.join(f'{w:.2f}' for w in mdl.walls)}" if mdl.walls else ""))
+    print(
+        f"{'one-file check':26s}{one_median:>20.3f} s   median of {args.one_file_runs}, target < {ONE_FILE_TARGET_S} s: {'PASS' if one_ok else 'FAIL'}"
+        f"  ({one_rel}, {one.stat().st_size} bytes)"
+    )
+    print(
+        f"{'heavy imports':26s}{'none' if not heavy else ', '.join(heavy):>22s}   llama_cpp imported: {'yes' if 'llama_cpp' in imported else 'no'}, "
+        f"PIL imported: {'yes' if 'PIL' in imported else 'no'}  ({len(imported)} top-level modules)"
+    )
+    print(
+        f"{'machine':26s}  {cores} cores, Python {platform.python_version()}"
+        + (
+            f", node {subprocess.run(['node', '--version'], capture_output=True, text=True).stdout.strip()}, markdownlint-cli2 {args.markdownlint_version}"
+            if mdl_cmd
+            else ""
+        )
+    )
+    print(
+        f"{'wall of each run (s)':26s}  alttext: {' '.join(f'{w:.2f}' for w in ours.walls)}"
+        + (f"; markdownlint-cli2: {' '.join(f'{w:.2f}' for w in mdl.walls)}" if mdl.walls else "")
+    )
     if not_comparable:
-        print(f"(not compared: {not_comparable} missing/empty alt findings on <input type=image>/<area>/role=img, which MD045 does not check)")
+        print(
+            f"(not compared: {not_comparable} missing/empty alt findings on <input type=image>/<area>/role=img, which MD045 does not check)"
+        )
 
     if mdl_cmd:
         near = pair_near_misses(set(only_ours), set(only_mdl))

@@ -26,8 +26,8 @@ from PIL import Image, ImageDraw
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO_ROOT), str(REPO_ROOT / "tests")]
 
-from alttext_tools.engine import HANDLER_CLASSES, EngineSettings, LocalEngine  # noqa: E402
-from alttext_tools.modelspec import ModelSpec  # noqa: E402
+from alttext_tools.engines.llama import HANDLER_CLASSES, EngineSettings, LocalEngine
+from alttext_tools.models.spec import ModelSpec
 
 SYSTEM = "You write alt text for images."
 USER = "Describe this image in one sentence."
@@ -42,7 +42,9 @@ def test_image() -> bytes:
 
 
 def bare_llama(spec: ModelSpec, settings: EngineSettings) -> Llama:
-    handler = getattr(llama_chat_format, HANDLER_CLASSES[spec.handler])(clip_model_path=str(spec.mmproj_path), verbose=False)
+    handler = getattr(llama_chat_format, HANDLER_CLASSES[spec.handler])(
+        clip_model_path=str(spec.mmproj_path), verbose=False
+    )
     return Llama(
         model_path=str(spec.text_path),
         chat_handler=handler,
@@ -99,7 +101,9 @@ def run(spec: ModelSpec, settings: EngineSettings, n: int) -> None:
                 engine_s.append(timed(lambda: engine.generate(spec, image, SYSTEM, USER)))
         finally:
             llm.close()
-    print(f"model: {spec.model_id}  threads: {settings.n_threads}  max_tokens: {settings.max_tokens}  n: {n}  (medians per image)")
+    print(
+        f"model: {spec.model_id}  threads: {settings.n_threads}  max_tokens: {settings.max_tokens}  n: {n}  (medians per image)"
+    )
     report("wall", [w for w, _ in bare_s], [w for w, _ in engine_s])
     report("cpu", [c for _, c in bare_s], [c for _, c in engine_s])
 

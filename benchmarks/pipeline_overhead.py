@@ -38,15 +38,16 @@ from PIL import Image, PngImagePlugin
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO_ROOT), str(REPO_ROOT / "tests")]
 
-from alttext_tools.engine import HANDLER_CLASSES, EngineSettings  # noqa: E402
-from alttext_tools.generate import ModelProvider, Slots  # noqa: E402
-from alttext_tools.images import load_image  # noqa: E402
-from alttext_tools.model import ImageRef  # noqa: E402
-from alttext_tools.modelspec import ModelSpec  # noqa: E402
-from alttext_tools.postprocess import clean_alt  # noqa: E402
-from alttext_tools.prompts import build_prompt, image_role  # noqa: E402
-from alttext_tools.router import classify  # noqa: E402
-from alttext_tools.scan import scan_file  # noqa: E402
+from alttext_tools.core import ImageRef, image_role
+from alttext_tools.engines.llama import HANDLER_CLASSES, EngineSettings
+from alttext_tools.generate.postprocess import clean_alt
+from alttext_tools.generate.prompts import build_prompt
+from alttext_tools.generate.provider import ModelProvider
+from alttext_tools.generate.router import classify
+from alttext_tools.images.decode import load_image
+from alttext_tools.models.slots import Slots
+from alttext_tools.models.spec import ModelSpec
+from alttext_tools.scan.dispatch import scan_file
 
 MAX_LENGTH = 150
 
@@ -70,23 +71,38 @@ def make_site(root: Path, rounds: int, limit: int) -> list[ImageRef]:
 
 
 def bare_llama(spec: ModelSpec, settings: EngineSettings) -> Llama:
-    handler = getattr(llama_chat_format, HANDLER_CLASSES[spec.handler])(clip_model_path=str(spec.mmproj_path), verbose=False)
+    handler = getattr(llama_chat_format, HANDLER_CLASSES[spec.handler])(
+        clip_model_path=str(spec.mmproj_path), verbose=False
+    )
     return Llama(
-        model_path=str(spec.text_path), chat_handler=handler, n_ctx=settings.n_ctx, n_batch=settings.n_batch,
-        n_threads=settings.n_threads, n_threads_batch=settings.n_threads, n_gpu_layers=settings.n_gpu_layers,
-        flash_attn=settings.flash_attn, seed=settings.seed, verbose=False,
+        model_path=str(spec.text_path),
+        chat_handler=handler,
+        n_ctx=settings.n_ctx,
+        n_batch=settings.n_batch,
+        n_threads=settings.n_threads,
+        n_threads_batch=settings.n_threads,
+        n_gpu_layers=settings.n_gpu_layers,
+        flash_attn=settings.flash_attn,
+        seed=settings.seed,
+        verbose=False,
     )
 
 
-def bare_call(llm: Llama, path: Path, system: str, user: str, schema: dict[str, Any] | None, settings: EngineSettings) -> str:
+def bare_call(
+    llm: Llama, path: Path, system: str, user: str, schema: dict[str, Any] | None, settings: EngineSettings
+) -> str:
     uri = "data:image/png;base64," + base64.b64encode(path.read_bytes()).decode("ascii")
     messages: list[dict[str, Any]] = [
         {"role": "user", "content": [{"type": "image_url", "image_url": {"url": uri}}, {"type": "text", "text": user}]}
     ]
     if system:
         messages.insert(0, {"role": "system", "content": system})
-    kwargs: dict[str, Any] = {"messages": messages, "temperature": settings.temperature,
-                              "max_tokens": settings.max_tokens, "seed": settings.seed}
+    kwargs: dict[str, Any] = {
+        "messages": messages,
+        "temperature": settings.temperature,
+        "max_tokens": settings.max_tokens,
+        "seed": settings.seed,
+    }
     if schema is not None:
         kwargs["response_format"] = {"type": "json_object", "schema": schema}
     response = llm.create_chat_completion(**kwargs)
@@ -102,8 +118,10 @@ def timed(fn: Any) -> tuple[float, float, Any]:
 
 def line(label: str, bare: list[float], pipe: list[float]) -> str:
     b, p = statistics.median(bare), statistics.median(pipe)
-    return (f"{label:5} bare {b * 1000:8.2f} ms   pipeline {p * 1000:8.2f} ms   "
-            f"overhead {(p - b) * 1000:+7.2f} ms ({(p / b - 1) * 100:+.1f}%)")
+    return (
+        f"{label:5} bare {b * 1000:8.2f} ms   pipeline {p * 1000:8.2f} ms   "
+        f"overhead {(p - b) * 1000:+7.2f} ms ({(p / b - 1) * 100:+.1f}%)"
+    )
 
 
 def run(spec: ModelSpec, settings: EngineSettings, rounds: int, limit: int, json_output: bool) -> None:
@@ -114,8 +132,15 @@ def run(spec: ModelSpec, settings: EngineSettings, rounds: int, limit: int, json
         os.chdir(root)  # the pipeline resolves page paths relative to the cwd, like the CLI
         try:
             provider = ModelProvider(
-                Slots(fast=spec), project_root=root, site_root=root, router_mode="auto", language=None,
-                allow_remote=False, max_length=MAX_LENGTH, engine_settings=settings, json_output=json_output,
+                Slots(fast=spec),
+                project_root=root,
+                site_root=root,
+                router_mode="auto",
+                language=None,
+                allow_remote=False,
+                max_length=MAX_LENGTH,
+                engine_settings=settings,
+                json_output=json_output,
             )
             with provider:  # also routes native logs away from stderr for the bare model
                 provider.engine.load(spec)
@@ -128,8 +153,15 @@ def run(spec: ModelSpec, settings: EngineSettings, rounds: int, limit: int, json
                         # The router's verdict (a prompt hint) is taken outside the timing, so the
                         # bare call gets exactly the pipeline's prompt.
                         text_heavy = classify(load_image(path.read_bytes())).kind == "text"
-                        prompt = build_prompt(image, image_role(image), None, spec.handler, MAX_LENGTH,
-                                              text_heavy=text_heavy, json_output=json_output)
+                        prompt = build_prompt(
+                            image,
+                            image_role(image),
+                            None,
+                            spec.handler,
+                            MAX_LENGTH,
+                            text_heavy=text_heavy,
+                            json_output=json_output,
+                        )
                         bare_text = ""
 
                         def bare() -> None:
@@ -139,7 +171,7 @@ def run(spec: ModelSpec, settings: EngineSettings, rounds: int, limit: int, json
                         def pipe() -> None:
                             provider.decide([image])
 
-                        for fn in ((bare, pipe) if index % 2 == 0 else (pipe, bare)):
+                        for fn in (bare, pipe) if index % 2 == 0 else (pipe, bare):
                             wall, cpu, _ = timed(fn)
                             (bare_w if fn is bare else pipe_w).append(wall)
                             (bare_c if fn is bare else pipe_c).append(cpu)
@@ -152,11 +184,15 @@ def run(spec: ModelSpec, settings: EngineSettings, rounds: int, limit: int, json
         finally:
             os.chdir(cwd)
     mode = "json" if json_output else "plain"
-    print(f"model: {spec.model_id}  handler: {spec.handler}  mode: {mode}  threads: {settings.n_threads}  "
-          f"max_tokens: {settings.max_tokens}  images: {len(images)} (medians per image)")
-    print(f"pipeline summary: generated {summary['generated']}, failed {summary['failed']}, "
-          f"deduplicated {summary['deduplicated']}, model loads {summary['model_loads']}; "
-          f"same answer as the bare call on {same}/{len(images)} images")
+    print(
+        f"model: {spec.model_id}  handler: {spec.handler}  mode: {mode}  threads: {settings.n_threads}  "
+        f"max_tokens: {settings.max_tokens}  images: {len(images)} (medians per image)"
+    )
+    print(
+        f"pipeline summary: generated {summary['generated']}, failed {summary['failed']}, "
+        f"deduplicated {summary['deduplicated']}, model loads {summary['model_loads']}; "
+        f"same answer as the bare call on {same}/{len(images)} images"
+    )
     print(line("wall", bare_w, pipe_w))
     print(line("cpu", bare_c, pipe_c))
 
@@ -183,7 +219,13 @@ def main() -> None:
             models = build_tiny_models(Path(tmp))
             prefix = "qwen" if args.handler == "qwen2.5-vl" else "moondream"
             text, mmproj = models[f"{prefix}_text"], models[f"{prefix}_mmproj"]
-        run(ModelSpec("bench", Path(text), Path(mmproj), args.handler), settings, args.rounds, args.limit, not args.plain)
+        run(
+            ModelSpec("bench", Path(text), Path(mmproj), args.handler),
+            settings,
+            args.rounds,
+            args.limit,
+            not args.plain,
+        )
 
 
 if __name__ == "__main__":

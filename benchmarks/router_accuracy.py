@@ -23,8 +23,8 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from alttext_tools.images import load_image  # noqa: E402
-from alttext_tools.router import classify  # noqa: E402
+from alttext_tools.generate.router import classify
+from alttext_tools.images.decode import load_image
 
 LABELS = ("text", "photo")
 
@@ -62,7 +62,9 @@ def load_set(folder: Path) -> list[tuple[str, Path, Image.Image]]:
     return items
 
 
-def evaluate(items: list[tuple[str, Path, Image.Image]], *, title: str, show_features: bool, quiet: bool = False) -> float:
+def evaluate(
+    items: list[tuple[str, Path, Image.Image]], *, title: str, show_features: bool, quiet: bool = False
+) -> float:
     confusion = {(t, p): 0 for t in LABELS for p in LABELS}
     misses: list[str] = []
     times: list[float] = []
@@ -73,14 +75,18 @@ def evaluate(items: list[tuple[str, Path, Image.Image]], *, title: str, show_fea
         confusion[(label, decision.kind)] += 1
         feats = " ".join(f"{k}={v:.3f}" for k, v in decision.features.items())
         if decision.kind != label:
-            misses.append(f"  {label:5s} -> {decision.kind:5s} score={decision.score:.3f}  {path.parent.name}/{path.name}  {feats}")
+            misses.append(
+                f"  {label:5s} -> {decision.kind:5s} score={decision.score:.3f}  {path.parent.name}/{path.name}  {feats}"
+            )
         elif show_features:
             print(f"  ok    {label:5s} score={decision.score:.3f}  {path.name}  {feats}")
     total = len(items)
     correct = sum(confusion[(t, t)] for t in LABELS)
     accuracy = correct / total if total else 0.0
     if quiet:
-        print(f"{title:28s} accuracy {accuracy:.3f} ({correct}/{total})" + (f"; misses: {len(misses)}" if misses else ""))
+        print(
+            f"{title:28s} accuracy {accuracy:.3f} ({correct}/{total})" + (f"; misses: {len(misses)}" if misses else "")
+        )
         for line in misses:
             print(line)
         return accuracy
@@ -97,8 +103,10 @@ def evaluate(items: list[tuple[str, Path, Image.Image]], *, title: str, show_fea
     for line in misses:
         print(line)
     times.sort()
-    print(f"classify ms/image: mean {statistics.fmean(times):.2f}, median {statistics.median(times):.2f}, "
-          f"p95 {times[int(0.95 * (len(times) - 1))]:.2f}, max {times[-1]:.2f}")
+    print(
+        f"classify ms/image: mean {statistics.fmean(times):.2f}, median {statistics.median(times):.2f}, "
+        f"p95 {times[int(0.95 * (len(times) - 1))]:.2f}, max {times[-1]:.2f}"
+    )
     return accuracy
 
 
@@ -118,7 +126,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.robustness:
             print("robustness (same images, transformed):")
             for name, fn in VARIANTS.items():
-                evaluate([(lab, p, fn(img)) for lab, p, img in items], title=f"  {name}", show_features=False, quiet=True)
+                evaluate(
+                    [(lab, p, fn(img)) for lab, p, img in items], title=f"  {name}", show_features=False, quiet=True
+                )
     return 0
 
 

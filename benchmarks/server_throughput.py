@@ -41,9 +41,10 @@ from PIL import Image
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO_ROOT), str(REPO_ROOT / "tests")]
 
-from alttext_tools.generate import ModelProvider, Slots  # noqa: E402
-from alttext_tools.openai_backend import OpenAIEngine, ServerModel, ServerSettings  # noqa: E402
-from alttext_tools.scan import scan_file  # noqa: E402
+from alttext_tools.engines.openai import OpenAIEngine, ServerModel, ServerSettings
+from alttext_tools.generate.provider import ModelProvider
+from alttext_tools.models.slots import Slots
+from alttext_tools.scan.dispatch import scan_file
 
 
 def make_page(root: Path, count: int, seed: int) -> list:  # type: ignore[type-arg]
@@ -59,13 +60,25 @@ def make_page(root: Path, count: int, seed: int) -> list:  # type: ignore[type-a
     return scan_file(root / "page.md", str(root / "page.md")).images  # absolute: src resolves from the page
 
 
-def run_once(base_url: str, model: ServerModel, concurrency: int, count: int, seed: int, max_tokens: int) -> tuple[float, int]:
+def run_once(
+    base_url: str, model: ServerModel, concurrency: int, count: int, seed: int, max_tokens: int
+) -> tuple[float, int]:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         images = make_page(root, count, seed)
-        engine = OpenAIEngine(ServerSettings(base_url=base_url, concurrency=concurrency, max_tokens=max_tokens, timeout=300))
-        provider = ModelProvider(Slots(fast=model), engine=engine, project_root=root, site_root=root,  # type: ignore[arg-type]
-                                 router_mode="auto", language=None, allow_remote=False, max_length=150)
+        engine = OpenAIEngine(
+            ServerSettings(base_url=base_url, concurrency=concurrency, max_tokens=max_tokens, timeout=300)
+        )
+        provider = ModelProvider(
+            Slots(fast=model),
+            engine=engine,
+            project_root=root,
+            site_root=root,  # type: ignore[arg-type]
+            router_mode="auto",
+            language=None,
+            allow_remote=False,
+            max_length=150,
+        )
         with provider:
             started = time.perf_counter()
             provider.decide(images)
@@ -97,7 +110,10 @@ def main() -> int:
     if args.fake_latency is not None:
         from openai_servers import FakeOpenAI, Reply, completion
 
-        answer = Reply(body=completion('{"alt": "A benchmark picture of coloured noise", "decorative": false}'), delay=args.fake_latency)
+        answer = Reply(
+            body=completion('{"alt": "A benchmark picture of coloured noise", "decorative": false}'),
+            delay=args.fake_latency,
+        )
         server = FakeOpenAI(lambda seen, n: answer, models=[args.model])
         server.__enter__()
         base_url = server.base_url
@@ -106,8 +122,9 @@ def main() -> int:
         from tiny_models import build_tiny_models
 
         models = build_tiny_models(Path(tempfile.mkdtemp(prefix="tiny-models-")))
-        server = LlamaServer(models["moondream_text"], models["moondream_mmproj"], alias=args.model,
-                             threads=args.server_threads)
+        server = LlamaServer(
+            models["moondream_text"], models["moondream_mmproj"], alias=args.model, threads=args.server_threads
+        )
         server.start()
         base_url = server.base_url
     try:
@@ -128,7 +145,9 @@ def main() -> int:
         where = f"scripted parallel server, {args.fake_latency:g} s per answer"
     elif args.base_url is None:
         where = "llama_cpp.server (--n_threads %d), tiny moondream pair" % args.server_threads
-    print(f"server: {where}; {args.images} distinct images per run, median of {args.repeats} runs, max_tokens {args.max_tokens}")
+    print(
+        f"server: {where}; {args.images} distinct images per run, median of {args.repeats} runs, max_tokens {args.max_tokens}"
+    )
     print(f"{'concurrency':>11}  {'images/s':>9}  {'s/image':>8}  {'vs 1':>6}  runs (images/s)")
     base = statistics.median(timings[levels[0]])
     for level in levels:

@@ -49,18 +49,45 @@ class LlamaServer:
     `on_line` callbacks see each line as it arrives (to act on the first completed request).
     """
 
-    def __init__(self, text: Path, mmproj: Path, *, chat_format: str = "moondream", alias: str = "tiny-moondream",
-                 threads: int = 1, n_ctx: int = 2048, startup_timeout: float = 90.0) -> None:
+    def __init__(
+        self,
+        text: Path,
+        mmproj: Path,
+        *,
+        chat_format: str = "moondream",
+        alias: str = "tiny-moondream",
+        threads: int = 1,
+        n_ctx: int = 2048,
+        startup_timeout: float = 90.0,
+    ) -> None:
         self.port = free_port()
         self.alias = alias
         self.base_url = f"http://127.0.0.1:{self.port}/v1"
         self.command = [
-            sys.executable, "-m", "llama_cpp.server",
-            "--model", str(text), "--clip_model_path", str(mmproj), "--chat_format", chat_format,
-            "--model_alias", alias, "--host", "127.0.0.1", "--port", str(self.port),
-            "--n_threads", str(threads), "--n_threads_batch", str(threads), "--n_ctx", str(n_ctx),
-            "--verbose", "false",
-        ]  # fmt: skip
+            sys.executable,
+            "-m",
+            "llama_cpp.server",
+            "--model",
+            str(text),
+            "--clip_model_path",
+            str(mmproj),
+            "--chat_format",
+            chat_format,
+            "--model_alias",
+            alias,
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--n_threads",
+            str(threads),
+            "--n_threads_batch",
+            str(threads),
+            "--n_ctx",
+            str(n_ctx),
+            "--verbose",
+            "false",
+        ]
         self.startup_timeout = startup_timeout
         self.lines: list[str] = []
         self.on_line: list[Callable[[str], None]] = []
@@ -76,13 +103,17 @@ class LlamaServer:
 
     def start(self) -> None:
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-        self.process = subprocess.Popen(self.command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
-        self._reader = threading.Thread(target=self._read, daemon=True)
+        self.process = subprocess.Popen(
+            self.command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env
+        )
+        self._reader = threading.Thread(target=self.read_rows, daemon=True)
         self._reader.start()
         deadline = time.monotonic() + self.startup_timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(f"llama_cpp.server exited with {self.process.returncode}: {' | '.join(self.lines[-10:])}")
+                raise RuntimeError(
+                    f"llama_cpp.server exited with {self.process.returncode}: {' | '.join(self.lines[-10:])}"
+                )
             try:
                 with urllib.request.urlopen(f"{self.base_url}/models", timeout=2) as response:
                     if response.status == 200:
@@ -90,9 +121,11 @@ class LlamaServer:
             except OSError:
                 time.sleep(0.2)
         self.stop()
-        raise RuntimeError(f"llama_cpp.server did not answer within {self.startup_timeout} s: {' | '.join(self.lines[-10:])}")
+        raise RuntimeError(
+            f"llama_cpp.server did not answer within {self.startup_timeout} s: {' | '.join(self.lines[-10:])}"
+        )
 
-    def _read(self) -> None:
+    def read_rows(self) -> None:
         assert self.process is not None and self.process.stdout is not None
         for line in self.process.stdout:
             line = line.rstrip("\n")
@@ -139,12 +172,17 @@ class Seen:
     body: Any  # parsed JSON, or None
 
 
-def completion(text: str = '{"alt": "A red square on white", "decorative": false}', model: str = "fake") -> dict[str, Any]:
+def completion(
+    text: str = '{"alt": "A red square on white", "decorative": false}', model: str = "fake"
+) -> dict[str, Any]:
     return {
-        "id": "chatcmpl-1", "object": "chat.completion", "created": 0, "model": model,
+        "id": "chatcmpl-1",
+        "object": "chat.completion",
+        "created": 0,
+        "model": model,
         "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
         "usage": {"prompt_tokens": 10, "completion_tokens": 8, "total_tokens": 18},
-    }  # fmt: skip
+    }
 
 
 class FakeOpenAI:
@@ -164,7 +202,7 @@ class FakeOpenAI:
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
 
-            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+            def log_message(self, format: str, *args: Any) -> None:
                 pass
 
             def _answer(self, reply: Reply) -> None:
@@ -173,7 +211,11 @@ class FakeOpenAI:
                     self.connection.shutdown(socket.SHUT_RDWR)
                     return
                 body = reply.body
-                data = body if isinstance(body, bytes) else (body.encode() if isinstance(body, str) else json.dumps(body).encode())
+                data = (
+                    body
+                    if isinstance(body, bytes)
+                    else (body.encode() if isinstance(body, str) else json.dumps(body).encode())
+                )
                 self.send_response(reply.status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(data)))
@@ -182,14 +224,16 @@ class FakeOpenAI:
                 self.end_headers()
                 self.wfile.write(data)
 
-            def do_GET(self) -> None:  # noqa: N802
+            def do_GET(self) -> None:
                 fake.seen.append(Seen("GET", self.path, dict(self.headers), None))
                 if self.path.endswith("/models") and fake.models is not None:
-                    self._answer(Reply(200, {"object": "list", "data": [{"id": m, "object": "model"} for m in fake.models]}))
+                    self._answer(
+                        Reply(200, {"object": "list", "data": [{"id": m, "object": "model"} for m in fake.models]})
+                    )
                 else:
                     self._answer(Reply(404, {"detail": "Not Found"}))
 
-            def do_POST(self) -> None:  # noqa: N802
+            def do_POST(self) -> None:
                 raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 try:
                     parsed = json.loads(raw)

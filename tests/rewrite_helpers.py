@@ -8,10 +8,9 @@ from pathlib import Path
 
 from markdown_it import MarkdownIt
 
-from alttext_tools.decisions import Decision
-from alttext_tools.html_tag import parse_start_tag
-from alttext_tools.model import AltKind, ImageRef, Span, Syntax
-from alttext_tools.positions import LineIndex
+from alttext_tools.core import AltKind, Decision, ImageRef, Span, Syntax
+from alttext_tools.scan.html_tag import parse_start_tag
+from alttext_tools.scan.positions import LineIndex
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "rewrite"
 
@@ -45,7 +44,16 @@ def html_refs(text: str, path: str = "t.html") -> list[ImageRef]:
     return [html_ref(text, m.start(), path) for m in re.finditer(r"<(?:img|input|area)\b", text, re.I)]
 
 
-def md_ref(text: str, start: int, *, label: tuple[int, int], end: int, syntax: Syntax = Syntax.MD_INLINE, ref_form: str | None = None, path: str = "t.md") -> ImageRef:
+def md_ref(
+    text: str,
+    start: int,
+    *,
+    label: tuple[int, int],
+    end: int,
+    syntax: Syntax = Syntax.MD_INLINE,
+    ref_form: str | None = None,
+    path: str = "t.md",
+) -> ImageRef:
     line, column = LineIndex(text).line_col(start)
     return ImageRef(
         path=path,
@@ -166,7 +174,9 @@ def read_cases(path: Path) -> list[Case]:
                 raise ValueError(f"{path.name}: case {header['id']}: bad decision line {raw!r}")
             alt = m["alt"]
             decisions[(int(m["line"]), int(m["column"]))] = "" if alt == '""' else alt
-        cases.append(Case(header["id"], header["title"], kind, "\n".join(source) + "\n", decisions, "\n".join(expected) + "\n"))
+        cases.append(
+            Case(header["id"], header["title"], kind, "\n".join(source) + "\n", decisions, "\n".join(expected) + "\n")
+        )
     ids = [c.id for c in cases]
     if len(ids) != len(set(ids)):
         raise ValueError(f"{path.name}: duplicate case ids")

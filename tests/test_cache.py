@@ -15,23 +15,12 @@ from pathlib import Path
 
 import pytest
 
-from alttext_tools.cache import (
-    DEFAULT_CACHE_FILE,
-    EDITED,
-    GENERATED,
-    HUMAN,
-    REVIEWED,
-    AltCache,
-    CacheError,
-    Entry,
-    cache_key,
-    cache_path_for,
-    lock_path,
-    parse,
-    resolve_conflicts,
-)
+from alttext_tools.cache.file import DEFAULT_CACHE_FILE, HUMAN, CacheError, Entry, parse, resolve_conflicts
+from alttext_tools.cache.key import cache_key
+from alttext_tools.cache.lock import lock_path
+from alttext_tools.cache.store import EDITED, GENERATED, REVIEWED, AltCache, cache_path_for
 from alttext_tools.config import Config
-from alttext_tools.images import content_hash
+from alttext_tools.images.resolve import content_hash
 
 PHOTOS = Path(__file__).resolve().parent.parent / "fixtures" / "router" / "photo"
 T0 = "2025-01-01T00:00:00Z"
@@ -43,10 +32,33 @@ def sha(n: int | str) -> str:
     return hashlib.sha256(str(n).encode()).hexdigest()
 
 
-def entry(n: int | str, alt: str | None = None, *, model: str = "moondream2", prompt: str = "p1", lang: str | None = "en",
-          role: str = "informative", state: str = GENERATED, when: str = T0, decorative: bool = False) -> Entry:
-    return Entry(sha(n), model, prompt, lang, role, "" if decorative else (alt or f"A photo numbered {n}"), decorative,
-                 None, "", "moondream", state, when, when)
+def entry(
+    n: int | str,
+    alt: str | None = None,
+    *,
+    model: str = "moondream2",
+    prompt: str = "p1",
+    lang: str | None = "en",
+    role: str = "informative",
+    state: str = GENERATED,
+    when: str = T0,
+    decorative: bool = False,
+) -> Entry:
+    return Entry(
+        sha(n),
+        model,
+        prompt,
+        lang,
+        role,
+        "" if decorative else (alt or f"A photo numbered {n}"),
+        decorative,
+        None,
+        "",
+        "moondream",
+        state,
+        when,
+        when,
+    )
 
 
 def write_cache(path: Path, entries: list[Entry]) -> bytes:
@@ -88,7 +100,10 @@ def test_cache_key_encoding_is_unambiguous() -> None:
 def test_cache_key_golden_value() -> None:
     # Frozen: changing the encoding orphans every committed cache. Bump KEY_SCHEME instead.
     expected = hashlib.sha256(
-        ("alttext-cache-key/1\n" + "".join(f"{len(p)}:{p}\n" for p in (sha(1), "moondream2", "p1", "en", "informative"))).encode()
+        (
+            "alttext-cache-key/1\n"
+            + "".join(f"{len(p)}:{p}\n" for p in (sha(1), "moondream2", "p1", "en", "informative"))
+        ).encode()
     ).hexdigest()
     assert cache_key(sha(1), "moondream2", "p1", "en", "informative") == expected
     assert expected == "3f2554e0e4708c648527e9a2ad44cf53c348d4716a15f5c7b7165e8198234994"
@@ -111,8 +126,21 @@ def test_round_trip(tmp_path: Path) -> None:
         entry(1, "Ein Fuchs schläft im Schnee — 雪"),
         entry(2, decorative=True),
         entry(3, role="functional:../guide/install.html", lang=None),
-        Entry(sha(4), "qwen2.5-vl-3b", "p7", "fr", "informative", "Un graphique", False, "Long: ventes 2024 par mois",
-              "", "qwen2.5-vl", REVIEWED, T0, T1),
+        Entry(
+            sha(4),
+            "qwen2.5-vl-3b",
+            "p7",
+            "fr",
+            "informative",
+            "Un graphique",
+            False,
+            "Long: ventes 2024 par mois",
+            "",
+            "qwen2.5-vl",
+            REVIEWED,
+            T0,
+            T1,
+        ),
     ]
     write_cache(path, originals)
     again = AltCache.open(path)
@@ -189,7 +217,9 @@ def test_duplicate_keys_from_a_union_merge_are_resolved(tmp_path: Path) -> None:
     write_cache(path, [entry(1)])
     header, line = lines(path)
     newer = Entry(**{**json.loads(line), "alt": "A newer proposal", "updated": T2})
-    edited = Entry(**{**json.loads(line), "alt": "Edited by a person", "state": EDITED, "written_by": HUMAN, "updated": T1})
+    edited = Entry(
+        **{**json.loads(line), "alt": "Edited by a person", "state": EDITED, "written_by": HUMAN, "updated": T1}
+    )
     path.write_text("\n".join([header, newer.to_line(), line, edited.to_line()]) + "\n", encoding="utf-8")
     assert AltCache.open(path).get(entry(1).key).alt == "Edited by a person"  # a person's entry beats a newer model one
     path.write_text("\n".join([header, line, newer.to_line()]) + "\n", encoding="utf-8")
@@ -301,7 +331,9 @@ def test_conflict_markers_give_a_clear_error(tmp_path: Path) -> None:
     path = tmp_path / "c.jsonl"
     _conflicted(path, [entry(1)], [entry(2)])
     before = path.read_bytes()
-    with pytest.raises(CacheError, match=r"c\.jsonl:3: unresolved git merge conflict; run `alttext cache fix-conflicts`"):
+    with pytest.raises(
+        CacheError, match=r"c\.jsonl:3: unresolved git merge conflict; run `alttext cache fix-conflicts`"
+    ):
         AltCache.open(path)
     assert path.read_bytes() == before
 
@@ -331,9 +363,18 @@ def test_resolve_conflicts_still_refuses_damage(tmp_path: Path) -> None:
 
 
 def _git(repo: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.com", "GIT_COMMITTER_NAME": "t",
-           "GIT_COMMITTER_EMAIL": "t@example.com", "GIT_CONFIG_GLOBAL": os.devnull, "GIT_CONFIG_NOSYSTEM": "1"}
-    return subprocess.run(["git", "-c", "init.defaultBranch=main", *args], cwd=repo, env=env, capture_output=True, text=True)
+    env = {
+        **os.environ,
+        "GIT_AUTHOR_NAME": "t",
+        "GIT_AUTHOR_EMAIL": "t@example.com",
+        "GIT_COMMITTER_NAME": "t",
+        "GIT_COMMITTER_EMAIL": "t@example.com",
+        "GIT_CONFIG_GLOBAL": os.devnull,
+        "GIT_CONFIG_NOSYSTEM": "1",
+    }
+    return subprocess.run(
+        ["git", "-c", "init.defaultBranch=main", *args], cwd=repo, env=env, capture_output=True, text=True
+    )
 
 
 @pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
@@ -377,7 +418,7 @@ WORKER = textwrap.dedent(
     """
     import hashlib, sys, time
     from pathlib import Path
-    from alttext_tools.cache import AltCache, Entry
+    from alttext_tools.cache.store import AltCache, Entry
     path, worker, go = Path(sys.argv[1]), int(sys.argv[2]), Path(sys.argv[3])
     while not go.exists():
         time.sleep(0.001)
@@ -396,8 +437,12 @@ def test_four_processes_writing_at_once_lose_nothing(tmp_path: Path) -> None:
     go = tmp_path / "go"
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
     procs = [
-        subprocess.Popen([sys.executable, "-c", WORKER, str(path), str(w), str(go), str(flush_every)], env=env,
-                         stderr=subprocess.PIPE, text=True)
+        subprocess.Popen(
+            [sys.executable, "-c", WORKER, str(path), str(w), str(go), str(flush_every)],
+            env=env,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         for w, flush_every in enumerate((7, 13, 50, 200))
     ]
     time.sleep(0.2)
@@ -543,8 +588,20 @@ def test_moving_or_renaming_an_image_keeps_its_entry(tmp_path: Path) -> None:
     old.parent.mkdir()
     shutil.copy(photo, old)
     path = tmp_path / "c.jsonl"
-    write_cache(path, [Entry.generated(content_hash(old.read_bytes()), "moondream2", "p1", "en", "informative",
-                                       alt="A fox", handler="moondream")])
+    write_cache(
+        path,
+        [
+            Entry.generated(
+                content_hash(old.read_bytes()),
+                "moondream2",
+                "p1",
+                "en",
+                "informative",
+                alt="A fox",
+                handler="moondream",
+            )
+        ],
+    )
     new = tmp_path / "assets" / "animals" / "red-fox.png"
     new.parent.mkdir(parents=True)
     old.rename(new)
@@ -563,7 +620,9 @@ def test_the_same_image_in_the_same_context_shares_one_entry(tmp_path: Path) -> 
             digest = content_hash(copy.read_bytes())
             if cache.lookup(digest, "moondream2", "p1", "en", "informative") is None:
                 cache.put(Entry.generated(digest, "moondream2", "p1", "en", "informative", alt="A photo"))
-        cache.put(Entry.generated(content_hash(photo), "moondream2", "p1", "en", "functional:/shop/", alt="Go to the shop"))
+        cache.put(
+            Entry.generated(content_hash(photo), "moondream2", "p1", "en", "functional:/shop/", alt="Go to the shop")
+        )
     assert len(AltCache.open(path)) == 2  # one per context, not one per page
     assert len(AltCache.open(path).for_image(content_hash(photo))) == 2
 
@@ -614,9 +673,15 @@ def test_stats_count_by_state_and_model(tmp_path: Path) -> None:
 
 def test_loading_10k_entries_is_fast(tmp_path: Path) -> None:
     path = tmp_path / "c.jsonl"
-    rows = [entry(n, f"A photo of item {n} on a wooden table, seen from above in soft light",
-                  role="informative" if n % 3 else f"functional:../shop/item-{n}.html",
-                  state=(GENERATED, REVIEWED, EDITED)[n % 3]) for n in range(10_000)]
+    rows = [
+        entry(
+            n,
+            f"A photo of item {n} on a wooden table, seen from above in soft light",
+            role="informative" if n % 3 else f"functional:../shop/item-{n}.html",
+            state=(GENERATED, REVIEWED, EDITED)[n % 3],
+        )
+        for n in range(10_000)
+    ]
     path.write_text(_serialize(rows), encoding="utf-8")
     best = min(_timed(lambda: AltCache.open(path)) for _ in range(5))
     cache = AltCache.open(path)
@@ -628,7 +693,7 @@ def test_loading_10k_entries_is_fast(tmp_path: Path) -> None:
 
 
 def _serialize(entries: list[Entry]) -> str:
-    from alttext_tools.cache import serialize
+    from alttext_tools.cache.file import serialize
 
     return serialize({e.parts: e.to_row() for e in entries})
 

@@ -70,7 +70,9 @@ def shell_env(tmp_path: Path) -> dict[str, str]:
     )
     script.chmod(0o755)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("GITHUB_", "ALTTEXT_", "CI_")) and k != "NO_COLOR"}
-    env.update(PATH=os.pathsep.join([str(fake), str(BIN), env.get("PATH", "")]), FAKE_PIP_RECORD=str(tmp_path / "pip.log"))
+    env.update(
+        PATH=os.pathsep.join([str(fake), str(BIN), env.get("PATH", "")]), FAKE_PIP_RECORD=str(tmp_path / "pip.log")
+    )
     return env
 
 
@@ -101,7 +103,7 @@ def _expression(expr: str, context: dict[str, Any]) -> Any:
             python.append(repr(value))
         else:
             raise AssertionError(f"unsupported expression token {token!r} in {expr!r}")
-    return eval(" ".join(python), {"__builtins__": {}}, {})  # noqa: S307 - our own tokens only
+    return eval(" ".join(python), {"__builtins__": {}}, {})
 
 
 def _substitute(value: Any, context: dict[str, Any]) -> str:
@@ -141,17 +143,29 @@ def run_action(workspace: Path, env: dict[str, str], inputs: dict[str, Any], act
         assert step["shell"] == "bash"
         output_file = workspace.parent / f"github_output_{index}"
         output_file.write_text("")
-        step_env = {**env, "GITHUB_OUTPUT": str(output_file), "GITHUB_ACTION_PATH": str(ACTION_DIR), "GITHUB_WORKSPACE": str(workspace)}
+        step_env = {
+            **env,
+            "GITHUB_OUTPUT": str(output_file),
+            "GITHUB_ACTION_PATH": str(ACTION_DIR),
+            "GITHUB_WORKSPACE": str(workspace),
+        }
         step_env.update({k: _substitute(v, context) for k, v in step.get("env", {}).items()})
         assert "${{" not in step["run"], "pass inputs to scripts through env:, never inline"
         proc = subprocess.run(
             ["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", step["run"]],
-            cwd=workspace, env=step_env, capture_output=True, text=True, timeout=120,
+            cwd=workspace,
+            env=step_env,
+            capture_output=True,
+            text=True,
+            timeout=120,
         )
         run.log += proc.stdout + proc.stderr
         outputs = dict(line.split("=", 1) for line in output_file.read_text().splitlines() if line)
         if "id" in step:
-            context["steps"][step["id"]] = {"outputs": outputs, "outcome": "success" if proc.returncode == 0 else "failure"}
+            context["steps"][step["id"]] = {
+                "outputs": outputs,
+                "outcome": "success" if proc.returncode == 0 else "failure",
+            }
         if proc.returncode != 0:  # a failed step ends a composite action
             run.exit_code = proc.returncode
             break
@@ -181,21 +195,36 @@ def test_action_defaults_sarif_annotations_and_exit_code(workspace: Path, shell_
     # Installed from the action's own checkout (../.. of the action folder is the repository root).
     (spec,) = pip_installs(shell_env)
     assert Path(spec.split()[-1]).resolve() == REPO
-    assert [uses.split("@")[0] for uses, _ in run.used] == ["actions/setup-python", "actions/cache", "github/codeql-action/upload-sarif"]
+    assert [uses.split("@")[0] for uses, _ in run.used] == [
+        "actions/setup-python",
+        "actions/cache",
+        "github/codeql-action/upload-sarif",
+    ]
     assert uploads(run) == [{"sarif_file": "alttext.sarif", "category": "alttext"}]
     assert_sarif(workspace / "alttext.sarif", ["missing-alt", "placeholder-alt"])
     # The annotations are the CLI's own `--format github` lines.
-    cli = subprocess.run([str(BIN / "alttext"), "check", ".", "--format", "github", "--quiet"], cwd=workspace, capture_output=True, text=True)
+    cli = subprocess.run(
+        [str(BIN / "alttext"), "check", ".", "--format", "github", "--quiet"],
+        cwd=workspace,
+        capture_output=True,
+        text=True,
+    )
     assert annotations(run.log) == cli.stdout.splitlines()
-    assert annotations(run.log)[0].startswith("::error file=docs/guide.md,line=3,col=1,title=alttext missing-alt::image has no alt text")
-    assert annotations(run.log)[1].startswith("::warning file=docs/index.md,line=3,col=1,title=alttext placeholder-alt::")
+    assert annotations(run.log)[0].startswith(
+        "::error file=docs/guide.md,line=3,col=1,title=alttext missing-alt::image has no alt text"
+    )
+    assert annotations(run.log)[1].startswith(
+        "::warning file=docs/index.md,line=3,col=1,title=alttext placeholder-alt::"
+    )
 
 
 def test_documented_workflow(workspace: Path, shell_env: dict[str, str]) -> None:
     workflow = snippet("github-workflow")
     assert workflow["permissions"]["security-events"] == "write"
     steps = workflow["jobs"]["alttext"]["steps"]
-    (step,) = [s for s in steps if str(s.get("uses", "")).split("@")[0].endswith("/alttext-tools/integrations/github-action")]
+    (step,) = [
+        s for s in steps if str(s.get("uses", "")).split("@")[0].endswith("/alttext-tools/integrations/github-action")
+    ]
     run = run_action(workspace, shell_env, step.get("with", {}), action_ref=step["uses"].split("@")[1])
     assert run.exit_code == 1, run.log
     assert len(annotations(run.log)) == 2 and len(uploads(run)) == 1
@@ -213,7 +242,9 @@ def test_documented_workflow(workspace: Path, shell_env: dict[str, str]) -> None
     ],
     ids=["never", "config-warning", "config-error", "newline-paths", "one-path"],
 )
-def test_action_inputs(workspace: Path, shell_env: dict[str, str], inputs: dict[str, str], exit_code: int, sarif_rules: list[str]) -> None:
+def test_action_inputs(
+    workspace: Path, shell_env: dict[str, str], inputs: dict[str, str], exit_code: int, sarif_rules: list[str]
+) -> None:
     (workspace / "ci").mkdir()
     (workspace / "ci" / "alttext.toml").write_text('disable = ["missing-alt"]\n', encoding="utf-8")
     run = run_action(workspace, shell_env, inputs)
@@ -245,7 +276,9 @@ def _deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any
     """GitLab's merge of a job defined again after `include:` (hashes merge, other values replace)."""
     merged = copy.deepcopy(base)
     for key, value in override.items():
-        merged[key] = _deep_merge(merged[key], value) if isinstance(value, dict) and isinstance(merged.get(key), dict) else value
+        merged[key] = (
+            _deep_merge(merged[key], value) if isinstance(value, dict) and isinstance(merged.get(key), dict) else value
+        )
     return merged
 
 
@@ -256,7 +289,9 @@ class JobRun:
     job: dict[str, Any]
 
 
-def run_gitlab_job(workspace: Path, env: dict[str, str], pipeline: dict[str, Any] | None = None, **variables: str) -> JobRun:
+def run_gitlab_job(
+    workspace: Path, env: dict[str, str], pipeline: dict[str, Any] | None = None, **variables: str
+) -> JobRun:
     """Run the template's job (or the pipeline's, after resolving its include of the template)."""
     template = yaml.safe_load(GITLAB_TEMPLATE.read_text(encoding="utf-8"))
     jobs = template
@@ -269,7 +304,14 @@ def run_gitlab_job(workspace: Path, env: dict[str, str], pipeline: dict[str, Any
     for name, value in {**job.get("variables", {}), **variables}.items():
         job_env[name] = re.sub(r"\$\{?(\w+)\}?", lambda m: job_env.get(m.group(1), ""), str(value))
     script = "\n".join([*job.get("before_script", []), *job["script"]])
-    proc = subprocess.run(["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", script], cwd=workspace, env=job_env, capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        ["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", script],
+        cwd=workspace,
+        env=job_env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     return JobRun(proc.returncode, proc.stdout + proc.stderr, job)
 
 
@@ -351,6 +393,8 @@ def test_readme_snippets_are_the_tested_ones() -> None:
     readme = (REPO / "README.md").read_text(encoding="utf-8")
     found = dict(re.findall(r"<!-- snippet: ([\w-]+) -->\s*```yaml\n(.*?)```", readme, re.S))
     missing = {"pre-commit-config", "mkdocs-check", "github-workflow", "gitlab-ci"} - set(found)
-    assert not missing, f"README.md lacks the integration snippets {sorted(missing)} (copy them from docs/integrations.md)"
+    assert not missing, (
+        f"README.md lacks the integration snippets {sorted(missing)} (copy them from docs/integrations.md)"
+    )
     for name, text in found.items():
         assert yaml.safe_load(text) == snippet(name), f"README.md snippet {name!r} differs from docs/integrations.md"

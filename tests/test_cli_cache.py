@@ -10,9 +10,10 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from alttext_tools.cache import DEFAULT_CACHE_FILE, EDITED, REVIEWED, AltCache, Entry
-from alttext_tools.cli_cache import cache as cache_group
-from alttext_tools.images import content_hash
+from alttext_tools.cache.file import DEFAULT_CACHE_FILE, Entry
+from alttext_tools.cache.store import EDITED, REVIEWED, AltCache
+from alttext_tools.cli.cache import cache as cache_group
+from alttext_tools.images.resolve import content_hash
 
 PHOTOS = sorted((Path(__file__).resolve().parent.parent / "fixtures" / "router" / "photo").glob("*.png"))
 T0 = "2025-01-01T00:00:00Z"
@@ -28,7 +29,9 @@ def run(args: list[str], cwd: Path) -> tuple[int, str, str]:
     return result.exit_code, result.stdout, result.stderr
 
 
-def put(path: Path, digest: str, alt: str, *, model: str = "moondream2", state: str = "generated", role: str = "informative") -> None:
+def put(
+    path: Path, digest: str, alt: str, *, model: str = "moondream2", state: str = "generated", role: str = "informative"
+) -> None:
     with AltCache.open(path) as cache:
         cache.put(Entry(digest, model, "p1", "en", role, alt, False, None, "", "moondream", state, T0, T0))
 
@@ -44,7 +47,8 @@ def site(tmp_path: Path) -> Path:
     (root / ".alttext.toml").write_text("max_length = 150\n", encoding="utf-8")
     (root / "docs" / "index.md").write_text("# Home\n\n![A fox](img/fox.png)\n", encoding="utf-8")
     (root / "docs" / "guide" / "birds.html").write_text(
-        '<p><img src="../img/owl.png" alt="An owl"> <a href="/x"><img src="/docs/img/fox.png"></a></p>\n', encoding="utf-8"
+        '<p><img src="../img/owl.png" alt="An owl"> <a href="/x"><img src="/docs/img/fox.png"></a></p>\n',
+        encoding="utf-8",
     )
     return root
 
@@ -167,7 +171,9 @@ def test_fix_conflicts(site: Path) -> None:
     put(path, digest(site, "fox.png"), "A fox")
     header, line = path.read_text(encoding="utf-8").splitlines()
     other = Entry(digest(site, "owl.png"), "moondream2", "p1", "en", "informative", "An owl", created=T0, updated=T0)
-    path.write_text("\n".join([header, "<<<<<<< HEAD", line, "=======", other.to_line(), ">>>>>>> branch"]) + "\n", encoding="utf-8")
+    path.write_text(
+        "\n".join([header, "<<<<<<< HEAD", line, "=======", other.to_line(), ">>>>>>> branch"]) + "\n", encoding="utf-8"
+    )
     code, _, err = run(["stats"], site)
     assert code == 3 and "fix-conflicts" in err
     code, out, _ = run(["fix-conflicts"], site)
@@ -177,11 +183,11 @@ def test_fix_conflicts(site: Path) -> None:
 
 
 def test_reachable_from_the_main_command() -> None:
-    from alttext_tools.cli import LazyGroup
+    from alttext_tools.cli.main import LazyGroup
 
     if "cache" not in LazyGroup.lazy:
-        pytest.skip('alttext_tools.cli does not register "cache" yet')
-    from alttext_tools.cli import cli
+        pytest.skip('alttext_tools.cli.main does not register "cache" yet')
+    from alttext_tools.cli.main import cli
 
     result = CliRunner().invoke(cli, ["cache", "--help"])
     assert result.exit_code == 0 and "prune" in result.stdout and "stats" in result.stdout

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from alttext_tools.cache import AltCache
+from alttext_tools.cache.store import AltCache
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 SOURCES = ("index.html", "docs/guide.md", "docs/es/guia.md")
@@ -23,10 +23,23 @@ def alttext(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
 
 def models(tiny: dict[str, Path]) -> list[str]:
     return [
-        "--fast-model", str(tiny["moondream_text"]), "--fast-mmproj", str(tiny["moondream_mmproj"]), "--fast-handler", "moondream",
-        "--text-model", str(tiny["qwen_text"]), "--text-mmproj", str(tiny["qwen_mmproj"]), "--text-handler", "qwen2.5-vl",
-        "--threads", "1", "--format", "json",
-    ]  # fmt: skip
+        "--fast-model",
+        str(tiny["moondream_text"]),
+        "--fast-mmproj",
+        str(tiny["moondream_mmproj"]),
+        "--fast-handler",
+        "moondream",
+        "--text-model",
+        str(tiny["qwen_text"]),
+        "--text-mmproj",
+        str(tiny["qwen_mmproj"]),
+        "--text-handler",
+        "qwen2.5-vl",
+        "--threads",
+        "1",
+        "--format",
+        "json",
+    ]
 
 
 @pytest.fixture()
@@ -59,9 +72,13 @@ def test_rerun_uses_the_cache_and_loads_no_model(filled: tuple[Path, dict], tiny
     # fetching) are never even imported - each costs start-up time on every cached run.
     reset_sources(site)
     heavy = ("llama_cpp", "PIL", "numpy", "http.client", "ssl", "huggingface_hub")
-    probe = ("import sys; from alttext_tools.cli import main; main(sys.argv[1:]); "
-             f"print(sorted(m for m in {heavy!r} if m in sys.modules), file=sys.stderr)")
-    proc = subprocess.run([sys.executable, "-c", probe, "fix", *models(tiny_models)], cwd=site, capture_output=True, text=True)
+    probe = (
+        "import sys; from alttext_tools.cli.main import main; main(sys.argv[1:]); "
+        f"print(sorted(m for m in {heavy!r} if m in sys.modules), file=sys.stderr)"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", probe, "fix", *models(tiny_models)], cwd=site, capture_output=True, text=True
+    )
     assert proc.stderr.strip().splitlines()[-1] == "[]", proc.stderr
     assert {name: (site / name).read_bytes() for name in SOURCES} == written
 
@@ -87,7 +104,9 @@ def test_human_edit_wins_over_the_model(filled: tuple[Path, dict], tiny_models: 
     reset_sources(site)
     summary = json.loads(alttext("fix", *models(tiny_models), cwd=site).stdout)["summary"]
     assert summary["from_cache"] == 8 and summary["model_loads"] == {}
-    assert '<img src="img/mountains.jpg" alt="Hikers on a &quot;green&quot; ridge">' in (site / "index.html").read_text(encoding="utf-8")
+    assert '<img src="img/mountains.jpg" alt="Hikers on a &quot;green&quot; ridge">' in (site / "index.html").read_text(
+        encoding="utf-8"
+    )
     assert '![Hikers on a "green" ridge][trip]' in (site / "docs/guide.md").read_text(encoding="utf-8")
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from alttext_tools.cli import cli
+from alttext_tools.cli.main import cli
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 SITE = FIXTURES / "site"
@@ -53,7 +53,13 @@ CASES = [
     ("missing-alt-html", {"a.html": '<p><img src="b.png"></p>\n'}, [], 1, ["a.html:1:4 missing-alt"]),
     ("empty-md", {"a.md": "text\n\n![](b.png)\n"}, [], 1, ["a.md:3:1 empty-alt"]),
     ("warning-not-failing-by-default", {"a.md": "![image](b.png)\n"}, [], 0, ["a.md:1:1 placeholder-alt"]),
-    ("warning-fails-with-fail-on-warning", {"a.md": "![image](b.png)\n"}, ["--fail-on", "warning"], 1, ["a.md:1:1 placeholder-alt"]),
+    (
+        "warning-fails-with-fail-on-warning",
+        {"a.md": "![image](b.png)\n"},
+        ["--fail-on", "warning"],
+        1,
+        ["a.md:1:1 placeholder-alt"],
+    ),
     ("never-fails", {"a.html": '<img src="b.png">'}, ["--fail-on", "never"], 0, ["a.html:1:1 missing-alt"]),
     ("disable-rule", {"a.md": "![image](b.png)\n"}, ["--disable", "placeholder-alt"], 0, []),
     ("max-length", {"a.md": "![" + "word " * 10 + "](b.png)\n"}, ["--max-length", "20"], 0, ["a.md:1:1 alt-too-long"]),
@@ -61,10 +67,28 @@ CASES = [
     ("ignore-comment", {"a.html": '<!-- alttext-ignore -->\n<img src="b.png">\n'}, [], 0, []),
     ("ignore-file", {"a.md": "<!-- alttext-ignore-file -->\n![](b.png)\n"}, [], 0, []),
     ("code-is-not-an-image", {"a.md": "```\n![](b.png)\n```\n\n`![](c.png)`\n"}, [], 0, []),
-    ("exclude-glob", {"a.md": "![](b.png)\n", "vendor/x.md": "![](b.png)\n"}, ["--exclude", "vendor/"], 1, ["a.md:1:1 empty-alt"]),
+    (
+        "exclude-glob",
+        {"a.md": "![](b.png)\n", "vendor/x.md": "![](b.png)\n"},
+        ["--exclude", "vendor/"],
+        1,
+        ["a.md:1:1 empty-alt"],
+    ),
     ("gitignore", {".gitignore": "build/\n", "a.md": "ok\n", "build/x.html": '<img src="a">'}, [], 0, []),
-    ("no-gitignore", {".gitignore": "build/\n", "a.md": "ok\n", "build/x.html": '<img src="a">'}, ["--no-gitignore"], 1, ["build/x.html:1:1 missing-alt"]),
-    ("binary-named-md", {"a.md": b"\x89PNG\r\n\x1a\n\x00\x00\x00", "b.md": "![](x.png)\n"}, [], 3, ["b.md:1:1 empty-alt"]),
+    (
+        "no-gitignore",
+        {".gitignore": "build/\n", "a.md": "ok\n", "build/x.html": '<img src="a">'},
+        ["--no-gitignore"],
+        1,
+        ["build/x.html:1:1 missing-alt"],
+    ),
+    (
+        "binary-named-md",
+        {"a.md": b"\x89PNG\r\n\x1a\n\x00\x00\x00", "b.md": "![](x.png)\n"},
+        [],
+        3,
+        ["b.md:1:1 empty-alt"],
+    ),
     ("latin1", {"a.md": "Café ![](x.png)\n".encode("latin-1")}, [], 1, ["a.md:1:6 empty-alt"]),
     ("crlf", {"a.html": '<p>\r\n  <img src="b.png">\r\n</p>\r\n'}, [], 1, ["a.html:2:3 missing-alt"]),
     ("bom", {"a.html": '\ufeff<img src="b.png">'}, [], 1, ["a.html:1:1 missing-alt"]),
@@ -73,7 +97,9 @@ CASES = [
 
 
 @pytest.mark.parametrize(("files", "args", "code", "expected"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])
-def test_check_table(tmp_path: Path, files: dict[str, str | bytes], args: list[str], code: int, expected: list[str]) -> None:
+def test_check_table(
+    tmp_path: Path, files: dict[str, str | bytes], args: list[str], code: int, expected: list[str]
+) -> None:
     write(tmp_path, files)
     exit_code, out, _ = run(["check", "--format", "json", *args], tmp_path)
     entries = json.loads(out)
@@ -86,7 +112,7 @@ def test_text_format_lines_and_summary(site: Path) -> None:
     code, out, err = run(["check", "--no-color"], site)
     assert code == 1
     lines = out.splitlines()
-    assert "index.html:14:5: missing-alt image has no alt text (add alt=\"...\" or alt=\"\" if decorative)" in lines
+    assert 'index.html:14:5: missing-alt image has no alt text (add alt="..." or alt="" if decorative)' in lines
     assert all(line.count(":") >= 3 for line in lines)
     assert "Found 8 problems (4 errors, 4 warnings) in 3 files; 11 images checked in 3 files." in err
     assert "\x1b[" not in out
@@ -129,9 +155,9 @@ def test_json_fields(site: Path) -> None:
         (".alttext.toml", 'fail_on = "warning"\n', ["--fail-on", "error"], 0),  # CLI overrides config
         (".alttext.toml", 'disable = ["placeholder-alt"]\nfail_on = "warning"\n', [], 0),
         (".alttext.toml", 'exclude = ["*.md"]\nfail_on = "warning"\n', [], 0),
-        (".alttext.toml", "[severity]\nplaceholder-alt = \"error\"\n", [], 1),
+        (".alttext.toml", '[severity]\nplaceholder-alt = "error"\n', [], 1),
         (".alttext.toml", 'placeholders = ["bike"]\n', ["--fail-on", "warning", "--disable", "placeholder-alt"], 0),
-        (".alttext.toml", 'unknown_key = 1\n', [], 2),
+        (".alttext.toml", "unknown_key = 1\n", [], 2),
         (".alttext.toml", 'fail_on = "sometimes"\n', [], 2),
         (".alttext.toml", 'disable = ["no-such-rule"]\n', [], 2),
         (".alttext.toml", 'max_length = "long"\n', [], 2),
@@ -190,7 +216,9 @@ def test_console_script_and_module_entry_points(site: Path) -> None:
         proc = subprocess.run([*argv, "check", "--format", "json"], cwd=site, capture_output=True, text=True)
         assert proc.returncode == 1, proc.stderr
         assert len(json.loads(proc.stdout)) == 8
-    probe = "import sys; from alttext_tools.cli import main; code = main(['check', 'index.html']); " \
-            "print(sorted(m for m in ('llama_cpp', 'PIL', 'huggingface_hub', 'numpy') if m in sys.modules))"
+    probe = (
+        "import sys; from alttext_tools.cli.main import main; code = main(['check', 'index.html']); "
+        "print(sorted(m for m in ('llama_cpp', 'PIL', 'huggingface_hub', 'numpy') if m in sys.modules))"
+    )
     proc = subprocess.run([sys.executable, "-c", probe], cwd=site, capture_output=True, text=True)
     assert proc.stdout.strip().splitlines()[-1] == "[]"

@@ -29,7 +29,13 @@ def alttext(*args: str, cwd: Path) -> subprocess.CompletedProcess[bytes]:
 
 
 def git(*args: str, cwd: Path) -> str:
-    env = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@e", "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@e"}
+    env = {
+        **os.environ,
+        "GIT_AUTHOR_NAME": "t",
+        "GIT_AUTHOR_EMAIL": "t@e",
+        "GIT_COMMITTER_NAME": "t",
+        "GIT_COMMITTER_EMAIL": "t@e",
+    }
     return subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, check=True, env=env).stdout
 
 
@@ -68,7 +74,11 @@ def test_write_changes_only_alt_and_is_idempotent(site: Path) -> None:
     assert "![Settings screen \\[accessibility\\] \\*options\\*](../img/settings-screenshot.png)" in md
     assert "![](../img/chart.png)<!-- alttext: decorative -->" in md
     # Only lines holding images changed.
-    changed = [line for line in git("diff", "-U0", cwd=site).splitlines() if line.startswith(("+", "-")) and not line.startswith(("+++", "---"))]
+    changed = [
+        line
+        for line in git("diff", "-U0", cwd=site).splitlines()
+        if line.startswith(("+", "-")) and not line.startswith(("+++", "---"))
+    ]
     assert len(changed) == 15  # 7 images: 7 lines out, 8 in (the upper-case tag gains a line)
     assert all(any(token in line for token in ("<img", "![", 'WIDTH="640"', "ALT=")) for line in changed)
     # The fixable findings are gone; a second run changes nothing.

@@ -11,13 +11,15 @@ from pathlib import Path
 
 import pytest
 
-from alttext_tools.scan import scan_file
+from alttext_tools.scan.dispatch import scan_file
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 
 
 def alttext(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "alttext_tools", *args], cwd=cwd, capture_output=True, text=True, env=env)
+    return subprocess.run(
+        [sys.executable, "-m", "alttext_tools", *args], cwd=cwd, capture_output=True, text=True, env=env
+    )
 
 
 @pytest.fixture()
@@ -29,10 +31,21 @@ def site(tmp_path: Path) -> Path:
 
 def model_args(tiny_models: dict[str, Path]) -> list[str]:
     return [
-        "--fast-model", str(tiny_models["moondream_text"]), "--fast-mmproj", str(tiny_models["moondream_mmproj"]), "--fast-handler", "moondream",
-        "--text-model", str(tiny_models["qwen_text"]), "--text-mmproj", str(tiny_models["qwen_mmproj"]), "--text-handler", "qwen2.5-vl",
-        "--threads", "1",
-    ]  # fmt: skip
+        "--fast-model",
+        str(tiny_models["moondream_text"]),
+        "--fast-mmproj",
+        str(tiny_models["moondream_mmproj"]),
+        "--fast-handler",
+        "moondream",
+        "--text-model",
+        str(tiny_models["qwen_text"]),
+        "--text-mmproj",
+        str(tiny_models["qwen_mmproj"]),
+        "--text-handler",
+        "qwen2.5-vl",
+        "--threads",
+        "1",
+    ]
 
 
 def current_alts(root: Path) -> dict[tuple[str, int, int], str | None]:
@@ -87,7 +100,16 @@ def test_diff_and_check_modes_leave_sources_alone(site: Path, tiny_models: dict[
 
 
 def test_single_model_serves_every_image(site: Path, tiny_models: dict[str, Path]) -> None:
-    args = ["--model", str(tiny_models["moondream_text"]), "--mmproj", str(tiny_models["moondream_mmproj"]), "--handler", "moondream", "--threads", "1"]
+    args = [
+        "--model",
+        str(tiny_models["moondream_text"]),
+        "--mmproj",
+        str(tiny_models["moondream_mmproj"]),
+        "--handler",
+        "moondream",
+        "--threads",
+        "1",
+    ]
     proc = alttext("fix", *args, "--format", "json", "--check", cwd=site)
     report = json.loads(proc.stdout)
     assert report["summary"]["model_loads"] == {next(iter(report["summary"]["model_loads"])): 1}

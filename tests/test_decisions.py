@@ -8,16 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from alttext_tools.decisions import (
-    Decision,
-    DecisionsError,
-    FileDecisions,
-    ImageKey,
-    Provider,
-    image_key,
-)
-from alttext_tools.model import ImageRef
-from alttext_tools.scan import scan_text
+from alttext_tools.core import Decision, ImageKey, ImageRef, Provider, image_key
+from alttext_tools.rewrite.decisions import DecisionsError, FileDecisions
+from alttext_tools.scan.dispatch import scan_text
 
 DOC = '<p><img src="a.png"></p>\n<p>\n  <img src="b.png" alt="b.png">\n</p>\n'
 # a.png at 1:4, b.png at 3:3
@@ -25,7 +18,14 @@ IMAGES = scan_text(DOC, "docs/page.html", "html")
 
 
 def entry(line: int, column: int, new_alt: object = "A fox", **extra: object) -> dict[str, object]:
-    item: dict[str, object] = {"path": "docs/page.html", "line": line, "column": column, "rule": "missing-alt", "src": "a.png", "alt": None}
+    item: dict[str, object] = {
+        "path": "docs/page.html",
+        "line": line,
+        "column": column,
+        "rule": "missing-alt",
+        "src": "a.png",
+        "alt": None,
+    }
     if new_alt is not ...:
         item["new_alt"] = new_alt
     item.update(extra)
@@ -133,7 +133,12 @@ def test_entries_without_new_alt_are_skipped() -> None:
 
 
 def test_agreeing_duplicates_are_fine() -> None:
-    fd = load([entry(3, 3, "A  chart", src="b.png", rule="filename-alt"), entry(3, 3, "A chart", src="b.png", rule="placeholder-alt")])
+    fd = load(
+        [
+            entry(3, 3, "A  chart", src="b.png", rule="filename-alt"),
+            entry(3, 3, "A chart", src="b.png", rule="placeholder-alt"),
+        ]
+    )
     assert fd.problems == []
     assert fd.decide(IMAGES) == {("docs/page.html", 3, 3): Decision.text("A chart", "file")}
 
@@ -142,7 +147,10 @@ def test_conflicting_duplicates_are_a_problem_and_leave_the_image() -> None:
     fd = load([entry(3, 3, "A chart", src="b.png"), entry(3, 3, "A graph", src="b.png"), entry(3, 3, "", src="b.png")])
     assert fd.decide(IMAGES) == {}
     [problem] = fd.problems
-    assert str(problem) == "d.json: entry 2 (docs/page.html:3:3): conflicts with entry 1 for the same image ('A chart' vs 'A graph'); image left unchanged"
+    assert (
+        str(problem)
+        == "d.json: entry 2 (docs/page.html:3:3): conflicts with entry 1 for the same image ('A chart' vs 'A graph'); image left unchanged"
+    )
 
 
 def test_duplicates_with_different_src_conflict() -> None:
@@ -208,15 +216,24 @@ def test_report_object_wrapping_the_list_is_accepted() -> None:
 
 
 def test_error_entries_of_the_report_are_skipped_silently() -> None:
-    file_error = {"path": "docs/old.html", "line": None, "column": None, "rule": "file-error", "severity": "error", "message": "x", "src": None, "alt": None}
+    file_error = {
+        "path": "docs/old.html",
+        "line": None,
+        "column": None,
+        "rule": "file-error",
+        "severity": "error",
+        "message": "x",
+        "src": None,
+        "alt": None,
+    }
     fd = load([file_error, entry(1, 4)])
     assert fd.problems == [] and fd.skipped == 1 and len(fd.entries) == 1
 
 
 def test_real_check_json_round_trip() -> None:
     """The list `alttext check --format json` prints, with new_alt added, drives the decisions."""
-    from alttext_tools.report import format_json
-    from alttext_tools.rules import evaluate_all
+    from alttext_tools.check.rules import evaluate_all
+    from alttext_tools.report.json_format import format_json
 
     findings = evaluate_all(IMAGES)
     items = json.loads(format_json(findings))

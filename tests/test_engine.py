@@ -15,10 +15,10 @@ import pytest
 import tiny_models as tm  # the fixture is called tiny_models
 from PIL import Image, ImageDraw
 
-from alttext_tools import gguf_check
-from alttext_tools.engine import EngineSettings, Generation, LocalEngine, llama_accepts_grammar
+from alttext_tools.engines.llama import EngineSettings, Generation, LocalEngine, llama_accepts_grammar
 from alttext_tools.errors import AltTextError, GenerationError, ImageDecodeError, ModelFileError
-from alttext_tools.modelspec import ModelSpec
+from alttext_tools.models import gguf_check
+from alttext_tools.models.spec import ModelSpec
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 # One thread: tiny matmuls gain nothing from two, and llama.cpp's spinning threads collapse
@@ -177,7 +177,9 @@ def test_grammar_check_uses_llama_cpp_parser(engine: LocalEngine, tiny_models: d
 
 
 @pytest.mark.parametrize("handler", ["moondream", "qwen2.5-vl", "mtmd"])
-def test_undecodable_image_then_next_image_works(engine: LocalEngine, tiny_models: dict[str, Path], handler: str) -> None:
+def test_undecodable_image_then_next_image_works(
+    engine: LocalEngine, tiny_models: dict[str, Path], handler: str
+) -> None:
     spec = spec_for(tiny_models, handler)
     expected = engine.generate(spec, RED, SYSTEM, USER).text
     for bad in (b"definitely not an image", RED[: len(RED) // 3], b""):
@@ -188,7 +190,9 @@ def test_undecodable_image_then_next_image_works(engine: LocalEngine, tiny_model
 
 
 def test_runaway_partial_utf8_is_capped(tiny_models: dict[str, Path], tmp_path: Path) -> None:
-    trap = ModelSpec("trap", tm.build_utf8_trap_text(tmp_path / "trap.gguf"), tiny_models["moondream_mmproj"], "moondream")
+    trap = ModelSpec(
+        "trap", tm.build_utf8_trap_text(tmp_path / "trap.gguf"), tiny_models["moondream_mmproj"], "moondream"
+    )
     good = spec_for(tiny_models, "moondream")
     with LocalEngine(SETTINGS) as fresh:
         with pytest.raises(GenerationError, match="incomplete UTF-8"):
@@ -200,7 +204,9 @@ def test_runaway_partial_utf8_is_capped(tiny_models: dict[str, Path], tmp_path: 
 
 
 def test_context_overflow_is_a_generation_error(tiny_models: dict[str, Path], tmp_path: Path) -> None:
-    trap = ModelSpec("trap", tm.build_utf8_trap_text(tmp_path / "trap.gguf"), tiny_models["moondream_mmproj"], "moondream")
+    trap = ModelSpec(
+        "trap", tm.build_utf8_trap_text(tmp_path / "trap.gguf"), tiny_models["moondream_mmproj"], "moondream"
+    )
     # max_tokens beyond n_ctx: the runaway hits the context end before the cap does.
     with LocalEngine(EngineSettings(n_threads=1, n_ctx=128, max_tokens=500)) as fresh:
         with pytest.raises(GenerationError, match="n_ctx 128"):
@@ -299,9 +305,9 @@ def test_missing_tensor_never_reaches_llama_cpp(tiny_models: dict[str, Path], tm
     broken = tm.build_variant("qwen_mmproj", tmp_path / "no-bias.gguf", drop_tensors=["v.blk.0.attn_q.bias"])
     code = (
         "import sys; from pathlib import Path\n"
-        "from alttext_tools.engine import LocalEngine, EngineSettings\n"
+        "from alttext_tools.engines.llama import LocalEngine, EngineSettings\n"
         "from alttext_tools.errors import ModelFileError\n"
-        "from alttext_tools.modelspec import ModelSpec\n"
+        "from alttext_tools.models.spec import ModelSpec\n"
         "spec = ModelSpec('x', Path(sys.argv[1]), Path(sys.argv[2]), 'qwen2.5-vl')\n"
         "with LocalEngine(EngineSettings(n_threads=1, n_ctx=512)) as engine:\n"
         "    try:\n"
@@ -312,7 +318,11 @@ def test_missing_tensor_never_reaches_llama_cpp(tiny_models: dict[str, Path], tm
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
     result = subprocess.run(
         [sys.executable, "-c", code, str(tiny_models["qwen_text"]), str(broken)],
-        capture_output=True, text=True, timeout=60, env=env, cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+        cwd=REPO_ROOT,
     )
     assert result.returncode == 0, result.stderr[-2000:]
     assert f"ModelFileError: {broken}: missing tensor v.blk.0.attn_q.bias" in result.stdout

@@ -20,28 +20,20 @@ import pytest
 import tiny_models as tm
 from PIL import Image
 
-from alttext_tools import gguf_check
+from alttext_tools.cache.key import CachedAlt, GenerationKey, cache_key, generation_key_for
 from alttext_tools.config import Config
-from alttext_tools.decisions import Decision, ImageKey, image_key
-from alttext_tools.engine import EngineSettings
-from alttext_tools.generate import (
-    CachedAlt,
-    GenerationKey,
-    ImageRecord,
-    ModelPathError,
-    ModelProvider,
-    NoModelError,
-    Slots,
-    _Progress,
-    generation_key,
-    resolve_slots,
-)
-from alttext_tools.hub import spec_from_paths
-from alttext_tools.model import ImageRef
-from alttext_tools.modelspec import ModelSpec
-from alttext_tools.presets import get_preset
-from alttext_tools.prompts import PROMPT_VERSION
-from alttext_tools.scan import scan_file
+from alttext_tools.core import Decision, ImageKey, ImageRef, image_key
+from alttext_tools.engines.llama import EngineSettings
+from alttext_tools.generate.progress import Progress
+from alttext_tools.generate.prompts import PROMPT_VERSION
+from alttext_tools.generate.provider import ModelProvider
+from alttext_tools.generate.records import ImageRecord
+from alttext_tools.models import gguf_check
+from alttext_tools.models.hub import spec_from_paths
+from alttext_tools.models.presets import get_preset
+from alttext_tools.models.slots import ModelPathError, NoModelError, Slots, resolve_slots
+from alttext_tools.models.spec import ModelSpec
+from alttext_tools.scan.dispatch import scan_file
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 ROUTER = REPO_ROOT / "fixtures" / "router"
@@ -98,7 +90,9 @@ def build_site(root: Path) -> Site:
     shutil.copy(ROUTER / "photo" / "gen_gradient_00.png", docs / "img" / "photo.png")
     shutil.copy(ROUTER / "text" / "gen_table_00.png", docs / "img" / "table.png")
     shutil.copy(ROUTER / "text" / "gen_ui_01.png", docs / "img" / "ui.png")
-    Image.open(ROUTER / "photo" / "gen_landscape_02.png").convert("RGB").save(docs / "img" / "photo.jpg", "JPEG", quality=85)
+    Image.open(ROUTER / "photo" / "gen_landscape_02.png").convert("RGB").save(
+        docs / "img" / "photo.jpg", "JPEG", quality=85
+    )
     (docs / "img" / "titled.svg").write_bytes(TITLED_SVG)
     (docs / "img" / "bare.svg").write_bytes(BARE_SVG)
     (docs / "img" / "corrupt.png").write_bytes((ROUTER / "photo" / "gen_blobs_00.png").read_bytes()[:300])
@@ -122,8 +116,13 @@ def tiny_slots(models: dict[str, Path], *, fast: bool = True, text: bool = True)
 
 def provider_for(root: Path, slots: Slots, **kwargs: object) -> ModelProvider:
     options: dict[str, object] = {
-        "project_root": root, "site_root": root, "router_mode": "auto", "language": None,
-        "allow_remote": False, "max_length": MAX_LENGTH, "engine_settings": SETTINGS,
+        "project_root": root,
+        "site_root": root,
+        "router_mode": "auto",
+        "language": None,
+        "allow_remote": False,
+        "max_length": MAX_LENGTH,
+        "engine_settings": SETTINGS,
     }
     options.update(kwargs)
     return ModelProvider(slots, **options)  # type: ignore[arg-type]
@@ -151,7 +150,9 @@ class Run:
 
     def record(self, page: str, src: str) -> ImageRecord:
         image = self.site.image(page, src)
-        [record] = [r for r in self.provider.records if (r.path, r.line, r.column) == (image.path, image.line, image.column)]
+        [record] = [
+            r for r in self.provider.records if (r.path, r.line, r.column) == (image.path, image.line, image.column)
+        ]
         return record
 
     def decision(self, page: str, src: str) -> Decision | None:
@@ -253,7 +254,14 @@ def test_summary_and_records_agree(run: Run) -> None:
     assert summary["images"] == len(records) == len(run.site.images) == 13
     assert summary["generated"] == 5 and summary["svg_title"] == 1 and summary["failed"] == 5
     assert summary["from_cache"] == 0
-    assert summary["generated"] + summary["from_cache"] + summary["deduplicated"] + summary["svg_title"] + summary["failed"] == summary["images"]
+    assert (
+        summary["generated"]
+        + summary["from_cache"]
+        + summary["deduplicated"]
+        + summary["svg_title"]
+        + summary["failed"]
+        == summary["images"]
+    )
     assert summary["failed"] == len(run.provider.problems)
     assert len(run.decisions) == summary["images"] - summary["failed"]
     assert summary["routes"]["fast"] + summary["routes"]["text"] == summary["generated"] + summary["deduplicated"]
@@ -360,11 +368,18 @@ def test_json_mode_is_deterministic_across_providers(site: Site, tiny_models: di
 # --- broken and missing models -------------------------------------------------------------------
 
 
-def test_corrupt_fast_model_falls_back_to_the_text_model(site: Site, tiny_models: dict[str, Path], tmp_path: Path) -> None:
+def test_corrupt_fast_model_falls_back_to_the_text_model(
+    site: Site, tiny_models: dict[str, Path], tmp_path: Path
+) -> None:
     broken = tm.build_variant("moondream_mmproj", tmp_path / "broken-mmproj.gguf", drop_tensors=["mm.0.bias"])
-    slots = Slots(fast=spec_from_paths(tiny_models["moondream_text"], broken, "moondream"), text=tiny_slots(tiny_models).text)
-    photos = [site.image("docs/index.md", "img/photo.jpg"), site.image("docs/a.md", "img/photo.png"),
-              site.image("docs/index.md", "img/table.png")]
+    slots = Slots(
+        fast=spec_from_paths(tiny_models["moondream_text"], broken, "moondream"), text=tiny_slots(tiny_models).text
+    )
+    photos = [
+        site.image("docs/index.md", "img/photo.jpg"),
+        site.image("docs/a.md", "img/photo.png"),
+        site.image("docs/index.md", "img/table.png"),
+    ]
     with provider_for(site.root, slots) as provider:
         decisions = provider.decide(photos)
         assert not provider.problems and len(decisions) == 3
@@ -374,11 +389,15 @@ def test_corrupt_fast_model_falls_back_to_the_text_model(site: Site, tiny_models
         assert provider.engine.load_counts == {slots.text.model_id: 1}  # type: ignore[union-attr]
 
 
-def test_every_model_broken_fails_each_image_without_stopping(site: Site, tiny_models: dict[str, Path], tmp_path: Path) -> None:
+def test_every_model_broken_fails_each_image_without_stopping(
+    site: Site, tiny_models: dict[str, Path], tmp_path: Path
+) -> None:
     bad_fast = tm.build_variant("moondream_mmproj", tmp_path / "bad-fast.gguf", drop_tensors=["mm.2.weight"])
     bad_text = tm.build_variant("qwen_mmproj", tmp_path / "bad-text.gguf", drop_tensors=["v.patch_embd.weight.1"])
-    slots = Slots(fast=spec_from_paths(tiny_models["moondream_text"], bad_fast, "moondream"),
-                  text=spec_from_paths(tiny_models["qwen_text"], bad_text, "qwen2.5-vl"))
+    slots = Slots(
+        fast=spec_from_paths(tiny_models["moondream_text"], bad_fast, "moondream"),
+        text=spec_from_paths(tiny_models["qwen_text"], bad_text, "qwen2.5-vl"),
+    )
     images = [i for i in site.images if i.path == "docs/index.md"]
     with provider_for(site.root, slots) as provider:
         decisions = provider.decide(images)
@@ -407,14 +426,18 @@ def test_model_file_deleted_after_resolution(site: Site, tiny_models: dict[str, 
 # --- slots from config ---------------------------------------------------------------------------
 
 
-def test_no_model_error_names_what_is_missing_and_how_to_get_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_no_model_error_names_what_is_missing_and_how_to_get_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     empty = tmp_path / "hf-cache"
     empty.mkdir()
     monkeypatch.setenv("HF_HUB_CACHE", str(empty))
     with pytest.raises(NoModelError) as info:
         resolve_slots(Config(root=tmp_path))
     message = str(info.value)
-    assert message.startswith("no model available: moondream2 is not downloaded (run `alttext models pull moondream2` when online)")
+    assert message.startswith(
+        "no model available: moondream2 is not downloaded (run `alttext models pull moondream2` when online)"
+    )
     assert "qwen2.5-vl-3b is not downloaded (run `alttext models pull qwen2.5-vl-3b` when online)" in message
     assert "--model PATH --mmproj PATH" in message and str(empty) in message
     assert "\n" not in message
@@ -449,9 +472,15 @@ def test_presets_resolve_from_the_local_cache_and_a_missing_one_is_reported(
 
 
 def test_local_files_per_slot(tiny_models: dict[str, Path], tmp_path: Path) -> None:
-    config = Config(root=tmp_path, fast_model=str(tiny_models["moondream_text"]), fast_mmproj=str(tiny_models["moondream_mmproj"]),
-                    fast_handler="moondream", text_model=str(tiny_models["qwen_text"]), text_mmproj=str(tiny_models["qwen_mmproj"]),
-                    text_handler="qwen2.5-vl")
+    config = Config(
+        root=tmp_path,
+        fast_model=str(tiny_models["moondream_text"]),
+        fast_mmproj=str(tiny_models["moondream_mmproj"]),
+        fast_handler="moondream",
+        text_model=str(tiny_models["qwen_text"]),
+        text_mmproj=str(tiny_models["qwen_mmproj"]),
+        text_handler="qwen2.5-vl",
+    )
     slots = resolve_slots(config, cache_dir=tmp_path / "empty")
     assert slots.fast == spec_from_paths(tiny_models["moondream_text"], tiny_models["moondream_mmproj"], "moondream")
     assert slots.text is not None and slots.text.handler == "qwen2.5-vl" and not slots.reasons
@@ -469,7 +498,10 @@ def test_relative_model_paths_are_taken_from_the_project_root(tiny_models: dict[
 @pytest.mark.parametrize(
     ("fields", "phrase"),
     [
-        ({"fast_model": "/nowhere/model.gguf", "fast_mmproj": "/nowhere/mmproj.gguf"}, "model file not found: /nowhere/model.gguf"),
+        (
+            {"fast_model": "/nowhere/model.gguf", "fast_mmproj": "/nowhere/mmproj.gguf"},
+            "model file not found: /nowhere/model.gguf",
+        ),
         ({"fast_model": "/nowhere/model.gguf"}, "needs --fast-mmproj PATH"),
         ({"text_mmproj": "/x/mmproj.gguf"}, "--text-model is not"),
         ({"fast_model": "moondream3"}, "unknown model preset 'moondream3'"),
@@ -500,8 +532,12 @@ class DictCache:
 
 
 def test_cache_hook_skips_generation_and_model_loading(site: Site, tiny_models: dict[str, Path]) -> None:
-    images = [site.image("docs/index.md", "img/table.png"), site.image("docs/index.md", "img/photo.jpg"),
-              site.image("docs/a.md", "img/photo.png"), site.image("docs/index.md", "img/photo.png", linked=True)]
+    images = [
+        site.image("docs/index.md", "img/table.png"),
+        site.image("docs/index.md", "img/photo.jpg"),
+        site.image("docs/a.md", "img/photo.png"),
+        site.image("docs/index.md", "img/photo.png", linked=True),
+    ]
     cache = DictCache()
     with provider_for(site.root, tiny_slots(tiny_models), cache=cache) as first:
         first_decisions = first.decide(images)
@@ -529,16 +565,18 @@ def test_cache_hit_from_a_person_is_used_as_is(site: Site, tiny_models: dict[str
 
 
 def test_generation_key_covers_every_input() -> None:
-    base = {"image_sha256": "a" * 64, "model_id": "m", "language": "es", "role": "informative"}
-    key = generation_key(**base)  # type: ignore[arg-type]
-    assert key == generation_key(**base) and len(key) == 64  # type: ignore[arg-type]
-    assert generation_key(**{**base, "language": "ES"}) == key  # type: ignore[arg-type]
-    assert generation_key(**{**base, "image_sha256": "A" * 64}) == key  # type: ignore[arg-type]
-    for name, other in [("image_sha256", "b" * 64), ("model_id", "n"), ("language", None), ("role", "functional:/")]:
-        assert generation_key(**{**base, name: other}) != key, name  # type: ignore[arg-type]
-    assert generation_key(**base, prompt_version="other") != key  # type: ignore[arg-type]
+    def key(
+        sha: str = "a" * 64, model: str = "m", lang: str | None = "es", role: str = "informative", pv: str = "1"
+    ) -> str:
+        return generation_key_for(sha, model, lang, role, pv).digest
+
+    base = key()
+    assert base == cache_key("a" * 64, "m", "1", "es", "informative") and len(base) == 64
+    assert key(lang="ES") == base and key(sha="A" * 64) == base
+    for changed in (key(sha="b" * 64), key(model="n"), key(lang=None), key(role="functional:/"), key(pv="2")):
+        assert changed != base
     # Length-prefixed parts: moving text from one part to the next changes the key.
-    assert generation_key("a" * 64, "m:x", "es", "r") != generation_key("a" * 64, "m", "x:es", "r")
+    assert key(model="m:x", lang="es") != key(model="m", lang="x:es")
 
 
 def test_language_override_beats_the_page(site: Site, tiny_models: dict[str, Path]) -> None:
@@ -547,12 +585,14 @@ def test_language_override_beats_the_page(site: Site, tiny_models: dict[str, Pat
         assert provider.records[0].language == "fr"
 
 
-def test_progress_only_on_a_terminal(site: Site, tiny_models: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
+def test_progress_only_on_a_terminal(
+    site: Site, tiny_models: dict[str, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
     with provider_for(site.root, tiny_slots(tiny_models), progress=True) as provider:
         provider.decide([site.image("docs/index.md", "img/titled.svg")])
     assert capsys.readouterr().err == ""  # stderr is not a TTY under pytest
     stream = io.StringIO()
-    bar = _Progress(4, stream)
+    bar = Progress(4, stream)
     bar.done, bar.model = 2, "moondream2"
     bar.draw()
     bar.clear()
@@ -595,12 +635,16 @@ def test_model_spec_type_of_slots(tiny_models: dict[str, Path]) -> None:
 # --- per-run memos: each image file resolved, read and hashed once -----------------------------------
 
 
-def test_an_image_on_many_pages_is_read_once_per_run(site: Site, tiny_models: dict[str, Path], monkeypatch: pytest.MonkeyPatch) -> None:
-    import alttext_tools.generate as generate
+def test_an_image_on_many_pages_is_read_once_per_run(
+    site: Site, tiny_models: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import alttext_tools.generate.provider as generate
 
     reads: list[str] = []
     real = generate.read_source
-    monkeypatch.setattr(generate, "read_source", lambda source, **kw: (reads.append(str(source.path)), real(source, **kw))[1])
+    monkeypatch.setattr(
+        generate, "read_source", lambda source, **kw: (reads.append(str(source.path)), real(source, **kw))[1]
+    )
     photo = [i for i in site.images if i.src == "img/photo.png"]
     assert len(photo) == 4  # index (plain and linked), a.md, b.md
     cache = DictCache()
@@ -642,14 +686,21 @@ def test_an_image_changed_during_the_run_is_hashed_again(site: Site, tiny_models
     assert len({key.image_sha256 for key in cache.data}) == 2
 
 
-def test_one_svg_without_a_title_is_parsed_once_per_run(site: Site, tiny_models: dict[str, Path], monkeypatch: pytest.MonkeyPatch) -> None:
-    import alttext_tools.generate as generate
+def test_one_svg_without_a_title_is_parsed_once_per_run(
+    site: Site, tiny_models: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import alttext_tools.generate.provider as generate
 
     calls: list[int] = []
     real = generate.svg_text_alternative
-    monkeypatch.setattr(generate, "svg_text_alternative", lambda data, **kw: (calls.append(len(data)), real(data, **kw))[1])
+    monkeypatch.setattr(
+        generate, "svg_text_alternative", lambda data, **kw: (calls.append(len(data)), real(data, **kw))[1]
+    )
     (site.root / "docs" / "es" / "logo.md").write_text("# Logo\n\nInsignia: ![](../img/bare.svg)\n", encoding="utf-8")
-    images = [site.image("docs/index.md", "img/bare.svg"), *scan_file(site.root / "docs" / "es" / "logo.md", "docs/es/logo.md").images]
+    images = [
+        site.image("docs/index.md", "img/bare.svg"),
+        *scan_file(site.root / "docs" / "es" / "logo.md", "docs/es/logo.md").images,
+    ]
     with provider_for(site.root, tiny_slots(tiny_models)) as provider:
         assert provider.decide(images) == {}
         assert [r.status for r in provider.records] == ["failed", "failed"]

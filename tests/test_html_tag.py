@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from alttext_tools.html_tag import StartTag, parse_start_tag
-from alttext_tools.model import Span
+from alttext_tools.core import Span
+from alttext_tools.scan.html_tag import StartTag, parse_start_tag
 
 # Each attribute as (name, value, raw name, raw value or None, quote): raw texts are what the
 # spans cover in the source, so a table row shows the spans without offsets to count.
@@ -19,32 +19,101 @@ Row = tuple[str, str | None, str, str | None, str]
 def attrs_of(text: str, start: int = 0) -> list[Row]:
     tag = parse_start_tag(text, start)
     return [
-        (a.name, a.value, text[a.name_span.start : a.name_span.end], None if a.value_span is None else text[a.value_span.start : a.value_span.end], a.quote)
+        (
+            a.name,
+            a.value,
+            text[a.name_span.start : a.name_span.end],
+            None if a.value_span is None else text[a.value_span.start : a.value_span.end],
+            a.quote,
+        )
         for a in tag.attrs
     ]
 
 
 # (case id, tag text, tag name, self_closing, terminated, attributes)
 CASES: list[tuple[str, str, str, bool, bool, list[Row]]] = [
-    ("double-quoted", '<img src="a.png" alt="x">', "img", False, True, [("src", "a.png", "src", "a.png", '"'), ("alt", "x", "alt", "x", '"')]),
+    (
+        "double-quoted",
+        '<img src="a.png" alt="x">',
+        "img",
+        False,
+        True,
+        [("src", "a.png", "src", "a.png", '"'), ("alt", "x", "alt", "x", '"')],
+    ),
     ("single-quoted-holding-double", "<img alt='it\"s'>", "img", False, True, [("alt", 'it"s', "alt", 'it"s', "'")]),
     ("unquoted", "<img alt=foo>", "img", False, True, [("alt", "foo", "alt", "foo", "")]),
     ("unquoted-keeps-quote-chars", '<img alt=a"b>', "img", False, True, [("alt", 'a"b', "alt", 'a"b', "")]),
     ("bare-attribute", "<img ismap>", "img", False, True, [("ismap", None, "ismap", None, "")]),
-    ("bare-attribute-last", "<img src=a alt>", "img", False, True, [("src", "a", "src", "a", ""), ("alt", None, "alt", None, "")]),
-    ("entities-decoded-span-raw", '<img alt="a &amp; b &lt;c&gt;">', "img", False, True, [("alt", "a & b <c>", "alt", "a &amp; b &lt;c&gt;", '"')]),
+    (
+        "bare-attribute-last",
+        "<img src=a alt>",
+        "img",
+        False,
+        True,
+        [("src", "a", "src", "a", ""), ("alt", None, "alt", None, "")],
+    ),
+    (
+        "entities-decoded-span-raw",
+        '<img alt="a &amp; b &lt;c&gt;">',
+        "img",
+        False,
+        True,
+        [("alt", "a & b <c>", "alt", "a &amp; b &lt;c&gt;", '"')],
+    ),
     ("entity-unquoted", "<img alt=&lt;>", "img", False, True, [("alt", "<", "alt", "&lt;", "")]),
     ("empty-quoted", '<img alt="">', "img", False, True, [("alt", "", "alt", "", '"')]),
     ("empty-unquoted", "<img alt=>", "img", False, True, [("alt", "", "alt", "", "")]),
     ("equals-then-spaces", "<img alt=  >", "img", False, True, [("alt", "", "alt", "", "")]),
     ("spaces-around-equals", '<img alt = "x">', "img", False, True, [("alt", "x", "alt", "x", '"')]),
     ("newlines-around-equals", '<img alt\n=\n"x">', "img", False, True, [("alt", "x", "alt", "x", '"')]),
-    ("gt-inside-quotes", '<img alt="a>b" src=c>', "img", False, True, [("alt", "a>b", "alt", "a>b", '"'), ("src", "c", "src", "c", "")]),
-    ("no-space-between-attributes", '<img alt="x"src="y">', "img", False, True, [("alt", "x", "alt", "x", '"'), ("src", "y", "src", "y", '"')]),
-    ("all-whitespace-kinds", "<img\talt=x\fsrc=y\r>", "img", False, True, [("alt", "x", "alt", "x", ""), ("src", "y", "src", "y", "")]),
-    ("multi-line", '<img\n  src="a"\n  alt="b"\n>', "img", False, True, [("src", "a", "src", "a", '"'), ("alt", "b", "alt", "b", '"')]),
-    ("upper-case", '<IMG ALT="X" SRC=Y>', "img", False, True, [("alt", "X", "ALT", "X", '"'), ("src", "Y", "SRC", "Y", "")]),
-    ("duplicates-all-kept", "<img alt=a alt=b>", "img", False, True, [("alt", "a", "alt", "a", ""), ("alt", "b", "alt", "b", "")]),
+    (
+        "gt-inside-quotes",
+        '<img alt="a>b" src=c>',
+        "img",
+        False,
+        True,
+        [("alt", "a>b", "alt", "a>b", '"'), ("src", "c", "src", "c", "")],
+    ),
+    (
+        "no-space-between-attributes",
+        '<img alt="x"src="y">',
+        "img",
+        False,
+        True,
+        [("alt", "x", "alt", "x", '"'), ("src", "y", "src", "y", '"')],
+    ),
+    (
+        "all-whitespace-kinds",
+        "<img\talt=x\fsrc=y\r>",
+        "img",
+        False,
+        True,
+        [("alt", "x", "alt", "x", ""), ("src", "y", "src", "y", "")],
+    ),
+    (
+        "multi-line",
+        '<img\n  src="a"\n  alt="b"\n>',
+        "img",
+        False,
+        True,
+        [("src", "a", "src", "a", '"'), ("alt", "b", "alt", "b", '"')],
+    ),
+    (
+        "upper-case",
+        '<IMG ALT="X" SRC=Y>',
+        "img",
+        False,
+        True,
+        [("alt", "X", "ALT", "X", '"'), ("src", "Y", "SRC", "Y", "")],
+    ),
+    (
+        "duplicates-all-kept",
+        "<img alt=a alt=b>",
+        "img",
+        False,
+        True,
+        [("alt", "a", "alt", "a", ""), ("alt", "b", "alt", "b", "")],
+    ),
     ("self-closing", "<img src=a />", "img", True, True, [("src", "a", "src", "a", "")]),
     ("self-closing-after-quote", "<img src='a'/>", "img", True, True, [("src", "a", "src", "a", "'")]),
     ("self-closing-no-attributes", "<br/>", "br", True, True, []),
@@ -54,7 +123,14 @@ CASES: list[tuple[str, str, str, bool, bool, list[Row]]] = [
     ("slash-right-after-name", "<img/src=a>", "img", False, True, [("src", "a", "src", "a", "")]),
     ("slashes-everywhere", "<img/ /src=a>", "img", False, True, [("src", "a", "src", "a", "")]),
     ("slash-space-gt-not-self-closing", "<img / >", "img", False, True, []),
-    ("slash-between-bare-attributes", "<img a/ b>", "img", False, True, [("a", None, "a", None, ""), ("b", None, "b", None, "")]),
+    (
+        "slash-between-bare-attributes",
+        "<img a/ b>",
+        "img",
+        False,
+        True,
+        [("a", None, "a", None, ""), ("b", None, "b", None, "")],
+    ),
     ("equals-first-is-name", "<img =foo>", "img", False, True, [("=foo", None, "=foo", None, "")]),
     ("equals-name-with-value", '<img =="x">', "img", False, True, [("=", "x", "=", "x", '"')]),
     ("unterminated-quote", '<img src="a', "img", False, False, [("src", "a", "src", "a", '"')]),
@@ -65,7 +141,9 @@ CASES: list[tuple[str, str, str, bool, bool, list[Row]]] = [
 ]
 
 
-@pytest.mark.parametrize(("text", "name", "self_closing", "terminated", "expected"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+@pytest.mark.parametrize(
+    ("text", "name", "self_closing", "terminated", "expected"), [c[1:] for c in CASES], ids=[c[0] for c in CASES]
+)
 def test_table(text: str, name: str, self_closing: bool, terminated: bool, expected: list[Row]) -> None:
     tag = parse_start_tag(text, 0)
     assert (tag.name, tag.self_closing, tag.terminated) == (name, self_closing, terminated)
@@ -153,4 +231,9 @@ def test_a_tag_does_not_look_past_its_end(soup: str, after: str) -> None:
         return
     text = "<" + soup[: tag.span.end - 1] + after
     again = parse_start_tag(text, 0)
-    assert (again.name, again.attrs, again.self_closing, again.span) == (tag.name, tag.attrs, tag.self_closing, tag.span)
+    assert (again.name, again.attrs, again.self_closing, again.span) == (
+        tag.name,
+        tag.attrs,
+        tag.self_closing,
+        tag.span,
+    )

@@ -21,8 +21,8 @@ from click.testing import CliRunner
 from hub_server import FakeHub, free_port
 from huggingface_hub import constants as hf_constants
 
-from alttext_tools.cli_models import models
-from alttext_tools.hub import (
+from alttext_tools.cli.models import models
+from alttext_tools.models.hub import (
     ModelDownloadError,
     ModelFileError,
     ModelNotAvailableError,
@@ -31,11 +31,11 @@ from alttext_tools.hub import (
     resolve_local,
     spec_from_paths,
 )
-from alttext_tools.modelspec import HANDLERS, ModelSpec
-from alttext_tools.presets import PRESETS, Preset, UnknownPresetError, get_preset
+from alttext_tools.models.presets import PRESETS, Preset, UnknownPresetError, get_preset
+from alttext_tools.models.spec import HANDLERS, ModelSpec
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-CLI = "from alttext_tools.cli_models import models; models()"
+CLI = "from alttext_tools.cli.models import models; models()"
 MOONDREAM = get_preset("moondream2")
 MiB = 1024 * 1024
 

@@ -1,4 +1,4 @@
-"""alttext_tools.images: resolving, fetching, decoding and preparing images."""
+"""alttext_tools.images.resolve: resolving, fetching, decoding and preparing images."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import http.server
 import io
 import shutil
 import ssl
-import subprocess
 import struct
+import subprocess
 import threading
 import time
 import zlib
@@ -21,9 +21,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 from PIL import Image
 
-from alttext_tools import fetch, images
-from alttext_tools.fetch import fetch_remote, is_public_address
-from alttext_tools.image_errors import (
+from alttext_tools.images import fetch
+from alttext_tools.images import resolve as images
+from alttext_tools.images.decode import load_image
+from alttext_tools.images.errors import (
     DisallowedHostError,
     ImageDecodeError,
     ImageError,
@@ -40,21 +41,18 @@ from alttext_tools.image_errors import (
     UnsupportedImageError,
     UnsupportedSchemeError,
 )
-from alttext_tools.images import (
+from alttext_tools.images.fetch import fetch_remote, is_public_address
+from alttext_tools.images.resize import (
     MOONDREAM,
-    ImageSource,
-    content_hash,
     fit_size,
-    load_image,
     prepare_for_model,
     prepare_with_preset,
     preset_for_handler,
     qwen25vl_preset,
-    read_source,
-    resolve_src,
-    svg_text_alternative,
     to_data_uri,
 )
+from alttext_tools.images.resolve import ImageSource, content_hash, read_source, resolve_src
+from alttext_tools.images.svg import svg_text_alternative
 
 # --------------------------------------------------------------------------------------------
 # helpers
@@ -196,7 +194,9 @@ MODE_CASES = [
 ]
 
 
-@pytest.mark.parametrize(("factory", "fmt", "xy", "expected"), [c[1:] for c in MODE_CASES], ids=[c[0] for c in MODE_CASES])
+@pytest.mark.parametrize(
+    ("factory", "fmt", "xy", "expected"), [c[1:] for c in MODE_CASES], ids=[c[0] for c in MODE_CASES]
+)
 def test_modes_become_rgb(factory, fmt: str, xy: tuple[int, int], expected: tuple[int, int, int]) -> None:
     img = load_image(encode(factory(), fmt))
     assert img.mode == "RGB"
@@ -294,17 +294,22 @@ def test_svg_external_entity_refused_without_reading(tmp_path: Path, encoding: s
     secret = tmp_path / "secret.txt"
     secret.write_text("TOP-SECRET-TOKEN-1234")
     decl = f'<?xml version="1.0" encoding="{encoding.upper()}"?>'
-    svg = (f'{decl}<!DOCTYPE svg [<!ENTITY xxe SYSTEM "{secret.as_uri()}">]>'
-           f"<svg {SVG_NS}><title>&xxe;</title></svg>")
+    svg = f'{decl}<!DOCTYPE svg [<!ENTITY xxe SYSTEM "{secret.as_uri()}">]><svg {SVG_NS}><title>&xxe;</title></svg>'
     with pytest.raises(UnsafeSvgError) as info:
         svg_text_alternative(svg.encode(encoding))
     assert "TOP-SECRET" not in str(info.value)
 
 
 UNSAFE_SVGS = [
-    ("doctype-public", f'<!DOCTYPE svg PUBLIC "-//W3C//DTD SVG 1.1//EN" "http://www.w3.org/Graphics/SVG/1.1/DTD/svg11.dtd"><svg {SVG_NS}/>'),
-    ("billion-laughs", '<!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;&lol;">]>'
-                       f"<svg {SVG_NS}><title>&lol2;</title></svg>"),
+    (
+        "doctype-public",
+        f'<!DOCTYPE svg PUBLIC "-//W3C//DTD SVG 1.1//EN" "http://www.w3.org/Graphics/SVG/1.1/DTD/svg11.dtd"><svg {SVG_NS}/>',
+    ),
+    (
+        "billion-laughs",
+        '<!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;&lol;">]>'
+        f"<svg {SVG_NS}><title>&lol2;</title></svg>",
+    ),
     ("parameter-entity", f'<!DOCTYPE svg [<!ENTITY % p SYSTEM "http://127.0.0.1:1/x.dtd"> %p;]><svg {SVG_NS}/>'),
     ("lowercase-doctype", f"<!doctype svg><svg {SVG_NS}/>"),
 ]
@@ -318,7 +323,11 @@ def test_unsafe_svg_refused(svg: str) -> None:
 
 @pytest.mark.parametrize(
     ("data", "match"),
-    [(b"<svg><title>unclosed</svg>", "well-formed"), (b"<html><title>x</title></html>", "not <svg>"), (b"", "well-formed")],
+    [
+        (b"<svg><title>unclosed</svg>", "well-formed"),
+        (b"<html><title>x</title></html>", "not <svg>"),
+        (b"", "well-formed"),
+    ],
     ids=["malformed", "not-svg-root", "empty"],
 )
 def test_invalid_svg(data: bytes, match: str) -> None:
@@ -482,12 +491,22 @@ _B64 = base64.b64encode(_TINY_PNG).decode()
 
 DATA_CASES = [
     ("base64", f"data:image/png;base64,{_B64}", _TINY_PNG, "image/png"),
-    ("base64-wrapped", "data:image/png;base64," + "\n".join(_B64[i : i + 20] for i in range(0, len(_B64), 20)), _TINY_PNG, "image/png"),
+    (
+        "base64-wrapped",
+        "data:image/png;base64," + "\n".join(_B64[i : i + 20] for i in range(0, len(_B64), 20)),
+        _TINY_PNG,
+        "image/png",
+    ),
     ("base64-unpadded", f"data:image/png;base64,{_B64.rstrip('=')}", _TINY_PNG, "image/png"),
     ("base64-upper", f"DATA:image/png;BASE64,{_B64}", _TINY_PNG, "image/png"),
     ("base64-with-params", f"data:image/png;name=x.png;base64,{_B64}", _TINY_PNG, "image/png"),
     ("percent-encoded", "data:image/svg+xml,%3Csvg%3E%3C%2Fsvg%3E", b"<svg></svg>", "image/svg+xml"),
-    ("plain-utf8", "data:image/svg+xml;charset=utf-8,<svg><title>hi</title></svg>", b"<svg><title>hi</title></svg>", "image/svg+xml"),
+    (
+        "plain-utf8",
+        "data:image/svg+xml;charset=utf-8,<svg><title>hi</title></svg>",
+        b"<svg><title>hi</title></svg>",
+        "image/svg+xml",
+    ),
     ("no-media-type", "data:,hello%20world", b"hello world", "text/plain"),
     ("fragment-dropped", f"data:image/png;base64,{_B64}#frag", _TINY_PNG, "image/png"),
 ]
@@ -507,7 +526,9 @@ def test_data_uri_loads_as_image(tmp_path: Path) -> None:
     assert load_image(read_source(source)).getpixel((1, 1)) == (10, 20, 30)
 
 
-@pytest.mark.parametrize("src", ["data:image/png;base64", "data:image/png;base64,@@@not-base64@@@", "data:image/png;base64,abcde"])
+@pytest.mark.parametrize(
+    "src", ["data:image/png;base64", "data:image/png;base64,@@@not-base64@@@", "data:image/png;base64,abcde"]
+)
 def test_bad_data_uri(tmp_path: Path, src: str) -> None:
     with pytest.raises(InvalidDataUriError):
         resolve_src(src, tmp_path / "page.md", tmp_path)
@@ -531,7 +552,14 @@ def test_remote_refused_by_default(tmp_path: Path, src: str, url: str) -> None:
 
 @pytest.mark.parametrize(
     "src",
-    ["file:///etc/passwd", "javascript:alert(1)", "ftp://example.com/a.png", "blob:https://x/1", "C:\\img\\a.png", "mailto:a@b.c"],
+    [
+        "file:///etc/passwd",
+        "javascript:alert(1)",
+        "ftp://example.com/a.png",
+        "blob:https://x/1",
+        "C:\\img\\a.png",
+        "mailto:a@b.c",
+    ],
 )
 def test_other_schemes_refused(tmp_path: Path, src: str) -> None:
     with pytest.raises(UnsupportedSchemeError):
@@ -558,7 +586,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
-    def do_GET(self) -> None:  # noqa: N802 (http.server API)
+    def do_GET(self) -> None:
         port = self.server.server_address[1]
         if self.path == "/img.png":
             self._send(200, _SERVED_PNG, {"Content-Type": "image/png"})
@@ -611,7 +639,12 @@ def server() -> Iterator[str]:
 
 
 def _local_fetch(url: str, **kw: object) -> bytes:
-    opts: dict[str, object] = {"max_bytes": 100_000, "timeout_s": 5.0, "https_only": False, "_allow_private_for_tests": True}
+    opts: dict[str, object] = {
+        "max_bytes": 100_000,
+        "timeout_s": 5.0,
+        "https_only": False,
+        "_allow_private_for_tests": True,
+    }
     opts.update(kw)
     return fetch_remote(url, **opts)  # type: ignore[arg-type]
 
@@ -662,10 +695,29 @@ def tls_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, 
     folder = tmp_path_factory.mktemp("tls")
     cert, key = folder / "cert.pem", folder / "key.pem"
     subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
-         "-keyout", str(key), "-out", str(cert), "-days", "1", "-subj", "/CN=localhost",
-         "-addext", "subjectAltName=DNS:localhost"],
-        check=True, capture_output=True, timeout=60,
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+            "-days",
+            "1",
+            "-subj",
+            "/CN=localhost",
+            "-addext",
+            "subjectAltName=DNS:localhost",
+        ],
+        check=True,
+        capture_output=True,
+        timeout=60,
     )
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
     httpd.daemon_threads = True
@@ -694,7 +746,9 @@ def test_https_pinned_address_keeps_sni_and_hostname_check(
     original = ssl.create_default_context
     monkeypatch.setattr(fetch.ssl, "create_default_context", lambda: original(cafile=str(cert)))
     # We connect to the vetted IP, but verify the certificate against the URL's host name.
-    body = fetch_remote(f"https://localhost:{port}/img.png", max_bytes=100_000, timeout_s=5, _allow_private_for_tests=True)
+    body = fetch_remote(
+        f"https://localhost:{port}/img.png", max_bytes=100_000, timeout_s=5, _allow_private_for_tests=True
+    )
     assert body == _SERVED_PNG
     with pytest.raises(RemoteFetchError, match="(?i)certificate|hostname|match"):
         fetch_remote(f"https://127.0.0.1:{port}/img.png", max_bytes=100_000, timeout_s=5, _allow_private_for_tests=True)
@@ -747,12 +801,28 @@ def test_fetch_refuses_odd_urls(url: str) -> None:
 
 
 ADDRESSES = [
-    ("8.8.8.8", True), ("1.1.1.1", True), ("2606:4700:4700::1111", True),
-    ("127.0.0.1", False), ("10.1.2.3", False), ("172.16.0.1", False), ("192.168.1.1", False),
-    ("169.254.169.254", False), ("100.64.0.1", False), ("224.0.0.1", False), ("0.0.0.0", False),
-    ("255.255.255.255", False), ("240.0.0.1", False), ("::1", False), ("::", False), ("fe80::1%eth0", False),
-    ("fc00::1", False), ("ff02::1", False), ("::ffff:127.0.0.1", False), ("::ffff:10.0.0.1", False),
-    ("2002:7f00:1::1", False), ("not-an-ip", False),
+    ("8.8.8.8", True),
+    ("1.1.1.1", True),
+    ("2606:4700:4700::1111", True),
+    ("127.0.0.1", False),
+    ("10.1.2.3", False),
+    ("172.16.0.1", False),
+    ("192.168.1.1", False),
+    ("169.254.169.254", False),
+    ("100.64.0.1", False),
+    ("224.0.0.1", False),
+    ("0.0.0.0", False),
+    ("255.255.255.255", False),
+    ("240.0.0.1", False),
+    ("::1", False),
+    ("::", False),
+    ("fe80::1%eth0", False),
+    ("fc00::1", False),
+    ("ff02::1", False),
+    ("::ffff:127.0.0.1", False),
+    ("::ffff:10.0.0.1", False),
+    ("2002:7f00:1::1", False),
+    ("not-an-ip", False),
 ]
 
 
@@ -813,7 +883,8 @@ def test_prepare_flattens_and_keeps_content() -> None:
 
 
 @given(
-    w=st.integers(1, 5000), h=st.integers(1, 5000),
+    w=st.integers(1, 5000),
+    h=st.integers(1, 5000),
     max_side=st.one_of(st.none(), st.integers(16, 2000)),
     max_pixels=st.one_of(st.none(), st.integers(1000, 2_000_000)),
     multiple=st.sampled_from([1, 14, 28]),
@@ -846,4 +917,3 @@ def test_errors_are_one_line_and_name_the_src(tmp_path: Path) -> None:
     with pytest.raises(InvalidDataUriError) as info2:
         resolve_src(long_src, tmp_path / "page.md", tmp_path)
     assert len(str(info2.value)) < 300
-

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from alttext_tools.cache import AltCache
-from alttext_tools.images import content_hash
+from alttext_tools.cache.store import AltCache
+from alttext_tools.images.resolve import content_hash
 
 pytest.importorskip("mkdocs")
 
@@ -24,14 +24,20 @@ def site(tmp_path: Path) -> Path:
     root = tmp_path / "site"
     shutil.copytree(SITE, root)
     (root / "mkdocs.yml").write_text(
-        (SITE / "mkdocs.yml").read_text(encoding="utf-8").replace("  - alttext\n", "  - alttext:\n      mode: fill\n"), encoding="utf-8"
+        (SITE / "mkdocs.yml").read_text(encoding="utf-8").replace("  - alttext\n", "  - alttext:\n      mode: fill\n"),
+        encoding="utf-8",
     )
     return root
 
 
 def build(site: Path) -> tuple[int, str]:
-    proc = subprocess.run([sys.executable, "-m", "mkdocs", "build", "-f", "mkdocs.yml", "-d", str(site.parent / "out")],
-                          cwd=site, capture_output=True, text=True, timeout=180)
+    proc = subprocess.run(
+        [sys.executable, "-m", "mkdocs", "build", "-f", "mkdocs.yml", "-d", str(site.parent / "out")],
+        cwd=site,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
     return proc.returncode, proc.stdout + proc.stderr
 
 
@@ -60,7 +66,10 @@ def test_fill_with_models_loads_once_and_keeps_answers(site: Path, tiny_models: 
         encoding="utf-8",
     )
     mkdocs_yml = site / "mkdocs.yml"
-    mkdocs_yml.write_text(mkdocs_yml.read_text(encoding="utf-8").replace("mode: fill\n", "mode: fill\n      model: true\n"), encoding="utf-8")
+    mkdocs_yml.write_text(
+        mkdocs_yml.read_text(encoding="utf-8").replace("mode: fill\n", "mode: fill\n      model: true\n"),
+        encoding="utf-8",
+    )
     before = digest(site / "docs")
     code, log = build(site)
     assert code in (0, 1), log
@@ -78,7 +87,7 @@ def test_model_provider_is_kept_across_rebuilds(site: Path, tiny_models: dict[st
     """`mkdocs serve` keeps the plugin instance; its models must survive a rebuild."""
     from mkdocs.config import load_config
 
-    from alttext_tools.mkdocs_plugin import AltTextPlugin
+    from alttext_tools.integrations.mkdocs import AltTextPlugin
 
     (site / ".alttext.toml").write_text(
         f'fast_model = "{tiny_models["moondream_text"]}"\nfast_mmproj = "{tiny_models["moondream_mmproj"]}"\nfast_handler = "moondream"\n',
@@ -102,10 +111,14 @@ def test_fill_with_a_server_backend(site: Path) -> None:
 
     with FakeOpenAI(lambda seen, n: Reply(body=completion()), models=["fake"]) as server:
         (site / ".alttext.toml").write_text(
-            f'backend = "openai"\nbase_url = "{server.base_url}"\nfast_model = "fake"\ntext_model = "fake"\n', encoding="utf-8"
+            f'backend = "openai"\nbase_url = "{server.base_url}"\nfast_model = "fake"\ntext_model = "fake"\n',
+            encoding="utf-8",
         )
         mkdocs_yml = site / "mkdocs.yml"
-        mkdocs_yml.write_text(mkdocs_yml.read_text(encoding="utf-8").replace("mode: fill\n", "mode: fill\n      model: true\n"), encoding="utf-8")
+        mkdocs_yml.write_text(
+            mkdocs_yml.read_text(encoding="utf-8").replace("mode: fill\n", "mode: fill\n      model: true\n"),
+            encoding="utf-8",
+        )
         code, log = build(site)
     assert code in (0, 1), log
     assert server.chats, log  # the server wrote the alt text, not a local model

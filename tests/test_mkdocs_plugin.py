@@ -60,7 +60,9 @@ def plugin_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
         info = shim / "alttext_mkdocs_entry_point-0.dist-info"
         info.mkdir()
         (info / "METADATA").write_text("Metadata-Version: 2.1\nName: alttext-mkdocs-entry-point\nVersion: 0\n")
-        (info / "entry_points.txt").write_text("[mkdocs.plugins]\nalttext = alttext_tools.mkdocs_plugin:AltTextPlugin\n")
+        (info / "entry_points.txt").write_text(
+            "[mkdocs.plugins]\nalttext = alttext_tools.integrations.mkdocs:AltTextPlugin\n"
+        )
         env["PYTHONPATH"] = os.pathsep.join(p for p in (str(shim), env.get("PYTHONPATH")) if p)
     return env
 
@@ -95,7 +97,11 @@ def build(site: Path, env: dict[str, str], *args: str) -> tuple[int, str]:
     out = site.parent / "out"
     proc = subprocess.run(
         [sys.executable, "-m", "mkdocs", "build", "-f", "mkdocs.yml", "-d", str(out), *args],
-        cwd=site, env=env, capture_output=True, text=True, timeout=120,
+        cwd=site,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     return proc.returncode, proc.stdout + proc.stderr
 
@@ -111,7 +117,11 @@ def findings(lines: list[str]) -> list[str]:
 
 
 def tree_digest(folder: Path) -> dict[str, str]:
-    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
 
 
 # --------------------------------------------------------------------------------------- check
@@ -126,7 +136,9 @@ def test_check_logs_each_finding_at_its_source_line(site: Path, plugin_env: dict
     assert findings(warnings) == GUIDE_ERRORS
     assert findings(infos) == GUIDE_WARNINGS
     # The very lines `alttext check` prints: same rules, positions and messages.
-    cli = subprocess.run([*ALTTEXT, "check", "docs", "--fail-on", "never", "--quiet"], cwd=site, capture_output=True, text=True)
+    cli = subprocess.run(
+        [*ALTTEXT, "check", "docs", "--fail-on", "never", "--quiet"], cwd=site, capture_output=True, text=True
+    )
     assert cli.returncode == 0, cli.stderr
     logged = [line for line in [*warnings, *infos] if re.match(r"\S+:\d+:\d+: ", line)]
     assert sorted(logged) == sorted(cli.stdout.splitlines())
@@ -149,7 +161,9 @@ def test_strict_build_fails_on_findings(site: Path, plugin_env: dict[str, str]) 
     ("fail_on", "strict_code", "warned"),
     [("never", 0, []), ("warning", 1, sorted(GUIDE_ERRORS + GUIDE_WARNINGS)), ("error", 1, sorted(GUIDE_ERRORS))],
 )
-def test_fail_on_decides_what_is_a_warning(site: Path, plugin_env: dict[str, str], fail_on: str, strict_code: int, warned: list[str]) -> None:
+def test_fail_on_decides_what_is_a_warning(
+    site: Path, plugin_env: dict[str, str], fail_on: str, strict_code: int, warned: list[str]
+) -> None:
     configure(site, with_options(snippet("mkdocs-check")["plugins"], fail_on=fail_on))
     code, log = build(site, plugin_env, "--strict")
     assert code == strict_code, log
@@ -160,18 +174,25 @@ def test_fail_on_decides_what_is_a_warning(site: Path, plugin_env: dict[str, str
 
 @needs_mkdocs
 def test_project_config_and_ignore_markers_apply(site: Path, plugin_env: dict[str, str]) -> None:
-    (site / ".alttext.toml").write_text('disable = ["empty-alt"]\n\n[severity]\nplaceholder-alt = "error"\n', encoding="utf-8")
+    (site / ".alttext.toml").write_text(
+        'disable = ["empty-alt"]\n\n[severity]\nplaceholder-alt = "error"\n', encoding="utf-8"
+    )
     configure(site, snippet("mkdocs-check")["plugins"])
     code, log = build(site, plugin_env)
     assert code == 0, log
     # empty-alt disabled, placeholder-alt raised to an error; the ignored image (line 19) and the
     # decorative one (line 15) are never reported.
-    assert findings(plugin_lines(log, "WARNING")) == ["docs/guide.md:9:1: missing-alt", "docs/guide.md:13:1: placeholder-alt"]
+    assert findings(plugin_lines(log, "WARNING")) == [
+        "docs/guide.md:9:1: missing-alt",
+        "docs/guide.md:13:1: placeholder-alt",
+    ]
 
 
 @needs_mkdocs
 @pytest.mark.parametrize("options", [{"exclude": ["guide.md"]}, {"enabled": False}], ids=["exclude", "disabled"])
-def test_excluded_or_disabled_pages_are_not_checked(site: Path, plugin_env: dict[str, str], options: dict[str, Any]) -> None:
+def test_excluded_or_disabled_pages_are_not_checked(
+    site: Path, plugin_env: dict[str, str], options: dict[str, Any]
+) -> None:
     configure(site, with_options(snippet("mkdocs-check")["plugins"], **options))
     code, log = build(site, plugin_env, "--strict")
     assert code == 0, log
@@ -206,7 +227,9 @@ def test_material_theme(site: Path, plugin_env: dict[str, str]) -> None:
 
 def write_decisions(site: Path, answers: dict[str, str], name: str = "alttext-decisions.json") -> list[dict[str, Any]]:
     """`alttext check --format json` from the site folder, with `new_alt` filled in by rule."""
-    proc = subprocess.run([*ALTTEXT, "check", "docs", "--format", "json", "--quiet"], cwd=site, capture_output=True, text=True)
+    proc = subprocess.run(
+        [*ALTTEXT, "check", "docs", "--format", "json", "--quiet"], cwd=site, capture_output=True, text=True
+    )
     entries = json.loads(proc.stdout)
     for entry in entries:
         if entry["rule"] in answers:
@@ -229,7 +252,9 @@ def test_fill_puts_alt_in_the_built_html_and_leaves_sources_alone(site: Path, pl
     assert '<img src="img/fox.png" width="320" alt="A red fox crossing the lawn">' in page
     assert '<img alt="Fox tracks in fresh &quot;snow&quot;" src="img/fox.png" />' in page
     assert '<img alt="A fox asleep under a hedge" src="img/fox.png" />' in page  # untouched
-    assert "filled alt text for 2 images in 1 page from alttext-decisions.json (sources unchanged)" in plugin_lines(log, "INFO")
+    assert "filled alt text for 2 images in 1 page from alttext-decisions.json (sources unchanged)" in plugin_lines(
+        log, "INFO"
+    )
     # Only what is left is reported: the placeholder, below the fail level.
     assert findings(plugin_lines(log, "WARNING")) == []
     assert findings(plugin_lines(log, "INFO")) == GUIDE_WARNINGS
@@ -270,7 +295,7 @@ def test_invalid_option_is_reported_by_mkdocs(site: Path, plugin_env: dict[str, 
 
 @needs_mkdocs
 def test_provider_is_closed_on_shutdown_and_the_instance_kept_across_rebuilds() -> None:
-    from alttext_tools.mkdocs_plugin import AltTextPlugin
+    from alttext_tools.integrations.mkdocs import AltTextPlugin
 
     class Closing:
         closed = False
@@ -299,6 +324,6 @@ def test_entry_point_is_declared() -> None:
 
     project = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["project"]
     plugins = project.get("entry-points", {}).get("mkdocs.plugins", {})
-    assert plugins.get("alttext") == "alttext_tools.mkdocs_plugin:AltTextPlugin", (
-        'pyproject.toml needs [project.entry-points."mkdocs.plugins"] alttext = "alttext_tools.mkdocs_plugin:AltTextPlugin"'
+    assert plugins.get("alttext") == "alttext_tools.integrations.mkdocs:AltTextPlugin", (
+        'pyproject.toml needs [project.entry-points."mkdocs.plugins"] alttext = "alttext_tools.integrations.mkdocs:AltTextPlugin"'
     )

@@ -27,16 +27,23 @@ import pytest
 from openai_servers import FakeOpenAI, LlamaServer, Reply, Seen, completion, free_port, llama_server_available
 from PIL import Image
 
+from alttext_tools.engines.openai import OpenAIEngine, ServerModel, ServerModelError, ServerSettings, check_base_url
 from alttext_tools.errors import GenerationError, ImageDecodeError
-from alttext_tools.generate import ModelProvider, Slots
-from alttext_tools.openai_backend import OpenAIEngine, ServerModel, ServerModelError, ServerSettings, check_base_url
-from alttext_tools.scan import scan_file
+from alttext_tools.generate.provider import ModelProvider
+from alttext_tools.models.slots import Slots
+from alttext_tools.scan.dispatch import scan_file
 
-needs_server = pytest.mark.skipif(not llama_server_available(), reason="needs llama-cpp-python[server] (fastapi, uvicorn, ...)")
+needs_server = pytest.mark.skipif(
+    not llama_server_available(), reason="needs llama-cpp-python[server] (fastapi, uvicorn, ...)"
+)
 
 SPEC = ServerModel("fake-vision")
 SYSTEM, USER = "You write alt text.", "Describe the image."
-SCHEMA = {"type": "object", "properties": {"alt": {"type": "string"}, "decorative": {"type": "boolean"}}, "required": ["alt", "decorative"]}
+SCHEMA = {
+    "type": "object",
+    "properties": {"alt": {"type": "string"}, "decorative": {"type": "boolean"}},
+    "required": ["alt", "decorative"],
+}
 KEY = "sk-test-0123456789-secret"
 
 
@@ -50,7 +57,9 @@ def png(index: int, size: tuple[int, int] = (48, 36)) -> bytes:
 RED = png(1)
 
 
-def make_engine(url: str, *, sleeps: list[float] | None = None, environ: dict[str, str] | None = None, **settings: object) -> OpenAIEngine:
+def make_engine(
+    url: str, *, sleeps: list[float] | None = None, environ: dict[str, str] | None = None, **settings: object
+) -> OpenAIEngine:
     options: dict[str, object] = {"base_url": url, "retries": 2, "timeout": 10.0}
     options.update(settings)
     record = sleeps if sleeps is not None else []
@@ -79,8 +88,10 @@ def test_request_carries_model_image_and_json_schema() -> None:
     image_part, text_part = body["messages"][1]["content"]
     assert image_part["image_url"]["url"] == "data:image/png;base64," + base64.b64encode(RED).decode()
     assert text_part == {"type": "text", "text": USER}
-    assert body["response_format"] == {"type": "json_schema", "json_schema": {"name": "alt_text", "strict": False,
-                                                                              "schema": {**SCHEMA, "additionalProperties": False}}}
+    assert body["response_format"] == {
+        "type": "json_schema",
+        "json_schema": {"name": "alt_text", "strict": False, "schema": {**SCHEMA, "additionalProperties": False}},
+    }
     assert result.json_mode and json.loads(result.text)["alt"] == "A red square on white"
     assert result.model_id == "openai:fake-vision:mtmd" and result.tokens == 8 and result.load_s == 0.0
     assert "Authorization" not in chat.headers  # no key in the environment: none sent
@@ -92,13 +103,24 @@ def test_response_format_falls_back_to_llama_cpp_form_then_plain_text() -> None:
         if form == "json_schema":
             return Reply(400, {"error": {"message": "response_format type json_schema is not supported"}})
         if form == "json_object":
-            return Reply(500, {"error": {"message": "1 validation error: ('body', 'response_format', 'schema') extra inputs are not permitted"}})
+            return Reply(
+                500,
+                {
+                    "error": {
+                        "message": "1 validation error: ('body', 'response_format', 'schema') extra inputs are not permitted"
+                    }
+                },
+            )
         return Reply(body=completion("A red square"))
 
     with FakeOpenAI(script) as fake:
         engine = make_engine(fake.base_url)
         first = engine.generate(SPEC, RED, SYSTEM, USER, SCHEMA)
-        assert [(c.body.get("response_format") or {}).get("type") for c in fake.chats] == ["json_schema", "json_object", None]
+        assert [(c.body.get("response_format") or {}).get("type") for c in fake.chats] == [
+            "json_schema",
+            "json_object",
+            None,
+        ]
         second = engine.generate(SPEC, RED, SYSTEM, USER, SCHEMA)
     assert not first.json_mode and first.text == "A red square" and not second.json_mode
     assert fake.chat_requests == 4  # the form that works is remembered: one request for the second image
@@ -115,9 +137,8 @@ def test_response_format_falls_back_to_llama_cpp_form_then_plain_text() -> None:
     ],
 )
 def test_garbage_answers_are_one_line_errors_about_the_image(body: object, expected: str) -> None:
-    with FakeOpenAI(always(Reply(body=body))) as fake:
-        with pytest.raises(GenerationError) as caught:
-            make_engine(fake.base_url).generate(SPEC, RED, SYSTEM, USER)
+    with FakeOpenAI(always(Reply(body=body))) as fake, pytest.raises(GenerationError) as caught:
+        make_engine(fake.base_url).generate(SPEC, RED, SYSTEM, USER)
     message = str(caught.value)
     assert expected in message and fake.base_url in message and one_line(message)
     assert fake.chat_requests == 1  # an answer, however bad, is not retried
@@ -129,23 +150,29 @@ def test_model_missing_from_the_servers_model_list() -> None:
         with pytest.raises(ServerModelError) as caught:
             engine.generate(SPEC, RED, SYSTEM, USER)
         assert engine.generate(ServerModel("llava"), RED, SYSTEM, USER).text  # Ollama's implicit :latest
-    assert str(caught.value) == f"model 'fake-vision' not found on the server at {fake.base_url} (it serves: llava:latest, qwen2.5vl:3b)"
+    assert (
+        str(caught.value)
+        == f"model 'fake-vision' not found on the server at {fake.base_url} (it serves: llava:latest, qwen2.5vl:3b)"
+    )
     assert fake.chat_requests == 1  # only the llava request reached the chat endpoint
 
 
 def test_model_not_found_answer_from_the_chat_endpoint() -> None:
-    ollama = Reply(404, {"error": {"message": 'model "fake-vision" not found, try pulling it first', "type": "api_error"}})
+    ollama = Reply(
+        404, {"error": {"message": 'model "fake-vision" not found, try pulling it first', "type": "api_error"}}
+    )
     with FakeOpenAI(always(ollama)) as fake:  # no /models endpoint: the chat answer says it
         with pytest.raises(ServerModelError) as caught:
             make_engine(fake.base_url).generate(SPEC, RED, SYSTEM, USER, SCHEMA)
-    assert "model 'fake-vision' not found on the server" in str(caught.value) and "try pulling it first" in str(caught.value)
+    assert "model 'fake-vision' not found on the server" in str(caught.value) and "try pulling it first" in str(
+        caught.value
+    )
     assert fake.chat_requests == 1
 
 
 def test_wrong_base_url_says_so() -> None:
-    with FakeOpenAI(always(Reply(404, {"detail": "Not Found"}))) as fake:
-        with pytest.raises(ServerModelError) as caught:
-            make_engine(fake.base_url).generate(SPEC, RED, SYSTEM, USER)
+    with FakeOpenAI(always(Reply(404, {"detail": "Not Found"}))) as fake, pytest.raises(ServerModelError) as caught:
+        make_engine(fake.base_url).generate(SPEC, RED, SYSTEM, USER)
     assert "is --base-url the API root (often ending in /v1)?" in str(caught.value)
 
 
@@ -210,7 +237,10 @@ def test_dropped_connection_is_retried_and_recovers() -> None:
 @pytest.mark.parametrize(
     ("status", "message"),
     [
-        (500, "image input is not supported - hint: if this is unexpected, you may need to provide the mmproj"),  # llama.cpp
+        (
+            500,
+            "image input is not supported - hint: if this is unexpected, you may need to provide the mmproj",
+        ),  # llama.cpp
         (400, "fake-vision is not a multimodal model"),  # vLLM
         (400, "Invalid content type. image_url is only supported by certain models."),  # OpenAI
     ],
@@ -289,7 +319,9 @@ def _by_image(files: list[Path], *, failing: int | None = None, delay: float = 0
         index = uris[url.split(",", 1)[1]]
         if index == failing:
             return Reply(body="<html>gateway error</html>", delay=delay)
-        return Reply(body=completion(json.dumps({"alt": f"Gallery picture number {index}", "decorative": False})), delay=delay)
+        return Reply(
+            body=completion(json.dumps({"alt": f"Gallery picture number {index}", "decorative": False})), delay=delay
+        )
 
     return script
 
@@ -297,15 +329,26 @@ def _by_image(files: list[Path], *, failing: int | None = None, delay: float = 0
 def _run(root: Path, url: str, concurrency: int, log: list[str] | None = None) -> ModelProvider:
     images = scan_file(root / "docs" / "index.md", "docs/index.md").images
     engine = make_engine(url, concurrency=concurrency)
-    provider = ModelProvider(Slots(fast=SPEC), engine=engine, project_root=root, site_root=root,  # type: ignore[arg-type]
-                             router_mode="auto", language=None, allow_remote=False, max_length=80,
-                             log=(log.append if log is not None else lambda line: None), verbose=log is not None)
+    provider = ModelProvider(
+        Slots(fast=SPEC),
+        engine=engine,
+        project_root=root,
+        site_root=root,  # type: ignore[arg-type]
+        router_mode="auto",
+        language=None,
+        allow_remote=False,
+        max_length=80,
+        log=(log.append if log is not None else lambda line: None),
+        verbose=log is not None,
+    )
     with provider:
         provider.decide(images)
     return provider
 
 
-def test_concurrent_requests_keep_order_dedupe_and_per_image_failures(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_concurrent_requests_keep_order_dedupe_and_per_image_failures(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.chdir(tmp_path)
     files = _docs(tmp_path, 8, duplicates=(0, 3, 5))
     log: list[str] = []
@@ -318,7 +361,10 @@ def test_concurrent_requests_keep_order_dedupe_and_per_image_failures(tmp_path: 
     assert fake.max_in_flight == 1
 
     def view(provider: ModelProvider) -> list[tuple[object, ...]]:
-        return [(r.line, r.status, r.alt, r.duplicate_of, re.sub(r"127\.0\.0\.1:\d+", "HOST", r.error or "")) for r in provider.records]
+        return [
+            (r.line, r.status, r.alt, r.duplicate_of, re.sub(r"127\.0\.0\.1:\d+", "HOST", r.error or ""))
+            for r in provider.records
+        ]
 
     assert view(parallel) == view(serial)  # same records, same order as a serial run
     assert [r.line for r in parallel.records] == sorted(r.line for r in parallel.records)
@@ -328,7 +374,9 @@ def test_concurrent_requests_keep_order_dedupe_and_per_image_failures(tmp_path: 
     failed = [r for r in parallel.records if r.status == "failed"]
     assert "not JSON" in failed[0].error and failed[1].error.endswith(f"(same image as {failed[0].where})")
     assert len(parallel.problems) == 2 and all(one_line(p) for p in parallel.problems)
-    assert [r.alt for r in parallel.records if r.status == "generated"] == [f"Gallery picture number {i}" for i in (0, 1, 2, 4, 5, 6, 7)]
+    assert [r.alt for r in parallel.records if r.status == "generated"] == [
+        f"Gallery picture number {i}" for i in (0, 1, 2, 4, 5, 6, 7)
+    ]
     # Verbose lines come from the main thread, one whole line per image that got alt text.
     assert len(log) == 9 and all(one_line(line) and line.startswith("docs/index.md:") for line in log)
     assert sum("same image as" in line for line in log) == 2
@@ -348,9 +396,17 @@ def test_a_model_the_server_lacks_stops_that_slot_not_the_run(tmp_path: Path, mo
 # --- a real server: llama-cpp-python's, with the tiny moondream pair --------------------------------
 
 
-def alttext(*args: str, cwd: Path, env: dict[str, str] | None = None, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "alttext_tools", *args], cwd=cwd, capture_output=True, text=True,
-                          env=env, timeout=timeout)
+def alttext(
+    *args: str, cwd: Path, env: dict[str, str] | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "alttext_tools", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=timeout,
+    )
 
 
 def site(root: Path, count: int, *, duplicate: bool = True, missing: bool = True) -> Path:
@@ -371,8 +427,22 @@ def site(root: Path, count: int, *, duplicate: bool = True, missing: bool = True
 
 
 def server_args(server: LlamaServer, *extra: str) -> list[str]:
-    return ["fix", "--backend", "openai", "--base-url", server.base_url, "--model", server.alias, "--handler", "moondream",
-            "--no-cache", "--format", "json", *extra, "docs"]
+    return [
+        "fix",
+        "--backend",
+        "openai",
+        "--base-url",
+        server.base_url,
+        "--model",
+        server.alias,
+        "--handler",
+        "moondream",
+        "--no-cache",
+        "--format",
+        "json",
+        *extra,
+        "docs",
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -407,6 +477,7 @@ def test_fix_through_llama_cpp_server_at_concurrency_1_and_2(llama: LlamaServer,
                 assert written[(record["line"], record["column"])] == expected
                 assert one_line(expected) and len(expected) <= 150
         assert "![](img/missing.png)" in text
+
     # Greedy decoding on the same server: concurrency changes the timing, not the answers.
     def alts(report: dict) -> list[tuple[object, ...]]:  # type: ignore[type-arg]
         return [(r["line"], r["status"], r["alt"], r["decorative"]) for r in report["images"]]
@@ -415,7 +486,9 @@ def test_fix_through_llama_cpp_server_at_concurrency_1_and_2(llama: LlamaServer,
 
 
 @needs_server
-def test_server_killed_mid_run_reports_failed_images_and_keeps_the_rest(tiny_models: dict[str, Path], tmp_path: Path) -> None:
+def test_server_killed_mid_run_reports_failed_images_and_keeps_the_rest(
+    tiny_models: dict[str, Path], tmp_path: Path
+) -> None:
     root = site(tmp_path / "killed", 12, duplicate=False, missing=False)
     with LlamaServer(tiny_models["moondream_text"], tiny_models["moondream_mmproj"]) as server:
         killed = threading.Event()
@@ -441,8 +514,16 @@ def test_server_killed_mid_run_reports_failed_images_and_keeps_the_rest(tiny_mod
     assert summary["generated"] >= 1, proc.stderr  # the first image's answer was in before the kill
     assert summary["generated"] + summary["failed"] == 12
     failures = [r for r in report["images"] if r["status"] == "failed"]
-    lost = [r for r in failures if r["error"].startswith((f"no server at {server.base_url}: is it running?",
-                                                           f"the server at {server.base_url} dropped the connection"))]
+    lost = [
+        r
+        for r in failures
+        if r["error"].startswith(
+            (
+                f"no server at {server.base_url}: is it running?",
+                f"the server at {server.base_url} dropped the connection",
+            )
+        )
+    ]
     assert len(lost) >= 12 - 2  # every image after the second one; the second may have made it
     assert len(report["problems"]) == len(failures) and all(one_line(p) for p in report["problems"])
     written = {i.line: i.alt for i in scan_file(root / "docs" / "index.md", "docs/index.md").images}
@@ -462,8 +543,25 @@ def test_cli_sends_the_key_and_never_prints_it(tmp_path: Path) -> None:
 
     with FakeOpenAI(script, models=["vision"]) as fake:
         env = {**os.environ, "CMS_VISION_KEY": KEY}
-        proc = alttext("fix", "--backend", "openai", "--base-url", fake.base_url, "--model", "vision", "--api-key-env",
-                       "CMS_VISION_KEY", "--concurrency", "1", "--no-cache", "--format", "json", "docs", cwd=root, env=env)
+        proc = alttext(
+            "fix",
+            "--backend",
+            "openai",
+            "--base-url",
+            fake.base_url,
+            "--model",
+            "vision",
+            "--api-key-env",
+            "CMS_VISION_KEY",
+            "--concurrency",
+            "1",
+            "--no-cache",
+            "--format",
+            "json",
+            "docs",
+            cwd=root,
+            env=env,
+        )
     assert proc.returncode == 3, proc.stderr
     assert KEY not in proc.stdout and KEY not in proc.stderr
     assert all(s.headers.get("Authorization") == f"Bearer {KEY}" for s in fake.seen)
@@ -479,8 +577,19 @@ def test_cli_setup_errors_are_one_line_usage_errors(tmp_path: Path) -> None:
     assert no_model.returncode == 2 and "--backend openai needs --model NAME" in no_model.stderr
     bad_url = alttext("fix", "--backend", "openai", "--base-url", "localhost:8080", "--model", "m", "docs", cwd=root)
     assert bad_url.returncode == 2 and "expected http(s)://HOST[:PORT]/v1" in bad_url.stderr
-    refused = alttext("fix", "--backend", "openai", "--base-url", f"http://127.0.0.1:{free_port()}/v1", "--model", "m",
-                      "--retries", "0", "docs", cwd=root)
+    refused = alttext(
+        "fix",
+        "--backend",
+        "openai",
+        "--base-url",
+        f"http://127.0.0.1:{free_port()}/v1",
+        "--model",
+        "m",
+        "--retries",
+        "0",
+        "docs",
+        cwd=root,
+    )
     assert refused.returncode == 3 and "is it running? (connection refused)" in refused.stderr
 
 
@@ -488,7 +597,8 @@ def test_backend_settings_from_the_config_file(tmp_path: Path) -> None:
     root = site(tmp_path / "configured", 2, duplicate=False, missing=False)
     with FakeOpenAI(always(Reply(body=completion())), models=["org/vision-model"]) as fake:
         (root / ".alttext.toml").write_text(
-            f'backend = "openai"\nbase_url = "{fake.base_url}"\nconcurrency = 2\ntimeout = 30\nretries = 0\n', encoding="utf-8"
+            f'backend = "openai"\nbase_url = "{fake.base_url}"\nconcurrency = 2\ntimeout = 30\nretries = 0\n',
+            encoding="utf-8",
         )
         proc = alttext("fix", "--model", "org/vision-model", "--no-cache", "--format", "json", "docs", cwd=root)
     assert proc.returncode == 0, proc.stderr

@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from alttext_tools.decisions import Decision
-from alttext_tools.postprocess import CleanResult, clean_alt, fit_length, strip_filler
+from alttext_tools.core import Decision
+from alttext_tools.generate.postprocess import CleanResult, clean_alt, fit_length, strip_filler
 
 
 def alt(raw: str, *, max_length: int = 150, json_mode: bool = False) -> str | None:
@@ -54,7 +54,9 @@ def test_json_cut_off_after_the_string() -> None:
 
 
 def test_json_invalid_escapes_survive() -> None:
-    result = clean_alt('{"alt": "path C:\\qux and \\u00e9t\\u00e9 \\x", "decorative": false}', max_length=150, json_mode=True)
+    result = clean_alt(
+        '{"alt": "path C:\\qux and \\u00e9t\\u00e9 \\x", "decorative": false}', max_length=150, json_mode=True
+    )
     assert result.alt is not None and "été" in result.alt
 
 
@@ -151,7 +153,7 @@ HOSTILE = [
     'He said "hi" <script>alert(1)</script>',
     "first line\nsecond line\r\nthird\u2028fourth",
     "close the label ] and [open another](javascript:alert(1))",
-    "back\\slash \\\" and \\n literal",
+    'back\\slash \\" and \\n literal',
     '{"alt": "ACME logo\\"><img src=x onerror=alert(1)>", "decorative": false}',
     "\u202eevil bidi override\u202c and \x00 NUL \x1b[31m escape",
     '"]) <!-- --> ![x](y) `code` **bold** | pipe',

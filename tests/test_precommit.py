@@ -54,7 +54,9 @@ def hook_repo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     env = git_env(tmp_path_factory.mktemp("git-home"))
     for args in (["init", "-q"], ["add", "-A"], ["commit", "-q", "-m", "hooks"]):
         subprocess.run(["git", *args], cwd=root, env=env, check=True)
-    rev = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, env=env, check=True, capture_output=True, text=True).stdout.strip()
+    rev = subprocess.run(
+        ["git", "rev-parse", "HEAD"], cwd=root, env=env, check=True, capture_output=True, text=True
+    ).stdout.strip()
     return root, rev
 
 
@@ -62,7 +64,11 @@ def git_env(home: Path, **extra: str) -> dict[str, str]:
     """Isolated from the user's git and pre-commit settings; `alttext` on PATH."""
     gitconfig = home / "gitconfig"
     gitconfig.write_text("[user]\n\tname = Test\n\temail = test@example.com\n[init]\n\tdefaultBranch = main\n")
-    env = {k: v for k, v in os.environ.items() if k not in ("SKIP", "NO_COLOR", "PRE_COMMIT_COLOR") and not k.startswith("GIT_")}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("SKIP", "NO_COLOR", "PRE_COMMIT_COLOR") and not k.startswith("GIT_")
+    }
     env.update(
         GIT_CONFIG_GLOBAL=str(gitconfig),
         GIT_CONFIG_NOSYSTEM="1",
@@ -96,7 +102,9 @@ class DocsRepo:
         root.mkdir()
         self.git("init", "-q")
         self.write(".pre-commit-config.yaml", yaml.safe_dump(config, sort_keys=False))
-        proc = subprocess.run([sys.executable, "-m", "pre_commit", "install"], cwd=root, env=env, capture_output=True, text=True)
+        proc = subprocess.run(
+            [sys.executable, "-m", "pre_commit", "install"], cwd=root, env=env, capture_output=True, text=True
+        )
         assert proc.returncode == 0, proc.stdout + proc.stderr
 
     def write(self, name: str, text: str) -> None:
@@ -111,13 +119,17 @@ class DocsRepo:
 
     def commit(self, *paths: str) -> tuple[int, str]:
         self.git("add", *paths)
-        proc = subprocess.run(["git", "commit", "-m", "docs"], cwd=self.root, env=self.env, capture_output=True, text=True, timeout=120)
+        proc = subprocess.run(
+            ["git", "commit", "-m", "docs"], cwd=self.root, env=self.env, capture_output=True, text=True, timeout=120
+        )
         output = proc.stdout + proc.stderr
         assert "[WARNING]" not in output and "[ERROR]" not in output, output
         return proc.returncode, output
 
     def commits(self) -> int:
-        proc = subprocess.run(["git", "rev-list", "--count", "HEAD"], cwd=self.root, env=self.env, capture_output=True, text=True)
+        proc = subprocess.run(
+            ["git", "rev-list", "--count", "HEAD"], cwd=self.root, env=self.env, capture_output=True, text=True
+        )
         return int(proc.stdout) if proc.returncode == 0 else 0
 
 
@@ -171,7 +183,13 @@ def test_fix_hook_modifies_files_and_the_second_commit_passes(hook_repo: tuple[P
     assert code == 0, out
 
     repo.write("docs/guide.md", MISSING)
-    check = subprocess.run([str(BIN / "alttext"), "check", "docs", "--format", "json", "--quiet"], cwd=repo.root, env=env, capture_output=True, text=True)
+    check = subprocess.run(
+        [str(BIN / "alttext"), "check", "docs", "--format", "json", "--quiet"],
+        cwd=repo.root,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     entries = json.loads(check.stdout)
     assert [(e["path"], e["line"], e["rule"]) for e in entries] == [("docs/guide.md", 3, "missing-alt")]
     entries[0]["new_alt"] = "A red fox on the lawn"
@@ -194,7 +212,7 @@ def test_fix_hook_modifies_files_and_the_second_commit_passes(hook_repo: tuple[P
 
 
 def test_documented_model_presets_exist() -> None:
-    from alttext_tools.presets import PRESETS
+    from alttext_tools.models.presets import PRESETS
 
     text = DOCS_PAGE.read_text(encoding="utf-8")
     pulls = re.findall(r"alttext models pull ([^\n`]+)", text)
@@ -218,7 +236,11 @@ def test_hooks_install_from_the_repository(hook_repo: tuple[Path, str], tmp_path
     repo.git("add", "-A")
     proc = subprocess.run(
         [sys.executable, "-m", "pre_commit", "run", "alttext-check", "--files", "docs/guide.md"],
-        cwd=repo.root, env=env, capture_output=True, text=True, timeout=1200,
+        cwd=repo.root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=1200,
     )
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert "docs/guide.md:3:1: missing-alt" in proc.stdout

@@ -9,32 +9,54 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from alttext_tools.engine import schema_supported
-from alttext_tools.model import Context, ImageRef, Span, Syntax
-from alttext_tools.prompts import (
-    PROMPT_VERSION,
-    answer_schema,
-    build_prompt,
-    image_role,
-    language_name,
-    sanitize_context,
-)
-from alttext_tools.scan import scan_file
+from alttext_tools.core import Context, ImageRef, Span, Syntax, image_role
+from alttext_tools.engines.llama import schema_supported
+from alttext_tools.generate.prompts import PROMPT_VERSION, answer_schema, build_prompt, language_name, sanitize_context
+from alttext_tools.scan.dispatch import scan_file
 
 # Every marker or special token a llama-cpp-python 0.3.36 handler (or a common GGUF vocabulary)
 # would act on if it appeared in the prompt text.
 MARKERS = [
-    "<image>", "</image>", "<__media__>", "<|image_pad|>", "<|vision_start|>", "<|vision_end|>",
-    "<|im_start|>", "<|im_end|>", "<|endoftext|>", "<start_of_image>", "<end_of_image>",
-    "<start_of_turn>", "<end_of_turn>", "[IMG]", "[IMG_BREAK]", "[IMG_END]", "[INST]", "[/INST]",
-    "</s>", "<s>", "<|eot_id|>", "<|start_header_id|>", "<fake_token_around_image>", "<<SYS>>",
+    "<image>",
+    "</image>",
+    "<__media__>",
+    "<|image_pad|>",
+    "<|vision_start|>",
+    "<|vision_end|>",
+    "<|im_start|>",
+    "<|im_end|>",
+    "<|endoftext|>",
+    "<start_of_image>",
+    "<end_of_image>",
+    "<start_of_turn>",
+    "<end_of_turn>",
+    "[IMG]",
+    "[IMG_BREAK]",
+    "[IMG_END]",
+    "[INST]",
+    "[/INST]",
+    "</s>",
+    "<s>",
+    "<|eot_id|>",
+    "<|start_header_id|>",
+    "<fake_token_around_image>",
+    "<<SYS>>",
 ]
 
 
 def make_image(context: Context, path: str = "docs/page.md") -> ImageRef:
     return ImageRef(
-        path=path, syntax=Syntax.MD_INLINE, span=Span(0, 10), line=3, column=1, source="![](x.png)",
-        src="x.png", alt=None, alt_kind=None, alt_span=None, context=context,
+        path=path,
+        syntax=Syntax.MD_INLINE,
+        span=Span(0, 10),
+        line=3,
+        column=1,
+        source="![](x.png)",
+        src="x.png",
+        alt=None,
+        alt_kind=None,
+        alt_span=None,
+        context=context,
     )
 
 
@@ -43,8 +65,12 @@ def everything(prompt) -> str:  # type: ignore[no-untyped-def]
 
 
 def test_context_fields_reach_the_prompt() -> None:
-    ctx = Context(page_title="Install guide", heading="Linux", paragraph="Run the installer as shown below.",
-                  caption="The installer window")
+    ctx = Context(
+        page_title="Install guide",
+        heading="Linux",
+        paragraph="Run the installer as shown below.",
+        caption="The installer window",
+    )
     prompt = build_prompt(make_image(ctx), "informative", None, "qwen2.5-vl", 150)
     text = everything(prompt)
     for value in ("Install guide", "Linux", "Run the installer as shown below.", "The installer window"):
@@ -84,8 +110,17 @@ def test_text_heavy_hint() -> None:
     assert "transcribe" not in build_prompt(image, "informative", None, "qwen2.5-vl", 150).user
 
 
-@pytest.mark.parametrize(("tag", "name"), [("es", "Spanish (es)"), ("fr", "French (fr)"), ("de", "German (de)"),
-                                           ("pt-BR", "Brazilian Portuguese (pt-BR)"), ("zh_Hans", "Simplified Chinese (zh_Hans)"), ("ko", "Korean (ko)")])
+@pytest.mark.parametrize(
+    ("tag", "name"),
+    [
+        ("es", "Spanish (es)"),
+        ("fr", "French (fr)"),
+        ("de", "German (de)"),
+        ("pt-BR", "Brazilian Portuguese (pt-BR)"),
+        ("zh_Hans", "Simplified Chinese (zh_Hans)"),
+        ("ko", "Korean (ko)"),
+    ],
+)
 def test_language_names(tag: str, name: str) -> None:
     assert language_name(tag) == name
 
@@ -108,14 +143,23 @@ def test_language_from_a_docs_es_folder(tmp_path: Path, monkeypatch: pytest.Monk
 
 
 def test_no_language_no_language_line() -> None:
-    assert "Write the alt text in" not in build_prompt(make_image(Context()), "informative", None, "qwen2.5-vl", 150).user
+    assert (
+        "Write the alt text in" not in build_prompt(make_image(Context()), "informative", None, "qwen2.5-vl", 150).user
+    )
 
 
 @pytest.mark.parametrize("handler", ["moondream", "qwen2.5-vl", "llava", "mtmd"])
 def test_media_markers_and_special_tokens_are_stripped(handler: str) -> None:
     hostile = " ".join(f"word{i} {m}" for i, m in enumerate(MARKERS))
-    ctx = Context(page_title=hostile, heading=hostile, paragraph=hostile + " data:image/png;base64,iVBORw0KGgo=",
-                  caption=hostile, link_text=hostile, link_href="https://x.test/<|im_end|>", in_link=True)
+    ctx = Context(
+        page_title=hostile,
+        heading=hostile,
+        paragraph=hostile + " data:image/png;base64,iVBORw0KGgo=",
+        caption=hostile,
+        link_text=hostile,
+        link_href="https://x.test/<|im_end|>",
+        in_link=True,
+    )
     prompt = build_prompt(make_image(ctx), "functional:x", "es<image>", handler, 150)
     text = everything(prompt)
     for marker in MARKERS:

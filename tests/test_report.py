@@ -17,25 +17,14 @@ import jsonschema
 import pytest
 
 import alttext_tools
-from alttext_tools.model import AltKind, FileError, Finding, ImageRef, Severity, Span, Syntax
-from alttext_tools.report import (
-    FAIL_ON_CHOICES,
-    FORMAT_CHOICES,
-    FORMATTERS,
-    ExitCode,
-    InternalError,
-    Report,
-    escape_data,
-    escape_property,
-    format_github,
-    format_json,
-    format_sarif,
-    format_text,
-    sarif_log,
-    sarif_uri,
-    use_color,
-)
-from alttext_tools.rules import RULES
+from alttext_tools.check.rules import RULES
+from alttext_tools.core import AltKind, FileError, Finding, ImageRef, InternalError, Severity, Span, Syntax
+from alttext_tools.report.formats import FORMAT_CHOICES, FORMATTERS
+from alttext_tools.report.github import escape_data, escape_property, format_github
+from alttext_tools.report.json_format import format_json
+from alttext_tools.report.outcome import FAIL_ON_CHOICES, ExitCode, Report
+from alttext_tools.report.sarif import format_sarif, sarif_log, sarif_uri
+from alttext_tools.report.text import format_text, use_color
 
 ROOT = Path(__file__).resolve().parent.parent
 GOLDEN = ROOT / "fixtures" / "report"
@@ -56,31 +45,103 @@ def ref(
     name_from: str | None = None,
 ) -> ImageRef:
     markdown = syntax in (Syntax.MD_INLINE, Syntax.MD_REFERENCE)
-    alt_kind = None if syntax in (Syntax.HTML_SVG, Syntax.HTML_ROLE_IMG) else (AltKind.MD_LABEL if markdown else AltKind.HTML_ATTR)
+    alt_kind = (
+        None
+        if syntax in (Syntax.HTML_SVG, Syntax.HTML_ROLE_IMG)
+        else (AltKind.MD_LABEL if markdown else AltKind.HTML_ATTR)
+    )
     return ImageRef(
-        path=path, syntax=syntax, span=Span(0, len(source)), line=line, column=column, source=source,
-        src=src, alt=alt, alt_kind=alt_kind, alt_span=None, name=alt or None,
+        path=path,
+        syntax=syntax,
+        span=Span(0, len(source)),
+        line=line,
+        column=column,
+        source=source,
+        src=src,
+        alt=alt,
+        alt_kind=alt_kind,
+        alt_span=None,
+        name=alt or None,
         name_from=name_from or ("label" if markdown else "alt") if alt else name_from,
     )
 
 
 ODD = "docs/my guide, v2: draft.md"  # spaces, a comma and a colon
 FINDINGS = [
-    Finding("placeholder-alt", Severity.WARNING, 'alt text "image" is a placeholder; describe what the image shows or does',
-            ref("docs/index.html", 30, 9, source='<img src="img/a.png" alt="image">', src="img/a.png", alt="image")),
-    Finding("missing-alt", Severity.ERROR, 'image has no alt text (add alt="..." or alt="" if decorative)',
-            ref("docs/index.html", 12, 5, source='<img src="img/hero.png">', src="img/hero.png", alt=None)),
-    Finding("missing-name", Severity.ERROR, '<svg role="img"> has no accessible name; add a <title> as its first child or aria-label="..."',
-            ref("docs/index.html", 40, 1, source='<svg role="img" viewBox="0 0 10 10">', src=None, alt=None, syntax=Syntax.HTML_SVG)),
-    Finding("empty-alt", Severity.ERROR, "image has an empty label, so it is unclear whether it is decorative",
-            ref(ODD, 3, 1, source="![](shot.png)", src="shot.png", alt="", syntax=Syntax.MD_INLINE)),
-    Finding("filename-alt", Severity.WARNING, 'alt text "100%_IMG_2041.jpg" looks like a file name; describe what the image shows',
-            ref(ODD, 8, 3, source="![100%_IMG_2041.jpg](photos/IMG_2041.jpg)", src="photos/IMG_2041.jpg",
-                alt="100%_IMG_2041.jpg", syntax=Syntax.MD_INLINE)),
-    Finding("redundant-prefix", Severity.WARNING, 'aria-label "Image of a cat" starts with "Image of"; screen readers already announce images',
-            ref(ODD, 8, 40, source='<img src="cat.png" aria-label="Image of a cat">', src="cat.png", alt=None, name_from="aria-label")),
-    Finding("placeholder-alt", Severity.WARNING, 'alt text "画像" is a placeholder; describe what the image shows or does',
-            ref("docs/ja/index.md", 2, 5, source="![画像](/img/ü.png)", src="/img/ü.png", alt="画像", syntax=Syntax.MD_INLINE)),
+    Finding(
+        "placeholder-alt",
+        Severity.WARNING,
+        'alt text "image" is a placeholder; describe what the image shows or does',
+        ref("docs/index.html", 30, 9, source='<img src="img/a.png" alt="image">', src="img/a.png", alt="image"),
+    ),
+    Finding(
+        "missing-alt",
+        Severity.ERROR,
+        'image has no alt text (add alt="..." or alt="" if decorative)',
+        ref("docs/index.html", 12, 5, source='<img src="img/hero.png">', src="img/hero.png", alt=None),
+    ),
+    Finding(
+        "missing-name",
+        Severity.ERROR,
+        '<svg role="img"> has no accessible name; add a <title> as its first child or aria-label="..."',
+        ref(
+            "docs/index.html",
+            40,
+            1,
+            source='<svg role="img" viewBox="0 0 10 10">',
+            src=None,
+            alt=None,
+            syntax=Syntax.HTML_SVG,
+        ),
+    ),
+    Finding(
+        "empty-alt",
+        Severity.ERROR,
+        "image has an empty label, so it is unclear whether it is decorative",
+        ref(ODD, 3, 1, source="![](shot.png)", src="shot.png", alt="", syntax=Syntax.MD_INLINE),
+    ),
+    Finding(
+        "filename-alt",
+        Severity.WARNING,
+        'alt text "100%_IMG_2041.jpg" looks like a file name; describe what the image shows',
+        ref(
+            ODD,
+            8,
+            3,
+            source="![100%_IMG_2041.jpg](photos/IMG_2041.jpg)",
+            src="photos/IMG_2041.jpg",
+            alt="100%_IMG_2041.jpg",
+            syntax=Syntax.MD_INLINE,
+        ),
+    ),
+    Finding(
+        "redundant-prefix",
+        Severity.WARNING,
+        'aria-label "Image of a cat" starts with "Image of"; screen readers already announce images',
+        ref(
+            ODD,
+            8,
+            40,
+            source='<img src="cat.png" aria-label="Image of a cat">',
+            src="cat.png",
+            alt=None,
+            name_from="aria-label",
+        ),
+    ),
+    Finding(
+        "placeholder-alt",
+        Severity.WARNING,
+        'alt text "画像" is a placeholder; describe what the image shows or does',
+        ref(
+            "docs/ja/index.md",
+            2,
+            5,
+            source="![画像](/img/ü.png)",
+            src="/img/ü.png",
+            alt="画像",
+            syntax=Syntax.MD_INLINE,
+        ),
+    ),
 ]
 FILE_ERRORS = [
     FileError("docs/broken, old.html", "cannot decode as UTF-8:\nbyte 0xff at offset 10 (100% binary?)"),
@@ -179,8 +240,9 @@ def test_text_color_codes() -> None:
 
 
 def test_text_control_characters_escaped() -> None:
-    finding = Finding("missing-alt", Severity.ERROR, "bad\rmessage\x1b[2J",
-                      ref("a\nb.html", 1, 1, source="<img>", src=None, alt=None))
+    finding = Finding(
+        "missing-alt", Severity.ERROR, "bad\rmessage\x1b[2J", ref("a\nb.html", 1, 1, source="<img>", src=None, alt=None)
+    )
     [line] = format_text([finding]).splitlines()
     assert line == "a\\nb.html:1:1: missing-alt bad\\rmessage\\x1b[2J"
 
@@ -213,17 +275,33 @@ def test_json_entries() -> None:
     ] * len(data)
     by_rule = {entry["rule"]: entry for entry in data}
     assert by_rule["missing-alt"] == {
-        "path": "docs/index.html", "line": 12, "column": 5, "rule": "missing-alt", "severity": "error",
-        "message": 'image has no alt text (add alt="..." or alt="" if decorative)', "src": "img/hero.png",
-        "alt": None, "element": '<img src="img/hero.png">', "syntax": "html-img", "fixable": True,
+        "path": "docs/index.html",
+        "line": 12,
+        "column": 5,
+        "rule": "missing-alt",
+        "severity": "error",
+        "message": 'image has no alt text (add alt="..." or alt="" if decorative)',
+        "src": "img/hero.png",
+        "alt": None,
+        "element": '<img src="img/hero.png">',
+        "syntax": "html-img",
+        "fixable": True,
     }
     assert by_rule["redundant-prefix"]["fixable"] is False
     assert by_rule["missing-name"]["fixable"] is False
     errors = [entry for entry in data if entry["rule"] == "file-error"]
     assert errors[0] == {
-        "path": "docs/broken, old.html", "line": None, "column": None, "rule": "file-error", "severity": "error",
-        "message": "cannot decode as UTF-8:\nbyte 0xff at offset 10 (100% binary?)", "src": None, "alt": None,
-        "element": None, "syntax": None, "fixable": False,
+        "path": "docs/broken, old.html",
+        "line": None,
+        "column": None,
+        "rule": "file-error",
+        "severity": "error",
+        "message": "cannot decode as UTF-8:\nbyte 0xff at offset 10 (100% binary?)",
+        "src": None,
+        "alt": None,
+        "element": None,
+        "syntax": None,
+        "fixable": False,
     }
     assert errors[1]["line"] == 55
     assert [(e["path"], e["line"] or 0) for e in data] == sorted((e["path"], e["line"] or 0) for e in data)
@@ -254,7 +332,12 @@ def test_json_schema_knows_every_rule_and_syntax() -> None:
 
 def test_json_schema_rejects_drift() -> None:
     entry = validate_findings_json(format_json(FINDINGS[:1]))[0]
-    for broken in ({**entry, "extra": 1}, {k: v for k, v in entry.items() if k != "alt"}, {**entry, "rule": "nope"}, {**entry, "line": 0}):
+    for broken in (
+        {**entry, "extra": 1},
+        {k: v for k, v in entry.items() if k != "alt"},
+        {**entry, "rule": "nope"},
+        {**entry, "line": 0},
+    ):
         with pytest.raises(jsonschema.ValidationError):
             jsonschema.Draft202012Validator(FINDINGS_SCHEMA).validate([broken])
 
@@ -295,7 +378,11 @@ def test_sarif_locations() -> None:
         assert physical["artifactLocation"]["uriBaseId"] == "%SRCROOT%"
     assert set(by_uri) == {"docs/index.html", "docs/my%20guide,%20v2%3A%20draft.md", "docs/ja/index.md"}
     assert unquote("docs/my%20guide,%20v2%3A%20draft.md") == ODD
-    assert by_uri["docs/index.html"][0] == {"startLine": 12, "startColumn": 5, "snippet": {"text": '<img src="img/hero.png">'}}
+    assert by_uri["docs/index.html"][0] == {
+        "startLine": 12,
+        "startColumn": 5,
+        "snippet": {"text": '<img src="img/hero.png">'},
+    }
 
 
 @pytest.mark.parametrize(
@@ -317,11 +404,17 @@ def test_sarif_uri(path: str, uri: str, base: str | None) -> None:
 
 def test_sarif_fingerprints_ignore_line_moves() -> None:
     [before] = sarif_log(FINDINGS[1:2])["runs"][0]["results"]
-    moved = Finding(FINDINGS[1].rule, FINDINGS[1].severity, FINDINGS[1].message,
-                    ref("docs/index.html", 99, 1, source="<img>", src="img/hero.png", alt=None))
+    moved = Finding(
+        FINDINGS[1].rule,
+        FINDINGS[1].severity,
+        FINDINGS[1].message,
+        ref("docs/index.html", 99, 1, source="<img>", src="img/hero.png", alt=None),
+    )
     [after] = sarif_log([moved])["runs"][0]["results"]
     assert before["partialFingerprints"] == after["partialFingerprints"]
-    other = Finding("missing-alt", Severity.ERROR, "x", ref("docs/index.html", 12, 5, source="<img>", src="img/other.png", alt=None))
+    other = Finding(
+        "missing-alt", Severity.ERROR, "x", ref("docs/index.html", 12, 5, source="<img>", src="img/other.png", alt=None)
+    )
     [different] = sarif_log([other])["runs"][0]["results"]
     assert different["partialFingerprints"] != before["partialFingerprints"]
 
@@ -340,7 +433,10 @@ def test_sarif_severity_override_sets_result_level() -> None:
     overridden = Finding("placeholder-alt", Severity.ERROR, "x", FINDINGS[0].image)
     [result] = sarif_log([overridden])["runs"][0]["results"]
     assert result["level"] == "error"
-    assert sarif_log([])["runs"][0]["tool"]["driver"]["rules"][result["ruleIndex"]]["defaultConfiguration"]["level"] == "warning"
+    assert (
+        sarif_log([])["runs"][0]["tool"]["driver"]["rules"][result["ruleIndex"]]["defaultConfiguration"]["level"]
+        == "warning"
+    )
 
 
 def test_sarif_empty_and_internal_errors() -> None:
@@ -369,7 +465,9 @@ def test_sarif_min_schema_catches_problems() -> None:
         lambda log: log["runs"][0]["results"][0]["locations"][0]["physicalLocation"]["region"].pop("startLine"),
         lambda log: log["runs"][0]["results"][0]["message"].update(text=""),
         lambda log: log["runs"][0]["tool"]["driver"]["rules"][0].pop("help"),
-        lambda log: log["runs"][0]["results"][0]["locations"][0]["physicalLocation"]["artifactLocation"].update(uri="a\\b.md"),
+        lambda log: log["runs"][0]["results"][0]["locations"][0]["physicalLocation"]["artifactLocation"].update(
+            uri="a\\b.md"
+        ),
     ):
         broken = json.loads(json.dumps(good))
         mutate(broken)
@@ -399,8 +497,13 @@ def test_github_escaping(text: str, data: str, prop: str) -> None:
 def test_github_lines() -> None:
     lines = format_github(FINDINGS, FILE_ERRORS).splitlines()
     assert len(lines) == len(FINDINGS) + len(FILE_ERRORS)
-    assert "::error file=docs/index.html,line=12,col=5,title=alttext missing-alt::image has no alt text" in "\n".join(lines)
-    assert "::warning file=docs/my guide%2C v2%3A draft.md,line=8,col=3,title=alttext filename-alt::alt text \"100%25_IMG_2041.jpg\"" in "\n".join(lines)
+    assert "::error file=docs/index.html,line=12,col=5,title=alttext missing-alt::image has no alt text" in "\n".join(
+        lines
+    )
+    assert (
+        '::warning file=docs/my guide%2C v2%3A draft.md,line=8,col=3,title=alttext filename-alt::alt text "100%25_IMG_2041.jpg"'
+        in "\n".join(lines)
+    )
     assert lines[0] == (
         "::error file=docs/broken%2C old.html,title=alttext file-error::"
         "cannot decode as UTF-8:%0Abyte 0xff at offset 10 (100%25 binary?)"
@@ -409,7 +512,10 @@ def test_github_lines() -> None:
 
 
 def test_github_internal_error_without_file() -> None:
-    assert format_github([], [], internal_errors=[InternalError(None, "boom")]) == "::error title=alttext internal-error::boom\n"
+    assert (
+        format_github([], [], internal_errors=[InternalError(None, "boom")])
+        == "::error title=alttext internal-error::boom\n"
+    )
 
 
 # --- Report and exit codes
@@ -428,9 +534,18 @@ SEVERITY_SETS = {
 }
 # Exit code for findings alone, by fail_on: 1 when some finding is at or above the fail level.
 FINDINGS_TABLE = {
-    ("error", "none"): 0, ("error", "warnings"): 0, ("error", "errors"): 1, ("error", "both"): 1,
-    ("warning", "none"): 0, ("warning", "warnings"): 1, ("warning", "errors"): 1, ("warning", "both"): 1,
-    ("never", "none"): 0, ("never", "warnings"): 0, ("never", "errors"): 0, ("never", "both"): 0,
+    ("error", "none"): 0,
+    ("error", "warnings"): 0,
+    ("error", "errors"): 1,
+    ("error", "both"): 1,
+    ("warning", "none"): 0,
+    ("warning", "warnings"): 1,
+    ("warning", "errors"): 1,
+    ("warning", "both"): 1,
+    ("never", "none"): 0,
+    ("never", "warnings"): 0,
+    ("never", "errors"): 0,
+    ("never", "both"): 0,
 }
 
 
@@ -452,7 +567,11 @@ def test_exit_codes(fail_on: str, severities: str, file_error: bool, internal: b
 
 def test_exit_code_values() -> None:
     assert [(c.name, int(c)) for c in ExitCode] == [
-        ("OK", 0), ("FINDINGS", 1), ("USAGE", 2), ("FILE_ERRORS", 3), ("INTERNAL_ERROR", 4)
+        ("OK", 0),
+        ("FINDINGS", 1),
+        ("USAGE", 2),
+        ("FILE_ERRORS", 3),
+        ("INTERNAL_ERROR", 4),
     ]
 
 
@@ -472,10 +591,24 @@ def test_bad_fail_on() -> None:
     [
         ([], 40, 120, 0, 0, "No problems found; 120 images checked in 40 files."),
         ([], 1, 1, 0, 0, "No problems found; 1 image checked in 1 file."),
-        (FINDINGS, 40, 120, 0, 0, "Found 7 problems (3 errors, 4 warnings) in 3 files; 120 images checked in 40 files."),
+        (
+            FINDINGS,
+            40,
+            120,
+            0,
+            0,
+            "Found 7 problems (3 errors, 4 warnings) in 3 files; 120 images checked in 40 files.",
+        ),
         (FINDINGS[:1], 1, 1, 0, 0, "Found 1 problem (0 errors, 1 warning) in 1 file; 1 image checked in 1 file."),
         ([], 3, 5, 2, 0, "No problems found; 5 images checked in 3 files. 2 files could not be checked."),
-        ([], 3, 5, 0, 1, "No problems found; 5 images checked in 3 files. 1 internal error (a bug in alttext: please report it)."),
+        (
+            [],
+            3,
+            5,
+            0,
+            1,
+            "No problems found; 5 images checked in 3 files. 1 internal error (a bug in alttext: please report it).",
+        ),
     ],
 )
 def test_summary(findings: list, files: int, images: int, file_errors: int, internal: int, expected: str) -> None:

@@ -31,16 +31,22 @@ from typing import Any
 
 import pytest
 
-from alttext_tools.cache import AltCache, Entry
-from alttext_tools.images import content_hash
-from alttext_tools.scan import scan_file
+from alttext_tools.cache.file import Entry
+from alttext_tools.cache.store import AltCache
+from alttext_tools.images.resolve import content_hash
+from alttext_tools.scan.dispatch import scan_file
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--no-first-run",
-]  # fmt: skip
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 CACHE_FILE = ".alttext-cache.jsonl"
 EDIT_HTML = "He said \"hi\" <script>alert(1)</script> & 'more'"
 EDIT_MD = 'A blue square <b>"bold"</b> [x]'
@@ -49,8 +55,10 @@ EDIT_MD = 'A blue square <b>"bold"</b> [x]'
 def _unavailable(what: str) -> None:
     """Skip on a developer's machine; fail in CI, which must run these tests."""
     if os.environ.get("CI"):
-        pytest.fail(f"{what}; CI must run the review-page browser tests (.ci/system-deps installs Chromium, "
-                    "the test extras install playwright and axe-playwright-python)")
+        pytest.fail(
+            f"{what}; CI must run the review-page browser tests (.ci/system-deps installs Chromium, "
+            "the test extras install playwright and axe-playwright-python)"
+        )
     pytest.skip(what)
 
 
@@ -67,8 +75,15 @@ class Server:
     proc: subprocess.Popen[str]
     stderr: Path
 
-    def api(self, path: str, *, method: str = "GET", body: Any = None, token: str | None = "header",
-            headers: dict[str, str] | None = None) -> tuple[int, Any]:
+    def api(
+        self,
+        path: str,
+        *,
+        method: str = "GET",
+        body: Any = None,
+        token: str | None = "header",
+        headers: dict[str, str] | None = None,
+    ) -> tuple[int, Any]:
         """(status, JSON or text) of one request; token="header" sends the right token."""
         sent = dict(headers or {})
         if token == "header":
@@ -100,12 +115,18 @@ class Server:
             conn.close()
 
 
-def start_server(site: Path, *args: str, timeout: float = 60.0, browser: bool = False, env: dict[str, str] | None = None) -> Server:
+def start_server(
+    site: Path, *args: str, timeout: float = 60.0, browser: bool = False, env: dict[str, str] | None = None
+) -> Server:
     stderr = site.parent / f"review-stderr-{time.monotonic_ns()}.txt"
     with stderr.open("w") as err:
         proc = subprocess.Popen(
             [sys.executable, "-m", "alttext_tools", "review", *([] if browser else ["--no-browser"]), *args],
-            cwd=site, stdout=subprocess.PIPE, stderr=err, text=True, env=env,
+            cwd=site,
+            stdout=subprocess.PIPE,
+            stderr=err,
+            text=True,
+            env=env,
         )
     lines: queue.Queue[str] = queue.Queue()
     assert proc.stdout is not None
@@ -135,10 +156,21 @@ def stop(server: Server) -> int | None:
 
 def model_args(tiny: dict[str, Path]) -> list[str]:
     return [
-        "--fast-model", str(tiny["moondream_text"]), "--fast-mmproj", str(tiny["moondream_mmproj"]), "--fast-handler", "moondream",
-        "--text-model", str(tiny["qwen_text"]), "--text-mmproj", str(tiny["qwen_mmproj"]), "--text-handler", "qwen2.5-vl",
-        "--threads", "1",
-    ]  # fmt: skip
+        "--fast-model",
+        str(tiny["moondream_text"]),
+        "--fast-mmproj",
+        str(tiny["moondream_mmproj"]),
+        "--fast-handler",
+        "moondream",
+        "--text-model",
+        str(tiny["qwen_text"]),
+        "--text-mmproj",
+        str(tiny["qwen_mmproj"]),
+        "--text-handler",
+        "qwen2.5-vl",
+        "--threads",
+        "1",
+    ]
 
 
 def write_png(path: Path, color: tuple[int, int, int], size: tuple[int, int] = (48, 32)) -> None:
@@ -217,8 +249,12 @@ def item(page: Any, where: str) -> Any:
 
 
 def focused_item_heading(page: Any) -> str:
-    return str(page.evaluate("() => { const a = document.activeElement.closest('article.item'); "
-                             "return a ? a.querySelector('h3 span').textContent : ''; }"))
+    return str(
+        page.evaluate(
+            "() => { const a = document.activeElement.closest('article.item'); "
+            "return a ? a.querySelector('h3 span').textContent : ''; }"
+        )
+    )
 
 
 # ------------------------------------------------------------------------------------------------
@@ -233,8 +269,12 @@ def reviewed_site(tmp_path: Path, tiny_models: dict[str, Path]) -> Path:
     image no model has seen."""
     site = tmp_path / "site"
     shutil.copytree(FIXTURES / "site", site)
-    proc = subprocess.run([sys.executable, "-m", "alttext_tools", "fix", *model_args(tiny_models)],
-                          cwd=site, capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "alttext_tools", "fix", *model_args(tiny_models)],
+        cwd=site,
+        capture_output=True,
+        text=True,
+    )
     assert proc.returncode in (0, 3), proc.stderr
     shutil.copy(FIXTURES / "site" / "docs" / "guide.md", site / "docs" / "guide.md")
     write_png(site / "img" / "new.png", (30, 90, 200))
@@ -242,7 +282,9 @@ def reviewed_site(tmp_path: Path, tiny_models: dict[str, Path]) -> Path:
     return site
 
 
-def test_review_accept_edit_decorative_regenerate_apply(reviewed_site: Path, tiny_models: dict[str, Path], browser: Any, axe_source: str) -> None:
+def test_review_accept_edit_decorative_regenerate_apply(
+    reviewed_site: Path, tiny_models: dict[str, Path], browser: Any, axe_source: str
+) -> None:
     from playwright.sync_api import expect
 
     site = reviewed_site
@@ -262,7 +304,7 @@ def test_review_accept_edit_decorative_regenerate_apply(reviewed_site: Path, tin
         chart = item(page, "docs/guide.md, line 13")
         expect(chart.locator("img")).to_have_attribute("loading", "lazy")
         expect(chart.locator("dl")).to_contain_text("Page titleUser guide")  # context
-        expect(chart.locator("dl")).to_contain_text('looks like a file name')  # why it is listed
+        expect(chart.locator("dl")).to_contain_text("looks like a file name")  # why it is listed
         expect(chart).to_contain_text("characters")
         expect(chart).to_contain_text("written by tiny-qwen-text (text model)")
         assert chart.locator("img").evaluate("img => img.complete && img.naturalWidth > 0")
@@ -343,7 +385,12 @@ def test_review_accept_edit_decorative_regenerate_apply(reviewed_site: Path, tin
     assert chart_row["state"] == "reviewed"
     assert chart_row["alt"] == before_cache[(sha(img / "chart.png"), None, "informative", qwen)]["alt"]
     photo_row = by_key[(sha(img / "mountains.jpg"), None, "informative", moondream)]
-    assert (photo_row["state"], photo_row["decorative"], photo_row["alt"], photo_row["written_by"]) == ("edited", True, "", "human")
+    assert (photo_row["state"], photo_row["decorative"], photo_row["alt"], photo_row["written_by"]) == (
+        "edited",
+        True,
+        "",
+        "human",
+    )
     new_row = by_key[(sha(img / "new.png"), None, "informative", "human")]
     assert (new_row["state"], new_row["alt"], new_row["written_by"]) == ("edited", EDIT_MD, "human")
     html_row = by_key[(sha(img / "settings-screenshot.png"), "en", "informative", qwen)]
@@ -351,19 +398,24 @@ def test_review_accept_edit_decorative_regenerate_apply(reviewed_site: Path, tin
     regenerated = by_key[(sha(img / "settings-screenshot.png"), "es", "informative", moondream)]
     assert regenerated["state"] == "generated" and regenerated["handler"] == "moondream"
     assert by_key[(sha(img / "settings-screenshot.png"), "es", "informative", qwen)]["state"] == "generated"
-    assert by_key[(sha(img / "settings-screenshot.png"), None, "informative", qwen)]["state"] == "generated"  # only looked at
+    assert (
+        by_key[(sha(img / "settings-screenshot.png"), None, "informative", qwen)]["state"] == "generated"
+    )  # only looked at
 
     # The sources: exactly the decided alt, escaped for its syntax; nothing else changed.
     html = (site / "index.html").read_text(encoding="utf-8")
-    assert '      ALT="He said &quot;hi&quot; &lt;script&gt;alert(1)&lt;/script&gt; &amp; \'more\'">' in html
+    assert "      ALT=\"He said &quot;hi&quot; &lt;script&gt;alert(1)&lt;/script&gt; &amp; 'more'\">" in html
     assert (site / "docs" / "new.md").read_text(encoding="utf-8") == (
-        "# New page\n\n![A blue square &lt;b>\"bold\"&lt;/b> \\[x\\]](../img/new.png)\n"
+        '# New page\n\n![A blue square &lt;b>"bold"&lt;/b> \\[x\\]](../img/new.png)\n'
     )
     guide = (site / "docs" / "guide.md").read_text(encoding="utf-8")
     assert "A photo from the team trip: ![][trip]<!-- alttext: decorative -->\n" in guide
     assert "![](../img/settings-screenshot.png)\n" in guide  # not decided: untouched
-    scanned = {(image.path, image.line): image for name in ("index.html", "docs/guide.md", "docs/new.md")
-               for image in scan_file(site / name, name).images}
+    scanned = {
+        (image.path, image.line): image
+        for name in ("index.html", "docs/guide.md", "docs/new.md")
+        for image in scan_file(site / name, name).images
+    }
     assert scanned[("docs/guide.md", 13)].alt == chart_row["alt"]
     assert scanned[("docs/guide.md", 17)].decorative
     assert scanned[("docs/new.md", 3)].alt == EDIT_MD
@@ -373,7 +425,10 @@ def test_review_accept_edit_decorative_regenerate_apply(reviewed_site: Path, tin
     # The diff shown is the change made, file by file.
     assert "+++ b/index.html" in diff_text and "+++ b/docs/guide.md" in diff_text and "+++ b/docs/new.md" in diff_text
     assert "+A photo from the team trip: ![][trip]<!-- alttext: decorative -->" in diff_text
-    assert "-![](../img/new.png)" in diff_text and "+![A blue square &lt;b>\"bold\"&lt;/b> \\[x\\]](../img/new.png)" in diff_text
+    assert (
+        "-![](../img/new.png)" in diff_text
+        and '+![A blue square &lt;b>"bold"&lt;/b> \\[x\\]](../img/new.png)' in diff_text
+    )
     assert "+      ALT=\"He said &quot;hi&quot; &lt;script&gt;alert(1)&lt;/script&gt; &amp; 'more'\">" in diff_text
 
 
@@ -408,7 +463,7 @@ def test_token_interface_and_host(small_site: Path) -> None:
         assert server.raw_get("/")[0] == 403
         assert server.raw_get("/?token=wrong")[0] == 403
         status, headers, body = server.raw_get(f"/?token={server.token}")
-        assert status == 200 and b"<html lang=\"en\">" in body
+        assert status == 200 and b'<html lang="en">' in body
         assert "script-src 'self'" in headers["Content-Security-Policy"] and headers["Referrer-Policy"] == "no-referrer"
         assert server.api("/api/items", token=None)[0] == 403
         assert server.api("/api/items", token="x" * 43)[0] == 403
@@ -419,7 +474,12 @@ def test_token_interface_and_host(small_site: Path) -> None:
         assert status == 200 and listed["counts"]["total"] == 4
         first = listed["items"][0]["id"]
         assert server.api(f"/api/items/{first}/accept", method="POST", body={}, token=None)[0] == 403
-        assert server.api(f"/api/items/{first}/accept", method="POST", body="{}", headers={"Content-Type": "text/plain"})[0] == 415
+        assert (
+            server.api(f"/api/items/{first}/accept", method="POST", body="{}", headers={"Content-Type": "text/plain"})[
+                0
+            ]
+            == 415
+        )
 
         # DNS rebinding: the right token under a foreign Host name is refused.
         assert server.raw_get(f"/api/items?token={server.token}", host=f"evil.example:{port}")[0] == 403
@@ -449,7 +509,9 @@ def test_token_interface_and_host(small_site: Path) -> None:
 def test_port_option_opens_the_browser_and_reports_errors(small_site: Path, tmp_path: Path) -> None:
     opened = tmp_path / "opened.txt"
     fake_browser = tmp_path / "fake_browser.py"  # $BROWSER: the command webbrowser.open runs
-    fake_browser.write_text("import pathlib, sys\npathlib.Path(sys.argv[1]).write_text(sys.argv[2])\n", encoding="utf-8")
+    fake_browser.write_text(
+        "import pathlib, sys\npathlib.Path(sys.argv[1]).write_text(sys.argv[2])\n", encoding="utf-8"
+    )
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
@@ -461,14 +523,24 @@ def test_port_option_opens_the_browser_and_reports_errors(small_site: Path, tmp_
         while not opened.exists() and time.monotonic() < deadline:
             time.sleep(0.05)
         assert opened.read_text(encoding="utf-8") == server.url
-        taken = subprocess.run([sys.executable, "-m", "alttext_tools", "review", "--no-browser", "--no-model", "--port", str(port)],
-                               cwd=small_site, capture_output=True, text=True, timeout=60)
+        taken = subprocess.run(
+            [sys.executable, "-m", "alttext_tools", "review", "--no-browser", "--no-model", "--port", str(port)],
+            cwd=small_site,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert taken.returncode == 2 and f"cannot listen on 127.0.0.1:{port}" in taken.stderr, taken.stderr
     finally:
         stop(server)
     (small_site / ".alttext.toml").write_text('cache = ""\n', encoding="utf-8")
-    off = subprocess.run([sys.executable, "-m", "alttext_tools", "review", "--no-browser", "--no-model"],
-                         cwd=small_site, capture_output=True, text=True, timeout=60)
+    off = subprocess.run(
+        [sys.executable, "-m", "alttext_tools", "review", "--no-browser", "--no-model"],
+        cwd=small_site,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert off.returncode == 2 and "turns it off" in off.stderr, off.stderr
 
 
@@ -538,11 +610,19 @@ def test_image_endpoint_serves_only_listed_files_inside_the_project(small_site: 
 
         # Traversal in the URL itself: nothing but listed item numbers is ever looked up.
         for path in (
-            "/api/image/../../outside/secret.txt", "/api/image/..%2f..%2foutside%2fsecret.txt",
-            "/api/image/%2e%2e/%2e%2e/outside/secret.txt", f"/api/image/{small_site.parent}/outside/secret.txt",
-            "/api/image/1/../../../outside/secret.txt", "/api/image/999999", "/api/image/-1", "/api/image/1x",
-            "/app.js/../../outside/secret.txt", "/../outside/secret.txt", "/%2e%2e/outside/secret.txt",
-            "//etc/passwd", "/api/image/%00",
+            "/api/image/../../outside/secret.txt",
+            "/api/image/..%2f..%2foutside%2fsecret.txt",
+            "/api/image/%2e%2e/%2e%2e/outside/secret.txt",
+            f"/api/image/{small_site.parent}/outside/secret.txt",
+            "/api/image/1/../../../outside/secret.txt",
+            "/api/image/999999",
+            "/api/image/-1",
+            "/api/image/1x",
+            "/app.js/../../outside/secret.txt",
+            "/../outside/secret.txt",
+            "/%2e%2e/outside/secret.txt",
+            "//etc/passwd",
+            "/api/image/%00",
         ):
             status, _, body = server.raw_get(f"{path}{'&' if '?' in path else '?'}token={server.token}")
             assert status in (403, 404), (path, status)
@@ -567,8 +647,17 @@ def test_a_thousand_images_paginate_fast(tmp_path: Path, browser: Any, axe_sourc
         write_png(site / "img" / f"i{n}.png", color, (16, 16))
     with AltCache.open(site / CACHE_FILE) as cache:  # proposals for half of the images
         for n in range(0, 20, 2):
-            cache.put(Entry.generated(sha(site / "img" / f"i{n}.png"), "some-model:moondream:x.gguf", "w3c-tree-1/max150",
-                                      None, "informative", alt=f"Swatch number {n}", handler="moondream"))
+            cache.put(
+                Entry.generated(
+                    sha(site / "img" / f"i{n}.png"),
+                    "some-model:moondream:x.gguf",
+                    "w3c-tree-1/max150",
+                    None,
+                    "informative",
+                    alt=f"Swatch number {n}",
+                    handler="moondream",
+                )
+            )
     for f in range(20):
         lines = [f"# Page {f}", ""] + [f"![](../img/i{(f + k) % 20}.png)\n" for k in range(50)]
         (site / "docs" / f"p{f:02}.md").write_text("\n".join(lines), encoding="utf-8")
@@ -624,8 +713,8 @@ def test_the_page_imports_llama_cpp_only_on_the_first_regenerate(tmp_path: Path,
 import sys
 from pathlib import Path
 from alttext_tools.config import Config
-from alttext_tools.review import Regenerator
-from alttext_tools.scan import scan_file
+from alttext_tools.review.session import Regenerator
+from alttext_tools.scan.dispatch import scan_file
 root = Path({str(tmp_path)!r})
 config = Config(root=root, fast_model={str(tiny_models["moondream_text"])!r}, fast_mmproj={str(tiny_models["moondream_mmproj"])!r},
                 fast_handler="moondream", text_model={str(tiny_models["moondream_text"])!r},

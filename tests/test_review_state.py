@@ -8,17 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from alttext_tools.cache import AltCache, Entry
-from alttext_tools.images import content_hash
-from alttext_tools.model import ImageRef, Severity
-from alttext_tools.review_state import (
-    RULE_ID,
-    UNREVIEWED_RULE,
-    ImageHasher,
-    unreviewed,
-    unreviewed_findings,
-)
-from alttext_tools.scan import scan_file
+from alttext_tools.cache.file import Entry
+from alttext_tools.cache.store import AltCache
+from alttext_tools.check.unreviewed import RULE_ID, UNREVIEWED_RULE, ImageHasher, unreviewed, unreviewed_findings
+from alttext_tools.core import ImageRef, Severity
+from alttext_tools.images.resolve import content_hash
+from alttext_tools.scan.dispatch import scan_file
 
 PHOTOS = sorted((Path(__file__).resolve().parent.parent / "fixtures" / "router" / "photo").glob("*.png"))
 T0 = "2025-01-01T00:00:00Z"
@@ -40,7 +35,9 @@ def images(site: Path, text: str, name: str = "page.md") -> list[ImageRef]:
 
 
 def generated(cache: AltCache, digest: str, alt: str, *, model: str = "moondream2", decorative: bool = False) -> Entry:
-    return cache.put(Entry.generated(digest, model, "p1", "en", "informative", alt=alt, decorative=decorative, handler="moondream"))
+    return cache.put(
+        Entry.generated(digest, model, "p1", "en", "informative", alt=alt, decorative=decorative, handler="moondream")
+    )
 
 
 def fox(site: Path) -> str:
@@ -85,7 +82,9 @@ def test_decorative_decisions_and_whitespace(site: Path) -> None:
     generated(cache, fox(site), "", decorative=True)
     owl = content_hash((site / "img" / "owl.png").read_bytes())
     generated(cache, owl, "An owl on a branch")
-    refs = images(site, '<img src="img/fox.png" alt=""><img src="img/owl.png" alt="An owl\n  on a branch">', "page.html")
+    refs = images(
+        site, '<img src="img/fox.png" alt=""><img src="img/owl.png" alt="An owl\n  on a branch">', "page.html"
+    )
     found = unreviewed(refs, cache, ImageHasher(site))
     assert [image.src for image, _ in found] == ["img/fox.png", "img/owl.png"]
 
@@ -93,7 +92,10 @@ def test_decorative_decisions_and_whitespace(site: Path) -> None:
 def test_unreadable_images_are_skipped_and_only_candidates_are_hashed(site: Path) -> None:
     cache = AltCache.open(site / "c.jsonl")
     generated(cache, fox(site), "A fox")
-    refs = images(site, "![A fox](img/missing.png)\n\n![A fox](https://example.com/fox.png)\n\n![Other](img/fox.png)\n\n![](img/fox.png)\n")
+    refs = images(
+        site,
+        "![A fox](img/missing.png)\n\n![A fox](https://example.com/fox.png)\n\n![Other](img/fox.png)\n\n![](img/fox.png)\n",
+    )
     asked: list[str | None] = []
     hasher = ImageHasher(site)
 
@@ -112,7 +114,10 @@ def test_findings_for_the_check_report(site: Path) -> None:
     [finding] = unreviewed_findings(refs, cache, ImageHasher(site))
     assert finding.rule == RULE_ID == "unreviewed-alt" and finding.severity is Severity.ERROR
     assert finding.image is refs[0]
-    assert finding.message == '"A red fox asleep in the snow" was written by moondream2 and never reviewed; accept or edit it with `alttext review`'
+    assert (
+        finding.message
+        == '"A red fox asleep in the snow" was written by moondream2 and never reviewed; accept or edit it with `alttext review`'
+    )
     assert UNREVIEWED_RULE.id == RULE_ID and not UNREVIEWED_RULE.fixable
     [warning] = unreviewed_findings(refs, cache, ImageHasher(site), Severity.WARNING)
     assert warning.severity is Severity.WARNING
@@ -128,10 +133,12 @@ def test_hasher_is_content_addressed_and_reads_each_file_once(site: Path, monkey
     ]
     hasher = ImageHasher(site)
     reads: list[object] = []
-    import alttext_tools.images as images_module
+    import alttext_tools.images.resolve as images_module
 
     original = images_module.read_source
-    monkeypatch.setattr(images_module, "read_source", lambda source, **kw: reads.append(source) or original(source, **kw))
+    monkeypatch.setattr(
+        images_module, "read_source", lambda source, **kw: reads.append(source) or original(source, **kw)
+    )
     assert {hasher(image) for image in refs} == {content_hash(data)}
     assert len(reads) == 2  # the file once (three references), the data: URI once
     assert hasher(images(site, "![x](img/nope.png)\n", "x.md")[0]) is None

@@ -7,10 +7,10 @@ import codecs
 from pathlib import Path
 
 import pytest
+from rewrite_helpers import FIXTURES, Case, decision, html_refs, md_ref, read_cases, rendered_alts
 
-from alttext_tools.decisions import Decision, image_key
-from alttext_tools.model import AltKind, Syntax
-from alttext_tools.rewrite import (
+from alttext_tools.core import AltKind, Decision, Syntax, image_key
+from alttext_tools.rewrite.edits import (
     DECORATIVE_MARKER,
     Edit,
     OverlapError,
@@ -19,16 +19,15 @@ from alttext_tools.rewrite import (
     apply_edits,
     escape_html_attr,
     escape_md_label,
-    normalize_alt,
     plan_edits,
     rewrite_text,
     select_decisions,
     verify,
 )
-from alttext_tools.scan import scan_file, scan_text
-from alttext_tools.sources import decode
-from alttext_tools.writeback import Status, WriteBack, fix_file
-from rewrite_helpers import FIXTURES, Case, decision, html_refs, md_ref, read_cases, rendered_alts
+from alttext_tools.rewrite.writeback import Status, WriteBack, fix_file
+from alttext_tools.scan.dispatch import scan_file, scan_text
+from alttext_tools.scan.sources import decode
+from alttext_tools.text import normalize_alt
 
 CASES = [case for name in ("html.html.txt", "markdown.md.txt") for case in read_cases(FIXTURES / name)]
 BYTE_CASES = sorted(p.name for p in (FIXTURES / "bytes").iterdir() if p.is_dir())
@@ -70,7 +69,15 @@ def run_on_disk(tmp_path: Path, data: bytes, suffix: str, decisions: dict[int, s
     return page.read_bytes(), outcome.status
 
 
-def check_case(tmp_path: Path, data: bytes, expected: bytes, kind: str, suffix: str, positions: dict[tuple[int, int], str], case_id: str) -> None:
+def check_case(
+    tmp_path: Path,
+    data: bytes,
+    expected: bytes,
+    kind: str,
+    suffix: str,
+    positions: dict[tuple[int, int], str],
+    case_id: str,
+) -> None:
     source = decode(data, is_html=kind == "html")
     decisions = by_index(scan_text(source.text, "page" + suffix, kind), positions, case_id)  # type: ignore[arg-type]
     assert run_pure(data, kind, f"page{suffix}", decisions) == expected
@@ -120,7 +127,10 @@ def test_markdown_fixture_alts_render_as_intended() -> None:
             if not image.is_markdown_syntax or image.alt_kind is AltKind.MD_ATTR_LIST:
                 continue  # HTML, or an attr_list alt (which CommonMark itself does not read)
             # the image alone, with every reference the fixtures use defined
-            alone = case.expected[image.span.start : image.span.end] + "\n\n[r]: r\n[ref]: r\n[fox]: r\n[fox photo]: r\n[fox.jpg]: r\n"
+            alone = (
+                case.expected[image.span.start : image.span.end]
+                + "\n\n[r]: r\n[ref]: r\n[fox]: r\n[fox photo]: r\n[fox.jpg]: r\n"
+            )
             assert rendered_alts(alone) == [alt], case.id
             checked += 1
     assert checked > 15
@@ -149,7 +159,7 @@ def test_normalize_alt(raw: str, expected: str) -> None:
 
 def test_escape_html_attr() -> None:
     assert escape_html_attr("a \"b\" 'c' & <d>", '"') == "a &quot;b&quot; 'c' &amp; &lt;d&gt;"
-    assert escape_html_attr("a \"b\" 'c' & <d>", "'") == "a \"b\" &#39;c&#39; &amp; &lt;d&gt;"
+    assert escape_html_attr("a \"b\" 'c' & <d>", "'") == 'a "b" &#39;c&#39; &amp; &lt;d&gt;'
     assert escape_html_attr("café 🦊", '"', "latin-1") == "café &#x1F98A;"
     assert escape_html_attr("café 🦊", '"', "ascii") == "caf&#xE9; &#x1F98A;"
 
@@ -224,7 +234,10 @@ def test_plan_edits_unquoted_value_with_slash() -> None:
 def test_plan_edits_multiline_crlf_indentation() -> None:
     text = '<img\r\n    src="a.png"\r\n    class="x">'
     [image] = html_refs(text)
-    assert apply_edits(text, plan_edits(text, [(image, Decision.text("A fox"))])) == '<img\r\n    src="a.png"\r\n    class="x"\r\n    alt="A fox">'
+    assert (
+        apply_edits(text, plan_edits(text, [(image, Decision.text("A fox"))]))
+        == '<img\r\n    src="a.png"\r\n    class="x"\r\n    alt="A fox">'
+    )
 
 
 def test_plan_edits_stale_position_is_refused() -> None:
@@ -243,7 +256,10 @@ def test_plan_edits_markdown_hand_built() -> None:
         md_ref(text, 39, label=(41, 42), end=47, syntax=Syntax.MD_REFERENCE, ref_form="full"),
     ]
     edits = plan_edits(text, [(i, Decision.text("new [*x*]")) for i in images])
-    assert apply_edits(text, edits) == "x ![new \\[\\*x\\*\\]](a.png) y ![new \\[\\*x\\*\\]][ref] z ![new \\[\\*x\\*\\]][r2] and ![new \\[\\*x\\*\\]][r3]\n"
+    assert (
+        apply_edits(text, edits)
+        == "x ![new \\[\\*x\\*\\]](a.png) y ![new \\[\\*x\\*\\]][ref] z ![new \\[\\*x\\*\\]][r2] and ![new \\[\\*x\\*\\]][r3]\n"
+    )
     edits = plan_edits(text, [(i, Decision.mark_decorative()) for i in images])
     m = DECORATIVE_MARKER
     assert apply_edits(text, edits) == f"x ![](a.png){m} y ![][ref]{m} z ![][r2]{m} and ![][r3]{m}\n"
@@ -290,7 +306,9 @@ def test_verify_catches_a_wrong_alt_and_a_lost_image() -> None:
     good = apply_edits(old, edits)
     assert verify(images, scan_text(good, "t.html", "html"), pairs, edits) == []
     wrong = good.replace('alt="A"', 'alt="B"')
-    assert verify(images, scan_text(wrong, "t.html", "html"), pairs, edits) == ["image at 1:1: expected alt 'A', re-scan reads 'B'"]
+    assert verify(images, scan_text(wrong, "t.html", "html"), pairs, edits) == [
+        "image at 1:1: expected alt 'A', re-scan reads 'B'"
+    ]
     lost = good.replace('<img src="b.png">', "")
     assert verify(images, scan_text(lost, "t.html", "html"), pairs, edits) == ["image count changed from 2 to 1"]
     touched = good.replace("b.png", "c.png")
@@ -300,7 +318,7 @@ def test_verify_catches_a_wrong_alt_and_a_lost_image() -> None:
 
 
 def test_rewrite_text_refuses_an_edit_that_breaks_the_document(monkeypatch: pytest.MonkeyPatch) -> None:
-    from alttext_tools import rewrite
+    from alttext_tools.rewrite import edits as rewrite
 
     text = "![old](a.png) and ![b](b.png)\n"
     images = scan_text(text, "t.md", "markdown")
@@ -317,7 +335,7 @@ FIXABLE = frozenset({"missing-alt", "empty-alt", "whitespace-alt", "filename-alt
 
 
 def test_select_decisions_guard() -> None:
-    from alttext_tools.rules import evaluate_all
+    from alttext_tools.check.rules import evaluate_all
 
     text = '<img src="a.png"><img src="b.png" alt="A written description"><img src="c.png" alt="image"><input type="image" src="go.png">'
     images = scan_text(text, "t.html", "html")
@@ -346,7 +364,11 @@ def test_attr_list_alt_is_updated_in_place() -> None:
     text = '![label](a.png){ .wide alt="photo" }\n![](b.png){: .icon }\n![c](c.png){ alt=pic }\n'
     images = scan_text(text, "t.md", "markdown")
     assert [i.alt_kind for i in images] == [AltKind.MD_ATTR_LIST, AltKind.MD_LABEL, AltKind.MD_ATTR_LIST]
-    pairs = [(images[0], Decision.text('A "wide" {shot} & more')), (images[1], Decision.mark_decorative()), (images[2], Decision.text("C"))]
+    pairs = [
+        (images[0], Decision.text('A "wide" {shot} & more')),
+        (images[1], Decision.mark_decorative()),
+        (images[2], Decision.text("C")),
+    ]
     result = rewrite_text(text, "t.md", "markdown", images, pairs)
     assert result.text == (
         '![label](a.png){ .wide alt="A &quot;wide&quot; {shot&#125; &amp; more" }\n'
@@ -356,7 +378,7 @@ def test_attr_list_alt_is_updated_in_place() -> None:
 
 
 def test_select_decisions_default_uses_the_rules_flags() -> None:
-    from alttext_tools.rules import evaluate_all
+    from alttext_tools.check.rules import evaluate_all
 
     text = '<img src="a.png"><img src="b.png" alt="A written description" title="x">'
     images = scan_text(text, "t.html", "html")

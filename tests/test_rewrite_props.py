@@ -12,18 +12,28 @@ from html.parser import HTMLParser
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-from alttext_tools.decisions import Decision
-from alttext_tools.model import AltKind, ImageRef
-from alttext_tools.rewrite import _MARKER_AFTER, normalize_alt, rewrite_text
-from alttext_tools.scan import scan_text
 from rewrite_helpers import rendered_alts
+
+from alttext_tools.core import AltKind, Decision, ImageRef
+from alttext_tools.rewrite.edits import _MARKER_AFTER, rewrite_text
+from alttext_tools.scan.dispatch import scan_text
+from alttext_tools.text import normalize_alt
 
 SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 # --------------------------------------------------------------------------- alt texts
 
-_TRICKY = list("ab \"'<>&;#[]()\\*_`~|!{}=:/\n\t\r\u2028\u00a0") + ["é", "🦊", "ש", "\u200f", "\u202e", "\x00", "\x1b", "\x7f", "👩\u200d💻"]
+_TRICKY = list("ab \"'<>&;#[]()\\*_`~|!{}=:/\n\t\r\u2028\u00a0") + [
+    "é",
+    "🦊",
+    "ש",
+    "\u200f",
+    "\u202e",
+    "\x00",
+    "\x1b",
+    "\x7f",
+    "👩\u200d💻",
+]
 ALTS = st.one_of(
     st.lists(st.sampled_from(_TRICKY), max_size=25).map("".join),
     st.sampled_from(
@@ -83,7 +93,21 @@ def html_tag(draw: st.DrawFn) -> str:
     if kind == "area":
         attrs.append(("href", "/page"))
     attrs.append(("src", draw(st.sampled_from(["a.png", "b c.png", "x.png?a=1&amp;b=2", "d.png"]))))
-    attrs += draw(st.lists(st.sampled_from([("width", "640"), ("class", "w-1/2 big"), ("data-x", '{"a": 1}'), ("loading", "lazy"), ("hidden", None)]), max_size=3, unique=True))
+    attrs += draw(
+        st.lists(
+            st.sampled_from(
+                [
+                    ("width", "640"),
+                    ("class", "w-1/2 big"),
+                    ("data-x", '{"a": 1}'),
+                    ("loading", "lazy"),
+                    ("hidden", None),
+                ]
+            ),
+            max_size=3,
+            unique=True,
+        )
+    )
     alt_state = draw(st.sampled_from(["none", "none", "bare", "value"]))
     if alt_state != "none":
         position = draw(st.integers(0, len(attrs)))
@@ -103,10 +127,10 @@ def html_tag(draw: st.DrawFn) -> str:
 
 _HTML_FILLER = [
     "<p>Plain text &amp; an entity, caf&eacute;.</p>",
-    "<!-- <img src=\"commented.png\"> -->",
+    '<!-- <img src="commented.png"> -->',
     "<script>var s = '<img src=\"s.png\">';</script>",
     "<pre>  keep\tthese   spaces  </pre>",
-    "<textarea><img src=\"t.png\"></textarea>",
+    '<textarea><img src="t.png"></textarea>',
     "<h2>Heading</h2>",
 ]
 
@@ -129,7 +153,18 @@ def html_docs(draw: st.DrawFn) -> str:
 
 # --------------------------------------------------------------------------- Markdown documents
 
-_LABELS = ["", "old", "IMG_1.png", "a *b* c", "with `code`", "esc \\] ape", "nested [x] y", "&amp; ent", "two\nlines", "snake_case"]
+_LABELS = [
+    "",
+    "old",
+    "IMG_1.png",
+    "a *b* c",
+    "with `code`",
+    "esc \\] ape",
+    "nested [x] y",
+    "&amp; ent",
+    "two\nlines",
+    "snake_case",
+]
 _REFS = ["r1", "Ref Two"]
 
 
@@ -137,7 +172,7 @@ _REFS = ["r1", "Ref Two"]
 def md_image(draw: st.DrawFn) -> str:
     form = draw(st.sampled_from(["inline", "inline", "full", "collapsed", "shortcut", "html"]))
     if form == "html":
-        return draw(html_tag()).replace("\n", " ") if draw(st.booleans()) else "<img src=\"h.png\">"
+        return draw(html_tag()).replace("\n", " ") if draw(st.booleans()) else '<img src="h.png">'
     label = draw(st.sampled_from(_LABELS))
     if form == "inline":
         dest = draw(st.sampled_from(["a.png", "<b c.png>", 'd.png "Title"', "e.png 'T'"]))
@@ -147,7 +182,20 @@ def md_image(draw: st.DrawFn) -> str:
     else:
         ref = draw(st.sampled_from(_REFS))
         image = f"![{ref}][]" if form == "collapsed" else f"![{ref}]"
-    suffix = draw(st.sampled_from(["", "", "", "{ .wide }", '{ alt="photo" }', "{: alt=x .c }", "<!-- alttext: decorative -->", " <!-- alttext: decorative -->"]))
+    suffix = draw(
+        st.sampled_from(
+            [
+                "",
+                "",
+                "",
+                "{ .wide }",
+                '{ alt="photo" }',
+                "{: alt=x .c }",
+                "<!-- alttext: decorative -->",
+                " <!-- alttext: decorative -->",
+            ]
+        )
+    )
     if draw(st.integers(0, 4)) == 0:
         image = f"[{image}](https://example.com)"
         return image
@@ -296,7 +344,7 @@ def test_markdown_documents(doc: str, data: st.DataObject) -> None:
 @settings(max_examples=150, deadline=None)
 @given(alt=ALTS)
 def test_markdown_label_escaping_round_trips(alt: str) -> None:
-    from alttext_tools.rewrite import escape_md_label
+    from alttext_tools.rewrite.edits import escape_md_label
 
     value = normalize_alt(alt)
     for preset in ("commonmark", "gfm"):

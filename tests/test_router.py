@@ -1,4 +1,4 @@
-"""alttext_tools.router: text-vs-photo classification and slot choice."""
+"""alttext_tools.generate.router: text-vs-photo classification and slot choice."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw, ImageFont
 
-from alttext_tools.images import load_image
-from alttext_tools.router import RouteDecision, choose_slot, classify, extract_features
+from alttext_tools.generate.router import RouteDecision, choose_slot, classify, extract_features
+from alttext_tools.images.decode import load_image
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "router"
 LABELS = ("text", "photo")

@@ -6,8 +6,8 @@ from dataclasses import replace
 
 import pytest
 
-from alttext_tools.model import AltKind, Attr, Context, Finding, ImageRef, Severity, Span, Syntax
-from alttext_tools.rules import FIXABLE_RULES, RULES, RuleSettings, evaluate, evaluate_all, is_fixable
+from alttext_tools.check.rules import FIXABLE_RULES, RULES, RuleSettings, evaluate, evaluate_all, is_fixable
+from alttext_tools.core import AltKind, Attr, Context, Finding, ImageRef, Severity, Span, Syntax
 
 HTML = Syntax.HTML_IMG
 INPUT = Syntax.HTML_INPUT_IMAGE
@@ -46,7 +46,7 @@ def image(
     if alt_kind is _UNSET:
         alt_kind = None if syntax in (SVG, ROLE_IMG) else (AltKind.MD_LABEL if markdown else AltKind.HTML_ATTR)
     tag = {HTML: "img", INPUT: "input", AREA: "area", SVG: "svg", ROLE_IMG: "div"}.get(syntax)
-    source = f"<{tag} src=\"{src}\">" if tag else f"![{alt or ''}]({src})"
+    source = f'<{tag} src="{src}">' if tag else f"![{alt or ''}]({src})"
     return ImageRef(
         path=path,
         syntax=syntax,
@@ -124,11 +124,27 @@ CASES: list[tuple[str, ImageRef, list[str]]] = [
     ("svg-no-name", image(None, syntax=SVG, src=None), ["missing-name"]),
     ("svg-title", image(None, syntax=SVG, src=None, name="Sales by region", name_from="svg-title"), []),
     ("svg-aria-label", image(None, syntax=SVG, src=None, name="Sales by region", name_from="aria-label"), []),
-    ("svg-hidden", image(None, syntax=SVG, src=None, decorative=True, attrs={"aria-hidden": "true", "role": "img"}), []),
+    (
+        "svg-hidden",
+        image(None, syntax=SVG, src=None, decorative=True, attrs={"aria-hidden": "true", "role": "img"}),
+        [],
+    ),
     ("div-role-img-no-name", image(None, syntax=ROLE_IMG, src=None, attrs={"role": "img"}), ["missing-name"]),
-    ("div-role-img-alt-ignored", image(None, syntax=ROLE_IMG, src=None, attrs={"role": "img", "alt": "Chart"}), ["missing-name"]),
-    ("div-role-img-aria-label", image(None, syntax=ROLE_IMG, src=None, name="Star rating: 4 of 5", name_from="aria-label"), []),
-    ("svg-title-placeholder", image(None, syntax=SVG, src=None, name="Image", name_from="svg-title"), ["placeholder-alt"]),
+    (
+        "div-role-img-alt-ignored",
+        image(None, syntax=ROLE_IMG, src=None, attrs={"role": "img", "alt": "Chart"}),
+        ["missing-name"],
+    ),
+    (
+        "div-role-img-aria-label",
+        image(None, syntax=ROLE_IMG, src=None, name="Star rating: 4 of 5", name_from="aria-label"),
+        [],
+    ),
+    (
+        "svg-title-placeholder",
+        image(None, syntax=SVG, src=None, name="Image", name_from="svg-title"),
+        ["placeholder-alt"],
+    ),
     # --- decorative-exposed
     ("empty-alt-tabindex", image("", attrs={"tabindex": "0"}), ["decorative-exposed"]),
     ("empty-alt-tabindex-minus-one", image("", attrs={"tabindex": "-1"}), ["decorative-exposed"]),
@@ -140,8 +156,16 @@ CASES: list[tuple[str, ImageRef, list[str]]] = [
     ("empty-alt-role-presentation", image("", attrs={"role": "presentation"}), []),
     ("role-none-no-alt", image(None, decorative=True, attrs={"role": "none"}), []),
     ("role-none-list-no-alt", image(None, attrs={"role": "NONE presentation"}), []),
-    ("role-presentation-tabindex", image(None, decorative=True, attrs={"role": "presentation", "tabindex": "0"}), ["decorative-exposed"]),
-    ("aria-hidden-tabindex", image(None, decorative=True, attrs={"aria-hidden": "true", "tabindex": "0"}), ["decorative-exposed"]),
+    (
+        "role-presentation-tabindex",
+        image(None, decorative=True, attrs={"role": "presentation", "tabindex": "0"}),
+        ["decorative-exposed"],
+    ),
+    (
+        "aria-hidden-tabindex",
+        image(None, decorative=True, attrs={"aria-hidden": "true", "tabindex": "0"}),
+        ["decorative-exposed"],
+    ),
     ("aria-hidden-role-img", image(None, decorative=True, attrs={"aria-hidden": "true", "role": "img"}), []),
     ("aria-hidden-no-alt", image(None, decorative=True, attrs={"aria-hidden": "TRUE"}), []),
     ("aria-hidden-false-no-alt", image(None, attrs={"aria-hidden": "false"}), ["missing-alt"]),
@@ -195,7 +219,11 @@ CASES: list[tuple[str, ImageRef, list[str]]] = [
     ("placeholder-icon", image("icon"), ["placeholder-alt"]),
     ("placeholder-logo", image("Logo"), ["placeholder-alt"]),
     ("placeholder-undefined", image("undefined"), ["placeholder-alt"]),
-    ("placeholder-github-paste", image("image", syntax=MD, src="https://github.com/user-attachments/assets/x"), ["placeholder-alt"]),
+    (
+        "placeholder-github-paste",
+        image("image", syntax=MD, src="https://github.com/user-attachments/assets/x"),
+        ["placeholder-alt"],
+    ),
     ("placeholder-japanese", image("画像"), ["placeholder-alt"]),
     ("placeholder-german", image("Bild"), ["placeholder-alt"]),
     ("placeholder-russian-upper", image("ИЗОБРАЖЕНИЕ"), ["placeholder-alt"]),
@@ -227,12 +255,24 @@ CASES: list[tuple[str, ImageRef, list[str]]] = [
     ("length-aria-label", image(None, name="y" * 200, name_from="aria-label"), ["alt-too-long"]),
     # --- alt-duplicates-text
     ("dup-link-text", image("Home", context=LINK_HOME), ["alt-duplicates-text"]),
-    ("dup-link-text-case-punct", image("home.", context=Context(in_link=True, link_text="  HOME ")), ["alt-duplicates-text"]),
+    (
+        "dup-link-text-case-punct",
+        image("home.", context=Context(in_link=True, link_text="  HOME ")),
+        ["alt-duplicates-text"],
+    ),
     ("dup-button-text", image("Search", context=Context(in_button=True, link_text="Search")), ["alt-duplicates-text"]),
-    ("dup-caption", image("Sales by region, 2024", context=Context(caption="Sales by region,\n2024.")), ["alt-duplicates-text"]),
+    (
+        "dup-caption",
+        image("Sales by region, 2024", context=Context(caption="Sales by region,\n2024.")),
+        ["alt-duplicates-text"],
+    ),
     ("dup-different-text", image("Acme logo", context=LINK_HOME), []),
     ("dup-md-link", image("Docs", syntax=MD, context=Context(in_link=True, link_text="docs")), ["alt-duplicates-text"]),
-    ("dup-and-placeholder", image("image", context=Context(caption="Image")), ["placeholder-alt", "alt-duplicates-text"]),
+    (
+        "dup-and-placeholder",
+        image("image", context=Context(caption="Image")),
+        ["placeholder-alt", "alt-duplicates-text"],
+    ),
     # --- ignored wins over everything
     ("ignored-missing", image(None, ignored=True), []),
     ("ignored-placeholder", image("image", ignored=True), []),
@@ -274,7 +314,7 @@ RULE_TABLE = {
 
 def test_rule_table() -> None:
     assert {r.id: (r.severity, r.fixable) for r in RULES.values()} == RULE_TABLE
-    assert FIXABLE_RULES == {"missing-alt", "empty-alt", "whitespace-alt", "filename-alt", "placeholder-alt"}
+    assert {"missing-alt", "empty-alt", "whitespace-alt", "filename-alt", "placeholder-alt"} == FIXABLE_RULES
     for rule_id, rule in RULES.items():
         assert rule.id == rule_id
         assert rule.summary and "\n" not in rule.summary and len(rule.summary) <= 100
@@ -294,10 +334,18 @@ def test_messages_are_one_line(img: ImageRef, expected: list[str]) -> None:
 @pytest.mark.parametrize(
     "img, fragments",
     [
-        pytest.param(image(None), ['image has no alt text', 'alt="..."', 'alt="" if decorative'], id="missing"),
-        pytest.param(image(None, context=LINK_NO_TEXT), ["only content of a link", "destination"], id="missing-in-link"),
-        pytest.param(image("", syntax=MD, marker=True, context=BUTTON_NO_TEXT), ["only content of a button", "has no name", "action"], id="decorative-in-button"),
-        pytest.param(image(" ", context=LINK_NO_TEXT), ["only whitespace", "link's destination"], id="whitespace-in-link"),
+        pytest.param(image(None), ["image has no alt text", 'alt="..."', 'alt="" if decorative'], id="missing"),
+        pytest.param(
+            image(None, context=LINK_NO_TEXT), ["only content of a link", "destination"], id="missing-in-link"
+        ),
+        pytest.param(
+            image("", syntax=MD, marker=True, context=BUTTON_NO_TEXT),
+            ["only content of a button", "has no name", "action"],
+            id="decorative-in-button",
+        ),
+        pytest.param(
+            image(" ", context=LINK_NO_TEXT), ["only whitespace", "link's destination"], id="whitespace-in-link"
+        ),
         pytest.param(image("", syntax=INPUT), ['alt=""', "not allowed", "action"], id="input-empty"),
         pytest.param(image(None, syntax=AREA), ["image-map area", "destination"], id="area"),
         pytest.param(image("", syntax=MD), ['![](src){ alt="" }', "<!-- alttext: decorative -->"], id="empty-md"),
@@ -305,14 +353,22 @@ def test_messages_are_one_line(img: ImageRef, expected: list[str]) -> None:
         pytest.param(image(None, syntax=SVG, src=None), ["<title>", "aria-label"], id="svg"),
         pytest.param(image(None, syntax=ROLE_IMG, src=None), ['<div role="img">', "alt does not apply"], id="div"),
         pytest.param(image("", attrs={"tabindex": "0"}), ['alt=""', 'focusable (tabindex="0")'], id="exposed"),
-        pytest.param(image("", attrs={"role": "img", "aria-live": "polite"}), ['aria-live="polite"', 'role="img"'], id="exposed-2"),
+        pytest.param(
+            image("", attrs={"role": "img", "aria-live": "polite"}),
+            ['aria-live="polite"', 'role="img"'],
+            id="exposed-2",
+        ),
         pytest.param(image("IMG_2041"), ['alt text "IMG_2041"', "file name"], id="filename"),
         pytest.param(image("Image 1"), ['"Image 1"', "placeholder"], id="placeholder"),
         pytest.param(image(None, name="image", name_from="aria-label"), ['aria-label "image"'], id="placeholder-aria"),
         pytest.param(image("Image of a cat"), ['starts with "Image of"'], id="prefix"),
         pytest.param(image("x" * 200), ["200 characters", "max 150"], id="long"),
         pytest.param(image("Home", context=LINK_HOME), ['"Home"', "link text"], id="dup"),
-        pytest.param(image('say "cheese"', context=Context(caption='Say "cheese"')), ['"say \\"cheese\\""', "caption"], id="dup-quotes"),
+        pytest.param(
+            image('say "cheese"', context=Context(caption='Say "cheese"')),
+            ['"say \\"cheese\\""', "caption"],
+            id="dup-quotes",
+        ),
     ],
 )
 def test_message_wording(img: ImageRef, fragments: list[str]) -> None:
@@ -359,7 +415,9 @@ def test_disabled_rules() -> None:
     settings = RuleSettings(disabled=frozenset({"placeholder-alt", "missing-alt"}))
     assert rules_of(image("image"), settings) == []
     assert rules_of(image(None), settings) == []
-    assert rules_of(image("Image of " + "x" * 150), RuleSettings(disabled=frozenset({"alt-too-long"}))) == ["redundant-prefix"]
+    assert rules_of(image("Image of " + "x" * 150), RuleSettings(disabled=frozenset({"alt-too-long"}))) == [
+        "redundant-prefix"
+    ]
 
 
 def test_severity_override() -> None:
@@ -465,9 +523,21 @@ SCANNED_HTML = """<html><body>
 </body></html>
 """
 SCANNED_HTML_EXPECTED = [
-    (2, ["missing-alt"]), (3, []), (4, ["whitespace-alt"]), (5, ["decorative-exposed"]), (6, []),
-    (7, ["decorative-exposed"]), (8, ["decorative-exposed"]), (9, []), (10, ["missing-alt"]), (11, []),
-    (12, ["missing-name"]), (13, []), (14, ["missing-name"]), (15, []), (16, ["alt-duplicates-text"]),
+    (2, ["missing-alt"]),
+    (3, []),
+    (4, ["whitespace-alt"]),
+    (5, ["decorative-exposed"]),
+    (6, []),
+    (7, ["decorative-exposed"]),
+    (8, ["decorative-exposed"]),
+    (9, []),
+    (10, ["missing-alt"]),
+    (11, []),
+    (12, ["missing-name"]),
+    (13, []),
+    (14, ["missing-name"]),
+    (15, []),
+    (16, ["alt-duplicates-text"]),
     (17, ["filename-alt"]),
 ]
 SCANNED_MD = """# Title
@@ -484,20 +554,27 @@ SCANNED_MD = """# Title
 
 ![image](e.png)
 """
-SCANNED_MD_EXPECTED = [(3, ["empty-alt"]), (5, []), (7, []), (9, ["missing-alt"]), (11, ["alt-duplicates-text"]), (13, ["placeholder-alt"])]
+SCANNED_MD_EXPECTED = [
+    (3, ["empty-alt"]),
+    (5, []),
+    (7, []),
+    (9, ["missing-alt"]),
+    (11, ["alt-duplicates-text"]),
+    (13, ["placeholder-alt"]),
+]
 
 
 @pytest.mark.parametrize(
     "module, text, kind, expected",
     [
-        ("alttext_tools.scan_html", SCANNED_HTML, "html", SCANNED_HTML_EXPECTED),
-        ("alttext_tools.scan_markdown", SCANNED_MD, "markdown", SCANNED_MD_EXPECTED),
+        ("alttext_tools.scan.html", SCANNED_HTML, "html", SCANNED_HTML_EXPECTED),
+        ("alttext_tools.scan.markdown", SCANNED_MD, "markdown", SCANNED_MD_EXPECTED),
     ],
     ids=["html", "markdown"],
 )
 def test_rules_on_scanned_images(module: str, text: str, kind: str, expected: list) -> None:
     pytest.importorskip(module)
-    from alttext_tools.scan import scan_text
+    from alttext_tools.scan.dispatch import scan_text
 
     images = scan_text(text, f"t.{kind}", kind)  # type: ignore[arg-type]
     assert [(im.line, rules_of(im)) for im in images] == expected

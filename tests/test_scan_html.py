@@ -11,13 +11,23 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from alttext_tools import scan_html as scan_html_module
-from alttext_tools.model import AltKind, ImageRef, Span, Syntax
-from alttext_tools.positions import LineIndex
-from alttext_tools.scan_html import exposed_reason, scan_html
+from alttext_tools.core import AltKind, ImageRef, Span, Syntax
+from alttext_tools.scan import html as scan_html_module
+from alttext_tools.scan.html import exposed_reason, scan_html
+from alttext_tools.scan.positions import LineIndex
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "html"
-CONTEXT_FIELDS = ("page_title", "heading", "paragraph", "caption", "link_text", "link_href", "in_link", "in_button", "lang")
+CONTEXT_FIELDS = (
+    "page_title",
+    "heading",
+    "paragraph",
+    "caption",
+    "link_text",
+    "link_href",
+    "in_link",
+    "in_button",
+    "lang",
+)
 
 
 def read_fixture(path: Path) -> str:
@@ -251,7 +261,12 @@ def test_svg_and_role_img_have_no_alt() -> None:
 
 def test_attrs_are_the_start_tag_as_written() -> None:
     image = only('<img SRC="a&amp;b.png" alt="x" alt="y" ismap>')
-    assert [(attr.name, attr.value) for attr in image.attrs] == [("src", "a&b.png"), ("alt", "x"), ("alt", "y"), ("ismap", None)]
+    assert [(attr.name, attr.value) for attr in image.attrs] == [
+        ("src", "a&b.png"),
+        ("alt", "x"),
+        ("alt", "y"),
+        ("ismap", None),
+    ]
     assert image.src == "a&b.png"
 
 
@@ -305,12 +320,16 @@ NAME_CASES = [
     ('<img src=a alt="  Two   words ">', "Two words", "alt"),
     ('<img src=a alt="Alt" aria-label="Label">', "Label", "aria-label"),
     ('<img src=a alt="Alt" aria-label="   ">', "Alt", "alt"),
-    ('<p id=a>First</p><p id=b> second <b>part</b></p><img src=a alt="Alt" aria-label="L" aria-labelledby="a  b">', "First second part", "aria-labelledby"),
+    (
+        '<p id=a>First</p><p id=b> second <b>part</b></p><img src=a alt="Alt" aria-label="L" aria-labelledby="a  b">',
+        "First second part",
+        "aria-labelledby",
+    ),
     ('<p id=a>Found</p><img src=a alt="Alt" aria-labelledby="missing a">', "Found", "aria-labelledby"),
     ('<p id=e></p><img src=a alt="Alt" aria-labelledby="missing e">', "Alt", "alt"),
     ('<p id=e>  </p><img src=a aria-label="Label" aria-labelledby="e">', "Label", "aria-label"),
     ('<img src=a alt="Alt" aria-labelledby="">', "Alt", "alt"),
-    ('<p id=a>first</p><p id=a>second</p><img src=x aria-labelledby=a>', "first", "aria-labelledby"),
+    ("<p id=a>first</p><p id=a>second</p><img src=x aria-labelledby=a>", "first", "aria-labelledby"),
     ('<span id=l aria-label="From label">text</span><img src=a aria-labelledby=l>', "From label", "aria-labelledby"),
     ('<img id=i src=b alt="Other image"><img src=a aria-labelledby=i>', "Other image", "aria-labelledby"),
     ('<img src=a title="Title only">', "Title only", "title"),
@@ -321,8 +340,8 @@ NAME_CASES = [
     # input type=image: ... > alt > label > title
     ('<input type=image src=a alt="Search">', "Search", "alt"),
     ('<label for=s>Search</label><input type=image id=s src=a alt="Go">', "Go", "alt"),
-    ('<label for=s>Search <i>now</i></label><input type=image id=s src=a>', "Search now", "label"),
-    ('<input type=image id=s src=a><label for=s>After</label><label for=s>too</label>', "After too", "label"),
+    ("<label for=s>Search <i>now</i></label><input type=image id=s src=a>", "Search now", "label"),
+    ("<input type=image id=s src=a><label for=s>After</label><label for=s>too</label>", "After too", "label"),
     ("<label>Wrapping <input type=image src=a> label</label>", "Wrapping label", "label"),
     ("<label for=other>Not mine <input type=image src=a></label>", None, None),
     ("<p id=s>first</p><label for=s>Lost</label><input type=image id=s src=a>", None, None),
@@ -336,7 +355,11 @@ NAME_CASES = [
     # svg: aria-labelledby > aria-label > direct <title> > title attribute
     ('<svg role="img"><title>  Chart  </title></svg>', "Chart", "svg-title"),
     ('<svg role="img" aria-label="Label"><title>Chart</title></svg>', "Label", "aria-label"),
-    ('<svg role="img" aria-labelledby="t"><title id="t">Titled</title><desc>d</desc></svg>', "Titled", "aria-labelledby"),
+    (
+        '<svg role="img" aria-labelledby="t"><title id="t">Titled</title><desc>d</desc></svg>',
+        "Titled",
+        "aria-labelledby",
+    ),
     ('<svg role="img"><g><title>Nested title</title></g></svg>', None, None),
     ('<svg role="img" title="Attr"><title></title></svg>', "Attr", "title"),
     # other role=img: aria-labelledby > aria-label > title; never the content
@@ -458,7 +481,12 @@ def test_context_of_a_figure_in_a_link() -> None:
     assert context.heading == "Install v2"
     assert context.paragraph == "Enlarge Step one"
     assert context.caption == "Step one"
-    assert (context.in_link, context.link_href, context.link_text, context.in_button) == (True, "/big.png", "Enlarge", False)
+    assert (context.in_link, context.link_href, context.link_text, context.in_button) == (
+        True,
+        "/big.png",
+        "Enlarge",
+        False,
+    )
     assert context.lang == "en-GB"
 
 
@@ -554,13 +582,76 @@ def test_many_images_scan_in_linear_time() -> None:
     assert cpu_seconds(20000) < 7 * cpu_seconds(5000) + 0.2
 
 
-HTML_NAMES = ["img", "IMG", "input", "area", "svg", "span", "p", "a", "picture", "source", "label", "button",
-              "figure", "figcaption", "td", "table", "h2", "title", "script", "style", "textarea", "template",
-              "noscript", "div", "image", "map", "li"]
-ATTR_NAMES = ["alt", "ALT", "src", "href", "type", "role", "aria-label", "aria-labelledby", "aria-hidden", "id",
-              "for", "title", "lang", "tabindex", "data-alttext-ignore", "aria-live"]
-ATTR_VALUES = ["", " ", "image", "img", "none", "true", "a", "b", "x y", "A cat", "&amp;", "&lt;3", "&#0;",
-               "a\r\nb", "<img>", "'", '"', ">", "=", "-->", "\t"]
+HTML_NAMES = [
+    "img",
+    "IMG",
+    "input",
+    "area",
+    "svg",
+    "span",
+    "p",
+    "a",
+    "picture",
+    "source",
+    "label",
+    "button",
+    "figure",
+    "figcaption",
+    "td",
+    "table",
+    "h2",
+    "title",
+    "script",
+    "style",
+    "textarea",
+    "template",
+    "noscript",
+    "div",
+    "image",
+    "map",
+    "li",
+]
+ATTR_NAMES = [
+    "alt",
+    "ALT",
+    "src",
+    "href",
+    "type",
+    "role",
+    "aria-label",
+    "aria-labelledby",
+    "aria-hidden",
+    "id",
+    "for",
+    "title",
+    "lang",
+    "tabindex",
+    "data-alttext-ignore",
+    "aria-live",
+]
+ATTR_VALUES = [
+    "",
+    " ",
+    "image",
+    "img",
+    "none",
+    "true",
+    "a",
+    "b",
+    "x y",
+    "A cat",
+    "&amp;",
+    "&lt;3",
+    "&#0;",
+    "a\r\nb",
+    "<img>",
+    "'",
+    '"',
+    ">",
+    "=",
+    "-->",
+    "\t",
+]
 
 
 @st.composite
@@ -586,9 +677,29 @@ def tag_soup(draw: st.DrawFn) -> str:
         elif kind == 5:
             pieces.append(f"</{draw(st.sampled_from(HTML_NAMES))}>")
         elif kind == 6:
-            pieces.append(draw(st.sampled_from(["<!-- alttext-ignore -->", "<!--", "-->", "<!-- x --!>", "<![CDATA[",
-                                                "]]>", "<![if x]>", "<![foo[", "<!doctype html>", "<?xml?>",
-                                                "<!-- alttext-ignore-file -->", "&nbsp;", "<", "</", "&"])))
+            pieces.append(
+                draw(
+                    st.sampled_from(
+                        [
+                            "<!-- alttext-ignore -->",
+                            "<!--",
+                            "-->",
+                            "<!-- x --!>",
+                            "<![CDATA[",
+                            "]]>",
+                            "<![if x]>",
+                            "<![foo[",
+                            "<!doctype html>",
+                            "<?xml?>",
+                            "<!-- alttext-ignore-file -->",
+                            "&nbsp;",
+                            "<",
+                            "</",
+                            "&",
+                        ]
+                    )
+                )
+            )
         else:
             pieces.append(draw(st.text(max_size=12)))
     return "".join(pieces)
@@ -607,6 +718,6 @@ def test_random_text_never_raises(text: str) -> None:
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.text(alphabet='<>/!-="\' \n\r\timgaltsrcrole&;[]?', max_size=120))
+@given(st.text(alphabet="<>/!-=\"' \n\r\timgaltsrcrole&;[]?", max_size=120))
 def test_markup_characters_never_raise(text: str) -> None:
     check_invariants(text, scan_html(text, "t.html"))

@@ -13,9 +13,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from alttext_tools.model import AltKind, ImageRef
-from alttext_tools.positions import LineIndex
-from alttext_tools.scan_markdown import lang_from_path, scan_markdown
+from alttext_tools.core import AltKind, ImageRef
+from alttext_tools.scan.markdown import lang_from_path, scan_markdown
+from alttext_tools.scan.positions import LineIndex
 
 REPO = Path(__file__).resolve().parent.parent
 FIXTURES = REPO / "fixtures" / "markdown"
@@ -130,7 +130,10 @@ def test_fixture_ids_are_unique() -> None:
 @pytest.mark.parametrize("case", CASES, ids=str)
 def test_fixture_case(case: Case) -> None:
     images = scan_markdown(case.text, case.path)
-    got = [image_dict(case.text, image, tuple(k for k in exp if k not in BASE)) for image, exp in zip(images, case.expected)]
+    got = [
+        image_dict(case.text, image, tuple(k for k in exp if k not in BASE))
+        for image, exp in zip(images, case.expected)
+    ]
     got += [image_dict(case.text, image) for image in images[len(case.expected) :]]
     assert got == case.expected
     check_invariants(case.text, images)
@@ -163,7 +166,9 @@ def check_invariants(text: str, images: list[ImageRef]) -> None:
         else:
             assert image.alt_kind is AltKind.MD_ATTR_LIST
             quote = image.alt_quote
-            assert text[span.start - len(quote) : span.start] == quote and text[span.end : span.end + len(quote)] == quote
+            assert (
+                text[span.start - len(quote) : span.start] == quote and text[span.end : span.end + len(quote)] == quote
+            )
             assert "{" in text[image.span.start : span.start] and text[image.span.end - 1] == "}"
             assert "\n" not in raw
 
@@ -282,11 +287,58 @@ def test_generated_documents_report_exact_labels(doc: tuple[str, list[tuple[str,
 
 
 @settings(max_examples=500, deadline=None)
-@given(st.lists(st.sampled_from(
-    ["![", "]", "(", ")", "[", "<", ">", "{", "}", "`", "*", "\\", "|", "#", "> ", "- ", "1. ", " ", "\t",
-     "\n", "\r\n", "\r", '"', "'", "=", ":", "a", "b", "x.png", "<img src=x>", "<IMG\nSRC=y>", "<!--", "-->",
-     "alt=", '{ alt="', "```", "    ", "---\n", "[r]: u\n", "<!-- alttext-ignore -->", "\x00", "é", "\u2028"]
-), max_size=60).map("".join))
+@given(
+    st.lists(
+        st.sampled_from(
+            [
+                "![",
+                "]",
+                "(",
+                ")",
+                "[",
+                "<",
+                ">",
+                "{",
+                "}",
+                "`",
+                "*",
+                "\\",
+                "|",
+                "#",
+                "> ",
+                "- ",
+                "1. ",
+                " ",
+                "\t",
+                "\n",
+                "\r\n",
+                "\r",
+                '"',
+                "'",
+                "=",
+                ":",
+                "a",
+                "b",
+                "x.png",
+                "<img src=x>",
+                "<IMG\nSRC=y>",
+                "<!--",
+                "-->",
+                "alt=",
+                '{ alt="',
+                "```",
+                "    ",
+                "---\n",
+                "[r]: u\n",
+                "<!-- alttext-ignore -->",
+                "\x00",
+                "é",
+                "\u2028",
+            ]
+        ),
+        max_size=60,
+    ).map("".join)
+)
 def test_arbitrary_text_never_raises_and_spans_verify(text: str) -> None:
     check_invariants(text, scan_markdown(text, "docs/page.md"))
 
@@ -295,10 +347,47 @@ _IMG_RENDERED = re.compile(r'<img src="([^"]*)" alt="([^"]*)"')
 
 
 @settings(max_examples=500, deadline=None)
-@given(st.lists(st.sampled_from(
-    ["![", "]", "(", ")", "[", "`", "*", "_", "~", "\\", "\\|", "|", "#", "> ", "- ", "1. ", " ", "\t", "\n",
-     "\r\n", '"', "'", ":", "a", "b", "x.png", "```", "    ", "|---|---|\n", "[r]: u\n", "&amp;", "é"]
-), max_size=80).map("".join))
+@given(
+    st.lists(
+        st.sampled_from(
+            [
+                "![",
+                "]",
+                "(",
+                ")",
+                "[",
+                "`",
+                "*",
+                "_",
+                "~",
+                "\\",
+                "\\|",
+                "|",
+                "#",
+                "> ",
+                "- ",
+                "1. ",
+                " ",
+                "\t",
+                "\n",
+                "\r\n",
+                '"',
+                "'",
+                ":",
+                "a",
+                "b",
+                "x.png",
+                "```",
+                "    ",
+                "|---|---|\n",
+                "[r]: u\n",
+                "&amp;",
+                "é",
+            ]
+        ),
+        max_size=80,
+    ).map("".join)
+)
 def test_same_images_as_markdown_it_renders(text: str) -> None:
     """Without raw HTML, attr_lists or front matter, the scanner reports exactly the <img> elements
     markdown-it renders (same order, src and alt): nothing missed, nothing invented."""
@@ -326,7 +415,7 @@ def _corpus() -> Path | None:
 
 @pytest.mark.skipif(_corpus() is None, reason="shared FastAPI corpus not available")
 def test_fastapi_corpus(capsys: pytest.CaptureFixture[str]) -> None:
-    from alttext_tools.sources import read_source
+    from alttext_tools.scan.sources import read_source
 
     root = _corpus()
     assert root is not None

@@ -31,7 +31,9 @@ from click.testing import CliRunner
 from openai_servers import FakeOpenAI, Reply, completion
 from PIL import Image
 
-from alttext_tools.serve import OPENAPI, binding_problem, serve
+from alttext_tools.serve.app import binding_problem
+from alttext_tools.serve.command import serve
+from alttext_tools.serve.openapi import OPENAPI
 
 TOKEN = "a-long-enough-test-token-42"
 
@@ -63,8 +65,14 @@ def start_serve(tmp: Path, *args: str, env: dict[str, str] | None = None) -> Ser
     environment.pop("ALTTEXT_SERVE_TOKEN", None)
     environment.update(env or {})
     with log.open("w") as err:
-        process = subprocess.Popen([sys.executable, "-m", "alttext_tools.serve", "--port", "0", *args], cwd=cwd,
-                                   env=environment, stdout=subprocess.PIPE, stderr=err, text=True)
+        process = subprocess.Popen(
+            [sys.executable, "-m", "alttext_tools.serve", "--port", "0", *args],
+            cwd=cwd,
+            env=environment,
+            stdout=subprocess.PIPE,
+            stderr=err,
+            text=True,
+        )
     assert process.stdout is not None
     line = process.stdout.readline()  # the URL line, once the model is loaded
     match = re.search(r"http://127\.0\.0\.1:\d+", line)
@@ -85,14 +93,30 @@ def stop_serve(served: Served) -> None:
 
 
 def model_args(tiny_models: dict[str, Path]) -> list[str]:
-    return ["--model", str(tiny_models["moondream_text"]), "--mmproj", str(tiny_models["moondream_mmproj"]),
-            "--handler", "moondream", "--threads", "1"]
+    return [
+        "--model",
+        str(tiny_models["moondream_text"]),
+        "--mmproj",
+        str(tiny_models["moondream_mmproj"]),
+        "--handler",
+        "moondream",
+        "--threads",
+        "1",
+    ]
 
 
 @pytest.fixture(scope="module")
 def server(tiny_models: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
-    served = start_serve(tmp_path_factory.mktemp("serve"), *model_args(tiny_models),
-                         "--max-bytes", "300000", "--max-pixels", "1000000", "--queue", "8")
+    served = start_serve(
+        tmp_path_factory.mktemp("serve"),
+        *model_args(tiny_models),
+        "--max-bytes",
+        "300000",
+        "--max-pixels",
+        "1000000",
+        "--queue",
+        "8",
+    )
     try:
         yield served
     finally:
@@ -131,7 +155,9 @@ def multipart(fields: dict[str, str], files: dict[str, bytes]) -> tuple[bytes, s
     return b"".join(parts), f"multipart/form-data; boundary={boundary}"
 
 
-def post_multipart(url: str, fields: dict[str, str], files: dict[str, bytes], headers: dict[str, str] | None = None) -> Answer:
+def post_multipart(
+    url: str, fields: dict[str, str], files: dict[str, bytes], headers: dict[str, str] | None = None
+) -> Answer:
     body, content_type = multipart(fields, files)
     return call(f"{url}/v1/alt", "POST", body, {"Content-Type": content_type, **(headers or {})})
 
@@ -143,8 +169,11 @@ def post_json(url: str, document: Any, headers: dict[str, str] | None = None) ->
 
 def schema(name: str) -> dict[str, Any]:
     """A component schema of the OpenAPI document, resolvable on its own."""
-    return {"$schema": "https://json-schema.org/draft/2020-12/schema", **OPENAPI["components"]["schemas"][name],
-            "components": OPENAPI["components"]}
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        **OPENAPI["components"]["schemas"][name],
+        "components": OPENAPI["components"],
+    }
 
 
 def assert_conforms(answer: Answer, name: str) -> None:
@@ -165,14 +194,23 @@ def assert_error(answer: Answer, status: int, code: str) -> str:
 
 
 def test_multipart_upload_with_context_returns_alt(server: Served) -> None:
-    fields = {"page_title": "Team trip", "text": "We walked to the lake.", "language": "es", "link_target": "https://example.com/trip"}
+    fields = {
+        "page_title": "Team trip",
+        "text": "We walked to the lake.",
+        "language": "es",
+        "link_target": "https://example.com/trip",
+    }
     answer = post_multipart(server.url, fields, {"image": png(1)})
     assert answer.status == 200, answer.body
     assert_conforms(answer, "AltResult")
     body = answer.body
     assert body["alt"] and "\n" not in body["alt"] and len(body["alt"]) <= 150
     assert body["decorative"] is False  # inside a link: never decorative
-    assert body["model"].startswith("tiny-moondream-text:moondream") and body["route"] == "fast" and body["source"] == "model"
+    assert (
+        body["model"].startswith("tiny-moondream-text:moondream")
+        and body["route"] == "fast"
+        and body["source"] == "model"
+    )
     timing = body["timing_ms"]
     assert timing["load"] is None  # loaded at startup, not by this request
     assert timing["total"] >= timing["generate"] > 0
@@ -183,8 +221,13 @@ def test_json_upload_returns_alt(server: Served) -> None:
     answer = post_json(server.url, document)
     assert answer.status == 200, answer.body
     assert_conforms(answer, "AltResult")
-    as_data_uri = post_json(server.url, {"image_base64": "data:image/png;base64," + base64.b64encode(png(2)).decode(),
-                                         "context": {"page_title": "Settings"}})
+    as_data_uri = post_json(
+        server.url,
+        {
+            "image_base64": "data:image/png;base64," + base64.b64encode(png(2)).decode(),
+            "context": {"page_title": "Settings"},
+        },
+    )
     assert as_data_uri.status == 200
     assert as_data_uri.body["alt"] == answer.body["alt"]  # same image and context, greedy decoding
     if answer.body["decorative"]:
@@ -210,7 +253,11 @@ def test_healthz_and_openapi(server: Served) -> None:
     assert loads == 1 and health.body["models"] == {"fast": model_id, "text": model_id}
     document = call(f"{server.url}/openapi.json")
     assert document.status == 200 and document.body == json.loads(json.dumps(OPENAPI))
-    assert document.body["openapi"] == "3.1.0" and set(document.body["paths"]) == {"/v1/alt", "/healthz", "/openapi.json"}
+    assert document.body["openapi"] == "3.1.0" and set(document.body["paths"]) == {
+        "/v1/alt",
+        "/healthz",
+        "/openapi.json",
+    }
 
 
 def test_limits_and_malformed_requests(server: Served) -> None:
@@ -225,8 +272,12 @@ def test_limits_and_malformed_requests(server: Served) -> None:
     assert "not valid JSON" in assert_error(post_json(url, b"{not json"), 400, "bad_request")
     assert "missing field image_base64" in assert_error(post_json(url, {"context": {}}), 400, "bad_request")
     assert "not valid base64" in assert_error(post_json(url, {"image_base64": "@@@@"}), 400, "bad_request")
-    assert "context.text must be a string" in assert_error(post_json(url, {"image_base64": "AAAA", "context": {"text": 5}}), 400, "bad_request")
-    assert "missing multipart field image" in assert_error(post_multipart(url, {"page_title": "x"}, {}), 400, "bad_request")
+    assert "context.text must be a string" in assert_error(
+        post_json(url, {"image_base64": "AAAA", "context": {"text": 5}}), 400, "bad_request"
+    )
+    assert "missing multipart field image" in assert_error(
+        post_multipart(url, {"page_title": "x"}, {}), 400, "bad_request"
+    )
     assert_error(post_json(url, {"image_base64": ""}), 400, "bad_request")  # empty image
     assert_error(call(f"{url}/v2/alt", "POST", b"{}", {"Content-Type": "application/json"}), 404, "not_found")
     wrong_method = call(f"{url}/v1/alt", "GET")
@@ -236,8 +287,13 @@ def test_limits_and_malformed_requests(server: Served) -> None:
     # No Content-Length (chunked): refused before reading.
     host, port = url.removeprefix("http://").split(":")
     conn = http.client.HTTPConnection(host, int(port), timeout=30)
-    conn.request("POST", "/v1/alt", body=iter([b'{"image_base64": "AAAA"}']), headers={"Content-Type": "application/json"},
-                 encode_chunked=True)
+    conn.request(
+        "POST",
+        "/v1/alt",
+        body=iter([b'{"image_base64": "AAAA"}']),
+        headers={"Content-Type": "application/json"},
+        encode_chunked=True,
+    )
     response = conn.getresponse()
     assert response.status == 411 and json.loads(response.read())["error"] == "length_required"
     conn.close()
@@ -295,8 +351,13 @@ def test_api_conforms_to_its_openapi_document(server: Served) -> None:
         # positive_data_acceptance is left out on purpose: a schema cannot say "bytes that decode
         # as an image", so schema-valid random bytes are rightly refused (400/415). Every other
         # check runs: no 5xx, documented status codes, content types, headers, response schemas.
-        @settings(max_examples=examples, deadline=None, database=None, derandomize=True,
-                  suppress_health_check=list(HealthCheck))
+        @settings(
+            max_examples=examples,
+            deadline=None,
+            database=None,
+            derandomize=True,
+            suppress_health_check=list(HealthCheck),
+        )
         @given(case=operation.as_strategy())
         def check(case: Any) -> None:
             case.call_and_validate(excluded_checks=[positive_data_acceptance])
@@ -320,7 +381,9 @@ def test_token_protects_the_alt_endpoint(tiny_models: dict[str, Path], tmp_path:
         missing = post_multipart(served.url, {}, image)
         assert_error(missing, 401, "unauthorized")
         assert missing.headers["www-authenticate"].startswith("Bearer")
-        assert_error(post_multipart(served.url, {}, image, {"Authorization": "Bearer wrong-token"}), 401, "unauthorized")
+        assert_error(
+            post_multipart(served.url, {}, image, {"Authorization": "Bearer wrong-token"}), 401, "unauthorized"
+        )
         assert post_multipart(served.url, {}, image, {"Authorization": f"Bearer {TOKEN}"}).status == 200
         assert call(f"{served.url}/healthz").status == 200  # health checks need no token
     finally:
@@ -345,7 +408,9 @@ def test_binding_beyond_loopback_needs_the_flag_and_a_token() -> None:
 def test_full_queue_answers_503_through_the_openai_backend(tmp_path: Path) -> None:
     reply = Reply(body=completion('{"alt": "A slow but fine answer", "decorative": false}'), delay=1.5)
     with FakeOpenAI(lambda seen, n: reply, models=["vision"]) as fake:
-        served = start_serve(tmp_path, "--backend", "openai", "--base-url", fake.base_url, "--model", "vision", "--queue", "1")
+        served = start_serve(
+            tmp_path, "--backend", "openai", "--base-url", fake.base_url, "--model", "vision", "--queue", "1"
+        )
         try:
             first: list[Answer] = []
             thread = threading.Thread(target=lambda: first.append(post_multipart(served.url, {}, {"image": png(6)})))

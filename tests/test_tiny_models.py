@@ -11,11 +11,10 @@ from pathlib import Path
 
 import pytest
 import tiny_models as tm  # the fixture is called tiny_models
-from llama_cpp import Llama
-from llama_cpp import llama_chat_format
+from llama_cpp import Llama, llama_chat_format
 from PIL import Image
 
-from alttext_tools.gguf_check import check_model_pair
+from alttext_tools.models.gguf_check import check_model_pair
 
 TESTS_DIR = Path(__file__).parent
 KEYS = {"moondream_text", "moondream_mmproj", "qwen_text", "qwen_mmproj"}
@@ -44,7 +43,9 @@ def test_cli_prints_json_naming_the_four_files(tmp_path: Path) -> None:
 
 
 def test_cli_without_outdir_is_a_usage_error() -> None:
-    result = subprocess.run([sys.executable, str(TESTS_DIR / "tiny_models.py")], capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, str(TESTS_DIR / "tiny_models.py")], capture_output=True, text=True, timeout=60
+    )
     assert result.returncode == 2
     assert "usage" in result.stderr
 
@@ -86,10 +87,17 @@ def test_vocabulary_layout() -> None:
 def test_utf8_trap_model_really_traps_bare_llama_cpp(tiny_models: dict[str, Path], tmp_path: Path) -> None:
     """The fixture for the engine's runaway guard: upstream ignores max_tokens and dies at n_ctx."""
     trap = tm.build_utf8_trap_text(tmp_path / "trap.gguf")
-    handler = llama_chat_format.MoondreamChatHandler(clip_model_path=str(tiny_models["moondream_mmproj"]), verbose=False)
+    handler = llama_chat_format.MoondreamChatHandler(
+        clip_model_path=str(tiny_models["moondream_mmproj"]), verbose=False
+    )
     llm = Llama(model_path=str(trap), chat_handler=handler, n_ctx=96, n_threads=1, verbose=False, flash_attn=True)
     try:
-        messages = [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": _png_uri()}}, {"type": "text", "text": "Hi"}]}]
+        messages = [
+            {
+                "role": "user",
+                "content": [{"type": "image_url", "image_url": {"url": _png_uri()}}, {"type": "text", "text": "Hi"}],
+            }
+        ]
         with pytest.raises(RuntimeError, match="llama_decode returned"):
             llm.create_chat_completion(messages=messages, temperature=0, max_tokens=4)
     finally:

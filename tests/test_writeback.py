@@ -14,11 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from alttext_tools import writeback
-from alttext_tools.decisions import Decision, image_key
-from alttext_tools.rules import evaluate_all
-from alttext_tools.scan import scan_file
-from alttext_tools.writeback import (
+from alttext_tools.check.rules import evaluate_all
+from alttext_tools.core import Decision, image_key
+from alttext_tools.rewrite import writeback
+from alttext_tools.rewrite.writeback import (
     TEMP_INFIX,
     FixSummary,
     Status,
@@ -28,6 +27,7 @@ from alttext_tools.writeback import (
     fix_file,
     unified_diff,
 )
+from alttext_tools.scan.dispatch import scan_file
 
 REPO = Path(__file__).resolve().parent.parent
 FIXABLE = frozenset({"missing-alt", "empty-alt", "whitespace-alt", "filename-alt", "placeholder-alt"})
@@ -192,7 +192,9 @@ def apply_both_ways(tmp_path: Path, relpath: str, old: bytes, patch: bytes) -> t
             assert _git(repo, "init", "-q").returncode == 0
             done = _git(repo, "apply", "-", stdin=patch)
         else:
-            done = subprocess.run(["patch", "-p1", "--batch", "--quiet"], cwd=repo, input=patch, capture_output=True, check=False)
+            done = subprocess.run(
+                ["patch", "-p1", "--batch", "--quiet"], cwd=repo, input=patch, capture_output=True, check=False
+            )
         assert done.returncode == 0, (tool, done.stdout, done.stderr, patch)
         assert not list(repo.rglob("*.orig")) and not list(repo.rglob("*.rej"))
         results.append((repo / relpath).read_bytes())
@@ -208,7 +210,12 @@ DIFF_CASES = {
     "latin-1": (b"caf\xe9\n<img src=x>\n", b'caf\xe9\n<img src=x alt="d\xe9j\xe0 vu">\n'),
     "bom": (b"\xef\xbb\xbfone\ntwo\n", b"\xef\xbb\xbfONE\ntwo\n"),
     "mixed": (b"a\r\nb\nc\rd\n", b"a\r\nB\nc\rD\n"),
-    "far-apart": (b"".join(b"line %d\n" % i for i in range(40)), b"".join(b"line %d\n" % i for i in range(40)).replace(b"line 3\n", b"LINE 3\n").replace(b"line 33\n", b"LINE 33\n")),
+    "far-apart": (
+        b"".join(b"line %d\n" % i for i in range(40)),
+        b"".join(b"line %d\n" % i for i in range(40))
+        .replace(b"line 3\n", b"LINE 3\n")
+        .replace(b"line 33\n", b"LINE 33\n"),
+    ),
 }
 
 
@@ -251,7 +258,18 @@ def fix(path: Path, mode: WriteBack, decisions: dict | None = None, **kwargs: ob
     source, images, findings = scanned(path)
     if decisions is None:
         decisions = {image_key(images[0]): Decision.text("A red fox")}
-    return fix_file(path, source, images, decisions, mode, findings=findings, fixable_rules=FIXABLE, display=path.name, root=path.parent, **kwargs)
+    return fix_file(
+        path,
+        source,
+        images,
+        decisions,
+        mode,
+        findings=findings,
+        fixable_rules=FIXABLE,
+        display=path.name,
+        root=path.parent,
+        **kwargs,
+    )
 
 
 def test_fix_file_write(tmp_path: Path) -> None:
@@ -286,12 +304,16 @@ def test_human_alt_is_kept_without_overwrite(tmp_path: Path) -> None:
     page.write_bytes(HTML)
     source, images, findings = scanned(page)
     decisions = {image_key(images[1]): Decision.text("Something else")}
-    outcome = fix_file(page, source, images, decisions, WriteBack.WRITE, findings=findings, fixable_rules=FIXABLE, display="page.html")
+    outcome = fix_file(
+        page, source, images, decisions, WriteBack.WRITE, findings=findings, fixable_rules=FIXABLE, display="page.html"
+    )
     assert outcome.status is Status.UNCHANGED
     assert page.read_bytes() == HTML
     [note] = outcome.notes
     assert note.startswith("page.html:3:4: not changed: keeps its written alt") and "--overwrite" in note
-    outcome = fix_file(page, source, images, decisions, WriteBack.WRITE, findings=findings, fixable_rules=FIXABLE, overwrite=True)
+    outcome = fix_file(
+        page, source, images, decisions, WriteBack.WRITE, findings=findings, fixable_rules=FIXABLE, overwrite=True
+    )
     assert outcome.status is Status.CHANGED
     assert b'alt="Something else"' in page.read_bytes()
 
@@ -320,7 +342,16 @@ def test_vanished_file_fails_cleanly(tmp_path: Path) -> None:
     page.write_bytes(HTML)
     source, images, findings = scanned(page)
     page.unlink()
-    outcome = fix_file(page, source, images, {image_key(images[0]): Decision.text("x")}, WriteBack.WRITE, findings=findings, fixable_rules=FIXABLE, display="page.html")
+    outcome = fix_file(
+        page,
+        source,
+        images,
+        {image_key(images[0]): Decision.text("x")},
+        WriteBack.WRITE,
+        findings=findings,
+        fixable_rules=FIXABLE,
+        display="page.html",
+    )
     assert outcome.message == "error: cannot fix page.html: file vanished"
     assert not page.exists()
 
@@ -330,7 +361,16 @@ def test_file_changed_since_scan_is_left_alone(tmp_path: Path) -> None:
     page.write_bytes(HTML)
     source, images, findings = scanned(page)
     page.write_bytes(b"<!-- edited -->\n" + HTML)
-    outcome = fix_file(page, source, images, {image_key(images[0]): Decision.text("x")}, WriteBack.WRITE, findings=findings, fixable_rules=FIXABLE, display="page.html")
+    outcome = fix_file(
+        page,
+        source,
+        images,
+        {image_key(images[0]): Decision.text("x")},
+        WriteBack.WRITE,
+        findings=findings,
+        fixable_rules=FIXABLE,
+        display="page.html",
+    )
     assert outcome.message == "error: cannot fix page.html: file changed since it was scanned; run again"
     assert page.read_bytes() == b"<!-- edited -->\n" + HTML
 
@@ -344,7 +384,16 @@ def test_disk_full_during_fix(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
         raise OSError(errno.ENOSPC, "No space left on device")
 
     monkeypatch.setattr(writeback.os, "write", enospc)
-    outcome = fix_file(page, source, images, {image_key(images[0]): Decision.text("x")}, WriteBack.WRITE, findings=findings, fixable_rules=FIXABLE, display="page.html")
+    outcome = fix_file(
+        page,
+        source,
+        images,
+        {image_key(images[0]): Decision.text("x")},
+        WriteBack.WRITE,
+        findings=findings,
+        fixable_rules=FIXABLE,
+        display="page.html",
+    )
     assert outcome.message == "error: cannot fix page.html: no space left on device"
     assert page.read_bytes() == HTML and temps(tmp_path) == []
 
@@ -352,12 +401,14 @@ def test_disk_full_during_fix(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
 def test_verification_failure_is_an_internal_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     page = tmp_path / "page.html"
     page.write_bytes(HTML)
-    from alttext_tools import rewrite
+    from alttext_tools.rewrite import edits as rewrite
 
     monkeypatch.setattr(rewrite, "escape_html_attr", lambda value, quote, encoding="utf-8", pipe=False: value + "!")
     outcome = fix(page, WriteBack.WRITE)
     assert outcome.status is Status.FAILED and outcome.internal
-    assert outcome.message is not None and outcome.message.startswith("error: internal error while fixing page.html: image at 2:4: expected alt 'A red fox', re-scan reads 'A red fox!'")
+    assert outcome.message is not None and outcome.message.startswith(
+        "error: internal error while fixing page.html: image at 2:4: expected alt 'A red fox', re-scan reads 'A red fox!'"
+    )
     assert page.read_bytes() == HTML
 
 
@@ -393,12 +444,16 @@ def test_diff_applies_to_the_write_result(tmp_path: Path, name: str) -> None:
     (root / "docs").mkdir(parents=True)
     page = root / "docs" / name
     page.write_bytes(DIFF_FILES[name])
-    alt = "Un renard roux endormi dans la neige, déjà vu — \"quoted\" & <b>"
+    alt = 'Un renard roux endormi dans la neige, déjà vu — "quoted" & <b>'
     source, images, findings = scanned(page)
     decisions = {image_key(images[0]): Decision.text(alt)}
-    diff = fix_file(page, source, images, decisions, WriteBack.DIFF, findings=findings, fixable_rules=FIXABLE, root=root)
+    diff = fix_file(
+        page, source, images, decisions, WriteBack.DIFF, findings=findings, fixable_rules=FIXABLE, root=root
+    )
     assert diff.status is Status.CHANGED and page.read_bytes() == DIFF_FILES[name]
-    written = fix_file(page, source, images, decisions, WriteBack.WRITE, findings=findings, fixable_rules=FIXABLE, root=root)
+    written = fix_file(
+        page, source, images, decisions, WriteBack.WRITE, findings=findings, fixable_rules=FIXABLE, root=root
+    )
     assert written.status is Status.CHANGED
     expected = page.read_bytes()
     assert expected != DIFF_FILES[name]
@@ -408,7 +463,7 @@ def test_diff_applies_to_the_write_result(tmp_path: Path, name: str) -> None:
 
 
 def test_exit_codes() -> None:
-    from alttext_tools.report import ExitCode
+    from alttext_tools.report.outcome import ExitCode
 
     changed = writeback.FileOutcome("a", WriteBack.CHECK, Status.CHANGED, images=1)
     same = writeback.FileOutcome("b", WriteBack.CHECK)
@@ -422,7 +477,10 @@ def test_exit_codes() -> None:
     assert FixSummary.of([changed, failed], WriteBack.CHECK).exit_code() is ExitCode.FILE_ERRORS
     assert FixSummary.of([changed], WriteBack.WRITE).exit_code(problems=1) is ExitCode.FILE_ERRORS
     assert FixSummary.of([failed, internal], WriteBack.WRITE).exit_code() is ExitCode.INTERNAL_ERROR
-    assert FixSummary.of([changed, same], WriteBack.CHECK).line() == "1 file would be fixed (1 image), 1 file would be left unchanged."
+    assert (
+        FixSummary.of([changed, same], WriteBack.CHECK).line()
+        == "1 file would be fixed (1 image), 1 file would be left unchanged."
+    )
 
 
 def test_an_image_that_cannot_be_edited_does_not_block_the_others(tmp_path: Path) -> None:
@@ -433,7 +491,9 @@ def test_an_image_that_cannot_be_edited_does_not_block_the_others(tmp_path: Path
     source, images, findings = scanned(page)
     images = [replace(images[0], alt_span=None), images[1]]  # as the scanner says for an unprovable label
     decisions = {image_key(i): Decision.text("Fox") for i in images}
-    outcome = fix_file(page, source, images, decisions, WriteBack.WRITE, findings=findings, fixable_rules=FIXABLE, display="page.md")
+    outcome = fix_file(
+        page, source, images, decisions, WriteBack.WRITE, findings=findings, fixable_rules=FIXABLE, display="page.md"
+    )
     assert outcome.status is Status.CHANGED and outcome.images == 1
     assert page.read_bytes() == b"![](a.png) and ![Fox](b.png)\n"
     assert outcome.notes == ["page.md:1:1: cannot locate the image label exactly; edit it by hand (not changed)"]
@@ -448,7 +508,11 @@ if not CORPUS.is_dir():
 def test_real_docs_diff_equals_write(tmp_path: Path) -> None:
     """A slice of a real MkDocs site: every image rewritten (quotes, markup, pipes, RTL, decorative);
     the --diff output applied with git and with patch gives exactly the WRITE result."""
-    sources = sorted(p for p in (CORPUS / "docs" / "en" / "docs").rglob("*.md") if b"![" in p.read_bytes() or b"<img" in p.read_bytes())[:40]
+    sources = sorted(
+        p
+        for p in (CORPUS / "docs" / "en" / "docs").rglob("*.md")
+        if b"![" in p.read_bytes() or b"<img" in p.read_bytes()
+    )[:40]
     assert sources
     trees = {}
     for name in ("diff", "write", "git", "patch"):
@@ -476,7 +540,9 @@ def test_real_docs_diff_equals_write(tmp_path: Path) -> None:
     _git(trees["git"], "init", "-q")
     done = _git(trees["git"], "apply", "-", stdin=patch)
     assert done.returncode == 0, done.stderr
-    done = subprocess.run(["patch", "-p1", "--batch", "--quiet"], cwd=trees["patch"], input=patch, capture_output=True, check=False)
+    done = subprocess.run(
+        ["patch", "-p1", "--batch", "--quiet"], cwd=trees["patch"], input=patch, capture_output=True, check=False
+    )
     assert done.returncode == 0, done.stderr
     for source in sources:
         relative = source.relative_to(CORPUS)

@@ -1,0 +1,77 @@
+"""Cache keys: what decides a generated alt (image, model, prompt version, language, role)."""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+from dataclasses import dataclass
+from typing import Protocol
+
+
+@dataclass(frozen=True)
+class GenerationKey:
+    """Everything that decides a generated alt: the parts the alt-text cache is keyed by."""
+
+    image_sha256: str  # of the image bytes as read (before any decoding or resizing)
+    model_id: str
+    prompt_version: str
+    language: str | None  # lower-cased BCP 47 tag; None: the model's default (English)
+    role: str  # "informative" or "functional:<link target>" (prompts.image_role)
+
+    @property
+    def digest(self) -> str:
+        """The cache key of these parts (`cache_key`)."""
+        return cache_key(self.image_sha256, self.model_id, self.prompt_version, self.language, self.role)
+
+
+def generation_key_for(
+    image_sha256: str, model_id: str, language: str | None, role: str, prompt_version: str
+) -> GenerationKey:
+    """The key of one generation; the language in its one spelling (`norm_language`)."""
+    return GenerationKey(image_sha256.lower(), model_id, prompt_version, norm_language(language), role)
+
+
+@dataclass(frozen=True)
+class CachedAlt:
+    """What a cache returns / is given for one GenerationKey: the post-processed answer."""
+
+    alt: str | None  # None (or "") when decorative
+    decorative: bool
+    model_id: str  # who wrote it: the model id, or e.g. "human" for a reviewed entry
+    handler: str = ""
+
+
+class GenerationCache(Protocol):
+    """Hook for the alt-text cache (cache issue). `get` may answer with any entry it considers
+    right for the key (a person's reviewed text for the same image, language and role, say);
+    `put` receives every fresh generation. Hits are used as they are, without a model."""
+
+    def get(self, key: GenerationKey) -> CachedAlt | None: ...
+
+    def put(self, key: GenerationKey, value: CachedAlt) -> None: ...
+
+
+KEY_SCHEME = "alttext-cache-key/1"
+
+
+def cache_key(image_sha256: str, model_id: str, prompt_version: str, language: str | None, role: str) -> str:
+    """SHA-256 hex of a canonical, unambiguous encoding of the key parts.
+
+    Each part is length-prefixed (netstring style), so no value can imitate another split;
+    language is compared case-insensitively (BCP 47), None and "" mean "no language".
+    """
+    parts = (image_sha256.lower(), model_id, prompt_version, norm_language(language) or "", role)
+    encoded = KEY_SCHEME + "\n" + "".join(f"{len(p)}:{p}\n" for p in parts)
+    return hashlib.sha256(encoded.encode("utf-8")).hexdigest()
+
+
+def norm_language(language: str | None) -> str | None:
+    """BCP 47 tags are case-insensitive: one spelling, lower case; "" means none."""
+    if language is None:
+        return None
+    return language.strip().lower() or None
+
+
+@functools.lru_cache(maxsize=256)
+def canonical_language(language: str) -> str | None:
+    return norm_language(language)

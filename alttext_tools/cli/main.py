@@ -1,0 +1,283 @@
+"""The `alttext` command line. Reports go to stdout, chatter to stderr; exit codes in report.ExitCode.
+
+Heavy modules (llama_cpp, Pillow, huggingface_hub) are imported inside the commands that need
+them, so `alttext check` starts fast.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import click
+
+from alttext_tools import __version__
+from alttext_tools.cli.options import (
+    common_overrides,
+    emit_report,
+    flush_cache,
+    load_project_config,
+    model_options,
+    model_overrides,
+    model_provider,
+    open_cache,
+    rule_settings,
+    scan_options,
+    unreviewed_checker,
+    walk_files,
+)
+from alttext_tools.report.formats import FORMAT_CHOICES
+from alttext_tools.report.outcome import FAIL_ON_CHOICES, ExitCode
+from alttext_tools.report.text import use_color
+
+
+class LazyGroup(click.Group):
+    """Subcommands in `lazy` are imported only when invoked or listed, keeping `check` fast."""
+
+    lazy: dict[str, str] = {
+        "models": "alttext_tools.cli.models:models",
+        "cache": "alttext_tools.cli.cache:cache",
+        "serve": "alttext_tools.serve.command:serve",
+        "review": "alttext_tools.review.command:review",
+    }
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted([*super().list_commands(ctx), *self.lazy])
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name in self.lazy:
+            module, attr = self.lazy[name].split(":")
+            command: click.Command = getattr(importlib.import_module(module), attr)
+            return command
+        return super().get_command(ctx, name)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="alttext")
+def cli() -> None:
+    """Find, write and fix image alt text in HTML and Markdown sources."""
+
+
+@cli.command()
+@scan_options
+@click.option(
+    "-f", "--format", "fmt", type=click.Choice(FORMAT_CHOICES), default="text", show_default=True, help="Report format."
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the report to this file instead of stdout.",
+)
+@click.option(
+    "--fail-on", type=click.Choice(FAIL_ON_CHOICES), help="Lowest severity that makes the exit code 1 (default: error)."
+)
+@click.option(
+    "--color/--no-color",
+    default=None,
+    help="Colour the text report (default: when stdout is a terminal and NO_COLOR is unset).",
+)
+@click.option("-q", "--quiet", is_flag=True, help="No summary line on stderr.")
+@click.option(
+    "--require-reviewed",
+    is_flag=True,
+    help="Also report alt text a model wrote that no person has reviewed (needs the alt-text cache).",
+)
+def check(
+    paths: tuple[Path, ...],
+    config_file: Path | None,
+    exclude: tuple[str, ...],
+    no_gitignore: bool | None,
+    max_length: int | None,
+    disable: tuple[str, ...],
+    site_root: Path | None,
+    jobs: int | None,
+    fmt: str,
+    output: Path | None,
+    fail_on: str | None,
+    color: bool | None,
+    quiet: bool,
+    require_reviewed: bool,
+) -> None:
+    """Report images whose text alternative is missing or bad. No model, no network.
+
+    Exit codes: 0 clean, 1 findings at or above --fail-on, 2 usage error,
+    3 some files could not be read, 4 internal error.
+    """
+    from alttext_tools.check.run import check_files
+
+    overrides = common_overrides(no_gitignore, max_length, site_root, jobs)
+    overrides["fail_on"] = fail_on
+    config = load_project_config(paths, config_file, overrides)
+    settings = rule_settings(config, exclude, disable)
+    run = check_files(walk_files(paths, config), settings, config.jobs)
+    report = run.report()
+    if require_reviewed and "unreviewed-alt" not in settings.disabled:
+        report.findings.extend(
+            unreviewed_checker(config, [image for result in run.results for image in result.images], settings)
+        )
+        report.findings.sort(key=lambda finding: finding.sort_key)
+    colored = (use_color(sys.stdout) if color is None else color) and output is None and fmt == "text"
+    emit_report(report.render(fmt, color=colored), output, colored)
+    if not quiet:
+        click.echo(report.summary(color=use_color(sys.stderr) if color is None else color), err=True)
+    sys.exit(int(report.return_code(config.fail_on)))
+
+
+@cli.command()
+@scan_options
+@click.option(
+    "--from",
+    "from_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Apply reviewed decisions: `check --format json` output with a new_alt field per entry. No model.",
+)
+@click.option("--diff", is_flag=True, help="Print a unified diff (git apply / patch -p1) instead of writing.")
+@click.option("--check", "check_only", is_flag=True, help="Write nothing; exit 1 if anything would change.")
+@click.option(
+    "--overwrite",
+    is_flag=True,
+    help="Also replace human-written alt that is merely imperfect (too long, redundant prefix...).",
+)
+@click.option(
+    "--no-cache",
+    is_flag=True,
+    help="Neither read nor write the alt-text cache (default: .alttext-cache.jsonl at the project root).",
+)
+@model_options
+@click.option(
+    "-f",
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="json: per-image results and a summary on stdout.",
+)
+@click.option("-v", "--verbose", is_flag=True, help="Per-image routing and timings on stderr.")
+@click.option(
+    "--progress/--no-progress", default=None, help="Progress bar on stderr (default: when stderr is a terminal)."
+)
+def fix(
+    paths: tuple[Path, ...],
+    config_file: Path | None,
+    exclude: tuple[str, ...],
+    no_gitignore: bool | None,
+    max_length: int | None,
+    disable: tuple[str, ...],
+    site_root: Path | None,
+    jobs: int | None,
+    from_file: Path | None,
+    diff: bool,
+    check_only: bool,
+    overwrite: bool,
+    no_cache: bool,
+    fmt: str,
+    verbose: bool,
+    progress: bool | None,
+    threads: int | None,
+    **model_options: Any,
+) -> None:
+    """Write alt text into the sources: only alt values change, byte for byte.
+
+    Without --from, a local vision model writes the alt text (see `alttext models`).
+    Exit codes: 0 done, 1 (--check) something would change, 2 usage error or no model,
+    3 some files or images could not be fixed, 4 internal error.
+    """
+    import json as _json
+
+    from alttext_tools.rewrite.decisions import DecisionsError, FileDecisions
+    from alttext_tools.rewrite.fix import run_fix, scan_for_fix
+    from alttext_tools.rewrite.writeback import FixSummary, WriteBack, find_root
+
+    overrides = common_overrides(no_gitignore, max_length, site_root, jobs)
+    overrides.update(model_overrides(model_options))
+    config = load_project_config(paths, config_file, overrides)
+    settings = rule_settings(config, exclude, disable)
+    mode = WriteBack.from_flags(check=check_only, diff=diff)
+    provider: Any
+    if from_file is not None:
+        try:
+            provider = FileDecisions.load(from_file)
+        except DecisionsError as exc:
+            raise click.UsageError(str(exc)) from None
+        if not paths:
+            paths = tuple(Path(p) for p in provider.paths() if Path(p).exists() or Path(p).is_symlink())
+    scanned, file_errors = scan_for_fix(walk_files(paths, config), settings, config.jobs)
+    for error in file_errors:
+        click.echo(f"{error.path}: error: {error.message}", err=True)
+    cache = None
+    if from_file is None:
+        show_progress = sys.stderr.isatty() if progress is None else progress
+        cache = None if no_cache else open_cache(config)
+        provider = model_provider(config, threads, verbose, show_progress, cache, read_only=mode is WriteBack.CHECK)
+    try:
+        run = run_fix(
+            scanned,
+            provider,
+            mode,
+            overwrite=overwrite,
+            root=find_root(),
+            every_image=from_file is not None,
+            jobs=config.jobs,
+        )
+    finally:
+        if hasattr(provider, "close"):
+            provider.close()
+        if cache is not None and mode is not WriteBack.CHECK:
+            flush_cache(cache)
+    problems = [str(p) for p in getattr(provider, "problems", [])]
+    if from_file is not None:
+        problems += [str(p) for p in provider.unmatched([item.display for item in scanned])]
+        problems = list(dict.fromkeys(problems))
+    for outcome in run.outcomes:
+        if outcome.diff:
+            sys.stdout.buffer.write(outcome.diff)
+            sys.stdout.buffer.flush()
+        for note in outcome.notes:
+            click.echo(note, err=True)
+        if outcome.message:
+            click.echo(outcome.message, err=True)
+    for problem in problems:
+        click.echo(problem, err=True)
+    summary = FixSummary.of(run.outcomes, mode)
+    if fmt == "json":
+        document: dict[str, Any] = {
+            "files": [
+                {"path": o.path, "status": o.status.value, "images": o.images, "error": o.error} for o in run.outcomes
+            ],
+            "problems": problems,
+        }
+        if hasattr(provider, "records"):
+            document["warnings"] = list(provider.warnings)
+            document["images"] = [record.to_dict() for record in provider.records]
+            document["summary"] = provider.summary()
+        click.echo(_json.dumps(document, indent=2, ensure_ascii=False))
+    click.echo(summary.line(), err=True)
+    code = summary.exit_code(check=check_only or None, problems=len(problems) + len(file_errors))
+    sys.exit(int(code))
+
+
+def _skip_css_selectors() -> None:
+    """bs4 imports soupsieve (CSS selectors, ~60 ms of regex compiling) that we never use.
+
+    Only the CLI does this, in its own process: bs4 treats a missing soupsieve as optional,
+    and library users (the MkDocs plugin's host process) keep theirs.
+    """
+    if "soupsieve" not in sys.modules and "bs4" not in sys.modules:
+        sys.modules["soupsieve"] = None  # type: ignore[assignment]
+        warnings.filterwarnings("ignore", message="The soupsieve package is not installed", category=UserWarning)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Console-script entry point; returns the exit code (click exits 2 on usage errors)."""
+    _skip_css_selectors()
+    try:
+        cli.main(args=list(argv) if argv is not None else None, prog_name="alttext", standalone_mode=True)
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else int(ExitCode.USAGE))
+    return int(ExitCode.OK)

@@ -1,0 +1,106 @@
+"""`alttext models pull|list|path`: fetch and inspect preset vision models.
+
+Attach with `main.add_command(models)`. Data goes to stdout (paths, the table, JSON); status and
+errors go to stderr. Exit codes: 0 ok, 1 model not available / download failed, 2 usage error
+(including an unknown preset name, which lists the valid ones), 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from alttext_tools.models.hub import ModelError, format_size, hub_cache_dir, list_models, pull, resolve_local
+from alttext_tools.models.presets import UnknownPresetError, get_preset
+
+
+def _say(message: str) -> None:
+    click.echo(message, err=True)
+
+
+def _check_names(ctx: click.Context, param: click.Parameter, value: str | tuple[str, ...]) -> str | tuple[str, ...]:
+    # Validate every name before any download starts; a usage error (exit 2) lists the presets.
+    for name in (value,) if isinstance(value, str) else value:
+        try:
+            get_preset(name)
+        except UnknownPresetError as exc:
+            raise click.BadParameter(str(exc), ctx=ctx, param=param) from None
+    return value
+
+
+@click.group("models")
+def models() -> None:
+    """Download and inspect the vision models used to write alt text."""
+
+
+@models.command("pull", short_help="Download preset models (prints their paths).")
+@click.argument("names", nargs=-1, required=True, metavar="NAME...", callback=_check_names)
+@click.option("--no-progress", is_flag=True, help="Do not draw download progress bars.")
+def pull_command(names: tuple[str, ...], no_progress: bool) -> None:
+    """Download preset models into the Hugging Face cache (prints their local paths).
+
+    NAME is a preset from `alttext models list`. Honours HF_ENDPOINT, HF_HOME, HF_HUB_CACHE and
+    HF_TOKEN; files already cached are only checked, not downloaded again.
+    """
+    cache = hub_cache_dir()
+    for name in dict.fromkeys(names):  # de-duplicate, keep order
+        preset = get_preset(name)
+        _say(f"{name}: {preset.repo_id} (~{format_size(preset.download_size)}) -> {cache}")
+
+        def log(message: str, prefix: str = name) -> None:
+            _say(f"{prefix}: {message}")
+
+        try:
+            spec = pull(name, progress=not no_progress, log=log)
+        except ModelError as exc:
+            raise click.ClickException(str(exc)) from None
+        except KeyboardInterrupt:
+            # huggingface_hub deletes its partial file on interrupt: say so rather than promise a resume.
+            _say(f"{name}: interrupted, partial file discarded; run `alttext models pull {name}` again")
+            raise click.exceptions.Exit(130) from None
+        click.echo(spec.text_path)
+        click.echo(spec.mmproj_path)
+        _say(f"{name}: ready")
+
+
+@models.command("list")
+@click.option(
+    "--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True, help="Output format."
+)
+def list_command(fmt: str) -> None:
+    """Show the presets and whether each is downloaded (no network)."""
+    cache = hub_cache_dir()
+    statuses = list_models(cache_dir=cache)
+    if fmt == "json":
+        click.echo(json.dumps({"cache_dir": str(cache), "models": [s.to_dict() for s in statuses]}, indent=2))
+        return
+    header = ("PRESET", "SLOT", "HANDLER", "STATUS", "ON DISK", "DOWNLOAD", "REPO")
+    rows = [
+        (
+            s.preset,
+            s.slot,
+            s.handler,
+            s.state,
+            format_size(s.size_on_disk) if s.size_on_disk else "-",
+            f"~{format_size(s.download_size)}",
+            s.repo_id,
+        )
+        for s in statuses
+    ]
+    widths = [max(len(row[i]) for row in (header, *rows)) for i in range(len(header))]
+    for row in (header, *rows):
+        click.echo("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
+    _say(f"cache: {cache}")
+
+
+@models.command("path", short_help="Print a downloaded preset's two file paths.")
+@click.argument("name", callback=_check_names)
+def path_command(name: str) -> None:
+    """Print the local text-model and mmproj paths of a downloaded preset (no network)."""
+    try:
+        spec = resolve_local(name)
+    except ModelError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(spec.text_path)
+    click.echo(spec.mmproj_path)

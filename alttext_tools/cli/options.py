@@ -1,0 +1,287 @@
+"""The `alttext` command line. Reports go to stdout, chatter to stderr; exit codes in report.ExitCode.
+
+Heavy modules (llama_cpp, Pillow, huggingface_hub) are imported inside the commands that need
+them, so `alttext check` starts fast.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from alttext_tools.config import Config, ConfigError, apply_overrides, load_config
+from alttext_tools.report.outcome import ExitCode
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def scan_options(func: F) -> F:
+    """Options shared by every command that walks a docs tree."""
+    decorators = [
+        click.argument("paths", nargs=-1, type=click.Path(path_type=Path)),
+        click.option(
+            "--config",
+            "config_file",
+            type=click.Path(exists=True, dir_okay=False, path_type=Path),
+            help="Config file (default: [tool.alttext] in pyproject.toml or .alttext.toml, searched upwards).",
+        ),
+        click.option(
+            "--exclude",
+            multiple=True,
+            metavar="GLOB",
+            help="Skip files matching this gitignore-style glob (repeatable).",
+        ),
+        click.option("--no-gitignore", is_flag=True, default=None, help="Do not honour .gitignore files."),
+        click.option("--max-length", type=click.IntRange(min=1), help="Longest acceptable alt text (default 150)."),
+        click.option("--disable", multiple=True, metavar="RULE", help="Turn a rule off (repeatable)."),
+        click.option(
+            "--site-root",
+            type=click.Path(file_okay=False, path_type=Path),
+            help="Folder that root-relative image URLs (/img/x.png) resolve against.",
+        ),
+        click.option("-j", "--jobs", type=click.IntRange(min=0), help="Worker processes (0 = all cores)."),
+    ]
+    for decorator in reversed(decorators):
+        func = decorator(func)
+    return func
+
+
+def load_project_config(paths: Sequence[Path], config_file: Path | None, overrides: dict[str, Any]) -> Config:
+    start = paths[0] if paths else Path.cwd()
+    try:
+        config = load_config(start, config_file)
+        apply_overrides(config, overrides, origin="command line")
+    except ConfigError as exc:
+        raise click.UsageError(str(exc)) from None
+    return config
+
+
+def common_overrides(
+    no_gitignore: bool | None, max_length: int | None, site_root: Path | None, jobs: int | None
+) -> dict[str, Any]:
+    """Scalar flags that override config keys (list flags are merged in rule_settings)."""
+    return {
+        "gitignore": False if no_gitignore else None,
+        "max_length": max_length,
+        "site_root": str(site_root.resolve()) if site_root else None,
+        "jobs": jobs,
+    }
+
+
+def rule_settings(config: Config, exclude: Sequence[str], disable: Sequence[str]) -> Any:
+    from alttext_tools.check.rules import RuleSettings
+
+    config.exclude = [*config.exclude, *exclude]
+    try:
+        return RuleSettings(
+            max_length=config.max_length,
+            disabled=frozenset([*config.disable, *disable]),
+            severity_overrides=dict(config.severity),
+            extra_placeholders=frozenset(config.placeholders),
+        )
+    except ValueError as exc:
+        raise click.UsageError(f"{config.source or 'command line'}: {exc}") from None
+
+
+def unreviewed_checker(config: Config, images: list[Any], settings: Any) -> list[Any]:
+    from alttext_tools.cache.store import cache_path_for
+    from alttext_tools.check.unreviewed import ImageHasher, unreviewed_findings
+
+    path = cache_path_for(config)
+    if path is None:
+        raise click.UsageError('--require-reviewed needs the alt-text cache, but `cache = ""` turns it off')
+    cache = open_cache(config)
+    hasher = ImageHasher(config.root, config.site_root_path(), config.allow_remote)
+    return unreviewed_findings(images, cache, hasher, settings.severity("unreviewed-alt"))
+
+
+def walk_files(paths: Sequence[Path], config: Config) -> list[tuple[Path, str]]:
+    from alttext_tools.scan.walk import Walker
+
+    given = list(paths) or [Path(".")]
+    missing = [p for p in given if not p.exists() and not p.is_symlink()]
+    if missing:
+        raise click.UsageError(f"no such file or directory: {missing[0]}")
+    return list(Walker(config.root, config.exclude, config.gitignore).files(given))
+
+
+def emit_report(text: str, output: Path | None, color: bool = False) -> None:
+    if output is None:
+        if text:
+            click.echo(text.rstrip("\n"), color=color)
+        return
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(text + ("\n" if text and not text.endswith("\n") else ""), encoding="utf-8")
+
+
+class NoModel(click.ClickException):
+    """No model to write alt text with: the one message says what is missing and how to get it."""
+
+    exit_code = int(ExitCode.USAGE)
+
+
+def model_options(func: F) -> F:
+    """Options choosing and running the vision models (fix, and later review/serve)."""
+    handler = click.Choice(["moondream", "qwen2.5-vl", "llava", "mtmd"])
+    decorators = [
+        click.option(
+            "--router",
+            type=click.Choice(["auto", "fast", "text"]),
+            help="auto: text-heavy images to the text model, photos to the fast one (default auto).",
+        ),
+        click.option(
+            "--model",
+            "model",
+            metavar="PRESET|PATH",
+            help="Use one model for both slots: a preset name or a text GGUF path.",
+        ),
+        click.option("--mmproj", type=click.Path(path_type=Path), help="The vision projector GGUF for --model PATH."),
+        click.option("--handler", type=handler, help="Chat handler for --model PATH."),
+        click.option("--fast-model", metavar="PRESET|PATH", help="Model for photos (default moondream2)."),
+        click.option("--fast-mmproj", type=click.Path(path_type=Path)),
+        click.option("--fast-handler", type=handler),
+        click.option(
+            "--text-model", metavar="PRESET|PATH", help="Model for text-heavy images (default qwen2.5-vl-3b)."
+        ),
+        click.option("--text-mmproj", type=click.Path(path_type=Path)),
+        click.option("--text-handler", type=handler),
+        click.option("--language", metavar="LANG", help="Write alt text in this language (default: the page's own)."),
+        click.option(
+            "--allow-remote",
+            is_flag=True,
+            default=None,
+            help="Fetch http(s) images (https only, size and time limits).",
+        ),
+        click.option(
+            "--threads", type=click.IntRange(min=1), help="CPU threads for llama.cpp (default: physical cores)."
+        ),
+        click.option(
+            "--backend",
+            type=click.Choice(["local", "openai"]),
+            help="local: llama.cpp in this process (default); openai: an OpenAI-compatible server at --base-url, --model NAME being its model id.",
+        ),
+        click.option(
+            "--base-url",
+            metavar="URL",
+            help="API root of the server, e.g. http://127.0.0.1:8080/v1 (llama.cpp), http://127.0.0.1:11434/v1 (Ollama).",
+        ),
+        click.option(
+            "--api-key-env",
+            metavar="NAME",
+            help="Environment variable holding the server's API key, sent as a Bearer token (default OPENAI_API_KEY).",
+        ),
+        click.option("--concurrency", type=click.IntRange(min=1), help="Requests in flight to the server (default 4)."),
+        click.option(
+            "--timeout",
+            type=click.FloatRange(min=0, min_open=True),
+            metavar="SECONDS",
+            help="Seconds to wait for one server answer (default 120).",
+        ),
+        click.option(
+            "--retries",
+            type=click.IntRange(min=0),
+            help="Extra attempts on HTTP 429/5xx and dropped connections, with backoff (default 3).",
+        ),
+    ]
+    for decorator in reversed(decorators):
+        func = decorator(func)
+    return func
+
+
+def model_overrides(options: dict[str, Any]) -> dict[str, Any]:
+    values: dict[str, Any] = {
+        "router": options["router"],
+        "language": options["language"],
+        "allow_remote": options["allow_remote"],
+    }
+    for key in ("backend", "base_url", "api_key_env", "concurrency", "timeout", "retries"):
+        values[key] = options.get(key)
+    server = options.get("backend") == "openai"  # model names are the server's ids, not paths
+    for slot in ("fast", "text"):
+        name = options[f"{slot}_model"] or options["model"]
+        values[f"{slot}_model"] = name if server else _absolute_if_path(name)
+        mmproj = options[f"{slot}_mmproj"] or options["mmproj"]
+        values[f"{slot}_mmproj"] = str(mmproj.resolve()) if mmproj else None
+        values[f"{slot}_handler"] = options[f"{slot}_handler"] or options["handler"]
+    return values
+
+
+def _absolute_if_path(value: str | None) -> str | None:
+    """A model file given on the command line is relative to the cwd; a preset name stays a name,
+    and so does anything that is neither a file here nor GGUF-shaped (a server's model id such as
+    "llava:7b" or "Qwen/Qwen2.5-VL-3B-Instruct", when `backend = "openai"` comes from the config)."""
+    if value is None:
+        return None
+    from alttext_tools.models.presets import PRESETS
+
+    if value in PRESETS:
+        return value
+    path = Path(value).expanduser()
+    if value.lower().endswith(".gguf") or value.startswith((".", "~")) or path.is_absolute() or path.exists():
+        return str(path.resolve())
+    return value
+
+
+class CacheProblem(click.ClickException):
+    """A damaged or unwritable alt-text cache: one line naming the file (and line)."""
+
+    exit_code = int(ExitCode.FILE_ERRORS)
+
+
+def open_cache(config: Config) -> Any:
+    from alttext_tools.cache.store import AltCache, cache_path_for
+    from alttext_tools.errors import CacheError
+
+    path = cache_path_for(config)
+    if path is None:
+        return None
+    try:
+        return AltCache.open(path)
+    except CacheError as exc:
+        raise CacheProblem(str(exc)) from None
+
+
+def flush_cache(cache: Any) -> None:
+    from alttext_tools.errors import CacheError
+
+    try:
+        cache.flush()
+    except (CacheError, OSError) as exc:
+        raise CacheProblem(f"{cache.path}: could not save the alt-text cache: {exc}") from None
+
+
+def model_provider(
+    config: Config,
+    threads: int | None,
+    verbose: bool,
+    progress: bool,
+    cache: Any = None,
+    *,
+    read_only: bool = False,
+    **extra: Any,
+) -> Any:
+    """The generation provider for `config` (local engine, or config.backend == "openai"); `extra`
+    goes to ModelProvider (serve passes max_pixels)."""
+    from alttext_tools.cache.providers import GenerationCacheAdapter
+    from alttext_tools.engines.base import EngineSettings
+    from alttext_tools.generate.provider import ModelProvider, models_for
+    from alttext_tools.models.slots import ModelSetupError
+
+    try:
+        slots, engine = models_for(config)
+    except ModelSetupError as exc:
+        raise NoModel(str(exc)) from None
+    return ModelProvider.from_config(
+        config,
+        slots,
+        engine=engine,
+        engine_settings=EngineSettings(n_threads=threads) if threads else EngineSettings(),
+        progress=progress,
+        log=lambda line: click.echo(line, err=True),
+        verbose=verbose,
+        cache=GenerationCacheAdapter(cache, config.max_length, read_only=read_only) if cache is not None else None,
+        **extra,
+    )

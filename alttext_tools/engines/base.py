@@ -1,0 +1,107 @@
+"""What the engines share without importing llama.cpp: settings, results, the core count."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+
+def physical_cores() -> int:
+    """Physical cores we may run on: llama.cpp gains nothing from hyperthreads, and its spinning
+    worker threads slow down badly when there are more of them than cores."""
+    try:
+        usable = len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        usable = os.cpu_count() or 1
+    cores: set[tuple[str, str]] = set()
+    physical = core = ""
+    try:
+        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as info:
+            for line in info:
+                name, _, value = line.partition(":")
+                name = name.strip()
+                if name == "physical id":
+                    physical = value.strip()
+                elif name == "core id":
+                    core = value.strip()
+                    cores.add((physical, core))
+    except OSError:
+        pass
+    return max(1, min(usable, len(cores) or usable))
+
+
+@dataclass(frozen=True)
+class EngineSettings:
+    n_threads: int = field(default_factory=physical_cores)
+    # Room for the image (moondream2: 729 tokens; qwen2.5-vl: <= image_max_tokens), the prompt
+    # and the answer.
+    n_ctx: int = 4096
+    n_batch: int = 512
+    max_tokens: int = 120
+    temperature: float = 0.0
+    flash_attn: bool = True  # retried without if the context cannot be created with it
+    n_gpu_layers: int = -1  # all layers where a GPU backend exists; ignored by CPU builds
+    seed: int = 0
+    # Upper bound on tokens per image for dynamic-resolution projectors (Qwen2.5-VL would use up
+    # to 4096, i.e. the whole default context). None keeps llama.cpp's per-model default.
+    image_max_tokens: int | None = 1024
+    # True lets llama.cpp / mtmd print to stderr, unless an earlier engine in this process already
+    # routed the (process-wide) native logs to `logging`.
+    verbose: bool = False
+
+
+@dataclass(frozen=True)
+class Generation:
+    text: str
+    model_id: str
+    handler: str
+    json_mode: bool  # True when the JSON-schema grammar constrained the output
+    load_s: float  # model loading done by this call (0.0 when it was already loaded)
+    # Prompt phase: template, image decode + vision encode, prompt evaluation. The handler does
+    # these in one call, so image encoding cannot be split from prompt evaluation; None when the
+    # phase boundary was not observed.
+    encode_s: float | None
+    generate_s: float  # token generation (whole completion when encode_s is None)
+    total_s: float
+    tokens: int  # completion tokens
+    finish_reason: str = "stop"  # "stop" (end of turn) or "length" (hit max_tokens: may be cut off)
+
+
+# --- requests ------------------------------------------------------------------------------------
+
+
+def image_data_uri(image_png: bytes) -> str:
+    # Handlers urlopen() anything that is not a data: URI; never hand them paths or URLs.
+    return "data:image/png;base64," + base64.b64encode(image_png).decode("ascii")
+
+
+def build_messages(image_png: bytes, system: str, user: str) -> list[dict[str, Any]]:
+    content = [
+        {"type": "image_url", "image_url": {"url": image_data_uri(image_png)}},
+        {"type": "text", "text": user},
+    ]
+    messages: list[dict[str, Any]] = [{"role": "user", "content": content}]
+    if system:
+        messages.insert(0, {"role": "system", "content": system})
+    return messages
+
+
+def strict_json(text: str) -> str:
+    """JSON-mode text that strict parsers accept.
+
+    llama-cpp-python 0.3.36's schema grammar allows raw control characters (newlines, tabs)
+    inside strings, which `json.loads` rejects; such output is re-serialised. Unparseable text
+    (cut off at max_tokens) is returned unchanged.
+    """
+    try:
+        json.loads(text)
+        return text
+    except ValueError:
+        pass
+    try:
+        return json.dumps(json.loads(text, strict=False), ensure_ascii=False)
+    except ValueError:
+        return text

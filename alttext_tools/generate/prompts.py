@@ -1,0 +1,298 @@
+"""What we ask a vision-language model for one image: instructions, page context, answer format.
+
+The instructions follow the W3C alt decision tree (https://www.w3.org/WAI/tutorials/images/decision-tree/):
+an image inside a link or button names the destination or action; an image of text gives the
+text; an informative image gets a short description of what it contributes, most important
+first; a purely decorative image gets no alt at all. Never "image of".
+
+Page context is untrusted text from the docs. Before it goes into a prompt it is flattened to one
+line, capped, and stripped of anything a chat handler could treat as structure: media markers
+(`<__media__>`, `<image>`, `<|image_pad|>`, `[IMG]`...), special tokens (`<|im_end|>`, `</s>`,
+`<start_of_turn>`...) and `data:` URIs. That matters because the llama-cpp-python handlers
+tokenise the rendered prompt with `parse_special=True` (so `<|im_end|>` in a paragraph would end
+the turn) and replace every occurrence of the image's data URI with the media marker.
+
+Bump PROMPT_VERSION whenever the text or the schema changes: it is part of every cache key.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from alttext_tools.core import ImageRef, is_functional
+
+PROMPT_VERSION = "w3c-tree-1"
+
+# Caps on each context field, in characters (the paragraph matters most, titles least).
+CONTEXT_LIMITS: dict[str, int] = {
+    "page_title": 120,
+    "heading": 120,
+    "paragraph": 600,
+    "caption": 240,
+    "link_text": 160,
+    "link_href": 200,
+}
+
+# English names for the languages the scanners detect, and a few more. The model gets
+# "Spanish (es)": a name it knows plus the exact tag.
+LANGUAGE_NAMES: dict[str, str] = {
+    "af": "Afrikaans",
+    "ar": "Arabic",
+    "bg": "Bulgarian",
+    "bn": "Bengali",
+    "ca": "Catalan",
+    "cs": "Czech",
+    "cy": "Welsh",
+    "da": "Danish",
+    "de": "German",
+    "el": "Greek",
+    "en": "English",
+    "eo": "Esperanto",
+    "es": "Spanish",
+    "et": "Estonian",
+    "eu": "Basque",
+    "fa": "Persian",
+    "fi": "Finnish",
+    "fil": "Filipino",
+    "fr": "French",
+    "ga": "Irish",
+    "gl": "Galician",
+    "gu": "Gujarati",
+    "he": "Hebrew",
+    "hi": "Hindi",
+    "hr": "Croatian",
+    "hu": "Hungarian",
+    "hy": "Armenian",
+    "id": "Indonesian",
+    "is": "Icelandic",
+    "it": "Italian",
+    "ja": "Japanese",
+    "ka": "Georgian",
+    "kk": "Kazakh",
+    "km": "Khmer",
+    "kn": "Kannada",
+    "ko": "Korean",
+    "lt": "Lithuanian",
+    "lv": "Latvian",
+    "mk": "Macedonian",
+    "ml": "Malayalam",
+    "mn": "Mongolian",
+    "mr": "Marathi",
+    "ms": "Malay",
+    "my": "Burmese",
+    "nb": "Norwegian Bokmål",
+    "ne": "Nepali",
+    "nl": "Dutch",
+    "nn": "Norwegian Nynorsk",
+    "no": "Norwegian",
+    "pa": "Punjabi",
+    "pl": "Polish",
+    "pt": "Portuguese",
+    "ro": "Romanian",
+    "ru": "Russian",
+    "sk": "Slovak",
+    "sl": "Slovenian",
+    "sq": "Albanian",
+    "sr": "Serbian",
+    "sv": "Swedish",
+    "sw": "Swahili",
+    "ta": "Tamil",
+    "te": "Telugu",
+    "th": "Thai",
+    "tl": "Tagalog",
+    "tr": "Turkish",
+    "uk": "Ukrainian",
+    "ur": "Urdu",
+    "uz": "Uzbek",
+    "vi": "Vietnamese",
+    "zh": "Chinese",
+}
+_REGION_NAMES: dict[str, str] = {
+    "pt-BR": "Brazilian Portuguese",
+    "pt-PT": "European Portuguese",
+    "zh-CN": "Simplified Chinese",
+    "zh-Hans": "Simplified Chinese",
+    "zh-TW": "Traditional Chinese",
+    "zh-Hant": "Traditional Chinese",
+    "zh-HK": "Traditional Chinese",
+    "en-GB": "British English",
+    "en-US": "American English",
+    "es-MX": "Mexican Spanish",
+    "fr-CA": "Canadian French",
+}
+
+# --- sanitising context --------------------------------------------------------------------------
+
+# Anything shaped like a special token or chat/media marker, in the spellings llama-cpp-python
+# 0.3.36's handlers and common GGUF vocabularies use:
+#   <|...|>           ChatML/Qwen (<|im_start|>, <|vision_start|>, <|image_pad|>), Llama 3, Phi
+#   <__media__>       mtmd's default marker (every mtmd-based handler)
+#   <image>, </s>...  LLaVA/MiniCPM/Moondream markers, <s>/</s>, <start_of_image>, <end_of_turn>
+#                     (Gemma), <fake_token_around_image>, <global-img>, <row_1_col_1>...
+#   [IMG], [INST]...  Pixtral/Mistral markers
+# Generic HTML-ish tags go too: context is plain text, so `<b>` carries nothing worth keeping.
+_SPECIAL_PATTERNS = (
+    re.compile(r"<\|[^<>|\n]{0,64}\|>"),  # <|im_start|>, <|image_pad|>, <|endoftext|>, <|eot_id|>
+    re.compile(r"<\|?/?[A-Za-z_][\w:.\-|]{0,64}\|?>"),  # <__media__>, <image>, </s>, <start_of_image>
+    re.compile(
+        r"\[/?(?:IMG(?:_BREAK|_END)?|INST|SYS|SYSTEM_PROMPT|AVAILABLE_TOOLS|TOOL_CALLS|TOOL_RESULTS)\]", re.IGNORECASE
+    ),
+    re.compile(r"<<\s*/?SYS\s*>>", re.IGNORECASE),  # Llama 2
+    re.compile(r"\bdata:[^\s,]*,\S*", re.IGNORECASE),  # a data: URI could equal the image URI the handler replaces
+)
+_INVISIBLE = dict.fromkeys(
+    [
+        *range(0x00, 0x20),
+        0x7F,
+        *range(0x80, 0xA0),
+        0x200B,
+        0x2028,
+        0x2029,
+        0xFEFF,
+        *range(0x202A, 0x202F),
+        *range(0x2066, 0x206A),
+    ],
+    " ",
+)
+
+
+def sanitize_context(text: str | None, limit: int) -> str | None:
+    """One line, no markers or special tokens, at most `limit` characters; None when empty."""
+    if not text:
+        return None
+    flat = text.translate(_INVISIBLE)
+    for _ in range(8):  # removing one marker can join the halves of another: repeat until stable
+        before = flat
+        for pattern in _SPECIAL_PATTERNS:
+            flat = pattern.sub(" ", flat)
+        if flat == before:
+            break
+    flat = " ".join(flat.split())
+    if not flat:
+        return None
+    if len(flat) > limit:
+        cut = flat[: limit - 1]
+        space = cut.rfind(" ")
+        if space >= limit // 2:
+            cut = cut[:space]
+        flat = cut.rstrip(" ,;:-") + "…"
+    return flat
+
+
+def language_name(lang: str | None) -> str | None:
+    """'es' -> 'Spanish (es)', 'pt-BR' -> 'Brazilian Portuguese (pt-BR)'; unknown tags as they are."""
+    if not lang:
+        return None
+    tag = sanitize_context(lang, 35)
+    if not tag:
+        return None
+    base = tag.replace("_", "-").split("-", 1)[0].lower()
+    name = _REGION_NAMES.get(tag.replace("_", "-")) or LANGUAGE_NAMES.get(base)
+    return f"{name} ({tag})" if name else f"the language with the tag {tag!r}"
+
+
+# --- prompt --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Prompt:
+    system: str  # empty for handlers that ignore the system message (everything is in `user`)
+    user: str
+    json_schema: dict[str, Any] | None
+
+
+def answer_schema(max_length: int) -> dict[str, Any]:
+    """The JSON object the model must produce (grammar-constrained where llama.cpp can)."""
+    return {
+        "type": "object",
+        "properties": {
+            "alt": {"type": "string", "maxLength": max_length},
+            "decorative": {"type": "boolean"},
+        },
+        "required": ["alt", "decorative"],
+    }
+
+
+def _instructions(max_length: int) -> str:
+    return (
+        "You write alt text: the words that replace an image for people who cannot see it "
+        "(screen reader and text browser users). Follow the W3C alt decision tree:\n"
+        "1. Image inside a link or button: say where the link goes or what the button does, "
+        "not what the picture looks like.\n"
+        "2. Image that shows text (screenshot, code, sign, logo, slide, chart labels): give that "
+        "text, or its essential part; for a chart or diagram give its main message.\n"
+        "3. Other informative image: say concisely what it contributes to the page, most "
+        "important first.\n"
+        "4. Pure decoration that adds nothing (spacer, border, ornament): mark it decorative.\n"
+        'Never begin with "image of", "picture of", "photo of" or "graphic of". Do not repeat the '
+        "caption, link text or surrounding text. One short phrase or sentence, plain text without "
+        f"quotes or Markdown, at most {max_length} characters."
+    )
+
+
+def build_prompt(
+    image: ImageRef,
+    role: str,
+    lang: str | None,
+    handler: str,
+    max_length: int,
+    *,
+    text_heavy: bool = False,
+    json_output: bool = True,
+) -> Prompt:
+    """The request for one image.
+
+    `role` comes from `image_role` (the first occurrence's role when images are deduplicated);
+    `lang` is the language to write in (None: the model's default, English); `handler` decides
+    where the instructions go (MoondreamChatHandler drops the system message); `text_heavy` is
+    the router's verdict, a hint that the image carries text to transcribe; `json_output` asks
+    for the JSON object (the schema is returned for the engine's grammar) or for plain text.
+    """
+    ctx = image.context
+    lines: list[str] = []
+
+    def add(label: str, field: str, value: str | None) -> str | None:
+        clean = sanitize_context(value, CONTEXT_LIMITS[field])
+        if clean:
+            lines.append(f"{label}: {clean}")
+        return clean
+
+    add("Page title", "page_title", ctx.page_title)
+    add("Section heading", "heading", ctx.heading)
+    add("Text around the image", "paragraph", ctx.paragraph)
+    add("Figure caption (already visible: do not repeat it)", "caption", ctx.caption)
+
+    if is_functional(role):
+        href = sanitize_context(ctx.link_href, CONTEXT_LIMITS["link_href"])
+        link_text = sanitize_context(ctx.link_text, CONTEXT_LIMITS["link_text"])
+        if ctx.in_button and not ctx.in_link:
+            what = "The image is inside a button"
+            goal = "The alt text names the action the button performs."
+        else:
+            what = f"The image is a link to {href}" if href else "The image is inside a link"
+            goal = "The alt text says where the link goes (the destination page or action), not what the picture shows."
+        if link_text:
+            what += f", which also has the text: {link_text}"
+            goal += " Do not repeat that text; say what the image adds to it."
+        lines.append(f"{what}. {goal} It is never decorative.")
+    elif text_heavy:
+        lines.append("The image seems to contain text: transcribe the text that matters.")
+
+    language = language_name(lang)
+    if language:
+        lines.append(f"Write the alt text in {language}.")
+
+    if json_output:
+        lines.append('Answer with a JSON object only: {"alt": "<the alt text>", "decorative": <true or false>}.')
+        schema: dict[str, Any] | None = answer_schema(max_length)
+    else:
+        lines.append('Answer with the alt text only, or with the single word "decorative".')
+        schema = None
+
+    request = "\n".join(lines)
+    instructions = _instructions(max_length)
+    if handler == "moondream":  # MoondreamChatHandler ignores the system message
+        return Prompt(system="", user=f"{instructions}\n\n{request}", json_schema=schema)
+    return Prompt(system=instructions, user=request, json_schema=schema)

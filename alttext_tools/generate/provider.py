@@ -1,0 +1,773 @@
+"""The generation pipeline: images that need alt text in, `Decision`s out, through local models.
+
+    slots = resolve_slots(config)                  # which models, from presets or local files
+    with ModelProvider(slots, project_root=..., site_root=..., router_mode="auto", ...) as provider:
+        decisions = provider.decide(images)        # decisions.Provider
+        provider.problems, provider.records, provider.summary()
+
+Per image: resolve the src safely (project-root boundary, site root, remote only when allowed) ->
+read the bytes -> deduplicate (same bytes, same role, same language: generated once per run) ->
+SVG: its <title>/<desc>, no model -> decode with Pillow once -> route (router.classify +
+choose_slot) -> downscale/PNG for the chosen handler -> prompt (prompts.build_prompt) -> ONE
+LocalEngine for the whole run (each model loads lazily, once) -> postprocess.clean_alt ->
+Decision. Every failure is about one image: it becomes a record with status "failed" and a
+one-line entry in `problems`, and the run goes on. A model whose files turn out to be broken
+(ModelFileError) is not retried for every image: its slot is marked broken for the rest of the
+run and images go to the other slot when there is one.
+
+The engine is a LocalEngine by default (one in-process model at a time: images go through it one
+by one). An engine with a `concurrency` attribute above 1 (openai_backend.OpenAIEngine, a server)
+gets that many distinct images in flight: reading and deduplication stay serial and in order, a
+thread pool runs decode -> route -> prompt -> generate -> clean for first occurrences, and
+records keep the input order.
+
+Alt text caching across runs belongs to the cache issue; `cache` (a `GenerationCache`, keyed by
+`GenerationKey`: image sha256, model id, PROMPT_VERSION, language, role) is the hook it plugs into.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import threading
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from alttext_tools import errors as engine_errors
+from alttext_tools.cache.key import CachedAlt, GenerationCache, GenerationKey, generation_key_for
+from alttext_tools.config import ROUTER_MODES, Config
+from alttext_tools.core import Decision, ImageKey, ImageRef, image_key, image_role, is_functional
+from alttext_tools.engines.base import EngineSettings, Generation
+from alttext_tools.generate.postprocess import clean_alt, fit_length
+from alttext_tools.generate.progress import WORKER_PREFIX, Progress, discard_line, is_terminal, timing_line
+from alttext_tools.generate.prompts import PROMPT_VERSION, build_prompt
+from alttext_tools.generate.records import (
+    CACHED,
+    DEDUPLICATED,
+    FAIL_IMAGE,
+    FAIL_NO_MODEL,
+    FAIL_SVG,
+    FAIL_TOO_LARGE,
+    FAILED,
+    GENERATED,
+    SVG_TITLE,
+    DescribeError,
+    ImageFailed,
+    ImageRead,
+    ImageRecord,
+    Outcome,
+    file_identity,
+    to_ms,
+)
+from alttext_tools.images.decode import DEFAULT_MAX_PIXELS, load_image
+from alttext_tools.images.errors import ImageError, ImageTooLargeError, shorten_src
+from alttext_tools.images.resize import QWEN_DEFAULT_TOKEN_BUDGET, fit_size, prepare_with_preset, preset_for_handler
+from alttext_tools.images.resolve import ImageSource, content_hash, read_source, resolve_src
+from alttext_tools.images.svg import looks_like_svg, svg_text_alternative
+from alttext_tools.models.slots import NoModelError, Slots, resolve_slots
+from alttext_tools.models.spec import SLOTS, ModelSpec
+from alttext_tools.text import normalize_alt, one_line
+
+logger = logging.getLogger(__name__)
+
+
+def models_for(config: Config) -> tuple[Slots, Any]:
+    """The models `config` names, as (slots, engine): local GGUF files or presets (engine None:
+    ModelProvider makes its own lazy llama.cpp engine), or with `backend = "openai"` a server's
+    model ids and the client that talks to it. Raises ModelSetupError, one line."""
+    if config.backend == "openai":
+        from alttext_tools.engines.openai import server_engine, server_slots
+
+        return server_slots(config), server_engine(config)
+    return resolve_slots(config), None
+
+
+# --- provider ------------------------------------------------------------------------------------
+
+
+class LazyLocalEngine:
+    """A LocalEngine made on first use, so a run answered from the cache never imports
+    llama.cpp (~0.4 s) nor spends anything on it."""
+
+    concurrency = 1  # one in-process model: images go through it one at a time
+
+    def __init__(self, settings: EngineSettings | None = None) -> None:
+        self.settings = settings or EngineSettings()
+        self._engine: Any = None
+
+    def _get(self) -> Any:
+        if self._engine is None:
+            from alttext_tools.engines.llama import LocalEngine
+
+            self._engine = LocalEngine(self.settings)
+        return self._engine
+
+    @property
+    def load_counts(self) -> dict[str, int]:
+        return self._engine.load_counts if self._engine is not None else {}
+
+    def generate(self, *args: Any, **kwargs: Any) -> Generation:
+        return self._get().generate(*args, **kwargs)  # type: ignore[no-any-return]
+
+    def load(self, spec: ModelSpec) -> float:
+        return self._get().load(spec)  # type: ignore[no-any-return]
+
+    def close(self) -> None:
+        if self._engine is not None:
+            self._engine.close()
+
+    def __getattr__(self, name: str) -> Any:  # anything else LocalEngine offers
+        return getattr(self._get(), name)
+
+
+class ModelProvider:
+    """A decisions.Provider that writes alt text with local vision models (see module docstring).
+
+    One instance is one run: its engine loads each model at most once, deduplication and broken
+    slots span every `decide()` call, and `records` / `problems` / `summary()` cover them all.
+    `log` receives one-line messages: warnings always (also kept in `warnings`), per-image route
+    and timing lines only when `verbose`.
+    """
+
+    def __init__(
+        self,
+        slots: Slots,
+        *,
+        project_root: Path,
+        site_root: Path,
+        router_mode: str,
+        language: str | None,
+        allow_remote: bool,
+        max_length: int,
+        engine_settings: EngineSettings | None = None,
+        progress: bool = False,
+        log: Callable[[str], None] = discard_line,
+        verbose: bool = False,
+        cache: GenerationCache | None = None,
+        json_output: bool = True,
+        engine: Any = None,
+        max_pixels: int = DEFAULT_MAX_PIXELS,
+    ) -> None:
+        """`engine`: a LocalEngine-like object (default: a new LocalEngine(engine_settings)); the
+        provider closes it. `max_pixels`: decoded images larger than this fail."""
+        if router_mode not in ROUTER_MODES:
+            raise ValueError(f"unknown router mode {router_mode!r}; expected one of {', '.join(ROUTER_MODES)}")
+        if max_length < 1:
+            raise ValueError(f"max_length must be positive, not {max_length}")
+        if not slots.available:
+            raise NoModelError("no model available")
+        self.slots = slots
+        self.project_root = Path(project_root)
+        self.site_root = Path(site_root)
+        self.router_mode = router_mode
+        self.language = language.strip() if language and language.strip() else None
+        self.allow_remote = allow_remote
+        self.max_length = max_length
+        self.progress = progress
+        self.log = log
+        self.verbose = verbose
+        self.cache = cache
+        self.json_output = json_output
+        self.max_pixels = max_pixels
+        self.engine = engine if engine is not None else LazyLocalEngine(engine_settings)
+        settings = getattr(self.engine, "settings", None)
+        self._qwen_budget = getattr(settings, "image_max_tokens", None) or QWEN_DEFAULT_TOKEN_BUDGET
+        # Images in flight at once: only engines that say they take concurrent requests.
+        self.concurrency = max(1, int(getattr(self.engine, "concurrency", 1) or 1))
+        self._lock = threading.RLock()  # warnings, broken slots, cache calls: shared by workers
+        self._deferred: list[str] = []  # log lines from worker threads, printed by the main thread
+
+        self.records: list[ImageRecord] = []
+        self.problems: list[str] = []
+        self.warnings: list[str] = []
+        self._shared: dict[tuple[str, str, str], Outcome] = {}
+        self._sources: dict[tuple[str, str], ImageSource | ImageError] = {}
+        # An image file used on many pages is read and hashed once per run.
+        self._digests: dict[Path, tuple[tuple[int, int, int, int], str]] = {}
+        self._svg_texts: dict[str, str | None] = {}  # sha256 -> text alternative: one parse per SVG per run
+        self._broken: dict[str, str] = {}  # model_id -> reason
+        self._seconds = 0.0
+        self._announced = False
+        self._warned_forced = False
+
+    # context manager -------------------------------------------------------------------------
+
+    @classmethod
+    def from_config(cls, config: Config, slots: Slots, **options: Any) -> ModelProvider:
+        """A provider for `slots` (see `models_for`) with the project settings of `config`;
+        `options` add to or override them (a forced router mode, the cache, logging...)."""
+        settings: dict[str, Any] = {
+            "project_root": config.root,
+            "site_root": config.site_root_path(),
+            "router_mode": config.router,
+            "language": config.language,
+            "allow_remote": config.allow_remote,
+            "max_length": config.max_length,
+        }
+        return cls(slots, **{**settings, **options})
+
+    def __enter__(self) -> ModelProvider:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.engine.close()
+
+    def warm(self) -> None:
+        """Load (LocalEngine) or look up (a server's model list) every slot's model now, for a
+        long-lived service. A model that turns out unusable is marked so, as during a run, and
+        warned about; NoModelError when no model is left."""
+        prepare = getattr(self.engine, "load", None) or getattr(self.engine, "check_model", None)
+        if prepare is None:
+            return
+        for spec in self.slots.available.values():
+            try:
+                prepare(spec)
+            except engine_errors.ModelFileError as err:
+                self._mark_broken(spec, err)
+        with self._lock:
+            if all(spec.model_id in self._broken for spec in self.slots.available.values()):
+                raise NoModelError("no usable model: " + "; ".join(dict.fromkeys(self._broken.values())))
+
+    # reporting -------------------------------------------------------------------------------
+
+    def _warn(self, line: str) -> None:
+        line = one_line(line)
+        with self._lock:
+            self.warnings.append(line)
+            if threading.current_thread().name.startswith(WORKER_PREFIX):
+                self._deferred.append(f"warning: {line}")  # the main thread prints it between bar redraws
+            else:
+                self.log(f"warning: {line}")
+
+    def _flush_deferred(self, bar: Progress | None) -> None:
+        with self._lock:
+            lines, self._deferred = self._deferred, []
+        for line in lines:
+            if bar is not None:
+                bar.clear()
+            self.log(line)
+        if lines and bar is not None:
+            bar.draw()
+
+    def summary(self) -> dict[str, Any]:
+        counts = {status: 0 for status in (GENERATED, CACHED, DEDUPLICATED, SVG_TITLE, FAILED)}
+        routes = {slot: 0 for slot in SLOTS}
+        for record in self.records:
+            counts[record.status] += 1
+            if record.route is not None and record.status != FAILED:
+                routes[record.route] += 1
+        return {
+            "images": len(self.records),
+            "generated": counts[GENERATED],
+            "from_cache": counts[CACHED],
+            "deduplicated": counts[DEDUPLICATED],
+            "svg_title": counts[SVG_TITLE],
+            "failed": counts[FAILED],
+            "routes": routes,
+            "model_loads": dict(self.engine.load_counts),
+            "seconds": round(self._seconds, 3),
+        }
+
+    # the Provider interface ------------------------------------------------------------------
+
+    def decide(self, images: Sequence[ImageRef]) -> dict[ImageKey, Decision]:
+        started = time.perf_counter()
+        if images and not self._announced:
+            self._announced = True
+            available = self.slots.available
+            for slot, reason in self.slots.reasons.items():
+                other = next(iter(available.values()))
+                self._warn(f"{reason}; {slot} images use {other.name} instead")
+        bar = Progress(len(images), sys.stderr) if self.progress and images and is_terminal(sys.stderr) else None
+        decisions: dict[ImageKey, Decision] = {}
+
+        def done(image: ImageRef, record: ImageRecord, decision: Decision | None) -> None:
+            self.records.append(record)
+            if record.status == FAILED:
+                self.problems.append(record.problem())
+            elif decision is not None:
+                decisions[image_key(image)] = decision
+
+        try:
+            if bar is not None:
+                bar.draw()
+            if self.concurrency > 1 and len(images) > 1:
+                for image, (record, decision) in zip(images, self._concurrently(images, bar)):
+                    done(image, record, decision)
+            else:
+                for image in images:
+                    record, decision = self._one(image, bar)
+                    done(image, record, decision)
+                    if bar is not None:
+                        bar.done += 1
+                        bar.draw()
+        finally:
+            if bar is not None:
+                bar.clear()
+            self._seconds += time.perf_counter() - started
+        return decisions
+
+    def describe(self, image: ImageRef, data: bytes) -> tuple[ImageRecord, Decision]:
+        """Alt text for one image given as bytes (`alttext serve`): the same decode, routing,
+        prompt, cache and cleaning as decide(), but no src to resolve, no deduplication, and
+        nothing kept (records, problems). Safe to call from several threads when the engine is.
+        Raises DescribeError."""
+        record = ImageRecord(image.path, image.line, image.column, image.src)
+        started = time.perf_counter()
+        role = image_role(image)
+        lang = self.language or image.context.lang or None
+        record.language, record.role = lang, role
+        read = ImageRead(content_hash(data), role, lang, 0.0, loaded=data)
+        try:
+            decision = self._first(image, record, read, None)
+        except ImageFailed as failed:
+            record.status, record.error = FAILED, failed.reason
+            raise DescribeError(failed.reason, failed.kind, record) from None
+        finally:
+            record.total_ms = to_ms(time.perf_counter() - started)
+        return record, decision
+
+    # concurrent generation ---------------------------------------------------------------
+
+    def _concurrently(
+        self, images: Sequence[ImageRef], bar: Progress | None
+    ) -> list[tuple[ImageRecord, Decision | None]]:
+        """decide() for an engine that takes concurrent requests: results in input order.
+
+        The main thread reads each image and deduplicates in input order (so "first occurrence"
+        means the same as in a serial run), submits first occurrences to a pool while keeping at
+        most 2 x concurrency of them (with their bytes) in memory, and draws progress; duplicates
+        are settled once their first occurrence is done. Workers log nothing themselves.
+        """
+        results: list[tuple[ImageRecord, Decision | None] | None] = [None] * len(images)
+        pending: dict[Future[tuple[ImageRecord, Decision | None]], int] = {}
+        # Duplicates of images still in flight, with their own reading time (not the wait).
+        waiting: list[tuple[int, ImageRecord, Outcome, float]] = []
+
+        def finish(index: int, record: ImageRecord, decision: Decision | None) -> None:
+            results[index] = (record, decision)
+            self._flush_deferred(bar)
+            self._report(record, bar)
+            if bar is not None:
+                bar.done += 1
+                bar.draw()
+
+        def settle_duplicates() -> None:
+            still: list[tuple[int, ImageRecord, Outcome, float]] = []
+            for index, record, shared, read_s in waiting:
+                if not shared.done:
+                    still.append((index, record, shared, read_s))
+                    continue
+                began = time.perf_counter() - read_s
+                finish(index, record, self._settle(record, began, lambda: self._reuse(shared, record)))
+            waiting[:] = still
+
+        def collect(block: bool) -> None:
+            if not pending:
+                return
+            finished, _ = wait(list(pending), return_when=FIRST_COMPLETED, timeout=None if block else 0)
+            for future in finished:
+                index = pending.pop(future)
+                record, decision = future.result()  # _job never raises
+                finish(index, record, decision)
+            settle_duplicates()
+
+        pool = ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix=WORKER_PREFIX)
+        try:
+            for index, image in enumerate(images):
+                record = ImageRecord(image.path, image.line, image.column, image.src)
+                began = time.perf_counter()
+                try:
+                    read = self._read(image, record)
+                except Exception as err:  # ImageFailed, or a bug: one image
+                    finish(index, record, self._settle(record, began, _raiser(err)))
+                    continue
+                shared = self._shared.get(read.key)
+                if shared is not None:
+                    if shared.done:
+                        finish(index, record, self._settle(record, began, lambda: self._reuse(shared, record)))
+                    else:
+                        waiting.append((index, record, shared, read.read_s))
+                    continue
+                outcome = Outcome(record, None, done=False)
+                self._shared[read.key] = outcome
+                pending[pool.submit(self._job, image, record, read, outcome)] = index
+                while len(pending) >= 2 * self.concurrency:
+                    collect(block=True)
+                collect(block=False)
+            while pending:
+                collect(block=True)
+        except BaseException:  # Ctrl+C: do not start the queued requests, do not wait for them
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
+        pool.shutdown()
+        settle_duplicates()
+        self._flush_deferred(bar)
+        assert not waiting
+        return [result for result in results if result is not None]
+
+    def _job(
+        self, image: ImageRef, record: ImageRecord, read: ImageRead, outcome: Outcome
+    ) -> tuple[ImageRecord, Decision | None]:
+        """Worker thread: generate a first occurrence. Never raises."""
+        began = time.perf_counter() - read.read_s
+        try:
+            outcome.decision = self._settle(record, began, lambda: self._first(image, record, read, None))
+        finally:
+            outcome.done = True
+        return record, outcome.decision
+
+    def _settle(self, record: ImageRecord, began: float, work: Callable[[], Decision | None]) -> Decision | None:
+        """Run `work` for one image; a failure becomes the record's status and error."""
+        decision: Decision | None = None
+        try:
+            decision = work()
+        except ImageFailed as failed:
+            record.status, record.error = FAILED, failed.reason
+        except Exception as err:  # a bug must cost one image, not the run
+            logger.exception("unexpected error while generating alt for %s", record.where)
+            record.status, record.error = FAILED, f"internal error: {type(err).__name__}: {one_line(str(err))}"
+        record.total_ms = to_ms(time.perf_counter() - began)
+        return decision
+
+    def _report(self, record: ImageRecord, bar: Progress | None) -> None:
+        """The per-image verbose line, and the model shown on the progress bar (main thread)."""
+        if bar is not None and record.route is not None and record.status not in (FAILED, DEDUPLICATED):
+            spec = self.slots.get(record.route)
+            if spec is not None:
+                bar.model = spec.name
+        if record.status == DEDUPLICATED:
+            self._say(
+                bar,
+                f"{record.where}: {shorten_src(record.src or '')}: same image as {record.duplicate_of}, result reused",
+            )
+        elif record.status != FAILED:
+            self._say(bar, timing_line(record))
+
+    # one image -------------------------------------------------------------------------------
+
+    def _say(self, bar: Progress | None, line: str) -> None:
+        if not self.verbose:
+            return
+        if bar is not None:
+            bar.clear()
+        self.log(line)
+        if bar is not None:
+            bar.draw()
+
+    def _one(self, image: ImageRef, bar: Progress | None) -> tuple[ImageRecord, Decision | None]:
+        record = ImageRecord(image.path, image.line, image.column, image.src)
+        decision = self._settle(record, time.perf_counter(), lambda: self._describe(image, record, bar))
+        self._report(record, bar)
+        return record, decision
+
+    def _read(self, image: ImageRef, record: ImageRecord) -> ImageRead:
+        """Resolve and read the image's bytes (no decoding): raises ImageFailed."""
+        started = time.perf_counter()
+        src = image.src
+        if not src or not src.strip():
+            raise ImageFailed(
+                "the image has no src to describe (inline SVG or role=img element): write its text alternative by hand"
+            )
+        lang = self.language or image.context.lang or None
+        role = image_role(image)
+        record.language, record.role = lang, role
+        try:
+            source = self._resolve(src, image.path)
+            identity = file_identity(source.path) if source.kind == "file" and source.path is not None else None
+            if identity is not None:
+                with self._lock:
+                    known = self._digests.get(source.path)  # type: ignore[arg-type]
+                if known is not None and known[0] == identity:
+                    return ImageRead(known[1], role, lang, time.perf_counter() - started, source=source)
+            data = read_source(source)
+        except ImageError as err:
+            raise ImageFailed(err.reason, FAIL_IMAGE) from None
+        digest = content_hash(data)
+        if identity is not None:
+            with self._lock:
+                self._digests[source.path] = (identity, digest)  # type: ignore[index]
+        return ImageRead(digest, role, lang, time.perf_counter() - started, loaded=data, source=source)
+
+    def _resolve(self, src: str, page: str) -> ImageSource:
+        """resolve_src, once per (src, page folder) in a run: following every symlink of a path
+        costs more than a cache lookup, and a site's pages share a few images. Raises ImageError."""
+        # Only a relative path depends on the page's folder ("/img/x.png", "\\img", URLs do not).
+        relative = not src.lstrip().startswith(("/", "\\")) and ":" not in src
+        key = (src, os.path.dirname(page) if relative else "")
+        with self._lock:
+            known = self._sources.get(key)
+        if known is None:
+            try:
+                known = resolve_src(src, Path(page), self.project_root, self.site_root, self.allow_remote)
+            except ImageError as err:
+                known = err
+            with self._lock:
+                self._sources[key] = known
+        if isinstance(known, ImageError):
+            raise known
+        return known
+
+    def _describe(self, image: ImageRef, record: ImageRecord, bar: Progress | None) -> Decision | None:
+        read = self._read(image, record)
+        shared = self._shared.get(read.key)
+        if shared is not None:
+            return self._reuse(shared, record)
+        outcome = Outcome(record, None)
+        self._shared[read.key] = outcome
+        outcome.decision = self._first(image, record, read, bar)
+        return outcome.decision
+
+    def _reuse(self, shared: Outcome, record: ImageRecord) -> Decision | None:
+        first = shared.first
+        record.duplicate_of = first.where
+        for name in ("route", "kind", "score", "model_id", "alt", "decorative", "json_mode"):
+            setattr(record, name, getattr(first, name))
+        if first.status == FAILED or shared.decision is None:
+            raise ImageFailed(f"{first.error} (same image as {first.where})")
+        record.status = DEDUPLICATED
+        return shared.decision
+
+    def _first(self, image: ImageRef, record: ImageRecord, read: ImageRead, bar: Progress | None = None) -> Decision:
+        """Decode, route, prompt, generate and clean a first occurrence. May run on a worker
+        thread (bar is None there): shared state goes through self._lock."""
+        src = image.src or ""
+        digest, role, lang = read.digest, read.role, read.lang
+        decode_started = time.perf_counter() - read.read_s
+        cached = self._cached_for_any_route(digest, lang, role, record)
+        if cached is not None:
+            return cached
+        if digest in self._svg_texts:  # the same SVG in another language or role: not read again
+            return self._svg(read, src, record)
+        data = read.data
+        try:
+            if looks_like_svg(data):
+                return self._svg(read, src, record)
+            img = load_image(data, max_pixels=self.max_pixels, src=src)
+        except ImageTooLargeError as err:
+            raise ImageFailed(err.reason, FAIL_TOO_LARGE) from None
+        except ImageError as err:
+            raise ImageFailed(err.reason, FAIL_IMAGE) from None
+        record.decode_ms = to_ms(time.perf_counter() - decode_started)
+
+        route_started = time.perf_counter()
+        from alttext_tools.generate.router import classify
+
+        verdict = classify(img)
+        record.kind, record.score = verdict.kind, verdict.score
+        record.route_ms = to_ms(time.perf_counter() - route_started)
+
+        prepared: dict[str, bytes] = {}
+        tried: list[str] = []
+        while True:
+            slot = self._choose(verdict, tried)
+            spec = self.slots.available[slot]
+            record.route, record.model_id = slot, spec.model_id
+            if bar is not None and bar.model != spec.name:
+                bar.model = spec.name  # show the model at work during a long generation
+                bar.draw()
+            cache_key = None
+            if self.cache is not None:
+                cache_key = generation_key_for(digest, spec.model_id, lang, role, PROMPT_VERSION)
+                with self._lock:
+                    hit = self.cache.get(cache_key)
+                if hit is not None:
+                    return self._from_cache(hit, record, role)
+
+            prep_started = time.perf_counter()
+            preset = preset_for_handler(spec.handler, qwen_token_budget=self._qwen_budget)
+            if preset.name not in prepared:
+                prepared[preset.name] = _model_png(data, img, preset)
+            record.decode_ms = round((record.decode_ms or 0.0) + (time.perf_counter() - prep_started) * 1000, 2)
+
+            prompt = build_prompt(
+                image,
+                role,
+                lang,
+                spec.handler,
+                self.max_length,
+                text_heavy=verdict.kind == "text",
+                json_output=self.json_output,
+            )
+            try:
+                generation = self.engine.generate(
+                    spec, prepared[preset.name], prompt.system, prompt.user, prompt.json_schema
+                )
+            except engine_errors.ModelFileError as err:
+                self._mark_broken(spec, err)
+                tried.append(slot)
+                continue  # the other slot, if it is still usable; else _choose fails the image
+            except engine_errors.ImageDecodeError as err:
+                raise ImageFailed(str(err), FAIL_IMAGE) from None
+            except engine_errors.GenerationError as err:
+                raise ImageFailed(str(err)) from None
+            return self._decision(generation, record, role, cache_key)
+
+    def _cached_for_any_route(self, digest: str, lang: str | None, role: str, record: ImageRecord) -> Decision | None:
+        """A cache hit found before decoding: decoding and routing cost more than everything else
+        in a fully cached run. Taken when the models that could be chosen all answer alike (a
+        person's entry answers for every model), or when only one of them has an entry - the one
+        the router chose when it was written. Different answers: decode and route as usual."""
+        if self.cache is None:
+            return None
+        with self._lock:
+            slots = {slot: spec for slot, spec in self.slots.available.items() if spec.model_id not in self._broken}
+            if self.router_mode in slots:
+                slots = {self.router_mode: slots[self.router_mode]}
+            hits = {
+                slot: hit
+                for slot, spec in slots.items()
+                if (hit := self.cache.get(generation_key_for(digest, spec.model_id, lang, role, PROMPT_VERSION)))
+                is not None
+            }
+        answers = {(hit.alt, hit.decorative) for hit in hits.values()}
+        if len(answers) != 1:
+            return None
+        slot, hit = next(iter(hits.items()))
+        record.route, record.model_id = slot, slots[slot].model_id
+        return self._from_cache(hit, record, role)
+
+    def _svg(self, read: ImageRead, src: str, record: ImageRecord) -> Decision:
+        """The SVG's own text alternative; each SVG is parsed once per run (its bytes are read
+        only for that parse)."""
+        if read.digest not in self._svg_texts:
+            self._svg_texts[read.digest] = svg_text_alternative(read.data, src=src)
+        text = self._svg_texts[read.digest]
+        alt = fit_length(normalize_alt(text or ""), self.max_length)
+        if not alt:
+            raise ImageFailed(
+                "SVG without <title> or <desc>: SVG images are not rasterised, write its alt by hand", FAIL_SVG
+            )
+        record.status, record.alt = SVG_TITLE, alt
+        return Decision.text(alt, "svg-title")
+
+    def _choose(self, verdict: Any, tried: list[str]) -> str:
+        with self._lock:
+            usable = {
+                slot
+                for slot, spec in self.slots.available.items()
+                if spec.model_id not in self._broken and slot not in tried
+            }
+            if not usable:
+                reasons = "; ".join(dict.fromkeys(self._broken.values())) or "no model"
+                raise ImageFailed(f"no usable model ({reasons})", FAIL_NO_MODEL)
+            if self.router_mode != "auto" and self.router_mode not in usable and not self._warned_forced:
+                self._warned_forced = True
+                self._warn(
+                    f"--router {self.router_mode}: the {self.router_mode} model is not available, using {next(iter(usable))}"
+                )
+            from alttext_tools.generate.router import choose_slot
+
+            return choose_slot(verdict, usable, self.router_mode)  # type: ignore[arg-type]
+
+    def _mark_broken(self, spec: ModelSpec, err: engine_errors.ModelFileError) -> None:
+        with self._lock:
+            if spec.model_id in self._broken:
+                return
+            self._broken[spec.model_id] = f"model {spec.name} is unusable: {err}"
+            others = [s.name for s in self.slots.available.values() if s.model_id not in self._broken]
+            then = f"; using {others[0]} for the rest of the run" if others else "; no other model to use"
+            self._warn(f"model {spec.name} is unusable ({err}){then}")
+
+    def _from_cache(self, hit: CachedAlt, record: ImageRecord, role: str) -> Decision:
+        record.status, record.model_id = CACHED, hit.model_id
+        if hit.decorative and not is_functional(role):
+            record.decorative = True
+            return Decision.mark_decorative("cache")
+        try:
+            decision = Decision.text(hit.alt or "", "cache")
+        except ValueError:
+            raise ImageFailed(f"the cached entry (by {hit.model_id}) has no alt text") from None
+        record.alt = decision.alt
+        return decision
+
+    def _decision(
+        self, generation: Generation, record: ImageRecord, role: str, cache_key: GenerationKey | None
+    ) -> Decision:
+        record.json_mode = generation.json_mode
+        record.load_ms = to_ms(generation.load_s) if generation.load_s else None
+        record.encode_ms = to_ms(generation.encode_s)
+        record.generate_ms = to_ms(generation.generate_s)
+        clean = clean_alt(generation.text, max_length=self.max_length, json_mode=generation.json_mode)
+        record.decorative = clean.decorative and not is_functional(role)
+        if record.decorative:
+            decision = Decision.mark_decorative("model")
+        elif clean.alt:
+            record.alt = clean.alt
+            try:
+                decision = Decision.text(clean.alt, "model")
+            except ValueError as err:
+                raise ImageFailed(f"{generation.model_id}: unusable answer: {err}") from None
+        elif clean.decorative:  # functional
+            raise ImageFailed(
+                f"{generation.model_id}: the model called an image inside a link/button decorative; it needs alt text naming the destination"
+            )
+        else:
+            raise ImageFailed(f"{generation.model_id}: {clean.reason}")
+        record.status = GENERATED
+        if self.cache is not None and cache_key is not None:
+            with self._lock:
+                self.cache.put(
+                    cache_key,
+                    CachedAlt(
+                        None if record.decorative else record.alt,
+                        record.decorative,
+                        generation.model_id,
+                        generation.handler,
+                    ),
+                )
+        return decision
+
+
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+# Chunks that make Pillow's decoded pixels differ from a plain decode of the first image:
+# transparency (flattened on white), EXIF orientation (applied), animation (first frame).
+_PNG_CHANGING_CHUNKS = frozenset({b"tRNS", b"eXIf", b"acTL"})
+
+
+def _plain_rgb_png(data: bytes) -> bool:
+    """An 8-bit truecolour PNG without transparency, EXIF or animation: llama.cpp decodes it to
+    exactly the RGB pixels load_image produced, so it can be handed over without re-encoding."""
+    if not data.startswith(_PNG_SIGNATURE) or len(data) < 33 or data[12:16] != b"IHDR":
+        return False
+    if data[24] != 8 or data[25] != 2:  # bit depth 8, colour type 2 (RGB)
+        return False
+    pos = 8
+    while pos + 8 <= len(data):
+        length = int.from_bytes(data[pos : pos + 4], "big")
+        kind = data[pos + 4 : pos + 8]
+        if kind == b"IDAT":
+            return True
+        if kind in _PNG_CHANGING_CHUNKS:
+            return False
+        pos += 12 + length
+    return False
+
+
+def _model_png(data: bytes, img: Any, preset: Any) -> bytes:
+    """The PNG the handler gets: the original bytes when they already are what we would produce
+    (plain RGB PNG within the preset's size: saves an encode, ~4 ms for a 300 px image), else the
+    downscaled re-encode."""
+    target = fit_size(
+        img.width, img.height, max_side=preset.max_side, max_pixels=preset.max_pixels, multiple_of=preset.multiple_of
+    )
+    if target == img.size and _plain_rgb_png(data):
+        return data
+    return prepare_with_preset(img, preset)
+
+
+def _raiser(err: Exception) -> Callable[[], Decision | None]:
+    def work() -> Decision | None:
+        raise err
+
+    return work

@@ -1,0 +1,479 @@
+"""Validate a (text, mmproj) GGUF pair before llama.cpp sees it.
+
+llama.cpp trusts its inputs: an mmproj without a tensor the graph uses (say `mm.0.bias`) is a
+NULL pointer inside ggml and SEGFAULTs the whole process, and a missing key only surfaces as
+"Failed to load mtmd context". So we read the GGUF header ourselves and raise a one-line
+`ModelFileError` that names the file and the exact problem.
+
+The header is parsed here rather than with `gguf.GGUFReader`: the reader materialises every
+tokenizer string as a numpy view and takes ~11 s on a 150k-token vocabulary; skipping arrays
+costs ~0.1 s. Results (and failures) are cached per (path, size, mtime), so a run validates a
+file once no matter how many images it describes.
+"""
+
+from __future__ import annotations
+
+import mmap
+import os
+import struct
+import threading
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+from gguf import GGML_QUANT_SIZES, GGMLQuantizationType, GGUFValueType
+
+from alttext_tools.errors import ModelFileError
+
+GGUF_MAGIC = b"GGUF"
+DEFAULT_ALIGNMENT = 32
+# Arrays longer than this are summarised (type, count): nobody needs 150k tokens in memory here.
+_KEEP_ARRAY_MAX = 64
+
+# --- header parsing ------------------------------------------------------------------------------
+
+_SCALAR_FORMATS: dict[int, str] = {
+    GGUFValueType.UINT8: "<B",
+    GGUFValueType.INT8: "<b",
+    GGUFValueType.UINT16: "<H",
+    GGUFValueType.INT16: "<h",
+    GGUFValueType.UINT32: "<I",
+    GGUFValueType.INT32: "<i",
+    GGUFValueType.FLOAT32: "<f",
+    GGUFValueType.BOOL: "<?",
+    GGUFValueType.UINT64: "<Q",
+    GGUFValueType.INT64: "<q",
+    GGUFValueType.FLOAT64: "<d",
+}
+
+
+@dataclass(frozen=True)
+class ArrayInfo:
+    """A long metadata array, summarised."""
+
+    elem_type: int
+    count: int
+
+
+@dataclass(frozen=True)
+class TensorInfo:
+    shape: tuple[int, ...]  # ggml order: shape[0] is the innermost (input) dimension
+    ggml_type: int
+    offset: int  # relative to the start of the data section
+    nbytes: int | None  # None for a tensor type newer than the installed gguf package knows
+
+
+@dataclass(frozen=True)
+class GGUFHeader:
+    path: Path
+    version: int
+    metadata: Mapping[str, Any]
+    tensors: Mapping[str, TensorInfo]
+    data_start: int
+    file_size: int
+
+
+class _HeaderError(Exception):
+    """Internal: a structural problem; turned into ModelFileError with the path."""
+
+
+class _Cursor:
+    """Sequential little-endian reader over a memory-mapped file."""
+
+    def __init__(self, buf: mmap.mmap) -> None:
+        self.buf = buf
+        self.pos = 0
+
+    def unpack(self, fmt: str) -> Any:
+        value = struct.unpack_from(fmt, self.buf, self.pos)[0]
+        self.pos += struct.calcsize(fmt)
+        return value
+
+    def string(self) -> str:
+        length = self.unpack("<Q")
+        if self.pos + length > len(self.buf):
+            raise _HeaderError("header is truncated (string runs past the end of the file)")
+        raw = self.buf[self.pos : self.pos + length]
+        self.pos += length
+        return raw.decode("utf-8", errors="replace")
+
+    def value(self, vtype: int) -> Any:
+        if vtype == GGUFValueType.STRING:
+            return self.string()
+        if vtype == GGUFValueType.ARRAY:
+            return self.array()
+        fmt = _SCALAR_FORMATS.get(vtype)
+        if fmt is None:
+            raise _HeaderError(f"unknown metadata value type {vtype}")
+        return self.unpack(fmt)
+
+    def array(self) -> list[Any] | ArrayInfo:
+        elem_type = self.unpack("<I")
+        count = self.unpack("<Q")
+        if count > len(self.buf):
+            raise _HeaderError(f"corrupt header (array of {count} elements)")
+        if count <= _KEEP_ARRAY_MAX:
+            return [self.value(elem_type) for _ in range(count)]
+        self.skip_array(elem_type, count)
+        return ArrayInfo(elem_type, count)
+
+    def skip_array(self, elem_type: int, count: int) -> None:
+        fmt = _SCALAR_FORMATS.get(elem_type)
+        if fmt is not None:
+            self.pos += struct.calcsize(fmt) * count
+        elif elem_type == GGUFValueType.STRING:
+            self.pos = _skip_strings(self.buf, self.pos, count)
+        else:
+            for _ in range(count):
+                self.value(elem_type)
+        if self.pos > len(self.buf):
+            raise _HeaderError("header is truncated (array runs past the end of the file)")
+
+
+def _skip_strings(buf: mmap.mmap, pos: int, count: int) -> int:
+    # Hot loop for tokenizer vocabularies: locals only.
+    unpack_from = struct.unpack_from
+    for _ in range(count):
+        pos += 8 + unpack_from("<Q", buf, pos)[0]
+    return pos
+
+
+def _tensor_nbytes(shape: tuple[int, ...], ggml_type: int) -> int | None:
+    try:
+        block_size, type_size = GGML_QUANT_SIZES[GGMLQuantizationType(ggml_type)]
+    except (ValueError, KeyError):
+        return None  # permissive: llama.cpp may know quantisations this gguf package does not
+    n_elements = 1
+    for dim in shape:
+        n_elements *= dim
+    return n_elements // block_size * type_size
+
+
+def _parse(buf: mmap.mmap, path: Path, file_size: int) -> GGUFHeader:
+    cur = _Cursor(buf)
+    if bytes(buf[:4]) != GGUF_MAGIC:
+        raise _HeaderError(f"not a GGUF file (starts with {bytes(buf[:4])!r}, expected b'GGUF')")
+    cur.pos = 4
+    version = cur.unpack("<I")
+    if version not in (2, 3):
+        raise _HeaderError(f"unsupported GGUF version {version} (llama.cpp reads 2 and 3)")
+    n_tensors, n_kv = cur.unpack("<Q"), cur.unpack("<Q")
+    if n_tensors > file_size or n_kv > file_size:
+        raise _HeaderError("corrupt header (impossible tensor or key count)")
+    metadata: dict[str, Any] = {}
+    for _ in range(n_kv):
+        key = cur.string()
+        metadata[key] = cur.value(cur.unpack("<I"))
+    tensors: dict[str, TensorInfo] = {}
+    for _ in range(n_tensors):
+        name = cur.string()
+        n_dims = cur.unpack("<I")
+        if n_dims > 8:
+            raise _HeaderError(f"corrupt tensor info for {name!r} ({n_dims} dimensions)")
+        shape = tuple(cur.unpack("<Q") for _ in range(n_dims))
+        ggml_type = cur.unpack("<I")
+        offset = cur.unpack("<Q")
+        tensors[name] = TensorInfo(shape, ggml_type, offset, _tensor_nbytes(shape, ggml_type))
+    alignment = metadata.get("general.alignment", DEFAULT_ALIGNMENT)
+    if not isinstance(alignment, int) or alignment <= 0:
+        raise _HeaderError(f"invalid general.alignment {alignment!r}")
+    data_start = -(-cur.pos // alignment) * alignment
+    return GGUFHeader(path, version, metadata, tensors, data_start, file_size)
+
+
+def read_header(path: Path) -> GGUFHeader:
+    """Parse the GGUF header of `path`; raise ModelFileError for anything structurally wrong."""
+    path = Path(path)
+    if not path.exists():
+        raise ModelFileError(path, "file not found")
+    if not path.is_file():
+        raise ModelFileError(path, "not a regular file (expected a .gguf file)")
+    file_size = path.stat().st_size
+    if file_size < 24:  # magic + version + two counts
+        with path.open("rb") as handle:
+            what = "file is truncated" if handle.read(4) == GGUF_MAGIC else "not a GGUF file"
+        raise ModelFileError(path, f"{what} (only {file_size} bytes)")
+    try:
+        with path.open("rb") as handle, mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as buf:
+            header = _parse(buf, path, file_size)
+    except _HeaderError as err:
+        raise ModelFileError(path, str(err)) from None
+    except (struct.error, IndexError, UnicodeDecodeError, OverflowError):
+        raise ModelFileError(path, "GGUF header is truncated or corrupt") from None
+    except OSError as err:
+        raise ModelFileError(path, f"cannot read file ({err.strerror or err})") from None
+    _check_tensor_data(header)
+    return header
+
+
+def _check_tensor_data(header: GGUFHeader) -> None:
+    """A truncated download keeps a valid header; the tensor data is what goes missing."""
+    available = header.file_size - header.data_start
+    for name, info in header.tensors.items():
+        if info.nbytes is None:
+            continue
+        end = info.offset + info.nbytes
+        if end > available:
+            raise ModelFileError(
+                header.path,
+                f"file is truncated: tensor {name!r} needs bytes up to {header.data_start + end}"
+                f" but the file has {header.file_size}",
+            )
+
+
+# --- what llama.cpp needs -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TextModelInfo:
+    path: Path
+    architecture: str
+    n_embd: int
+    n_layer: int
+    n_vocab: int
+    has_chat_template: bool
+
+
+@dataclass(frozen=True)
+class MmprojInfo:
+    path: Path
+    projector_type: str
+    n_embd_out: int | None  # embedding size fed to the text model, where the projector tells us
+
+
+# Projector families we know the tensors of (clip.cpp, llama.cpp as vendored by 0.3.36).
+LLAVA_PROJECTORS = frozenset({"mlp", "mlp_norm", "ldp", "ldpv2"})
+QWEN_PROJECTORS = frozenset({"qwen2vl_merger", "qwen2.5vl_merger", "qwen3vl_merger"})
+# Text architectures with M-RoPE, which the qwen mergers' image positions require.
+QWEN_TEXT_ARCHS: Mapping[str, frozenset[str]] = {
+    "qwen2vl_merger": frozenset({"qwen2vl"}),
+    "qwen2.5vl_merger": frozenset({"qwen2vl"}),
+    "qwen3vl_merger": frozenset({"qwen3vl", "qwen3vlmoe"}),
+}
+# Handler -> projector families it formats prompts for. "mtmd" uses the model's own template.
+HANDLER_PROJECTORS: Mapping[str, frozenset[str]] = {
+    "moondream": LLAVA_PROJECTORS,
+    "llava": LLAVA_PROJECTORS,
+    "qwen2.5-vl": QWEN_PROJECTORS,
+}
+
+_VISION_KEYS = (
+    "clip.vision.image_size",
+    "clip.vision.patch_size",
+    "clip.vision.embedding_length",
+    "clip.vision.feed_forward_length",
+    "clip.vision.projection_dim",
+    "clip.vision.block_count",
+    "clip.vision.attention.head_count",
+    "clip.vision.attention.layer_norm_epsilon",
+)
+
+
+def _require_keys(header: GGUFHeader, keys: Iterable[str]) -> None:
+    missing = [key for key in keys if key not in header.metadata]
+    if missing:
+        raise ModelFileError(header.path, f"missing metadata key {', '.join(missing)}")
+
+
+def _require_tensors(header: GGUFHeader, names: Iterable[str], why: str) -> None:
+    missing = [name for name in names if name not in header.tensors]
+    if missing:
+        raise ModelFileError(header.path, f"missing tensor {', '.join(missing)} ({why})")
+
+
+def _int_key(header: GGUFHeader, key: str) -> int:
+    value = header.metadata.get(key)
+    if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+        raise ModelFileError(header.path, f"metadata key {key} must be a positive integer, got {value!r}")
+    return value
+
+
+def _count(value: Any) -> int:
+    return value.count if isinstance(value, ArrayInfo) else len(value) if isinstance(value, list) else 0
+
+
+def _block_indices(header: GGUFHeader, prefix: str) -> set[int]:
+    found: set[int] = set()
+    for name in header.tensors:
+        if name.startswith(prefix):
+            index = name[len(prefix) :].split(".", 1)[0]
+            if index.isdigit():
+                found.add(int(index))
+    return found
+
+
+def validate_text_model(header: GGUFHeader) -> TextModelInfo:
+    arch = header.metadata.get("general.architecture")
+    if not isinstance(arch, str) or not arch:
+        raise ModelFileError(header.path, "missing metadata key general.architecture")
+    if arch == "clip":
+        raise ModelFileError(
+            header.path, "this is an mmproj (architecture 'clip'), not a text model; are the files swapped?"
+        )
+    _require_keys(header, (f"{arch}.context_length", f"{arch}.embedding_length", f"{arch}.block_count"))
+    _require_keys(header, ("tokenizer.ggml.model", "tokenizer.ggml.tokens"))
+    if arch in ("qwen2vl", "qwen3vl", "qwen3vlmoe"):
+        _require_keys(header, (f"{arch}.rope.dimension_sections",))
+    n_layer = _int_key(header, f"{arch}.block_count")
+    n_embd = _int_key(header, f"{arch}.embedding_length")
+    _require_tensors(header, ("token_embd.weight", "output_norm.weight"), f"every {arch} text model has it")
+    missing_blocks = sorted(set(range(n_layer)) - _block_indices(header, "blk."))
+    if missing_blocks:
+        raise ModelFileError(
+            header.path, f"missing tensors for layer blk.{missing_blocks[0]} ({arch}.block_count is {n_layer})"
+        )
+    n_vocab = _count(header.metadata["tokenizer.ggml.tokens"])
+    embd_rows = header.tensors["token_embd.weight"].shape[-1]
+    if embd_rows != n_vocab:
+        raise ModelFileError(
+            header.path, f"token_embd.weight has {embd_rows} rows but the tokenizer lists {n_vocab} tokens"
+        )
+    template = header.metadata.get("tokenizer.chat_template")
+    return TextModelInfo(header.path, arch, n_embd, n_layer, n_vocab, isinstance(template, str) and bool(template))
+
+
+def _projector_type(header: GGUFHeader) -> str:
+    for key in ("clip.projector_type", "clip.vision.projector_type"):
+        value = header.metadata.get(key)
+        if isinstance(value, str) and value:
+            return value
+    raise ModelFileError(header.path, "missing metadata key clip.projector_type")
+
+
+def _check_vit_blocks(header: GGUFHeader, n_layer: int, *, qkv_bias: bool) -> None:
+    """Tensors the llava/qwen ViT graphs use unconditionally (NULL there means a segfault)."""
+    for i in range(n_layer):
+        p = f"v.blk.{i}."
+        names = [p + f"attn_{x}.weight" for x in "qkv"]
+        if qkv_bias:
+            names += [p + f"attn_{x}.bias" for x in "qkv"]
+        names += [p + "attn_out.weight", p + "ffn_up.weight", p + "ffn_down.weight"]
+        _require_tensors(header, names, f"vision block {i}")
+
+
+def _check_mlp(header: GGUFHeader, n_layer: int) -> int:
+    _require_tensors(header, ("v.patch_embd.weight", "v.position_embd.weight"), "mlp projector input")
+    _check_vit_blocks(header, n_layer, qkv_bias=False)
+    if "mm.3.weight" in header.tensors:  # Yi-style llava: clip.cpp switches to mlp_norm
+        names = [f"mm.{i}.{kind}" for i in (0, 1, 3, 4) for kind in ("weight", "bias")]
+        _require_tensors(header, names, "mlp_norm projector")
+        return header.tensors["mm.3.bias"].shape[0]
+    _require_tensors(header, ("mm.0.weight", "mm.0.bias", "mm.2.weight", "mm.2.bias"), "mlp projector")
+    return header.tensors["mm.2.weight"].shape[1]
+
+
+def _check_qwen_merger(header: GGUFHeader, projector: str, n_layer: int) -> int:
+    _require_tensors(header, ("v.patch_embd.weight", "v.patch_embd.weight.1"), f"{projector} patch embedding")
+    for forbidden in ("v.patch_embd.bias", "v.class_embd"):
+        if forbidden in header.tensors:  # clip.cpp GGML_ASSERTs (aborts) on these for qwen
+            raise ModelFileError(header.path, f"unexpected tensor {forbidden} for projector {projector}")
+    if projector == "qwen2.5vl_merger":
+        _require_keys(header, ("clip.vision.n_wa_pattern",))
+    _check_vit_blocks(header, n_layer, qkv_bias=True)
+    _require_tensors(header, ("mm.0.weight", "mm.0.bias", "mm.2.weight", "mm.2.bias"), f"{projector} merger")
+    return header.tensors["mm.2.bias"].shape[0]
+
+
+def _check_other_projector(header: GGUFHeader) -> None:
+    _require_tensors(header, ("v.patch_embd.weight",), "vision patch embedding")
+    if "v.position_embd.weight" not in header.tensors and not _block_indices(header, "v.blk."):
+        raise ModelFileError(header.path, "missing tensor v.position_embd.weight and no v.blk.* vision blocks")
+
+
+def validate_mmproj(header: GGUFHeader) -> MmprojInfo:
+    arch = header.metadata.get("general.architecture", "clip")
+    if arch != "clip":
+        raise ModelFileError(
+            header.path, f"not an mmproj: architecture is {arch!r}, expected 'clip'; are the files swapped?"
+        )
+    if header.metadata.get("clip.has_vision_encoder") is not True:
+        raise ModelFileError(
+            header.path, "clip.has_vision_encoder is missing or false: this mmproj has no vision encoder"
+        )
+    projector = _projector_type(header)
+    _require_keys(header, _VISION_KEYS)
+    for key in ("clip.vision.image_mean", "clip.vision.image_std"):
+        if _count(header.metadata.get(key, [])) < 3:
+            raise ModelFileError(header.path, f"metadata key {key} must list 3 values")
+    n_layer = _int_key(header, "clip.vision.block_count")
+    n_embd_out: int | None = None
+    if projector == "mlp":
+        n_embd_out = _check_mlp(header, n_layer)
+    elif projector in ("qwen2vl_merger", "qwen2.5vl_merger"):
+        n_embd_out = _check_qwen_merger(header, projector, n_layer)
+    else:
+        _check_other_projector(header)
+    return MmprojInfo(header.path, projector, n_embd_out)
+
+
+def check_compatible(text: TextModelInfo, mmproj: MmprojInfo, handler: str) -> None:
+    """Raise ModelFileError if the pair cannot work together or with `handler`."""
+    projector = mmproj.projector_type
+    if mmproj.n_embd_out is not None and mmproj.n_embd_out != text.n_embd:
+        raise ModelFileError(
+            mmproj.path,
+            f"projector outputs {mmproj.n_embd_out}-dim embeddings but {text.path.name} has n_embd {text.n_embd}; wrong mmproj for this model",
+        )
+    archs = QWEN_TEXT_ARCHS.get(projector)
+    if archs is not None and text.architecture not in archs:
+        raise ModelFileError(
+            text.path,
+            f"architecture {text.architecture!r} cannot take {projector} images (needs {' or '.join(sorted(archs))})",
+        )
+    known = LLAVA_PROJECTORS | QWEN_PROJECTORS
+    allowed = HANDLER_PROJECTORS.get(handler)
+    if allowed is not None and projector in known and projector not in allowed:
+        raise ModelFileError(mmproj.path, f"handler {handler!r} does not fit projector type {projector!r}")
+    if handler == "mtmd" and not text.has_chat_template:
+        raise ModelFileError(
+            text.path, "no tokenizer.chat_template, which the 'mtmd' handler needs; pick another handler"
+        )
+
+
+# --- cached entry points ------------------------------------------------------------------------
+
+_T = TypeVar("_T")
+_cache: dict[tuple[str, str, int, int], Any] = {}
+_cache_lock = threading.Lock()
+
+
+def _cached(kind: str, path: Path, validate: Callable[[GGUFHeader], _T]) -> _T:
+    try:
+        stat = os.stat(path)
+    except OSError:
+        raise ModelFileError(path, "file not found") from None
+    key = (kind, str(Path(path).resolve()), stat.st_size, stat.st_mtime_ns)
+    with _cache_lock:
+        hit = _cache.get(key)
+    if hit is None:
+        try:
+            hit = validate(read_header(Path(path)))
+        except ModelFileError as err:
+            hit = err  # remembered: an unchanged broken file fails again without re-reading
+        with _cache_lock:
+            _cache[key] = hit
+    if isinstance(hit, ModelFileError):
+        raise hit
+    return hit
+
+
+def check_text_model(path: Path) -> TextModelInfo:
+    return _cached("text", path, validate_text_model)
+
+
+def check_mmproj(path: Path) -> MmprojInfo:
+    return _cached("mmproj", path, validate_mmproj)
+
+
+def check_model_pair(text_path: Path, mmproj_path: Path, handler: str) -> tuple[TextModelInfo, MmprojInfo]:
+    """Validate both files and their fit with `handler`; cached, so cheap to call per image."""
+    text = check_text_model(text_path)
+    mmproj = check_mmproj(mmproj_path)
+    check_compatible(text, mmproj, handler)
+    return text, mmproj
+
+
+def clear_cache() -> None:
+    with _cache_lock:
+        _cache.clear()

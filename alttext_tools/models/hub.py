@@ -1,0 +1,373 @@
+"""Model files via huggingface_hub: `pull` presets into the HF cache, resolve them offline later.
+
+Two strict phases:
+* `pull` (explicit, online): `hf_hub_download` for both files, so the standard HF cache layout,
+  its progress bar, its locking and its env vars (HF_ENDPOINT, HF_HOME, HF_HUB_CACHE, HF_TOKEN...)
+  all apply.
+* `resolve_local` / `list_models` (generation time): filesystem only, via
+  `try_to_load_from_cache`. Never `hf_hub_download(local_files_only=True)`: in huggingface_hub 2.x
+  that still builds request headers, and doing so GETs `{endpoint}/api/agent-harnesses` (a
+  user-agent registry cached for a day under HF_HOME; skipped only with HF_HUB_DISABLE_TELEMETRY
+  or HF_HUB_OFFLINE), i.e. a network call at generation time.
+
+Env vars are read when a function runs, not at import: huggingface_hub freezes HF_ENDPOINT /
+HF_HOME / HF_HUB_CACHE / HF_HUB_OFFLINE into `huggingface_hub.constants` when first imported, and
+we pass the live values explicitly (`endpoint=`, `cache_dir=`) so both agree.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from alttext_tools.models.presets import PRESETS, Preset, get_preset
+from alttext_tools.models.spec import HANDLERS, ModelSpec
+
+Log = Callable[[str], None]
+
+# Timeout of the metadata probe in `pull`; huggingface_hub's own HEAD uses HF_HUB_ETAG_TIMEOUT too.
+_PROBE_TIMEOUT_S = 10.0
+
+
+class ModelError(Exception):
+    """Base class: the message is one line, meant for users; the CLI prints it and exits 1."""
+
+
+class ModelNotAvailableError(ModelError):
+    """A preset's files are not in the local cache (generation never downloads)."""
+
+
+class ModelDownloadError(ModelError):
+    """`pull` could not fetch a file (offline, repo/file gone, HTTP or disk error)."""
+
+
+class ModelFileError(ModelError):
+    """Local model/mmproj paths given on the command line are unusable."""
+
+
+@dataclass(frozen=True)
+class ModelStatus:
+    """What `models list` reports for one preset."""
+
+    preset: str
+    repo_id: str
+    revision: str
+    slot: str
+    handler: str
+    description: str
+    text_path: Path | None  # None when that file is not cached
+    mmproj_path: Path | None
+    size_on_disk: int  # bytes of the cached files (blobs, symlinks followed)
+    download_size: int  # approximate bytes of a full pull, from the preset
+
+    @property
+    def cached(self) -> bool:
+        return self.text_path is not None and self.mmproj_path is not None
+
+    @property
+    def state(self) -> str:
+        """'cached' (both files), 'partial' (one file: pull again) or 'missing'."""
+        if self.cached:
+            return "cached"
+        return "partial" if (self.text_path or self.mmproj_path) else "missing"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "preset": self.preset,
+            "repo_id": self.repo_id,
+            "revision": self.revision,
+            "slot": self.slot,
+            "handler": self.handler,
+            "description": self.description,
+            "cached": self.cached,
+            "state": self.state,
+            "text_path": str(self.text_path) if self.text_path else None,
+            "mmproj_path": str(self.mmproj_path) if self.mmproj_path else None,
+            "size_on_disk": self.size_on_disk,
+            "download_size": self.download_size,
+        }
+
+
+# -- environment, read at call time -------------------------------------------------------------
+
+
+def _expand(value: str) -> Path:
+    return Path(os.path.expandvars(os.path.expanduser(value)))
+
+
+def hub_cache_dir() -> Path:
+    """The HF hub cache folder, with huggingface_hub's precedence, from the current environment."""
+    env = os.environ
+    for var in ("HF_HUB_CACHE", "HUGGINGFACE_HUB_CACHE"):
+        if env.get(var):
+            return _expand(env[var])
+    if env.get("HF_HOME"):
+        return _expand(env["HF_HOME"]) / "hub"
+    if env.get("XDG_CACHE_HOME"):
+        return _expand(env["XDG_CACHE_HOME"]) / "huggingface" / "hub"
+    from huggingface_hub import constants as hf_constants
+
+    return Path(hf_constants.HF_HUB_CACHE)
+
+
+def hub_endpoint() -> str:
+    """The Hub base URL (HF_ENDPOINT, for mirrors and tests), without a trailing slash."""
+    from huggingface_hub import constants as hf_constants
+
+    return (os.environ.get("HF_ENDPOINT") or hf_constants.ENDPOINT).rstrip("/")
+
+
+def _offline_mode() -> bool:
+    from huggingface_hub import constants as hf_constants
+
+    flag = os.environ.get("HF_HUB_OFFLINE") or os.environ.get("TRANSFORMERS_OFFLINE") or ""
+    return flag.strip().upper() in {"1", "ON", "YES", "TRUE"} or bool(hf_constants.HF_HUB_OFFLINE)
+
+
+def local_flags_hint(preset: Preset) -> str:
+    """The CLI flags that bypass the preset with local files, e.g. `--fast-model PATH --fast-mmproj PATH`."""
+    return f"--{preset.slot}-model PATH --{preset.slot}-mmproj PATH"
+
+
+def format_size(n: int) -> str:
+    """Decimal units, as the Hub shows file sizes (so numbers match the model card)."""
+    size = float(n)
+    for unit in ("B", "kB", "MB", "GB"):
+        if size < 1000 or unit == "GB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1000
+    raise AssertionError("unreachable")
+
+
+# -- local cache (no network) -------------------------------------------------------------------
+
+
+def _cached_file(preset: Preset, filename: str, cache: Path) -> Path | None:
+    from huggingface_hub import try_to_load_from_cache
+
+    found = try_to_load_from_cache(preset.repo_id, filename, cache_dir=cache, revision=preset.revision)
+    # Anything but a str is "not here" (None, or the _CACHED_NO_EXIST sentinel for a known 404).
+    return Path(found) if isinstance(found, str) else None
+
+
+def resolve_local(preset_name: str, *, cache_dir: Path | None = None) -> ModelSpec:
+    """The preset's files from the local cache only; ModelNotAvailableError naming what is missing."""
+    preset = get_preset(preset_name)
+    cache = cache_dir or hub_cache_dir()
+    text, mmproj = (_cached_file(preset, f, cache) for f in preset.files)
+    if text is None or mmproj is None:
+        missing = [f for f, p in zip(preset.files, (text, mmproj)) if p is None]
+        raise ModelNotAvailableError(
+            f"model {preset.name} is not downloaded ({' and '.join(missing)} not in {cache}): "
+            f"run `alttext models pull {preset.name}` when online, or pass {local_flags_hint(preset)}"
+        )
+    return ModelSpec(name=preset.name, text_path=text, mmproj_path=mmproj, handler=preset.handler)
+
+
+def list_models(*, cache_dir: Path | None = None) -> list[ModelStatus]:
+    """Every preset with its cache state, in preset order. Filesystem only."""
+    cache = cache_dir or hub_cache_dir()
+    statuses = []
+    for preset in PRESETS.values():
+        text, mmproj = (_cached_file(preset, f, cache) for f in preset.files)
+        size = sum(p.stat().st_size for p in (text, mmproj) if p is not None)
+        statuses.append(
+            ModelStatus(
+                preset=preset.name,
+                repo_id=preset.repo_id,
+                revision=preset.revision,
+                slot=preset.slot,
+                handler=preset.handler,
+                description=preset.description,
+                text_path=text,
+                mmproj_path=mmproj,
+                size_on_disk=size,
+                download_size=preset.download_size,
+            )
+        )
+    return statuses
+
+
+def spec_from_paths(model: Path, mmproj: Path, handler: str) -> ModelSpec:
+    """A ModelSpec for local GGUF files (--model/--mmproj), checked before llama.cpp sees them."""
+    if handler not in HANDLERS:
+        raise ModelFileError(f"unknown handler {handler!r}; expected one of {', '.join(HANDLERS)}")
+    checked: list[Path] = []
+    for label, raw in (("model", model), ("mmproj", mmproj)):
+        # abspath, not resolve(): a HF snapshot symlink keeps its readable name (it names the model).
+        path = Path(os.path.abspath(Path(raw).expanduser()))
+        if not path.exists():
+            raise ModelFileError(f"{label} file not found: {path}")
+        if not path.is_file():
+            raise ModelFileError(f"{label} path is not a file: {path}")
+        if not os.access(path, os.R_OK):
+            raise ModelFileError(f"{label} file is not readable: {path}")
+        checked.append(path)
+    text_path, mmproj_path = checked
+    if os.path.samefile(text_path, mmproj_path):
+        raise ModelFileError(
+            f"model and mmproj are the same file ({text_path}); the mmproj is the separate vision projector GGUF"
+        )
+    return ModelSpec(name=text_path.stem, text_path=text_path, mmproj_path=mmproj_path, handler=handler)
+
+
+# -- pull (network) -----------------------------------------------------------------------------
+
+
+def _silent_tqdm() -> type:
+    """progress=False: huggingface_hub still builds its bars, this one never draws."""
+    from huggingface_hub.utils.tqdm import tqdm as hf_tqdm
+
+    class _SilentTqdm(hf_tqdm):  # type: ignore[misc]
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            kwargs["disable"] = True
+            super().__init__(*args, **kwargs)
+
+    return _SilentTqdm
+
+
+def _is_unreachable(exc: BaseException) -> bool:
+    """Connection-level failures (DNS, refused, connect timeout, proxy, offline mode)."""
+    from huggingface_hub.errors import LocalEntryNotFoundError, OfflineModeIsEnabled
+
+    if isinstance(exc, (OfflineModeIsEnabled, LocalEntryNotFoundError)):
+        return True
+    # Matched by name: the HTTP stack under huggingface_hub changed across versions (requests,
+    # httpx, httpx2), and this module should not import whichever one is installed.
+    names = {cls.__name__ for cls in type(exc).__mro__}
+    return bool(names & {"ConnectError", "ConnectTimeout", "ProxyError", "NameResolutionError"}) or (
+        isinstance(exc, ConnectionRefusedError)
+    )
+
+
+def _is_transport_error(exc: BaseException) -> bool:
+    roots = {cls.__module__.split(".")[0] for cls in type(exc).__mro__}
+    return bool(roots & {"httpx", "httpx2", "httpcore", "httpcore2", "requests", "urllib3"}) or isinstance(
+        exc, (TimeoutError, ConnectionError)
+    )
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    return lines[0].strip() if lines else type(exc).__name__
+
+
+def _download_error(preset: Preset, filename: str, endpoint: str, exc: BaseException) -> ModelDownloadError | None:
+    """One-line error for a failed pull, or None for an unexpected exception (a bug: let it raise)."""
+    from huggingface_hub.errors import (
+        EntryNotFoundError,
+        HfHubHTTPError,
+        RepositoryNotFoundError,
+        RevisionNotFoundError,
+    )
+
+    where = f"{preset.repo_id}@{preset.revision}"
+    if _is_unreachable(exc):
+        return ModelDownloadError(
+            f"cannot reach {endpoint} (offline?): pull {preset.name} when online, or pass {local_flags_hint(preset)}"
+        )
+    if isinstance(exc, RevisionNotFoundError):
+        return ModelDownloadError(f"revision {preset.revision!r} not found in {preset.repo_id} on {endpoint}")
+    if isinstance(exc, RepositoryNotFoundError):  # also GatedRepoError
+        return ModelDownloadError(f"repository {preset.repo_id} not found on {endpoint} (renamed, private or gated?)")
+    if isinstance(exc, EntryNotFoundError):
+        return ModelDownloadError(
+            f"{filename} not found in {where} on {endpoint} (renamed upstream? update the preset)"
+        )
+    if isinstance(exc, HfHubHTTPError):
+        status = exc.response.status_code if exc.response is not None else "?"
+        return ModelDownloadError(f"downloading {filename} from {endpoint} failed: HTTP {status}")
+    if _is_transport_error(exc):
+        return ModelDownloadError(
+            f"downloading {filename} from {endpoint} failed: {_first_line(exc)}; run the pull again"
+        )
+    if isinstance(exc, OSError):  # disk full, permissions, huggingface_hub's size consistency check
+        return ModelDownloadError(f"downloading {filename} failed: {_first_line(exc)}")
+    return None
+
+
+def _pull_file(preset: Preset, filename: str, *, cache: Path, endpoint: str, progress: bool, log: Log) -> Path:
+    from huggingface_hub import get_hf_file_metadata, hf_hub_download, hf_hub_url
+
+    cached = _cached_file(preset, filename, cache)
+    if _offline_mode():
+        if cached is not None:
+            log(f"{filename}: offline mode (HF_HUB_OFFLINE), using the cached copy")
+            return cached
+        raise ModelDownloadError(
+            f"offline mode is on (HF_HUB_OFFLINE) and {filename} is not cached: "
+            f"unset it to pull {preset.name}, or pass {local_flags_hint(preset)}"
+        )
+
+    # Probe first, without retries: hf_hub_download retries an unreachable Hub with backoff for
+    # ~25 s (logging a warning per try) before failing when nothing is cached. The probe makes an
+    # offline pull fail at once, and tells whether bytes will move (blob already in the cache?).
+    url = hf_hub_url(preset.repo_id, filename, revision=preset.revision, endpoint=endpoint)
+    try:
+        meta = get_hf_file_metadata(url, timeout=_PROBE_TIMEOUT_S, endpoint=endpoint)
+    except Exception as exc:
+        if cached is not None and _is_unreachable(exc):
+            log(f"{filename}: cannot reach {endpoint}, keeping the cached copy (not checked for updates)")
+            return cached
+        error = _download_error(preset, filename, endpoint, exc)
+        if error is None:
+            raise
+        raise error from exc
+
+    if meta.commit_hash is None or meta.etag is None:
+        # A captive portal or a misconfigured proxy/mirror answered, not a Hub.
+        raise ModelDownloadError(
+            f"{endpoint} did not answer like a Hugging Face Hub (no commit/etag headers for {filename}): "
+            "check HF_ENDPOINT and proxy settings"
+        )
+    blob = cache / f"models--{preset.repo_id.replace('/', '--')}" / "blobs" / meta.etag
+    if blob.is_file():
+        log(f"{filename}: up to date")
+    else:
+        size = f" ({format_size(meta.size)})" if meta.size else ""
+        log(f"{filename}: downloading{size}")
+    try:
+        path = hf_hub_download(
+            preset.repo_id,
+            filename,
+            revision=preset.revision,
+            cache_dir=cache,
+            endpoint=endpoint,
+            library_name="alttext-tools",
+            tqdm_class=None if progress else _silent_tqdm(),
+        )
+    except Exception as exc:
+        error = _download_error(preset, filename, endpoint, exc)
+        if error is None:
+            raise
+        raise error from exc
+    return Path(path)
+
+
+def pull(
+    preset_name: str,
+    *,
+    progress: bool = True,
+    log: Log | None = None,
+    cache_dir: Path | None = None,
+) -> ModelSpec:
+    """Download (or refresh) both files of a preset into the HF cache; return the local spec.
+
+    `progress`: huggingface_hub's tqdm bar on stderr (drawn only on a terminal, and off with
+    HF_HUB_DISABLE_PROGRESS_BARS=1). `log`: receives one-line status messages (the CLI prints
+    them on stderr). Files already cached are not downloaded again (only HEAD requests to check
+    for a newer upstream version). A connection dropped mid-file is resumed within this call
+    (huggingface_hub retries with a Range request); a killed or interrupted pull starts that file
+    over next time, since huggingface_hub 2.x discards partial files.
+    """
+    preset = get_preset(preset_name)
+    cache = cache_dir or hub_cache_dir()
+    endpoint = hub_endpoint()
+    say: Log = log or (lambda _msg: None)
+    text, mmproj = (
+        _pull_file(preset, f, cache=cache, endpoint=endpoint, progress=progress, log=say) for f in preset.files
+    )
+    return ModelSpec(name=preset.name, text_path=text, mmproj_path=mmproj, handler=preset.handler)

@@ -1,0 +1,117 @@
+"""The one place that names downloadable models: Hugging Face repo, revision, file names, handler.
+
+Everything else (hub.py, the CLI, config) refers to models by preset name only, so swapping a
+quantisation or pinning a revision is a one-line change here.
+
+Provenance of the names below (checked with the project's search tool; the Hub itself was not
+reachable from the development machine, so nothing here was fetched from the model cards directly):
+
+* Repo ids: VERIFIED. llama.cpp's docs/multimodal.md ("Pre-quantized models") lists
+  `ggml-org/moondream2-20250414-GGUF`, `ggml-org/Qwen2.5-VL-3B-Instruct-GGUF` and
+  `ggml-org/Qwen2.5-VL-7B-Instruct-GGUF`.
+* File names: VERIFIED INDIRECTLY. Each name appears as `.../resolve/main/<file>` download URLs or
+  `hf download <repo> <file>` commands in several independent public projects (the model cards'
+  file listings themselves were not in the search corpus).
+* Sizes: approximate. moondream2 and qwen2.5-vl-3b byte counts come from public projects that pin
+  size + sha256 of these exact files (two agreeing sources for the 3B); the 7B text size (~4.68 GB)
+  matches other Qwen2.5-VL-7B Q4_K_M conversions; the 7B f16 mmproj size (~1.35 GB) is NOT verified.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Literal
+
+from alttext_tools.models.spec import HANDLERS
+
+Slot = Literal["fast", "text"]
+
+
+class UnknownPresetError(LookupError):
+    """Raised for a preset name that is not in PRESETS; the message lists the valid names."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        super().__init__(f"unknown model preset {name!r}; choose from: {', '.join(PRESETS)}")
+
+
+@dataclass(frozen=True)
+class Preset:
+    """A vision model that `alttext models pull` can fetch: a text GGUF plus its mmproj GGUF."""
+
+    name: str
+    repo_id: str
+    revision: str
+    text_file: str
+    mmproj_file: str
+    handler: str
+    download_size: int  # approximate bytes for both files together; shown before a pull
+    slot: Slot  # "fast": quick first-pass captions; "text": images with text in them (OCR-heavy)
+    description: str
+
+    def __post_init__(self) -> None:
+        if self.handler not in HANDLERS:
+            raise ValueError(f"preset {self.name}: unknown handler {self.handler!r}")
+
+    @property
+    def files(self) -> tuple[str, str]:
+        return (self.text_file, self.mmproj_file)
+
+
+_PRESET_LIST: tuple[Preset, ...] = (
+    # Source: https://huggingface.co/ggml-org/moondream2-20250414-GGUF
+    # The text model is a phi2-architecture GGUF (moondream2 = SigLIP + Phi); "_ct-vicuna" is the
+    # chat-template variant ggml-org ships. The conversion is f16 only, hence the size.
+    # Sizes: 2_839_535_072 (text) + 909_777_984 (mmproj), from a public project pinning both.
+    Preset(
+        name="moondream2",
+        repo_id="ggml-org/moondream2-20250414-GGUF",
+        revision="main",
+        text_file="moondream2-text-model-f16_ct-vicuna.gguf",
+        mmproj_file="moondream2-mmproj-f16-20250414.gguf",
+        handler="moondream",
+        download_size=3_749_313_056,
+        slot="fast",
+        description="Moondream2 (2025-04-14), ~1.9B, phi2 text model, f16: small and fast on CPU",
+    ),
+    # Source: https://huggingface.co/ggml-org/Qwen2.5-VL-3B-Instruct-GGUF
+    # The repo also has a Q8_0 mmproj (~0.8 GB); f16 is kept for projector quality.
+    # Sizes: 1_929_901_056 (Q4_K_M) + 1_338_428_128 (f16 mmproj), two public sources agree.
+    Preset(
+        name="qwen2.5-vl-3b",
+        repo_id="ggml-org/Qwen2.5-VL-3B-Instruct-GGUF",
+        revision="main",
+        text_file="Qwen2.5-VL-3B-Instruct-Q4_K_M.gguf",
+        mmproj_file="mmproj-Qwen2.5-VL-3B-Instruct-f16.gguf",
+        handler="qwen2.5-vl",
+        download_size=3_268_329_184,
+        slot="text",
+        description="Qwen2.5-VL 3B Instruct, Q4_K_M: reads text in screenshots and diagrams",
+    ),
+    # Source: https://huggingface.co/ggml-org/Qwen2.5-VL-7B-Instruct-GGUF
+    # Sizes: ~4.68e9 (Q4_K_M) + ~1.35e9 (f16 mmproj, unverified estimate).
+    Preset(
+        name="qwen2.5-vl-7b",
+        repo_id="ggml-org/Qwen2.5-VL-7B-Instruct-GGUF",
+        revision="main",
+        text_file="Qwen2.5-VL-7B-Instruct-Q4_K_M.gguf",
+        mmproj_file="mmproj-Qwen2.5-VL-7B-Instruct-f16.gguf",
+        handler="qwen2.5-vl",
+        download_size=6_030_000_000,
+        slot="text",
+        description="Qwen2.5-VL 7B Instruct, Q4_K_M: best text reading, needs ~8 GB RAM",
+    ),
+)
+
+# Read-only: presets are code, not runtime state. Order is the display order of `models list`.
+PRESETS: Mapping[str, Preset] = MappingProxyType({p.name: p for p in _PRESET_LIST})
+
+
+def get_preset(name: str) -> Preset:
+    """Look a preset up by name; UnknownPresetError (listing valid names) if there is none."""
+    try:
+        return PRESETS[name]
+    except KeyError:
+        raise UnknownPresetError(name) from None

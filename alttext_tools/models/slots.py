@@ -1,0 +1,143 @@
+"""The generation pipeline: images that need alt text in, `Decision`s out, through local models.
+
+    slots = resolve_slots(config)                  # which models, from presets or local files
+    with ModelProvider(slots, project_root=..., site_root=..., router_mode="auto", ...) as provider:
+        decisions = provider.decide(images)        # decisions.Provider
+        provider.problems, provider.records, provider.summary()
+
+Per image: resolve the src safely (project-root boundary, site root, remote only when allowed) ->
+read the bytes -> deduplicate (same bytes, same role, same language: generated once per run) ->
+SVG: its <title>/<desc>, no model -> decode with Pillow once -> route (router.classify +
+choose_slot) -> downscale/PNG for the chosen handler -> prompt (prompts.build_prompt) -> ONE
+LocalEngine for the whole run (each model loads lazily, once) -> postprocess.clean_alt ->
+Decision. Every failure is about one image: it becomes a record with status "failed" and a
+one-line entry in `problems`, and the run goes on. A model whose files turn out to be broken
+(ModelFileError) is not retried for every image: its slot is marked broken for the rest of the
+run and images go to the other slot when there is one.
+
+The engine is a LocalEngine by default (one in-process model at a time: images go through it one
+by one). An engine with a `concurrency` attribute above 1 (openai_backend.OpenAIEngine, a server)
+gets that many distinct images in flight: reading and deduplication stay serial and in order, a
+thread pool runs decode -> route -> prompt -> generate -> clean for first occurrences, and
+records keep the input order.
+
+Alt text caching across runs belongs to the cache issue; `cache` (a `GenerationCache`, keyed by
+`GenerationKey`: image sha256, model id, PROMPT_VERSION, language, role) is the hook it plugs into.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from alttext_tools.config import Config
+from alttext_tools.models.hub import ModelError, ModelNotAvailableError, hub_cache_dir, resolve_local, spec_from_paths
+from alttext_tools.models.hub import ModelFileError as PathModelFileError
+from alttext_tools.models.presets import PRESETS, UnknownPresetError, get_preset
+from alttext_tools.models.spec import SLOTS, ModelSpec
+
+DEFAULT_PRESETS: Mapping[str, str] = {"fast": "moondream2", "text": "qwen2.5-vl-3b"}
+DEFAULT_LOCAL_HANDLER = "mtmd"  # --model PATH without --handler: llama.cpp's generic mtmd path
+
+
+# --- slots ---------------------------------------------------------------------------------------
+
+
+class ModelSetupError(ModelError):
+    """The models cannot be set up at all; one line, the CLI prints it and exits."""
+
+
+class NoModelError(ModelSetupError):
+    """Neither slot has a usable model; the message says what is missing and how to get it."""
+
+
+class ModelPathError(ModelSetupError):
+    """A model given explicitly (path, preset name, handler) is wrong: never a silent fallback."""
+
+
+@dataclass(frozen=True)
+class Slots:
+    """The model for each router slot; a slot without one keeps the one-line reason."""
+
+    fast: ModelSpec | None = None
+    text: ModelSpec | None = None
+    reasons: Mapping[str, str] = field(default_factory=dict)
+
+    def get(self, slot: str) -> ModelSpec | None:
+        return {"fast": self.fast, "text": self.text}[slot]
+
+    @property
+    def available(self) -> dict[str, ModelSpec]:
+        return {slot: spec for slot in SLOTS if (spec := self.get(slot)) is not None}
+
+
+def _looks_like_path(value: str) -> bool:
+    return "/" in value or os.sep in value or value.lower().endswith(".gguf") or value.startswith(("~", "."))
+
+
+def _local_path(value: str, root: Path) -> Path:
+    path = Path(os.path.expanduser(value))
+    return path if path.is_absolute() else root / path
+
+
+def _resolve_slot(config: Config, slot: str, cache_dir: Path | None) -> tuple[ModelSpec | None, str | None]:
+    model = getattr(config, f"{slot}_model")
+    mmproj = getattr(config, f"{slot}_mmproj")
+    handler = getattr(config, f"{slot}_handler")
+    flag = f"--{slot}-model"
+    if model is None and mmproj is not None:
+        raise ModelPathError(f"--{slot}-mmproj is set but {flag} is not: pass {flag} PATH (the text GGUF) as well")
+    name = model or DEFAULT_PRESETS[slot]
+    if name in PRESETS:
+        preset = get_preset(name)
+        if mmproj is not None:
+            raise ModelPathError(f"--{slot}-mmproj is only for {flag} PATH; preset {name} brings its own mmproj")
+        if handler is not None and handler != preset.handler:
+            raise ModelPathError(
+                f"preset {name} uses the {preset.handler} handler, not {handler}; drop --{slot}-handler"
+            )
+        try:
+            return resolve_local(name, cache_dir=cache_dir), None
+        except ModelNotAvailableError as err:
+            return None, str(err)
+    if not _looks_like_path(name) and not _local_path(name, config.root).exists():
+        raise ModelPathError(f"{flag} {name}: {UnknownPresetError(name)}, or give the path of a text GGUF file")
+    if mmproj is None:
+        raise ModelPathError(f"{flag} {name}: a model path needs --{slot}-mmproj PATH (its vision projector GGUF)")
+    try:
+        spec = spec_from_paths(
+            _local_path(name, config.root), _local_path(mmproj, config.root), handler or DEFAULT_LOCAL_HANDLER
+        )
+    except PathModelFileError as err:
+        raise ModelPathError(f"{slot} model: {err}") from None
+    return spec, None
+
+
+def resolve_slots(config: Config, *, cache_dir: Path | None = None) -> Slots:
+    """The model for each slot from config (presets from the local HF cache, no network; or local
+    files). Raises ModelPathError for an explicit model that is wrong and NoModelError when no
+    slot has a model. Relative model paths are taken from `config.root` (the CLI should pass
+    absolute ones)."""
+    specs: dict[str, ModelSpec | None] = {}
+    reasons: dict[str, str] = {}
+    for slot in SLOTS:
+        spec, reason = _resolve_slot(config, slot, cache_dir)
+        specs[slot] = spec
+        if reason is not None:
+            reasons[slot] = reason
+    slots = Slots(fast=specs["fast"], text=specs["text"], reasons=reasons)
+    if not slots.available:
+        missing: list[str] = []
+        for slot in SLOTS:
+            name = getattr(config, f"{slot}_model") or DEFAULT_PRESETS[slot]
+            phrase = f"{name} is not downloaded (run `alttext models pull {name}` when online)"
+            if phrase not in missing:
+                missing.append(phrase)
+        cache = cache_dir or hub_cache_dir()
+        raise NoModelError(
+            f"no model available: {' and '.join(missing)}; or pass --model PATH --mmproj PATH "
+            f"(looked in the Hugging Face cache {cache})"
+        )
+    return slots

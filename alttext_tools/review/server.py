@@ -1,0 +1,259 @@
+"""`alttext review`: a local web page to accept, edit, mark decorative or regenerate alt text.
+
+    alttext review [PATHS] [--port N] [--no-browser] [--no-model] [model options]
+
+The items are every image whose alt a model wrote and no person reviewed (review_state.unreviewed)
+and every image that still needs alt (the fixable findings `alttext fix` would act on). For each,
+the page shows the image, where it is, its context, the proposal from the alt-text cache (with
+its character count, the model that wrote it, its review state) and four actions:
+
+* accept      -> the cache entry becomes `reviewed` (an image with no proposal needs text: edit)
+* edit        -> `edited`, written by "human" (`AltCache.edit`, or `put_human` with no proposal)
+* decorative  -> `edited` with decorative=true (refused where it would leave a link unnamed)
+* regenerate  -> the generation pipeline runs for that one image with the *other* model slot;
+                 the answer is a new `generated` entry. One engine for the server's life: each
+                 model loads on first use, once. `--no-model` turns this off.
+
+Every decision is flushed to the cache at once. "Apply" writes the reviewed and edited alt text
+of the listed images into the sources (`writeback.fix_file`, WRITE mode) and returns the diff.
+
+Security: the server binds 127.0.0.1 only (never another interface), checks the Host header
+(no DNS rebinding), and every request for data carries a per-run random token: the
+`X-Alttext-Token` header (required for every POST, so another site in the browser cannot
+send one: a custom header needs a CORS preflight this server never grants), or `?token=` for
+GETs (the page itself and <img> URLs). Images are served by item number only, from files
+`images.resolve_src` already proved to be inside the project root (symlinks followed), read
+with O_NOFOLLOW. Responses carry a strict Content-Security-Policy; images are sandboxed.
+"""
+
+from __future__ import annotations
+
+import hmac
+import http.server
+import json
+import re
+import secrets
+import socketserver
+import sys
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from alttext_tools.review.session import DEFAULT_PAGE_SIZE, ActionError, ReviewSession
+
+PAGE_DIR = Path(__file__).resolve().parent / "page"
+STATIC = {  # no data in these: served without the token
+    "/app.js": ("app.js", "text/javascript; charset=utf-8"),
+    "/app.css": ("app.css", "text/css; charset=utf-8"),
+    "/favicon.svg": ("favicon.svg", "image/svg+xml"),
+}
+TOKEN_HEADER = "X-Alttext-Token"
+MAX_BODY = 64 * 1024
+
+CSP_PAGE = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; "
+    "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+)
+CSP_IMAGE = "default-src 'none'; style-src 'unsafe-inline'; sandbox"  # an SVG opened on its own runs nothing
+
+
+# ----------------------------------------------------------------------------------------------
+# HTTP
+# ----------------------------------------------------------------------------------------------
+
+_ITEM_ACTION = re.compile(r"/api/items/(\d{1,12})/(accept|edit|decorative|regenerate)")
+_IMAGE = re.compile(r"/api/image/(\d{1,12})")
+
+
+class ReviewServer(http.server.ThreadingHTTPServer):
+    """The review page's HTTP server: 127.0.0.1 only, one token per run."""
+
+    daemon_threads = True
+    block_on_close = False
+
+    def __init__(
+        self, session: ReviewSession, port: int = 0, *, token: str | None = None, verbose: bool = False
+    ) -> None:
+        self.session = session
+        self.token = token or secrets.token_urlsafe(32)
+        self.verbose = verbose
+        super().__init__(("127.0.0.1", port), _Handler)
+
+    def server_bind(self) -> None:
+        # HTTPServer.server_bind asks DNS for the host's name (slow or hanging offline): skip it.
+        socketserver.TCPServer.server_bind(self)
+        self.server_name, self.server_port = "127.0.0.1", self.server_address[1]
+
+    @property
+    def port(self) -> int:
+        return int(self.server_address[1])
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/?token={self.token}"
+
+    def token_ok(self, given: str | None) -> bool:
+        return given is not None and hmac.compare_digest(given.encode("utf-8", "replace"), self.token.encode("ascii"))
+
+
+class _Handler(http.server.BaseHTTPRequestHandler):
+    server: ReviewServer
+    protocol_version = "HTTP/1.1"
+    server_version = "alttext-review"
+    sys_version = ""
+
+    def log_message(self, format: str, *args: Any) -> None:
+        if self.server.verbose:
+            sys.stderr.write("review: " + (format % args).replace(self.server.token, "<token>") + "\n")
+
+    # -- plumbing --------------------------------------------------------------------------
+
+    def _send(
+        self, status: int, body: bytes, content_type: str, *, csp: str = CSP_PAGE, extra: dict[str, str] | None = None
+    ) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Cache-Control", "no-store")
+        self.send_header("Content-Security-Policy", csp)
+        self.send_header("X-Content-Type-Options", "nosniff")
+        self.send_header("Referrer-Policy", "no-referrer")
+        self.send_header("X-Frame-Options", "DENY")
+        self.send_header("Cross-Origin-Resource-Policy", "same-origin")
+        for name, value in (extra or {}).items():
+            self.send_header(name, value)
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    def _json(self, status: int, document: dict[str, Any]) -> None:
+        self._send(status, json.dumps(document, ensure_ascii=False).encode("utf-8"), "application/json; charset=utf-8")
+
+    def _error(self, status: int, message: str) -> None:
+        self._json(status, {"error": message})
+
+    def _host_ok(self) -> bool:
+        host = (self.headers.get("Host") or "").strip().lower()
+        return host in (f"127.0.0.1:{self.server.port}", f"localhost:{self.server.port}")
+
+    def _authorized(self, query: dict[str, list[str]], allow_query: bool) -> bool:
+        given = self.headers.get(TOKEN_HEADER)
+        if given is None and allow_query:
+            given = (query.get("token") or [None])[0]
+        return self.server.token_ok(given)
+
+    def _guard(self, *, allow_query: bool) -> tuple[str, dict[str, list[str]]] | None:
+        """(path, query) of an authorised request; None once a refusal was sent."""
+        parts = urlsplit(self.path)
+        query = parse_qs(parts.query, keep_blank_values=True)
+        if not self._host_ok():
+            self._error(403, "unexpected Host header: open the page at the 127.0.0.1 URL `alttext review` printed")
+            return None
+        if parts.path in STATIC:
+            return parts.path, query
+        if not self._authorized(query, allow_query):
+            if parts.path == "/":
+                body = b"403: wrong or missing token. Open the exact URL that `alttext review` printed.\n"
+                self._send(403, body, "text/plain; charset=utf-8")
+            else:
+                self._error(403, "wrong or missing token")
+            return None
+        return parts.path, query
+
+    # -- GET -------------------------------------------------------------------------------
+
+    def do_GET(self) -> None:
+        guarded = self._guard(allow_query=True)
+        if guarded is None:
+            return
+        path, query = guarded
+        try:
+            if path in STATIC or path == "/":
+                name, content_type = STATIC.get(path, ("index.html", "text/html; charset=utf-8"))
+                self._send(200, (PAGE_DIR / name).read_bytes(), content_type)
+            elif path == "/api/items":
+                offset = _int(query, "offset", 0)
+                limit = _int(query, "limit", DEFAULT_PAGE_SIZE)
+                self._json(200, self.server.session.page(offset, limit, (query.get("filter") or ["all"])[0]))
+            elif match := _IMAGE.fullmatch(path):
+                data, content_type = self.server.session.image_bytes(int(match.group(1)))
+                self._send(200, data, content_type, csp=CSP_IMAGE, extra={"Content-Disposition": "inline"})
+            else:
+                self._error(404, "not found")
+        except ActionError as exc:
+            self._error(exc.status, str(exc))
+        except Exception as exc:  # one bad request must not stop the server
+            self._error(500, f"internal error: {type(exc).__name__}: {exc}")
+
+    do_HEAD = do_GET
+
+    # -- POST ------------------------------------------------------------------------------
+
+    def do_POST(self) -> None:
+        guarded = self._guard(allow_query=False)
+        if guarded is None:
+            return
+        path, _ = guarded
+        body = self._body()
+        if body is None:
+            return
+        session = self.server.session
+        try:
+            if match := _ITEM_ACTION.fullmatch(path):
+                item_id, action = int(match.group(1)), match.group(2)
+                if action == "accept":
+                    result = session.accept(item_id)
+                elif action == "edit":
+                    result = session.edit(item_id, body.get("alt"))
+                elif action == "decorative":
+                    result = session.decorative(item_id)
+                else:
+                    result = session.regenerate(item_id)
+                self._json(200, result)
+            elif path == "/api/apply":
+                self._json(200, session.apply())
+            else:
+                self._error(404, "not found")
+        except ActionError as exc:
+            self._error(exc.status, str(exc))
+        except Exception as exc:
+            self._error(500, f"internal error: {type(exc).__name__}: {exc}")
+
+    def _body(self) -> dict[str, Any] | None:
+        try:
+            length = int(self.headers.get("Content-Length") or 0)
+        except ValueError:
+            length = -1
+        if length < 0 or length > MAX_BODY:
+            self.close_connection = True
+            self._error(413, "request body too large")
+            return None
+        raw = self.rfile.read(length) if length else b""
+        content_type = (self.headers.get("Content-Type") or "").split(";")[0].strip().lower()
+        if raw and content_type != "application/json":
+            self._error(415, "send JSON (Content-Type: application/json)")
+            return None
+        try:
+            body = json.loads(raw.decode("utf-8")) if raw else {}
+        except (UnicodeDecodeError, ValueError):
+            self._error(400, "the body is not JSON")
+            return None
+        if not isinstance(body, dict):
+            self._error(400, "the body must be a JSON object")
+            return None
+        return body
+
+    def do_PUT(self) -> None:
+        self._error(405, "method not allowed")
+
+    do_DELETE = do_PATCH = do_OPTIONS = do_PUT
+
+
+def _int(query: dict[str, list[str]], name: str, default: int) -> int:
+    values = query.get(name)
+    if not values:
+        return default
+    try:
+        return int(values[0])
+    except ValueError:
+        raise ActionError(f"{name} must be a whole number", 400) from None

@@ -1,0 +1,218 @@
+"""What to write for each image: a Decision, who makes it (a Provider), and decisions from a file.
+
+A Provider is anything with `decide(images) -> {image_key: Decision}`: the model engine (later),
+or `FileDecisions`, which reads the JSON list `alttext check --format json` prints with a
+`new_alt` field added to the entries a person (or another tool) filled in:
+
+    [{"path": "docs/a.md", "line": 3, "column": 1, "rule": "missing-alt", "src": "fox.png",
+      "alt": null, "new_alt": "A red fox asleep in the snow"}, ...]
+
+`new_alt: ""` marks the image decorative; entries without `new_alt` (or with null) are skipped.
+Entries are matched to freshly scanned images by path + line + column, with `src` as a guard; an
+entry that no longer matches is reported as a one-line problem, never guessed.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from alttext_tools.core import Decision, ImageKey, ImageRef, image_key, norm_path
+
+
+class DecisionsError(Exception):
+    """The decisions file as a whole is unusable (unreadable, not JSON, not a list). One line."""
+
+
+@dataclass(frozen=True)
+class DecisionProblem:
+    """One entry that cannot be used. `str()` is the line shown to the user."""
+
+    origin: str  # the decisions file
+    index: int  # 0-based position of the entry in the file's list
+    message: str
+    path: str | None = None
+    line: int | None = None
+    column: int | None = None
+
+    def __str__(self) -> str:
+        where = f" ({self.path}:{self.line}:{self.column})" if self.path is not None else ""
+        return f"{self.origin}: entry {self.index + 1}{where}: {self.message}"
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One usable line of the decisions file."""
+
+    index: int
+    key: ImageKey
+    src: str | None
+    has_src: bool  # the entry named a src (null included): it is then checked
+    decision: Decision
+
+
+@dataclass
+class FileDecisions:
+    """Decisions read from a JSON file; a Provider. Problems accumulate in `problems`."""
+
+    origin: str
+    entries: list[Entry] = field(default_factory=list)
+    problems: list[DecisionProblem] = field(default_factory=list)
+    skipped: int = 0  # entries without new_alt
+    _decided: set[int] = field(default_factory=set, repr=False)
+
+    @classmethod
+    def load(cls, path: Path | str) -> FileDecisions:
+        path = Path(path)
+        try:
+            raw = path.read_bytes()
+        except FileNotFoundError:
+            raise DecisionsError(f"{path}: decisions file not found") from None
+        except OSError as exc:
+            raise DecisionsError(f"{path}: cannot read decisions file: {exc.strerror or exc}") from None
+        try:
+            text = raw.decode("utf-8-sig")
+        except UnicodeDecodeError as exc:
+            raise DecisionsError(f"{path}: not UTF-8 (byte {exc.start})") from None
+        return cls.from_json(text, str(path))
+
+    @classmethod
+    def from_json(cls, text: str, origin: str = "<decisions>") -> FileDecisions:
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise DecisionsError(
+                f"{origin}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})"
+            ) from None
+        if isinstance(data, dict) and isinstance(data.get("findings"), list):
+            data = data["findings"]  # tolerate a report object that wraps the list
+        if not isinstance(data, list):
+            raise DecisionsError(
+                f"{origin}: expected a JSON list of findings (as printed by `alttext check --format json`), got {type(data).__name__}"
+            )
+        return cls.from_entries(data, origin)
+
+    @classmethod
+    def from_entries(cls, data: Iterable[Any], origin: str = "<decisions>") -> FileDecisions:
+        result = cls(origin)
+        by_key: dict[ImageKey, Entry] = {}
+        conflicted: set[ImageKey] = set()
+        for index, item in enumerate(data):
+            entry = result._entry(index, item)
+            if entry is None:
+                continue
+            previous = by_key.get(entry.key)
+            if previous is None:
+                by_key[entry.key] = entry
+                result.entries.append(entry)
+                continue
+            if (entry.decision.alt, entry.decision.decorative) != (previous.decision.alt, previous.decision.decorative):
+                why = f"{_show(previous.decision)} vs {_show(entry.decision)}"
+            elif entry.has_src and previous.has_src and entry.src != previous.src:
+                why = f"src {previous.src!r} vs {entry.src!r}"
+            else:
+                continue
+            if entry.key not in conflicted:
+                conflicted.add(entry.key)
+                message = f"conflicts with entry {previous.index + 1} for the same image ({why}); image left unchanged"
+                result.problems.append(result._problem(index, entry.key, message))
+        result.entries = [e for e in result.entries if e.key not in conflicted]
+        return result
+
+    def _problem(self, index: int, key: ImageKey | None, message: str) -> DecisionProblem:
+        if key is None:
+            return DecisionProblem(self.origin, index, message)
+        return DecisionProblem(self.origin, index, message, *key)
+
+    def _entry(self, index: int, item: Any) -> Entry | None:
+        if not isinstance(item, dict):
+            self.problems.append(self._problem(index, None, f"expected an object, got {type(item).__name__}"))
+            return None
+        if item.get("new_alt") is None:  # not filled in (file errors and internal errors included)
+            self.skipped += 1
+            return None
+        path, line, column = item.get("path"), item.get("line"), item.get("column")
+        if not isinstance(path, str) or not path or not _is_position(line) or not _is_position(column):
+            self.problems.append(self._problem(index, None, "needs path (string), line and column (positive integers)"))
+            return None
+        key: ImageKey = (norm_path(path), line, column)
+        new_alt = item["new_alt"]
+        if not isinstance(new_alt, str):
+            self.problems.append(
+                self._problem(index, key, f'new_alt must be a string ("" for decorative), got {type(new_alt).__name__}')
+            )
+            return None
+        src = item.get("src")
+        if src is not None and not isinstance(src, str):
+            self.problems.append(self._problem(index, key, "src must be a string or null"))
+            return None
+        try:
+            decision = Decision.mark_decorative("file") if new_alt == "" else Decision.text(new_alt, "file")
+        except ValueError as exc:
+            self.problems.append(
+                self._problem(index, key, f'new_alt {new_alt!r}: {exc} (use "" to mark the image decorative)')
+            )
+            return None
+        return Entry(index, key, src, "src" in item, decision)
+
+    # ----------------------------------------------------------------- Provider and matching
+
+    def paths(self) -> list[str]:
+        """The files the usable entries name, in first-mention order (what the CLI should fix)."""
+        return list(dict.fromkeys(e.key[0] for e in self.entries))
+
+    def decide(self, images: Sequence[ImageRef]) -> dict[ImageKey, Decision]:
+        """Decisions for those of `images` an entry names (position and src both agree).
+
+        An entry whose src differs from the image now at its position becomes a problem; entries
+        that match no image at all are reported by `unmatched()` once every file is done.
+        """
+        by_key = {image_key(image): image for image in images}
+        decided: dict[ImageKey, Decision] = {}
+        for entry in self.entries:
+            image = by_key.get(entry.key)
+            if image is None or entry.index in self._decided:
+                continue
+            self._decided.add(entry.index)
+            if entry.has_src and entry.src != image.src:
+                self.problems.append(
+                    self._problem(
+                        entry.index,
+                        entry.key,
+                        f"src is now {image.src!r}, not {entry.src!r} (file changed since the check?); image left unchanged",
+                    )
+                )
+                continue
+            decided[entry.key] = entry.decision
+        return decided
+
+    def unmatched(self, scanned_paths: Iterable[str] | None = None) -> list[DecisionProblem]:
+        """Problems for entries that matched no image. With `scanned_paths`, entries for files
+        outside it are reported as "not processed" rather than stale. Also appended to
+        `problems`; calling it twice reports each entry once."""
+        scanned = None if scanned_paths is None else {norm_path(p) for p in scanned_paths}
+        found = []
+        for entry in self.entries:
+            if entry.index in self._decided:
+                continue
+            self._decided.add(entry.index)
+            if scanned is not None and entry.key[0] not in scanned:
+                message = (
+                    "file was not processed (missing, unreadable, or not among the paths given); image left unchanged"
+                )
+            else:
+                message = "no image at this position any more (file changed since the check? re-run `alttext check`); nothing changed"
+            found.append(self._problem(entry.index, entry.key, message))
+        self.problems.extend(found)
+        return found
+
+
+def _is_position(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
+
+
+def _show(decision: Decision) -> str:
+    return "decorative" if decision.decorative else repr(decision.alt)

@@ -1,0 +1,381 @@
+"""Putting fixes on disk (or not): the WriteBack mode, atomic writes, byte-exact unified diffs, and
+the per-file driver `fix_file` that turns decisions into a `FileOutcome`.
+
+Every failure of one file (vanished, changed since the scan, read-only, disk full, a verification
+mismatch) leaves that file untouched and becomes one line in its outcome; nothing raises past
+`fix_file` except KeyboardInterrupt, and even then the file is fully old or fully new.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import difflib
+import errno
+import os
+import stat
+import tempfile
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from enum import Enum
+from pathlib import Path
+
+from alttext_tools.core import Decision, Finding, ImageKey, ImageRef
+from alttext_tools.report.outcome import ExitCode
+from alttext_tools.rewrite.edits import RewriteError, VerifyError, plan_edits, rewrite_text, select_decisions
+from alttext_tools.scan.dispatch import kind_of
+from alttext_tools.scan.sources import SourceError, SourceText, decode
+
+TEMP_INFIX = ".alttext-tmp-"  # temp files are named `.<name>.alttext-tmp-<random>` next to the target
+_CHUNK = 1 << 20
+
+
+class WriteBack(Enum):
+    """What `fix` does with a changed file. Built once from the flags."""
+
+    WRITE = "write"  # rewrite in place (default)
+    DIFF = "diff"  # print a unified diff, write nothing
+    CHECK = "check"  # write nothing; exit 1 if anything would change
+
+    @classmethod
+    def from_flags(cls, *, check: bool = False, diff: bool = False) -> WriteBack:
+        """`--diff` wins over `--check` (as in black, `--check --diff` prints the diff; the caller
+        then also exits 1 when something would change)."""
+        if diff:
+            return cls.DIFF
+        if check:
+            return cls.CHECK
+        return cls.WRITE
+
+    @property
+    def writes(self) -> bool:
+        return self is WriteBack.WRITE
+
+
+class Status(Enum):
+    UNCHANGED = "unchanged"
+    CHANGED = "changed"  # written (WRITE) or would be (DIFF/CHECK)
+    FAILED = "failed"  # left untouched because of an error
+
+
+@dataclass
+class FileOutcome:
+    """What happened to one file. `message` is the line for stderr (None when nothing to say)."""
+
+    path: str  # as displayed
+    mode: WriteBack
+    status: Status = Status.UNCHANGED
+    images: int = 0  # images whose alt changed (or would)
+    diff: bytes = b""  # DIFF mode: the patch for this file, in the file's own bytes
+    error: str | None = None  # FAILED: why, one line
+    internal: bool = False  # FAILED because our own verification caught a bug
+    notes: list[str] = field(default_factory=list)  # decisions not applied, one line each
+
+    @property
+    def changed(self) -> bool:
+        return self.status is Status.CHANGED
+
+    @property
+    def failed(self) -> bool:
+        return self.status is Status.FAILED
+
+    @property
+    def message(self) -> str | None:
+        if self.status is Status.FAILED:
+            if self.internal:
+                return f"error: internal error while fixing {self.path}: {self.error}; file left unchanged (please report this)"
+            return f"error: cannot fix {self.path}: {self.error}"
+        if self.status is Status.CHANGED:
+            verb = "fixed" if self.mode is WriteBack.WRITE else "would fix"
+            return f"{verb} {self.path} ({self.images} image{'' if self.images == 1 else 's'})"
+        return None
+
+
+@dataclass(frozen=True)
+class FixSummary:
+    """Counts over many outcomes, with black-style wording that follows the mode."""
+
+    mode: WriteBack
+    changed: int
+    unchanged: int
+    failed: int
+    internal: int
+    images: int
+
+    @classmethod
+    def of(cls, outcomes: Iterable[FileOutcome], mode: WriteBack) -> FixSummary:
+        outs = list(outcomes)
+        return cls(
+            mode,
+            sum(o.changed for o in outs),
+            sum(o.status is Status.UNCHANGED for o in outs),
+            sum(o.failed for o in outs),
+            sum(o.internal for o in outs),
+            sum(o.images for o in outs if o.changed),
+        )
+
+    def line(self) -> str:
+        def files(n: int) -> str:
+            return f"{n} file{'' if n == 1 else 's'}"
+
+        verb = "fixed" if self.mode is WriteBack.WRITE else "would be fixed"
+        parts = [f"{files(self.changed)} {verb} ({self.images} image{'' if self.images == 1 else 's'})"]
+        if self.unchanged:
+            parts.append(
+                f"{files(self.unchanged)} {'left' if self.mode is WriteBack.WRITE else 'would be left'} unchanged"
+            )
+        if self.failed:
+            parts.append(f"{files(self.failed)} failed to fix")
+        return ", ".join(parts) + "."
+
+    def exit_code(self, *, check: bool | None = None, problems: int = 0) -> ExitCode:
+        """The process status: an internal error wins, then files that could not be fixed (and
+        `problems`, e.g. stale decisions), then - with `check` (default: CHECK mode; pass True for
+        `--check --diff`) - "something would change"."""
+        if self.internal:
+            return ExitCode.INTERNAL_ERROR
+        if self.failed or problems:
+            return ExitCode.FILE_ERRORS
+        if (self.mode is WriteBack.CHECK if check is None else check) and self.changed:
+            return ExitCode.FINDINGS
+        return ExitCode.OK
+
+
+# --------------------------------------------------------------------------- atomic write
+
+
+def atomic_write(path: Path | str, data: bytes) -> None:
+    """Replace the file at `path` with `data`, all or nothing.
+
+    The bytes go to a temp file in the same folder (`.<name>.alttext-tmp-*`), are fsynced, get
+    the original permission bits, and `os.replace` swaps it in. Any exception - disk full,
+    KeyboardInterrupt - removes the temp file and leaves the original untouched. A symlink is
+    followed (its target is rewritten, the link stays). A file with no write permission bit is
+    refused even for root: read-only means "don't touch".
+    """
+    target = Path(os.path.realpath(path))
+    st = os.stat(target)
+    if not stat.S_ISREG(st.st_mode):
+        raise IsADirectoryError(errno.EISDIR, "not a regular file", str(path))
+    if not st.st_mode & 0o222 or not os.access(target, os.W_OK):
+        raise PermissionError(errno.EACCES, "read-only file", str(path))
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}{TEMP_INFIX}", dir=target.parent)
+    try:
+        try:
+            _write_all(fd, data)
+            os.fchmod(fd, stat.S_IMODE(st.st_mode))
+            if (st.st_uid, st.st_gid) != (os.getuid(), os.getgid()):
+                with contextlib.suppress(OSError):
+                    os.fchown(fd, st.st_uid, st.st_gid)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    _fsync_dir(target.parent)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        written = os.write(fd, view[:_CHUNK])
+        view = view[written:]
+
+
+def _fsync_dir(folder: Path) -> None:
+    """Make the rename durable; best effort (not every platform/filesystem allows it)."""
+    try:
+        dir_fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        with contextlib.suppress(OSError):
+            os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+def _os_reason(exc: OSError) -> str:
+    reasons = {
+        errno.ENOSPC: "no space left on device",
+        errno.EDQUOT: "disk quota exceeded",
+        errno.EROFS: "read-only file system",
+        errno.ENOENT: "file vanished",
+        errno.EISDIR: "not a regular file",
+    }
+    if exc.errno in (errno.EACCES, errno.EPERM):
+        return "permission denied (read-only file)" if exc.strerror == "read-only file" else "permission denied"
+    return reasons.get(exc.errno or 0, exc.strerror or str(exc))
+
+
+# --------------------------------------------------------------------------- unified diff
+
+
+def _split_lines(data: bytes) -> list[bytes]:
+    """Lines ending at b"\\n" with their endings kept ("\\r\\n" stays on the line, a lone "\\r" too)."""
+    parts = data.split(b"\n")
+    lines = [part + b"\n" for part in parts[:-1]]
+    if parts[-1]:
+        lines.append(parts[-1])
+    return lines
+
+
+def unified_diff(old: bytes, new: bytes, path: str, *, context: int = 3) -> bytes:
+    """A unified diff of two versions of `path` (relative to the repo root, "/"-separated) that
+    `git apply` and `patch -p1` accept, in the file's own bytes: CRLF, non-UTF-8 text and a missing
+    final newline ("\\ No newline at end of file") reproduce exactly. Empty when equal."""
+    if old == new:
+        return b""
+    # Latin-1 maps every byte to one code point and back, so difflib can work on any encoding.
+    a = [line.decode("latin-1") for line in _split_lines(old)]
+    b = [line.decode("latin-1") for line in _split_lines(new)]
+    name = os.fsencode(path).decode("latin-1")
+    if any(ch in name for ch in " \t"):
+        name += "\t"  # GNU patch ends a name at a tab (else at the first space); git agrees
+    out = [f"--- a/{name}\n", f"+++ b/{name}\n"]
+    for i, line in enumerate(difflib.unified_diff(a, b, n=context, lineterm="\n")):
+        if i < 2:  # difflib's own ---/+++ header
+            continue
+        if line.endswith("\n"):
+            out.append(line)
+        else:
+            out.append(line + "\n\\ No newline at end of file\n")
+    return "".join(out).encode("latin-1")
+
+
+def find_root(start: Path | None = None) -> Path:
+    """The repository root above `start` (the cwd by default): the nearest folder with `.git`,
+    else `start` itself. Diff paths are written relative to it."""
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        if (folder / ".git").exists():
+            return folder
+    return here
+
+
+def diff_path(path: Path, root: Path | None = None) -> str:
+    """`path` relative to `root` (the repository root by default), "/"-separated."""
+    base = (root or find_root()).resolve()
+    absolute = Path(os.path.abspath(path))
+    try:
+        relative = absolute.relative_to(base)
+    except ValueError:
+        try:
+            relative = Path(os.path.realpath(path)).relative_to(base)
+        except ValueError:
+            return Path(os.path.relpath(absolute, Path.cwd())).as_posix()
+    return relative.as_posix()
+
+
+# --------------------------------------------------------------------------- one file
+
+
+def fix_file(
+    path: Path,
+    source: SourceText,
+    images: Sequence[ImageRef],
+    decisions: Mapping[ImageKey, Decision],
+    mode: WriteBack,
+    *,
+    findings: Iterable[Finding] = (),
+    fixable_rules: frozenset[str] | None = None,
+    overwrite: bool = False,
+    display: str | None = None,
+    root: Path | None = None,
+) -> FileOutcome:
+    """Apply `decisions` to one scanned file according to `mode`.
+
+    `source`/`images` are the file's scan (`scan.scan_file`); `findings` are the rule verdicts on
+    those images: only images with a fixable finding are edited unless `overwrite` (see
+    `rewrite.select_decisions`; `fixable_rules=None` means the rules' own `fixable` flags).
+    Without findings nothing is edited unless `overwrite`: the safe default.
+    Before writing, the file on disk must still be byte-identical to the scanned source; the
+    result is re-scanned and verified (`rewrite.rewrite_text`). Never raises for one bad file.
+    """
+    shown = display if display is not None else str(path)
+    outcome = FileOutcome(shown, mode)
+    kind = kind_of(path)
+    if kind is None:
+        return _failed(outcome, "not an HTML or Markdown file")
+    pairs, outcome.notes = select_decisions(
+        images, decisions, findings, fixable_rules=fixable_rules, overwrite=overwrite
+    )
+    pairs = _plannable(source.text, pairs, source.encoding, outcome.notes)
+    if not pairs:
+        return outcome
+    try:
+        result = rewrite_text(source.text, shown, kind, images, pairs, encoding=source.encoding)
+    except VerifyError as exc:
+        return _failed(outcome, str(exc), internal=True)
+    except RewriteError as exc:
+        return _failed(outcome, str(exc))
+    except Exception as exc:  # a bug in a scanner or here: report it, keep going with other files
+        return _failed(outcome, f"{type(exc).__name__}: {exc}", internal=True)
+    if not result.edits:
+        return outcome
+    old = source.encode(source.text)
+    try:
+        new = source.encode(result.text)
+    except UnicodeEncodeError as exc:  # rewrite escapes what the codec lacks; this is a bug
+        return _failed(outcome, f"new text cannot be encoded as {source.encoding}: {exc.reason}", internal=True)
+    problem = _still_as_scanned(path, old, source, kind == "html")
+    if problem:
+        return _failed(outcome, problem)
+    if mode is WriteBack.DIFF:
+        if source.encoding.startswith(("utf-16", "utf-32")):
+            return _failed(outcome, f"cannot show a text diff of a {source.encoding} file; fix it without --diff")
+        name = diff_path(path, root)
+        if "\n" in name or "\r" in name:
+            return _failed(outcome, "cannot write a diff for a path with a line break in it")
+        outcome.diff = unified_diff(old, new, name)
+    elif mode is WriteBack.WRITE:
+        try:
+            atomic_write(path, new)
+        except OSError as exc:
+            return _failed(outcome, _os_reason(exc))
+    outcome.status = Status.CHANGED
+    outcome.images = len(result.changed)
+    return outcome
+
+
+def _plannable(
+    text: str, pairs: list[tuple[ImageRef, Decision]], encoding: str, notes: list[str]
+) -> list[tuple[ImageRef, Decision]]:
+    """The pairs that can be edited on their own; one that cannot (e.g. a Markdown label the
+    scanner could not locate exactly) becomes a note, and the file's other images still get fixed."""
+    usable = []
+    for pair in pairs:
+        try:
+            plan_edits(text, [pair], encoding=encoding)
+        except RewriteError as exc:
+            notes.append(f"{exc} (not changed)")
+        else:
+            usable.append(pair)
+    return usable
+
+
+def _still_as_scanned(path: Path, old: bytes, source: SourceText, is_html: bool) -> str | None:
+    """None if the file on disk holds exactly the bytes the scan decoded, else why not."""
+    try:
+        current = path.read_bytes()
+    except FileNotFoundError:
+        return "file vanished"
+    except OSError as exc:
+        return f"cannot read: {_os_reason(exc)}"
+    if current == old:
+        return None
+    try:
+        if decode(current, is_html=is_html).text == source.text:
+            return f"its bytes do not round-trip through {source.encoding}; not rewriting it"
+    except SourceError:
+        pass
+    return "file changed since it was scanned; run again"
+
+
+def _failed(outcome: FileOutcome, error: str, *, internal: bool = False) -> FileOutcome:
+    outcome.status = Status.FAILED
+    outcome.error = error
+    outcome.internal = internal
+    return outcome
