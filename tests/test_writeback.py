@@ -141,7 +141,7 @@ def test_keyboard_interrupt_mid_write_removes_temp(tmp_path: Path, monkeypatch: 
 _KILLED_WRITER = textwrap.dedent(
     """
     import os, sys, time
-    from alttext_tools import writeback
+    from alttext_tools.rewrite import writeback
     real_write = os.write
     def slow(fd, data):
         n = real_write(fd, data)
