@@ -17,12 +17,14 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - exercised on 3.10 only
     import tomli as tomllib
 
+from alttext_tools.errors import AltTextError
+
 FAIL_LEVELS = ("error", "warning", "never")
 ROUTER_MODES = ("auto", "fast", "text")
 BACKENDS = ("local", "openai")
 
 
-class ConfigError(Exception):
+class ConfigError(AltTextError):
     """Invalid configuration; one line naming the file and the key."""
 
 
