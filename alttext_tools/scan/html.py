@@ -24,7 +24,8 @@ from bs4.builder import ParserRejectedMarkup
 from bs4.builder._htmlparser import BeautifulSoupHTMLParser, HTMLParserTreeBuilder
 from bs4.element import PreformattedString
 
-from alttext_tools.core import AltKind, Attr, Context, ImageRef, Syntax
+from alttext_tools.core import AltKind, Context, ImageRef, Syntax
+from alttext_tools.scan.aria import ASCII_SPACE, PRESENTATIONAL_ROLES, first_values, is_true, role_of
 from alttext_tools.scan.html_tag import StartTag, parse_start_tag
 from alttext_tools.scan.positions import LineIndex, shorten
 
@@ -117,29 +118,9 @@ _IMPLIED_END = {
     "th": frozenset({"td", "th", "tr"}),
 }
 _SPACED = _BLOCKS | frozenset({"br", "tr", "hr", "img", "input", "area", "label", "option"})
-_PRESENTATIONAL = frozenset({"none", "presentation"})
-# ARIA 1.2 global states/properties (besides naming and aria-hidden): any of them on an element
-# with role none/presentation makes browsers expose it anyway ("presentational roles conflict").
-_GLOBAL_ARIA = (
-    "aria-live",
-    "aria-describedby",
-    "aria-details",
-    "aria-atomic",
-    "aria-busy",
-    "aria-controls",
-    "aria-current",
-    "aria-dropeffect",
-    "aria-flowto",
-    "aria-grabbed",
-    "aria-keyshortcuts",
-    "aria-owns",
-    "aria-relevant",
-    "aria-roledescription",
-)
 _CONTEXT_LIMIT = 400  # characters kept of a paragraph, caption, link text...
 _NAME_LIMIT = 1000  # characters kept of a name taken from other elements' text
 _NODE_BUDGET = 5000  # nodes looked at per text, so a huge unclosed block cannot go quadratic
-_ASCII_SPACE = " \t\n\r\f"
 
 
 def scan_html(text: str, path: str) -> list[ImageRef]:
@@ -168,40 +149,6 @@ def scan_html(text: str, path: str) -> list[ImageRef]:
         images.append(_image_ref(text, path, lines, texts, walk, found, start_tag, page_title))
     images.sort(key=lambda image: image.span.start)
     return images
-
-
-def exposed_reason(image: ImageRef) -> str | None:
-    """Why a decorative image is still exposed to assistive technology, or None if it is not.
-
-    Reads only `image.attrs`, so the rules can ask without re-parsing:
-    - "tabindex": keyboard focus still lands on it (a valid tabindex, even -1), and browsers then
-      ignore role=none / alt="" on it; under aria-hidden it is focusable yet unannounced;
-    - "focusable": an aria-hidden <input type=image> or <area href>, focusable by nature;
-    - "role=<role>": alt="" (or a bare alt) with an explicit role such as role="img";
-    - "aria-live", "aria-describedby", ...: a global ARIA attribute, which makes browsers expose
-      an image that alt="" or role=none would otherwise remove.
-    Hidden images (aria-hidden here or on an ancestor) can only be exposed by focus. Returns None
-    for images that are not decorative.
-    """
-    if not image.decorative:
-        return None
-    attrs = _first_values(image.attrs)
-    if _is_integer(attrs.get("tabindex")):
-        return "tabindex"
-    role = _role(attrs.get("role"))
-    empty_alt = "alt" in attrs and not attrs["alt"]  # alt="" or a bare alt
-    presentational = image.syntax is Syntax.HTML_IMG and (empty_alt or role in _PRESENTATIONAL)
-    if _is_true(attrs.get("aria-hidden")) or not presentational:
-        # Hidden (by this element or an ancestor): only focus can bring it back.
-        if image.syntax is Syntax.HTML_AREA or (image.syntax is Syntax.HTML_INPUT_IMAGE and "disabled" not in attrs):
-            return "focusable"
-        return None
-    if role and role not in _PRESENTATIONAL:
-        return f"role={role}"
-    for name in _GLOBAL_ARIA:
-        if name in attrs and not (name == "aria-live" and (attrs[name] or "").strip().lower() == "off"):
-            return name
-    return None
 
 
 # --- parsing ----------------------------------------------------------------------------------
@@ -363,7 +310,7 @@ def _syntax(name: str, attrs: dict[str, str], scope: _Scope) -> Syntax | None:
         return Syntax.HTML_INPUT_IMAGE if attrs.get("type", "").lower() == "image" else None
     if name == "area":
         return Syntax.HTML_AREA if "href" in attrs else None
-    if _role(attrs.get("role")) == "img":
+    if role_of(attrs.get("role")) == "img":
         return Syntax.HTML_SVG if name == "svg" else Syntax.HTML_ROLE_IMG
     return None
 
@@ -388,7 +335,7 @@ def _enter(scope: _Scope, tag: Tag) -> _Scope:
         changes["raw_text"] = True
     if "lang" in attrs:
         changes["lang"] = attrs["lang"].strip() or None  # lang="" means "unknown"
-    if _is_true(attrs.get("aria-hidden")):
+    if is_true(attrs.get("aria-hidden")):
         changes["hidden"] = True
     if "data-alttext-ignore" in attrs:
         changes["ignored"] = True
@@ -403,8 +350,8 @@ def _ignore_comment_before(tag: Tag) -> bool:
     node = tag.previous_sibling
     while node is not None:
         if isinstance(node, Comment):
-            return bool(_IGNORE_COMMENT.match(node.strip(_ASCII_SPACE)))
-        if not _is_text(node) or node.strip(_ASCII_SPACE):
+            return bool(_IGNORE_COMMENT.match(node.strip(ASCII_SPACE)))
+        if not _is_text(node) or node.strip(ASCII_SPACE):
             return False
         node = node.previous_sibling
     return False
@@ -440,7 +387,7 @@ def _starts_tag(text: str, start: int, name: str) -> bool:
     return (
         text.startswith("<", start)
         and text[start + 1 : end].lower() == name
-        and (end == len(text) or text[end] in _ASCII_SPACE + "/>")
+        and (end == len(text) or text[end] in ASCII_SPACE + "/>")
     )
 
 
@@ -460,7 +407,7 @@ def _image_ref(
     page_title: str | None,
 ) -> ImageRef:
     syntax, scope, tag = found.syntax, found.scope, found.tag
-    attrs = _first_values(start_tag.attrs)
+    attrs = first_values(start_tag.attrs)
     has_alt = syntax in (Syntax.HTML_IMG, Syntax.HTML_INPUT_IMAGE, Syntax.HTML_AREA)
     alt_attr = start_tag.attr("alt") if has_alt else None
     alt, alt_span, alt_quote = None, None, '"'
@@ -470,10 +417,10 @@ def _image_ref(
         alt = alt_attr.value if alt_attr.value is not None else ""
         alt_span, alt_quote = alt_attr.value_span, alt_attr.quote
     name, name_from = _accessible_name(syntax, tag, attrs, alt, scope, walk, texts)
-    role = _role(attrs.get("role"))
-    presentational = syntax is Syntax.HTML_IMG and (alt == "" or role in _PRESENTATIONAL)
+    role = role_of(attrs.get("role"))
+    presentational = syntax is Syntax.HTML_IMG and (alt == "" or role in PRESENTATIONAL_ROLES)
     decorative = (
-        _is_true(attrs.get("aria-hidden"))
+        is_true(attrs.get("aria-hidden"))
         or scope.hidden
         or (presentational and name_from not in ("aria-label", "aria-labelledby"))
     )
@@ -656,28 +603,5 @@ def _is_text(node: object) -> bool:
 # --- small helpers ----------------------------------------------------------------------------
 
 
-def _first_values(attrs: tuple[Attr, ...]) -> dict[str, str | None]:
-    """name -> value of the first attribute with each name (browsers ignore later duplicates)."""
-    values: dict[str, str | None] = {}
-    for attr in attrs:
-        values.setdefault(attr.name, attr.value)
-    return values
-
-
 def _collapse(value: str | None) -> str:
     return " ".join(value.split()) if value else ""
-
-
-def _role(value: str | None) -> str:
-    """The role that applies: the first token of the role attribute, lower-cased ("" if none)."""
-    tokens = value.split() if value else []
-    return tokens[0].lower() if tokens else ""
-
-
-def _is_true(value: str | None) -> bool:
-    return value is not None and value.strip(_ASCII_SPACE).lower() == "true"
-
-
-def _is_integer(value: str | None) -> bool:
-    """HTML's "rules for parsing integers": optional spaces and sign, then at least one digit."""
-    return value is not None and re.match(r"[\t\n\f\r ]*[-+]?[0-9]", value) is not None
