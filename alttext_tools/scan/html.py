@@ -28,6 +28,7 @@ from alttext_tools.core import AltKind, Context, ImageRef, Syntax
 from alttext_tools.scan.aria import ASCII_SPACE, PRESENTATIONAL_ROLES, first_values, is_true, role_of
 from alttext_tools.scan.html_tag import StartTag, parse_start_tag
 from alttext_tools.scan.positions import LineIndex, shorten
+from alttext_tools.text import normalize_language
 
 # Nothing to find without one of these, so most prose-only fragments skip the parser entirely.
 _PRECHECK = re.compile(r"<(?:img|image|input|area|svg)|role\s*=", re.IGNORECASE)
@@ -334,7 +335,7 @@ def _enter(scope: _Scope, tag: Tag) -> _Scope:
     if name in _RAW_TEXT and not scope.foreign:
         changes["raw_text"] = True
     if "lang" in attrs:
-        changes["lang"] = attrs["lang"].strip() or None  # lang="" means "unknown"
+        changes["lang"] = normalize_language(attrs["lang"])  # lang="" means "unknown"
     if is_true(attrs.get("aria-hidden")):
         changes["hidden"] = True
     if "data-alttext-ignore" in attrs:
@@ -534,7 +535,7 @@ def _context(
     elif host is not None:
         caption = texts.get(host, tag, _CONTEXT_LIMIT)
     own_lang = attrs.get("lang")
-    lang = scope.lang if own_lang is None else (own_lang.strip() or None)
+    lang = scope.lang if own_lang is None else normalize_language(own_lang)
     return Context(
         page_title=page_title,
         heading=texts.get(heading, tag, _CONTEXT_LIMIT),

@@ -37,7 +37,6 @@ import html
 import re
 from bisect import bisect_left, bisect_right
 from dataclasses import dataclass, fields, replace
-from pathlib import PurePath
 from typing import Any
 
 from markdown_it import MarkdownIt
@@ -48,6 +47,7 @@ from markdown_it.token import Token
 from alttext_tools.core import AltKind, Attr, Context, ImageRef, Span, Syntax
 from alttext_tools.scan.html_tag import parse_start_tag
 from alttext_tools.scan.positions import LineIndex, shorten
+from alttext_tools.text import language_from_path, normalize_language
 
 PARAGRAPH_LIMIT = 400  # characters of surrounding text kept in Context.paragraph
 _META = "alttext_pos"  # Token.meta key: (start, end) of the token in its inline block's content
@@ -88,42 +88,6 @@ _MD_IN_HTML = re.compile(
 _ELEMENT_TAG = re.compile(r"</?[A-Za-z][^<>]*>")
 # CommonMark whitespace plus what markdown-it-py's mdTrim also strips.
 _TRIM = "".join(map(chr, [9, 10, 11, 12, 13, 32, *range(0x2000, 0x200B), 0x2028, 0x2029]))
-
-LANGUAGES = frozenset(
-    [
-        "en",
-        "es",
-        "fr",
-        "de",
-        "it",
-        "pt",
-        "ja",
-        "ko",
-        "zh",
-        "ru",
-        "uk",
-        "tr",
-        "pl",
-        "nl",
-        "fa",
-        "he",
-        "ar",
-        "id",
-        "vi",
-        "hi",
-        "bn",
-        "sv",
-        "da",
-        "fi",
-        "no",
-        "cs",
-        "hu",
-        "ro",
-        "el",
-        "th",
-    ]
-)
-_LANG_TAG = re.compile(r"([A-Za-z]{2})(?:[-_]([A-Za-z]{4}|[A-Za-z]{2}))?")
 
 
 def scan_markdown(text: str, path: str) -> list[ImageRef]:
@@ -411,34 +375,6 @@ def _clip(text: str | None) -> str | None:
     return text if len(text) <= PARAGRAPH_LIMIT else text[: PARAGRAPH_LIMIT - 1].rstrip() + "…"
 
 
-def _language(value: str) -> str | None:
-    """A BCP 47 tag for `xx`, `xx-YY`, `xx_yy` or `xx-Scrp` of a known language, else None."""
-    match = _LANG_TAG.fullmatch(value)
-    if not match or match.group(1).lower() not in LANGUAGES:
-        return None
-    lang, sub = match.group(1).lower(), match.group(2)
-    if sub is None:
-        return lang
-    return f"{lang}-{sub.title() if len(sub) == 4 else sub.upper()}"
-
-
-def lang_from_path(path: str) -> str | None:
-    """Language of a page from `index.fr.md` (mkdocs-static-i18n), else a folder like `docs/es/`."""
-    parts = PurePath(path.replace("\\", "/")).parts
-    if not parts:
-        return None
-    stem = PurePath(parts[-1]).stem
-    if "." in stem:
-        found = _language(stem.rsplit(".", 1)[1])
-        if found:
-            return found
-    for part in parts[:-1]:
-        found = _language(part)
-        if found:
-            return found
-    return None
-
-
 def _front_matter_fields(block: str) -> dict[str, str]:
     """Top-level `title:` and `lang:` scalars of YAML front matter (quotes removed)."""
     found: dict[str, str] = {}
@@ -529,8 +465,8 @@ class _Scan:
         self._row_plain = ""
         fm = _front_matter_fields(self.src.front_matter) if self.src.front_matter else {}
         self.page_title = fm.get("title")
-        # A front matter tag outside the short list is still the author's word: keep it as written.
-        self.lang = (_language(fm["lang"]) or fm["lang"]) if "lang" in fm else lang_from_path(path)
+        # Front matter says it in so many words; otherwise a language folder or file suffix may.
+        self.lang = normalize_language(fm["lang"]) if "lang" in fm else language_from_path(path)
 
     def run(self) -> list[ImageRef]:
         tokens = _parser().parse(self.src.parsed, self.env)
