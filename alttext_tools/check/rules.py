@@ -142,8 +142,6 @@ RULES: dict[str, Rule] = dict(
 del E, W
 
 _RULE_IDS = tuple(RULES)
-# What the rewriter may replace by default: pass as `fixable_rules` to rewrite/writeback.
-FIXABLE_RULES: frozenset[str] = frozenset(rule.id for rule in RULES.values() if rule.fixable)
 
 
 @dataclass(frozen=True)
