@@ -1,4 +1,4 @@
-"""The rules engine: a pure judgement of each image the scanners found.
+"""The rules: a pure judgement of each image the scanners found.
 
 `evaluate(image, settings)` looks only at the `ImageRef` (its alt, computed name, attributes and
 context); it never reads files. Rule ids are public API: they appear in JSON, SARIF and config.
@@ -127,7 +127,7 @@ RULES: dict[str, Rule] = dict(
             "or describe what the text does not say.",
             False,
         ),
-        # Reported by `check --require-reviewed` (review_state.py): it needs the alt-text cache.
+        # Reported by `check --require-reviewed` (check/unreviewed.py): it needs the alt-text cache.
         _rule(
             "unreviewed-alt",
             E,

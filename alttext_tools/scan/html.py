@@ -1,12 +1,7 @@
-"""Find every HTML element that needs a text alternative, with exact source positions.
+"""Find every HTML element that needs a text alternative, with exact source positions and context.
 
-BeautifulSoup (html.parser builder) builds the tree and says on which line and column each start
-tag begins; `html_tag.parse_start_tag` then re-reads that tag from the original text so every
-attribute keeps its raw span. One iterative walk in document order carries what the ancestors imply
-(link, figure, block, lang, ignore markers...), so the scan stays linear in the size of the document.
-
-Works on fragments too: the Markdown scanner passes a copy of a Markdown file in which everything
-that is not raw HTML is blanked out, and the offsets found here are that file's own offsets.
+Works on whole pages and on the masked copies of Markdown files that scan/markdown.py passes in:
+the offsets found are always those of the text given. How: docs/scanning.md.
 """
 
 from __future__ import annotations
@@ -17,12 +12,12 @@ import warnings
 from collections import Counter
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import NamedTuple
+from typing import Any, NamedTuple, TypeGuard, cast
 
-from bs4 import BeautifulSoup, Comment, NavigableString, Tag
+from bs4 import BeautifulSoup
 from bs4.builder import ParserRejectedMarkup
 from bs4.builder._htmlparser import BeautifulSoupHTMLParser, HTMLParserTreeBuilder
-from bs4.element import PreformattedString
+from bs4.element import Comment, NavigableString, PreformattedString, Tag
 
 from alttext_tools.core import AltKind, Context, ImageRef, Syntax
 from alttext_tools.scan.aria import ASCII_SPACE, PRESENTATIONAL_ROLES, first_values, is_true, role_of
@@ -163,7 +158,7 @@ class _ClosedVoidTags:
         self._counts: Counter[str] = Counter()
 
     def __contains__(self, name: object) -> bool:
-        return self._counts[name] > 0  # type: ignore[index]
+        return isinstance(name, str) and self._counts[name] > 0
 
     def append(self, name: str) -> None:
         self._counts[name] += 1
@@ -173,15 +168,20 @@ class _ClosedVoidTags:
 
 
 class _Parser(BeautifulSoupHTMLParser):
-    def __init__(self, *args: object, **kwargs: object) -> None:
-        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+    """bs4's parser with `_ClosedVoidTags` in place of its list."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:  # bs4's own signature, passed through
+        super().__init__(*args, **kwargs)
+        # bs4 declares a list but only tests membership, appends and removes: a counter does that.
         self.already_closed_empty_element = _ClosedVoidTags()  # type: ignore[assignment]
 
 
 class _Builder(HTMLParserTreeBuilder):
-    def feed(self, markup: str) -> None:  # type: ignore[override]
+    """html.parser tree builder that uses `_Parser` where bs4 lets it choose (bs4 4.13 and later)."""
+
+    def feed(self, markup: str | bytes, _parser_class: type[BeautifulSoupHTMLParser] = _Parser) -> None:
         if _CAN_PICK_PARSER:
-            super().feed(markup, _parser_class=_Parser)
+            super().feed(markup, _parser_class=_parser_class)
         else:  # older bs4: correct, only slower on image-heavy pages
             super().feed(markup)
 
@@ -285,7 +285,7 @@ class _Walk:
                     self.comment_cut = unterminated
                 continue
             name = node.name
-            attrs = node.attrs
+            attrs = _attributes(node)
             if not scope.raw_text:
                 if name in _HEADINGS:
                     heading = node
@@ -317,33 +317,33 @@ def _syntax(name: str, attrs: dict[str, str], scope: _Scope) -> Syntax | None:
 
 
 def _enter(scope: _Scope, tag: Tag) -> _Scope:
-    """The scope `tag`'s children see."""
-    name, attrs = tag.name, tag.attrs
-    changes: dict[str, object] = {}
+    """The scope `tag`'s children see (the same object when `tag` changes nothing)."""
+    name, attrs = tag.name, _attributes(tag)
+    inner = scope
     if name in _BLOCKS:
-        changes["block"] = tag
+        inner = inner._replace(block=tag)
     if name == "a" and "href" in attrs:
-        changes["link"] = changes["control"] = tag
+        inner = inner._replace(link=tag, control=tag)
     elif name == "button":
-        changes["button"] = changes["control"] = tag
+        inner = inner._replace(button=tag, control=tag)
     if name in ("figure", "td", "th"):
-        changes["caption_host"] = tag
+        inner = inner._replace(caption_host=tag)
     if name == "label":
-        changes["label"] = tag
+        inner = inner._replace(label=tag)
     if name in _FOREIGN:
-        changes["foreign"] = True
+        inner = inner._replace(foreign=True)
     if name in _RAW_TEXT and not scope.foreign:
-        changes["raw_text"] = True
+        inner = inner._replace(raw_text=True)
     if "lang" in attrs:
-        changes["lang"] = normalize_language(attrs["lang"])  # lang="" means "unknown"
+        inner = inner._replace(lang=normalize_language(attrs["lang"]))  # lang="" means "unknown"
     if is_true(attrs.get("aria-hidden")):
-        changes["hidden"] = True
+        inner = inner._replace(hidden=True)
     if "data-alttext-ignore" in attrs:
-        changes["ignored"] = True
+        inner = inner._replace(ignored=True)
     wrap = name in ("picture", "a") and (scope.ignore_wrap or _ignore_comment_before(tag))
     if wrap != scope.ignore_wrap:
-        changes["ignore_wrap"] = wrap
-    return scope._replace(**changes) if changes else scope
+        inner = inner._replace(ignore_wrap=wrap)
+    return inner
 
 
 def _ignore_comment_before(tag: Tag) -> bool:
@@ -478,17 +478,17 @@ def _accessible_name(
     if name:  # <input type=image>, <area>: a blank alt falls through to label and title
         return name, "alt"
     if syntax is Syntax.HTML_INPUT_IMAGE:
-        name = _label_text(tag, attrs, scope, walk, texts)
-        if name:
-            return name, "label"
+        label = _label_text(tag, attrs, scope, walk, texts)
+        if label:
+            return label, "label"
     if syntax is Syntax.HTML_SVG:
         title = next((child for child in tag.children if isinstance(child, Tag) and child.name == "title"), None)
-        name = texts.get(title, None, _NAME_LIMIT)
-        if name:
-            return name, "svg-title"
-    name = _collapse(attrs.get("title"))
-    if name:
-        return name, "title"
+        svg_title = texts.get(title, None, _NAME_LIMIT)
+        if svg_title:
+            return svg_title, "svg-title"
+    title_name = _collapse(attrs.get("title"))
+    if title_name:
+        return title_name, "title"
     return None, None
 
 
@@ -496,11 +496,12 @@ def _referenced_text(target: Tag | None, texts: _Texts) -> str | None:
     """What an aria-labelledby target contributes: its aria-label, an image's alt, or its text."""
     if target is None:
         return None
-    label = _collapse(target.attrs.get("aria-label"))
+    attrs = _attributes(target)
+    label = _collapse(attrs.get("aria-label"))
     if label:
         return label
     if target.name == "img":
-        return _collapse(target.attrs.get("alt")) or None
+        return _collapse(attrs.get("alt")) or None
     return texts.get(target, None, _NAME_LIMIT)
 
 
@@ -511,7 +512,7 @@ def _label_text(tag: Tag, attrs: dict[str, str | None], scope: _Scope, walk: _Wa
     if element_id and walk.ids.get(element_id) is tag:
         labels.extend(walk.labels_for.get(element_id, ()))
     wrapping = scope.label
-    if wrapping is not None and "for" not in wrapping.attrs and wrapping not in labels:
+    if wrapping is not None and "for" not in _attributes(wrapping) and wrapping not in labels:
         labels.append(wrapping)
     parts = [texts.get(label, tag, _NAME_LIMIT) for label in labels]
     return _collapse(" ".join(part for part in parts if part)) or None
@@ -542,7 +543,7 @@ def _context(
         paragraph=texts.get(scope.block, tag, _CONTEXT_LIMIT),
         caption=caption,
         link_text=texts.get(scope.control, tag, _CONTEXT_LIMIT),
-        link_href=scope.link.attrs.get("href") if scope.link is not None else None,
+        link_href=_attributes(scope.link).get("href") if scope.link is not None else None,
         in_link=scope.link is not None,
         in_button=scope.button is not None,
         lang=lang,
@@ -591,14 +592,20 @@ def _element_text(element: Tag, leave_out: Tag | None, limit: int) -> str | None
                 stack.append(_BREAK)
             stack.extend(reversed(node.contents))
         elif _is_text(node):
-            parts.append(node)  # type: ignore[arg-type]
-            size += len(node)  # type: ignore[arg-type]
+            parts.append(node)
+            size += len(node)
     return shorten("".join(parts), limit) or None
 
 
-def _is_text(node: object) -> bool:
+def _is_text(node: object) -> TypeGuard[NavigableString]:
     """Shown text: not a comment, CDATA, doctype or processing instruction."""
     return isinstance(node, NavigableString) and not isinstance(node, PreformattedString)
+
+
+def _attributes(tag: Tag) -> dict[str, str]:
+    """A tag's attributes. Every value is one string: the builder splits no attribute into a list
+    (`multi_valued_attributes=None`), which bs4's types cannot express."""
+    return cast("dict[str, str]", tag.attrs)
 
 
 # --- small helpers ----------------------------------------------------------------------------
