@@ -1,3 +1,5 @@
+"""`python -m alttext_tools`: the `alttext` command."""
+
 from alttext_tools.cli.main import main
 
 if __name__ == "__main__":

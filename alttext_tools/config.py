@@ -15,19 +15,24 @@ from typing import Any
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - exercised on 3.10 only
-    import tomli as tomllib
+    # Installed on Python 3.10 only (see pyproject.toml), so mypy finds it only there.
+    import tomli as tomllib  # type: ignore[import-not-found, unused-ignore]
+
+from alttext_tools.errors import AltTextError
 
 FAIL_LEVELS = ("error", "warning", "never")
 ROUTER_MODES = ("auto", "fast", "text")
 BACKENDS = ("local", "openai")
 
 
-class ConfigError(Exception):
+class ConfigError(AltTextError):
     """Invalid configuration; one line naming the file and the key."""
 
 
 @dataclass
 class Config:
+    """Settings for one run: defaults, then the config file, then command-line flags."""
+
     root: Path = field(default_factory=Path.cwd)
     source: Path | None = None  # the config file read, if any
     exclude: list[str] = field(default_factory=list)
@@ -80,6 +85,8 @@ def find_config(start: Path) -> tuple[Path | None, Path]:
 
 
 def load_config(start: Path | None = None, explicit: Path | None = None) -> Config:
+    """The configuration for a run: `explicit` (a `--config` file), else the nearest one above `start`."""
+    path: Path | None
     if explicit is not None:
         path, root = explicit.resolve(), explicit.resolve().parent
     else:

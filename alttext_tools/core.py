@@ -1,6 +1,6 @@
 """The data every stage shares: images found in a source, and findings about them.
 
-Offsets are indices into the *decoded* text of a file (`sources.SourceText.text`, BOM removed,
+Offsets are indices into the *decoded* text of a file (`scan.sources.SourceText.text`, BOM removed,
 newlines untouched), so the rewriter can splice alt values and re-encode the rest byte for byte.
 """
 
@@ -11,6 +11,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Protocol, runtime_checkable
+
+from alttext_tools.text import normalize_alt
 
 
 class Syntax(str, Enum):
@@ -147,7 +149,7 @@ def image_role(image: ImageRef) -> str:
 
     Two occurrences of the same image bytes share a generated alt only when their roles are
     equal: the same picture linking to two different pages needs two different alts. The role is
-    part of the cache key (cache.py documents the same format).
+    part of the alt-text cache key.
     """
     ctx = image.context
     if ctx.in_link:
@@ -178,7 +180,7 @@ def norm_path(path: str) -> str:
 class Decision:
     """The alt text to write for one image, or `decorative` (written as an empty alt).
 
-    `alt` is normalised to one line on construction (see rewrite.normalize_alt); a
+    `alt` is normalised to one line on construction (`text.normalize_alt`); a
     non-decorative decision whose text normalises to nothing is refused, so a model that answers
     with whitespace can never mark an image decorative by accident.
     """
@@ -188,8 +190,6 @@ class Decision:
     origin: str = field(default="", compare=False)  # who decided: "file", "model"... (messages only)
 
     def __post_init__(self) -> None:
-        from alttext_tools.text import normalize_alt
-
         if self.decorative:
             if self.alt:
                 raise ValueError("a decorative decision has no alt text")

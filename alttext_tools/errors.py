@@ -1,7 +1,6 @@
-"""Errors raised by the model engine. Every message is one line, so reports can print `str(err)`.
+"""The root of every exception the tool raises on purpose, and the errors several layers share.
 
-`ModelFileError` is about a model file (fix the file or the preset); `ImageDecodeError` and
-`GenerationError` are about one image and never leave the engine unusable.
+Every message is one line, so commands and reports can print `str(err)` as it is.
 """
 
 from __future__ import annotations
@@ -12,7 +11,7 @@ from alttext_tools.text import one_line
 
 
 class AltTextError(Exception):
-    """Base class for errors the engine raises on purpose."""
+    """Base class of every error alttext-tools raises on purpose; the message is one line."""
 
     def __init__(self, message: str) -> None:
         super().__init__(one_line(message))
@@ -36,4 +35,4 @@ class GenerationError(AltTextError):
 
 
 class CacheError(AltTextError):
-    """The cache file is damaged, has merge conflicts, or cannot be locked/written. One line."""
+    """The cache file is damaged, has merge conflicts, or cannot be locked/written."""

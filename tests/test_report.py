@@ -501,8 +501,8 @@ def test_github_lines() -> None:
         lines
     )
     assert (
-        '::warning file=docs/my guide%2C v2%3A draft.md,line=8,col=3,title=alttext filename-alt::alt text "100%25_IMG_2041.jpg"'
-        in "\n".join(lines)
+        "::warning file=docs/my guide%2C v2%3A draft.md,line=8,col=3,title=alttext filename-alt::"
+        'alt text "100%25_IMG_2041.jpg"' in "\n".join(lines)
     )
     assert lines[0] == (
         "::error file=docs/broken%2C old.html,title=alttext file-error::"

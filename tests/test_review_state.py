@@ -114,9 +114,9 @@ def test_findings_for_the_check_report(site: Path) -> None:
     [finding] = unreviewed_findings(refs, cache, ImageHasher(site))
     assert finding.rule == RULE_ID == "unreviewed-alt" and finding.severity is Severity.ERROR
     assert finding.image is refs[0]
-    assert (
-        finding.message
-        == '"A red fox asleep in the snow" was written by moondream2 and never reviewed; accept or edit it with `alttext review`'
+    assert finding.message == (
+        '"A red fox asleep in the snow" was written by moondream2 and never reviewed; '
+        "accept or edit it with `alttext review`"
     )
     assert UNREVIEWED_RULE.id == RULE_ID and not UNREVIEWED_RULE.fixable
     [warning] = unreviewed_findings(refs, cache, ImageHasher(site), Severity.WARNING)

@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from alttext_tools.core import AltKind, ImageRef
-from alttext_tools.scan.markdown import lang_from_path, scan_markdown
+from alttext_tools.scan.markdown import scan_markdown
 from alttext_tools.scan.positions import LineIndex
 
 REPO = Path(__file__).resolve().parent.parent
@@ -203,24 +203,6 @@ def test_reused_parser_keeps_no_state_between_texts() -> None:
     first = scan_markdown("![a][r]\n\n[r]: one.png\n", "p.md")
     second = scan_markdown("![a][r]\n", "p.md")
     assert [i.src for i in first] == ["one.png"] and second == []
-
-
-@pytest.mark.parametrize(
-    ("path", "lang"),
-    [
-        ("docs/es/docs/index.md", "es"),
-        ("docs/zh-hant/docs/index.md", "zh-Hant"),
-        ("docs\\pt-BR\\a.md", "pt-BR"),
-        ("site/en_us/a.md", "en-US"),
-        ("docs/guide/index.de.md", "de"),
-        ("docs/tutorial/index.md", None),
-        ("es.md", None),
-        ("docs/xx/a.md", None),
-        ("", None),
-    ],
-)
-def test_lang_from_path(path: str, lang: str | None) -> None:
-    assert lang_from_path(path) == lang
 
 
 # --------------------------------------------------------------------------- properties

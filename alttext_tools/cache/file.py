@@ -50,7 +50,7 @@ try:
     import fcntl
 except ImportError:  # pragma: no cover - Windows
     fcntl = None  # type: ignore[assignment]
-from alttext_tools.cache.key import cache_key, canonical_language, norm_language
+from alttext_tools.cache.key import cache_key, norm_language
 from alttext_tools.cache.lock import locked
 from alttext_tools.errors import CacheError
 
@@ -376,7 +376,7 @@ def _index(rows: list[Any], line_numbers: Sequence[int], path: Path | str) -> di
                 raise CacheError(
                     f"{path}:{n}: damaged cache entry ({problem}); fix or delete that line, the file was not changed"
                 )
-    odd = {lang for lang in set(map(LANGUAGE_OF, rows)) if lang is not None and lang != canonical_language(lang)}
+    odd = {lang for lang in set(map(LANGUAGE_OF, rows)) if lang is not None and lang != norm_language(lang)}
     if odd:
         for row in rows:
             if row["language"] in odd:

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import functools
 import hashlib
 from dataclasses import dataclass
 from typing import Protocol
+
+from alttext_tools.text import language_key
 
 
 @dataclass(frozen=True)
@@ -66,12 +67,5 @@ def cache_key(image_sha256: str, model_id: str, prompt_version: str, language: s
 
 
 def norm_language(language: str | None) -> str | None:
-    """BCP 47 tags are case-insensitive: one spelling, lower case; "" means none."""
-    if language is None:
-        return None
-    return language.strip().lower() or None
-
-
-@functools.lru_cache(maxsize=256)
-def canonical_language(language: str) -> str | None:
-    return norm_language(language)
+    """The language part of a key: `text.language_key` (one lower-case spelling; "" means none)."""
+    return language_key(language)

@@ -42,6 +42,7 @@ try:
 except ImportError:  # pragma: no cover - Windows
     fcntl = None  # type: ignore[assignment]
 from alttext_tools.cache.file import Entry
+from alttext_tools.cache.key import norm_language
 from alttext_tools.cache.store import AltCache
 from alttext_tools.core import Decision, ImageKey, ImageRef, image_key, image_role
 
@@ -111,12 +112,10 @@ class CacheProvider:
         digest = self.image_hash(image)
         if digest is None:
             return None
-        language = (self.language or image.context.lang or "").lower()
+        language = norm_language(self.language or image.context.lang) or ""
         role = image_role(image)
         human = self.cache.human_entry(digest, language, role)
         if human is not None:
             return human
-        same_context = [
-            e for e in self.cache.for_image(digest) if (e.language or "").lower() == language and e.role == role
-        ]
+        same_context = [e for e in self.cache.for_image(digest) if (e.language or "") == language and e.role == role]
         return max(same_context, key=lambda e: (e.updated, e.key)) if same_context else None

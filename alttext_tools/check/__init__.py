@@ -1,1 +1,1 @@
-"""."""
+"""Checking: the rules that judge each scanned image, and running them over many files."""

@@ -1,4 +1,4 @@
-"""The rules engine: a pure judgement of each image the scanners found.
+"""The rules: a pure judgement of each image the scanners found.
 
 `evaluate(image, settings)` looks only at the `ImageRef` (its alt, computed name, attributes and
 context); it never reads files. Rule ids are public API: they appear in JSON, SARIF and config.
@@ -12,7 +12,9 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from urllib.parse import unquote, urlsplit
 
+from alttext_tools.check.exposure import exposed_by, is_marked_decorative
 from alttext_tools.core import AltKind, Finding, ImageRef, Severity, Syntax
+from alttext_tools.scan.aria import PRESENTATIONAL_ROLES, first_values, is_true, role_of
 
 
 @dataclass(frozen=True)
@@ -74,7 +76,8 @@ RULES: dict[str, Rule] = dict(
             E,
             "Image is marked decorative but is still exposed.",
             'An image hidden with alt="", role="none"/"presentation" or aria-hidden="true" must not '
-            "be focusable (tabindex), a live region (aria-live) or carry another role: browsers "
+            'be focusable (tabindex). One hidden with alt="" or role="none" must not carry another '
+            "role or a global ARIA attribute such as aria-live or aria-describedby either: browsers "
             "then expose it anyway, with no name. Give it a text alternative, or remove the "
             "attributes that expose it.",
             False,
@@ -124,7 +127,7 @@ RULES: dict[str, Rule] = dict(
             "or describe what the text does not say.",
             False,
         ),
-        # Reported by `check --require-reviewed` (review_state.py): it needs the alt-text cache.
+        # Reported by `check --require-reviewed` (check/unreviewed.py): it needs the alt-text cache.
         _rule(
             "unreviewed-alt",
             E,
@@ -139,8 +142,6 @@ RULES: dict[str, Rule] = dict(
 del E, W
 
 _RULE_IDS = tuple(RULES)
-# What the rewriter may replace by default: pass as `fixable_rules` to rewrite/writeback.
-FIXABLE_RULES: frozenset[str] = frozenset(rule.id for rule in RULES.values() if rule.fixable)
 
 
 @dataclass(frozen=True)
@@ -197,27 +198,25 @@ def is_fixable(finding: Finding) -> bool:
 
 # --- the judgement ---------------------------------------------------------------------------
 
-_PRESENTATIONAL = frozenset({"none", "presentation"})
 _Verdict = Iterator[tuple[str, str]]
 
 
 def _judge(image: ImageRef, settings: RuleSettings) -> _Verdict:
-    attrs = _attr_map(image)
-    hidden = (attrs.get("aria-hidden") or "").strip().lower() == "true"
-    role = _role(attrs)
-    focusable = _focusable(attrs)
+    attrs = first_values(image.attrs)
+    hidden = is_true(attrs.get("aria-hidden"))
 
     if image.syntax in (Syntax.HTML_INPUT_IMAGE, Syntax.HTML_AREA):
-        # Controls and links: always focusable, never decorative.
+        # Controls and links: focusable, so never decorative (unless disabled).
         what = "image button" if image.syntax is Syntax.HTML_INPUT_IMAGE else "image-map area"
         if hidden:
-            yield (
-                "decorative-exposed",
-                (
-                    f'{what} is hidden with aria-hidden="true" but can still be focused; '
-                    "remove aria-hidden and give it alt text"
-                ),
-            )
+            if exposed_by(image):
+                yield (
+                    "decorative-exposed",
+                    (
+                        f'{what} is hidden with aria-hidden="true" but can still be focused; '
+                        "remove aria-hidden and give it alt text"
+                    ),
+                )
         elif image.name is None:
             yield _unnamed_control(image, what)
         else:
@@ -226,11 +225,11 @@ def _judge(image: ImageRef, settings: RuleSettings) -> _Verdict:
 
     if hidden:
         # Removed from the accessibility tree: only focus can bring it back.
-        if focusable:
+        if exposed_by(image):
             yield (
                 "decorative-exposed",
                 (
-                    f'image is hidden with aria-hidden="true" but is focusable ({focusable}); '
+                    f'image is hidden with aria-hidden="true" but is focusable ({_tabindex(attrs)}); '
                     "remove tabindex, or remove aria-hidden and give it a text alternative"
                 ),
             )
@@ -244,12 +243,12 @@ def _judge(image: ImageRef, settings: RuleSettings) -> _Verdict:
         return
 
     if image.name is None:
-        yield from _unnamed(image, attrs, role, focusable)
+        yield from _unnamed(image, attrs)
     else:
         yield from _quality(image, settings)
 
 
-def _unnamed(image: ImageRef, attrs: Mapping[str, str | None], role: str | None, focusable: str | None) -> _Verdict:
+def _unnamed(image: ImageRef, attrs: Mapping[str, str | None]) -> _Verdict:
     """An img or Markdown image with no accessible name: missing, ambiguous, or decorative."""
     if image.is_markdown_syntax and image.alt == "" and not _explicitly_decorative(image):
         yield (
@@ -268,17 +267,18 @@ def _unnamed(image: ImageRef, attrs: Mapping[str, str | None], role: str | None,
             advice = f"; describe the image, or use {_empty_alt(image)} if it is decorative"
         yield "whitespace-alt", f"alt text is only whitespace ({_quote(image.alt)}){advice}"
         return
-    decorative = image.decorative or role in _PRESENTATIONAL or (image.syntax is Syntax.HTML_IMG and image.alt == "")
-    if not decorative:
+    if not is_marked_decorative(image):
         yield "missing-alt", _missing_alt_message(image)
         return
-    exposure = _exposure(attrs, role, focusable)
+    role = role_of(attrs.get("role"))
+    exposure = exposed_by(image)
     if exposure:
         yield (
             "decorative-exposed",
             (
-                f"image is marked decorative ({_decorative_how(image, role)}) but is {exposure}; "
-                "give it a text alternative, or remove the attributes that expose it"
+                f"image is marked decorative ({_decorative_how(image, role)}) but is "
+                f"{_exposure_text(exposure, attrs)}; give it a text alternative, or remove the attributes "
+                "that expose it"
             ),
         )
     elif image.is_markdown_syntax and _only_content_of_control(image):
@@ -350,43 +350,35 @@ def _empty_alt(image: ImageRef) -> str:
     return '![](src){ alt="" }' if image.is_markdown_syntax else 'alt=""'
 
 
-def _decorative_how(image: ImageRef, role: str | None) -> str:
-    if role in _PRESENTATIONAL:
+def _decorative_how(image: ImageRef, role: str) -> str:
+    if role in PRESENTATIONAL_ROLES:
         return f'role="{role}"'
     if image.is_markdown_syntax:
         return "decorative marker"
-    return 'alt=""'
+    if image.alt == "":
+        return 'alt=""'
+    return 'aria-hidden="true" on an ancestor'
 
 
-def _exposure(attrs: Mapping[str, str | None], role: str | None, focusable: str | None) -> str:
-    reasons = []
-    if focusable:
-        reasons.append(f"focusable ({focusable})")
-    live = (attrs.get("aria-live") or "").strip().lower()
-    if live and live != "off":
-        reasons.append(f'a live region (aria-live="{live}")')
-    if role is not None and role not in _PRESENTATIONAL:
-        reasons.append(f'given role="{role}"')
-    return " and ".join(reasons)
+def _tabindex(attrs: Mapping[str, str | None]) -> str:
+    return f'tabindex="{(attrs.get("tabindex") or "").strip()}"'
 
 
-def _attr_map(image: ImageRef) -> dict[str, str | None]:
-    attrs: dict[str, str | None] = {}
-    for attr in image.attrs:
-        attrs.setdefault(attr.name, attr.value)  # browsers ignore later duplicates
-    return attrs
-
-
-def _role(attrs: Mapping[str, str | None]) -> str | None:
-    tokens = (attrs.get("role") or "").lower().split()
-    return tokens[0] if tokens else None
-
-
-def _focusable(attrs: Mapping[str, str | None]) -> str | None:
-    value = attrs.get("tabindex")
-    if value is not None and re.fullmatch(r"[+-]?\d+", value.strip()):
-        return f'tabindex="{value.strip()}"'
-    return None  # a non-integer tabindex is ignored by browsers
+def _exposure_text(reasons: Iterable[str], attrs: Mapping[str, str | None]) -> str:
+    """`exposure.exposed_by`'s reasons as words: 'focusable (tabindex="0") and given role="img"'."""
+    words = []
+    for reason in reasons:
+        if reason == "tabindex":
+            words.append(f"focusable ({_tabindex(attrs)})")
+        elif reason == "focusable":
+            words.append("focusable")
+        elif reason.startswith("role="):
+            words.append(f'given role="{reason.removeprefix("role=")}"')
+        elif reason == "aria-live":
+            words.append(f'a live region (aria-live="{(attrs.get(reason) or "").strip().lower()}")')
+        else:
+            words.append(f"given {reason}")
+    return " and ".join(words)
 
 
 def _tag_name(image: ImageRef) -> str:

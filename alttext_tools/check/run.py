@@ -85,7 +85,7 @@ def check_files(files: Iterable[tuple[Path, str]], settings: RuleSettings, jobs:
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
-    results: list[FileResult | None] = [None] * len(items)
+    results: dict[int, FileResult] = {}
     context = multiprocessing.get_context("fork") if sys.platform == "linux" else None
     with ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_worker_init) as pool:
         tasks = [
@@ -95,7 +95,7 @@ def check_files(files: Iterable[tuple[Path, str]], settings: RuleSettings, jobs:
         for batch, future in tasks:
             for i, result in zip(batch, future.result()):
                 results[i] = result
-    return CheckRun(results)  # type: ignore[arg-type]  # every slot is filled
+    return CheckRun([results[i] for i in range(len(items))])
 
 
 def worker_count(jobs: int, n_files: int) -> int:

@@ -1,12 +1,7 @@
 """`alttext check --require-reviewed`: alt text a model wrote that no person has reviewed.
 
-An image is unreviewed when its current alt equals the alt of a `generated` cache entry for the
-same image bytes and no reviewed or edited entry for those bytes holds that same text. Alt text
-a person wrote straight into the source matches no generated entry and is never reported.
-Context (language, role) is not compared: text the model wrote for these pixels is the model's
-wherever it ended up, and text a person approved for these pixels is approved.
-
-Images whose bytes cannot be read are skipped: `check` reports alt problems already.
+What counts as unreviewed (the alt equals a `generated` cache entry's for the same image bytes, and
+no reviewed or edited entry holds that text): docs/checking.md.
 """
 
 from __future__ import annotations

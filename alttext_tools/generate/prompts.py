@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from alttext_tools.core import ImageRef, is_functional
+from alttext_tools.text import language_tag
 
 PROMPT_VERSION = "w3c-tree-1"
 
@@ -188,8 +189,8 @@ def language_name(lang: str | None) -> str | None:
     tag = sanitize_context(lang, 35)
     if not tag:
         return None
-    base = tag.replace("_", "-").split("-", 1)[0].lower()
-    name = _REGION_NAMES.get(tag.replace("_", "-")) or LANGUAGE_NAMES.get(base)
+    canonical = language_tag(tag)
+    name = canonical and (_REGION_NAMES.get(canonical) or LANGUAGE_NAMES.get(canonical.split("-", 1)[0]))
     return f"{name} ({tag})" if name else f"the language with the tag {tag!r}"
 
 

@@ -1,10 +1,4 @@
-"""What a run found, how it is printed, and what the process exits with.
-
-`Report` collects findings, files that could not be scanned and internal errors, and owns the exit
-code. The formatters are pure functions of findings and errors: text (for people), json (a stable,
-documented list: docs/json-format.md), sarif (SARIF 2.1.0 for GitHub code scanning) and github
-(workflow commands that annotate a pull request).
-"""
+"""GitHub Actions workflow commands (`::error file=...::message`) that annotate a pull request."""
 
 from __future__ import annotations
 
@@ -12,10 +6,7 @@ from collections.abc import Sequence
 from pathlib import PurePath
 
 from alttext_tools.core import FileError, Finding, InternalError
-from alttext_tools.report.sarif import TOOL_NAME
-from alttext_tools.report.text import report_entries
-
-# --- github workflow commands --------------------------------------------------------------------
+from alttext_tools.report.entries import TOOL_NAME, report_entries
 
 
 def escape_data(text: str) -> str:

@@ -1,10 +1,4 @@
-"""What a run found, how it is printed, and what the process exits with.
-
-`Report` collects findings, files that could not be scanned and internal errors, and owns the exit
-code. The formatters are pure functions of findings and errors: text (for people), json (a stable,
-documented list: docs/json-format.md), sarif (SARIF 2.1.0 for GitHub code scanning) and github
-(workflow commands that annotate a pull request).
-"""
+"""The JSON report: one object per finding or error, in the stable format of docs/json-format.md."""
 
 from __future__ import annotations
 
@@ -13,9 +7,7 @@ from collections.abc import Sequence
 
 from alttext_tools.check.rules import is_fixable
 from alttext_tools.core import FileError, Finding, InternalError
-from alttext_tools.report.text import report_entries
-
-# --- json --------------------------------------------------------------------------------------
+from alttext_tools.report.entries import report_entries
 
 
 def json_entries(

@@ -1,10 +1,4 @@
-"""What a run found, how it is printed, and what the process exits with.
-
-`Report` collects findings, files that could not be scanned and internal errors, and owns the exit
-code. The formatters are pure functions of findings and errors: text (for people), json (a stable,
-documented list: docs/json-format.md), sarif (SARIF 2.1.0 for GitHub code scanning) and github
-(workflow commands that annotate a pull request).
-"""
+"""What a run found and what the process exits with: `Report` and `ExitCode`."""
 
 from __future__ import annotations
 
@@ -106,6 +100,3 @@ def _threshold(fail_on: str) -> int | None:
     if fail_on not in FAIL_ON_CHOICES:
         raise ValueError(f"fail_on must be one of {', '.join(FAIL_ON_CHOICES)}, not {fail_on!r}")
     return Severity(fail_on).rank
-
-
-# --- text --------------------------------------------------------------------------------------

@@ -1,10 +1,4 @@
-"""What a run found, how it is printed, and what the process exits with.
-
-`Report` collects findings, files that could not be scanned and internal errors, and owns the exit
-code. The formatters are pure functions of findings and errors: text (for people), json (a stable,
-documented list: docs/json-format.md), sarif (SARIF 2.1.0 for GitHub code scanning) and github
-(workflow commands that annotate a pull request).
-"""
+"""The SARIF 2.1.0 report, for GitHub code scanning."""
 
 from __future__ import annotations
 
@@ -17,14 +11,11 @@ from urllib.parse import quote
 import alttext_tools
 from alttext_tools.check.rules import RULES, Rule
 from alttext_tools.core import FileError, Finding, InternalError, Severity
+from alttext_tools.report.entries import TOOL_NAME
 
-TOOL_NAME = "alttext"
 INFORMATION_URI = "https://pypi.org/project/alttext-tools/"
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 FINGERPRINT_KEY = "alttext/v1"
-
-
-# --- sarif -------------------------------------------------------------------------------------
 
 
 def sarif_uri(path: str) -> tuple[str, str | None]:
@@ -61,7 +52,7 @@ def sarif_rule(rule: Rule) -> dict[str, object]:
 
 
 def fingerprint(finding: Finding) -> str:
-    """Line-independent identity of a finding: path, rule, src and alt (occurrence added later)."""
+    """Line-independent identity of a finding: path, rule, src and alt (sarif_log adds the occurrence)."""
     image = finding.image
     data = "\0".join([sarif_uri(image.path)[0], finding.rule, image.src or "", image.alt or ""])
     return hashlib.sha256(data.encode("utf-8")).hexdigest()[:32]
@@ -110,7 +101,8 @@ def sarif_log(
         )
         results.append(result)
     notifications = []
-    for problem in [*file_errors, *internal_errors]:
+    problems: list[FileError | InternalError] = [*file_errors, *internal_errors]
+    for problem in problems:
         note: dict[str, object] = {
             "level": "error",
             "message": {"text": problem.message},

@@ -1,20 +1,13 @@
-"""What a run found, how it is printed, and what the process exits with.
-
-`Report` collects findings, files that could not be scanned and internal errors, and owns the exit
-code. The formatters are pure functions of findings and errors: text (for people), json (a stable,
-documented list: docs/json-format.md), sarif (SARIF 2.1.0 for GitHub code scanning) and github
-(workflow commands that annotate a pull request).
-"""
+"""The text report for people: `path:line:col: rule message` per line, coloured on a terminal."""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import IO
 
 from alttext_tools.core import FileError, Finding, InternalError, Severity
-from alttext_tools.report.sarif import TOOL_NAME
+from alttext_tools.report.entries import TOOL_NAME, report_entries
 
 RED, YELLOW, GREEN, BOLD = "31", "33", "32", "1"
 
@@ -25,31 +18,6 @@ def use_color(stream: IO[str], environ: Mapping[str, str] = os.environ) -> bool:
         return False
     isatty = getattr(stream, "isatty", None)
     return bool(isatty and isatty())
-
-
-# --- one sorted list of everything to print ----------------------------------------------------
-
-
-@dataclass(frozen=True)
-class _Entry:
-    path: str | None
-    line: int | None
-    column: int | None
-    rule: str  # a rule id, "file-error" or "internal-error"
-    severity: Severity
-    message: str
-    finding: Finding | None = None
-
-
-def report_entries(
-    findings: Sequence[Finding], file_errors: Sequence[FileError], internal_errors: Sequence[InternalError]
-) -> list[_Entry]:
-    """Findings, file errors and internal errors, sorted by (path, line, column, rule)."""
-    entries = [_Entry(f.image.path, f.image.line, f.image.column, f.rule, f.severity, f.message, f) for f in findings]
-    entries += [_Entry(e.path, e.line, None, "file-error", Severity.ERROR, e.message) for e in file_errors]
-    entries += [_Entry(i.path, None, None, "internal-error", Severity.ERROR, i.message) for i in internal_errors]
-    entries.sort(key=lambda e: (e.path or "", e.line or 0, e.column or 0, e.rule))
-    return entries
 
 
 def paint(text: str, code: str, color: bool) -> str:

@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import itertools
 import os
-import re
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -46,7 +45,7 @@ from alttext_tools.core import Decision, ImageRef, Syntax, image_key, image_role
 from alttext_tools.images.errors import ImageError
 from alttext_tools.rewrite.edits import is_satisfied
 from alttext_tools.rewrite.fix import ScannedFile, needs_alt, scan_for_fix
-from alttext_tools.text import normalize_alt
+from alttext_tools.text import language_tag, normalize_alt
 
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 200
@@ -55,8 +54,6 @@ MAX_CONTEXT = 400  # characters of a paragraph shown on the page
 NEEDS_ALT, UNREVIEWED = "needs-alt", "unreviewed"
 MISSING = "missing"  # state of an item without any proposal
 FILTERS = ("all", "todo", "done")
-
-_LANG_TAG = re.compile(r"[A-Za-z]{2,8}(-[A-Za-z0-9]{1,8})*")
 
 
 class ActionError(Exception):
@@ -429,7 +426,7 @@ class ReviewSession:
                 "written_by": self.model_label(entry.written_by),
                 "state": entry.state,
                 "updated": entry.updated,
-                "language": entry.language if entry.language and _LANG_TAG.fullmatch(entry.language) else None,
+                "language": language_tag(entry.language),
             }
         paragraph = ctx.paragraph
         if paragraph and len(paragraph) > MAX_CONTEXT:
@@ -455,7 +452,7 @@ class ReviewSession:
                 "in_link": ctx.in_link,
                 "in_button": ctx.in_button,
             },
-            "language": item.language if item.language and _LANG_TAG.fullmatch(item.language) else None,
+            "language": language_tag(item.language),
             "state": MISSING if entry is None else entry.state,
             "proposal": proposal,
             "image_url": f"/api/image/{item.id}" if shown else None,

@@ -37,6 +37,8 @@ def scan_text(text: str, path: str, kind: Kind) -> list[ImageRef]:
 
 @dataclass(frozen=True)
 class FileScan:
+    """One file's scan: its text and images, or the error that kept it from being scanned."""
+
     path: str
     source: SourceText | None
     images: list[ImageRef]

@@ -1,12 +1,7 @@
-"""Find every HTML element that needs a text alternative, with exact source positions.
+"""Find every HTML element that needs a text alternative, with exact source positions and context.
 
-BeautifulSoup (html.parser builder) builds the tree and says on which line and column each start
-tag begins; `html_tag.parse_start_tag` then re-reads that tag from the original text so every
-attribute keeps its raw span. One iterative walk in document order carries what the ancestors imply
-(link, figure, block, lang, ignore markers...), so the scan stays linear in the size of the document.
-
-Works on fragments too: the Markdown scanner passes a copy of a Markdown file in which everything
-that is not raw HTML is blanked out, and the offsets found here are that file's own offsets.
+Works on whole pages and on the masked copies of Markdown files that scan/markdown.py passes in:
+the offsets found are always those of the text given. How: docs/scanning.md.
 """
 
 from __future__ import annotations
@@ -17,16 +12,18 @@ import warnings
 from collections import Counter
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import NamedTuple
+from typing import Any, NamedTuple, TypeGuard, cast
 
-from bs4 import BeautifulSoup, Comment, NavigableString, Tag
+from bs4 import BeautifulSoup
 from bs4.builder import ParserRejectedMarkup
 from bs4.builder._htmlparser import BeautifulSoupHTMLParser, HTMLParserTreeBuilder
-from bs4.element import PreformattedString
+from bs4.element import Comment, NavigableString, PreformattedString, Tag
 
-from alttext_tools.core import AltKind, Attr, Context, ImageRef, Syntax
+from alttext_tools.core import AltKind, Context, ImageRef, Syntax
+from alttext_tools.scan.aria import ASCII_SPACE, PRESENTATIONAL_ROLES, first_values, is_true, role_of
 from alttext_tools.scan.html_tag import StartTag, parse_start_tag
 from alttext_tools.scan.positions import LineIndex, shorten
+from alttext_tools.text import normalize_language
 
 # Nothing to find without one of these, so most prose-only fragments skip the parser entirely.
 _PRECHECK = re.compile(r"<(?:img|image|input|area|svg)|role\s*=", re.IGNORECASE)
@@ -117,29 +114,9 @@ _IMPLIED_END = {
     "th": frozenset({"td", "th", "tr"}),
 }
 _SPACED = _BLOCKS | frozenset({"br", "tr", "hr", "img", "input", "area", "label", "option"})
-_PRESENTATIONAL = frozenset({"none", "presentation"})
-# ARIA 1.2 global states/properties (besides naming and aria-hidden): any of them on an element
-# with role none/presentation makes browsers expose it anyway ("presentational roles conflict").
-_GLOBAL_ARIA = (
-    "aria-live",
-    "aria-describedby",
-    "aria-details",
-    "aria-atomic",
-    "aria-busy",
-    "aria-controls",
-    "aria-current",
-    "aria-dropeffect",
-    "aria-flowto",
-    "aria-grabbed",
-    "aria-keyshortcuts",
-    "aria-owns",
-    "aria-relevant",
-    "aria-roledescription",
-)
 _CONTEXT_LIMIT = 400  # characters kept of a paragraph, caption, link text...
 _NAME_LIMIT = 1000  # characters kept of a name taken from other elements' text
 _NODE_BUDGET = 5000  # nodes looked at per text, so a huge unclosed block cannot go quadratic
-_ASCII_SPACE = " \t\n\r\f"
 
 
 def scan_html(text: str, path: str) -> list[ImageRef]:
@@ -170,40 +147,6 @@ def scan_html(text: str, path: str) -> list[ImageRef]:
     return images
 
 
-def exposed_reason(image: ImageRef) -> str | None:
-    """Why a decorative image is still exposed to assistive technology, or None if it is not.
-
-    Reads only `image.attrs`, so the rules can ask without re-parsing:
-    - "tabindex": keyboard focus still lands on it (a valid tabindex, even -1), and browsers then
-      ignore role=none / alt="" on it; under aria-hidden it is focusable yet unannounced;
-    - "focusable": an aria-hidden <input type=image> or <area href>, focusable by nature;
-    - "role=<role>": alt="" (or a bare alt) with an explicit role such as role="img";
-    - "aria-live", "aria-describedby", ...: a global ARIA attribute, which makes browsers expose
-      an image that alt="" or role=none would otherwise remove.
-    Hidden images (aria-hidden here or on an ancestor) can only be exposed by focus. Returns None
-    for images that are not decorative.
-    """
-    if not image.decorative:
-        return None
-    attrs = _first_values(image.attrs)
-    if _is_integer(attrs.get("tabindex")):
-        return "tabindex"
-    role = _role(attrs.get("role"))
-    empty_alt = "alt" in attrs and not attrs["alt"]  # alt="" or a bare alt
-    presentational = image.syntax is Syntax.HTML_IMG and (empty_alt or role in _PRESENTATIONAL)
-    if _is_true(attrs.get("aria-hidden")) or not presentational:
-        # Hidden (by this element or an ancestor): only focus can bring it back.
-        if image.syntax is Syntax.HTML_AREA or (image.syntax is Syntax.HTML_INPUT_IMAGE and "disabled" not in attrs):
-            return "focusable"
-        return None
-    if role and role not in _PRESENTATIONAL:
-        return f"role={role}"
-    for name in _GLOBAL_ARIA:
-        if name in attrs and not (name == "aria-live" and (attrs[name] or "").strip().lower() == "off"):
-            return name
-    return None
-
-
 # --- parsing ----------------------------------------------------------------------------------
 
 
@@ -215,7 +158,7 @@ class _ClosedVoidTags:
         self._counts: Counter[str] = Counter()
 
     def __contains__(self, name: object) -> bool:
-        return self._counts[name] > 0  # type: ignore[index]
+        return isinstance(name, str) and self._counts[name] > 0
 
     def append(self, name: str) -> None:
         self._counts[name] += 1
@@ -225,15 +168,20 @@ class _ClosedVoidTags:
 
 
 class _Parser(BeautifulSoupHTMLParser):
-    def __init__(self, *args: object, **kwargs: object) -> None:
-        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+    """bs4's parser with `_ClosedVoidTags` in place of its list."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:  # bs4's own signature, passed through
+        super().__init__(*args, **kwargs)
+        # bs4 declares a list but only tests membership, appends and removes: a counter does that.
         self.already_closed_empty_element = _ClosedVoidTags()  # type: ignore[assignment]
 
 
 class _Builder(HTMLParserTreeBuilder):
-    def feed(self, markup: str) -> None:  # type: ignore[override]
+    """html.parser tree builder that uses `_Parser` where bs4 lets it choose (bs4 4.13 and later)."""
+
+    def feed(self, markup: str | bytes, _parser_class: type[BeautifulSoupHTMLParser] = _Parser) -> None:
         if _CAN_PICK_PARSER:
-            super().feed(markup, _parser_class=_Parser)
+            super().feed(markup, _parser_class=_parser_class)
         else:  # older bs4: correct, only slower on image-heavy pages
             super().feed(markup)
 
@@ -337,7 +285,7 @@ class _Walk:
                     self.comment_cut = unterminated
                 continue
             name = node.name
-            attrs = node.attrs
+            attrs = _attributes(node)
             if not scope.raw_text:
                 if name in _HEADINGS:
                     heading = node
@@ -363,39 +311,39 @@ def _syntax(name: str, attrs: dict[str, str], scope: _Scope) -> Syntax | None:
         return Syntax.HTML_INPUT_IMAGE if attrs.get("type", "").lower() == "image" else None
     if name == "area":
         return Syntax.HTML_AREA if "href" in attrs else None
-    if _role(attrs.get("role")) == "img":
+    if role_of(attrs.get("role")) == "img":
         return Syntax.HTML_SVG if name == "svg" else Syntax.HTML_ROLE_IMG
     return None
 
 
 def _enter(scope: _Scope, tag: Tag) -> _Scope:
-    """The scope `tag`'s children see."""
-    name, attrs = tag.name, tag.attrs
-    changes: dict[str, object] = {}
+    """The scope `tag`'s children see (the same object when `tag` changes nothing)."""
+    name, attrs = tag.name, _attributes(tag)
+    inner = scope
     if name in _BLOCKS:
-        changes["block"] = tag
+        inner = inner._replace(block=tag)
     if name == "a" and "href" in attrs:
-        changes["link"] = changes["control"] = tag
+        inner = inner._replace(link=tag, control=tag)
     elif name == "button":
-        changes["button"] = changes["control"] = tag
+        inner = inner._replace(button=tag, control=tag)
     if name in ("figure", "td", "th"):
-        changes["caption_host"] = tag
+        inner = inner._replace(caption_host=tag)
     if name == "label":
-        changes["label"] = tag
+        inner = inner._replace(label=tag)
     if name in _FOREIGN:
-        changes["foreign"] = True
+        inner = inner._replace(foreign=True)
     if name in _RAW_TEXT and not scope.foreign:
-        changes["raw_text"] = True
+        inner = inner._replace(raw_text=True)
     if "lang" in attrs:
-        changes["lang"] = attrs["lang"].strip() or None  # lang="" means "unknown"
-    if _is_true(attrs.get("aria-hidden")):
-        changes["hidden"] = True
+        inner = inner._replace(lang=normalize_language(attrs["lang"]))  # lang="" means "unknown"
+    if is_true(attrs.get("aria-hidden")):
+        inner = inner._replace(hidden=True)
     if "data-alttext-ignore" in attrs:
-        changes["ignored"] = True
+        inner = inner._replace(ignored=True)
     wrap = name in ("picture", "a") and (scope.ignore_wrap or _ignore_comment_before(tag))
     if wrap != scope.ignore_wrap:
-        changes["ignore_wrap"] = wrap
-    return scope._replace(**changes) if changes else scope
+        inner = inner._replace(ignore_wrap=wrap)
+    return inner
 
 
 def _ignore_comment_before(tag: Tag) -> bool:
@@ -403,8 +351,8 @@ def _ignore_comment_before(tag: Tag) -> bool:
     node = tag.previous_sibling
     while node is not None:
         if isinstance(node, Comment):
-            return bool(_IGNORE_COMMENT.match(node.strip(_ASCII_SPACE)))
-        if not _is_text(node) or node.strip(_ASCII_SPACE):
+            return bool(_IGNORE_COMMENT.match(node.strip(ASCII_SPACE)))
+        if not _is_text(node) or node.strip(ASCII_SPACE):
             return False
         node = node.previous_sibling
     return False
@@ -440,7 +388,7 @@ def _starts_tag(text: str, start: int, name: str) -> bool:
     return (
         text.startswith("<", start)
         and text[start + 1 : end].lower() == name
-        and (end == len(text) or text[end] in _ASCII_SPACE + "/>")
+        and (end == len(text) or text[end] in ASCII_SPACE + "/>")
     )
 
 
@@ -460,7 +408,7 @@ def _image_ref(
     page_title: str | None,
 ) -> ImageRef:
     syntax, scope, tag = found.syntax, found.scope, found.tag
-    attrs = _first_values(start_tag.attrs)
+    attrs = first_values(start_tag.attrs)
     has_alt = syntax in (Syntax.HTML_IMG, Syntax.HTML_INPUT_IMAGE, Syntax.HTML_AREA)
     alt_attr = start_tag.attr("alt") if has_alt else None
     alt, alt_span, alt_quote = None, None, '"'
@@ -470,10 +418,10 @@ def _image_ref(
         alt = alt_attr.value if alt_attr.value is not None else ""
         alt_span, alt_quote = alt_attr.value_span, alt_attr.quote
     name, name_from = _accessible_name(syntax, tag, attrs, alt, scope, walk, texts)
-    role = _role(attrs.get("role"))
-    presentational = syntax is Syntax.HTML_IMG and (alt == "" or role in _PRESENTATIONAL)
+    role = role_of(attrs.get("role"))
+    presentational = syntax is Syntax.HTML_IMG and (alt == "" or role in PRESENTATIONAL_ROLES)
     decorative = (
-        _is_true(attrs.get("aria-hidden"))
+        is_true(attrs.get("aria-hidden"))
         or scope.hidden
         or (presentational and name_from not in ("aria-label", "aria-labelledby"))
     )
@@ -530,17 +478,17 @@ def _accessible_name(
     if name:  # <input type=image>, <area>: a blank alt falls through to label and title
         return name, "alt"
     if syntax is Syntax.HTML_INPUT_IMAGE:
-        name = _label_text(tag, attrs, scope, walk, texts)
-        if name:
-            return name, "label"
+        label = _label_text(tag, attrs, scope, walk, texts)
+        if label:
+            return label, "label"
     if syntax is Syntax.HTML_SVG:
         title = next((child for child in tag.children if isinstance(child, Tag) and child.name == "title"), None)
-        name = texts.get(title, None, _NAME_LIMIT)
-        if name:
-            return name, "svg-title"
-    name = _collapse(attrs.get("title"))
-    if name:
-        return name, "title"
+        svg_title = texts.get(title, None, _NAME_LIMIT)
+        if svg_title:
+            return svg_title, "svg-title"
+    title_name = _collapse(attrs.get("title"))
+    if title_name:
+        return title_name, "title"
     return None, None
 
 
@@ -548,11 +496,12 @@ def _referenced_text(target: Tag | None, texts: _Texts) -> str | None:
     """What an aria-labelledby target contributes: its aria-label, an image's alt, or its text."""
     if target is None:
         return None
-    label = _collapse(target.attrs.get("aria-label"))
+    attrs = _attributes(target)
+    label = _collapse(attrs.get("aria-label"))
     if label:
         return label
     if target.name == "img":
-        return _collapse(target.attrs.get("alt")) or None
+        return _collapse(attrs.get("alt")) or None
     return texts.get(target, None, _NAME_LIMIT)
 
 
@@ -563,7 +512,7 @@ def _label_text(tag: Tag, attrs: dict[str, str | None], scope: _Scope, walk: _Wa
     if element_id and walk.ids.get(element_id) is tag:
         labels.extend(walk.labels_for.get(element_id, ()))
     wrapping = scope.label
-    if wrapping is not None and "for" not in wrapping.attrs and wrapping not in labels:
+    if wrapping is not None and "for" not in _attributes(wrapping) and wrapping not in labels:
         labels.append(wrapping)
     parts = [texts.get(label, tag, _NAME_LIMIT) for label in labels]
     return _collapse(" ".join(part for part in parts if part)) or None
@@ -587,14 +536,14 @@ def _context(
     elif host is not None:
         caption = texts.get(host, tag, _CONTEXT_LIMIT)
     own_lang = attrs.get("lang")
-    lang = scope.lang if own_lang is None else (own_lang.strip() or None)
+    lang = scope.lang if own_lang is None else normalize_language(own_lang)
     return Context(
         page_title=page_title,
         heading=texts.get(heading, tag, _CONTEXT_LIMIT),
         paragraph=texts.get(scope.block, tag, _CONTEXT_LIMIT),
         caption=caption,
         link_text=texts.get(scope.control, tag, _CONTEXT_LIMIT),
-        link_href=scope.link.attrs.get("href") if scope.link is not None else None,
+        link_href=_attributes(scope.link).get("href") if scope.link is not None else None,
         in_link=scope.link is not None,
         in_button=scope.button is not None,
         lang=lang,
@@ -643,41 +592,24 @@ def _element_text(element: Tag, leave_out: Tag | None, limit: int) -> str | None
                 stack.append(_BREAK)
             stack.extend(reversed(node.contents))
         elif _is_text(node):
-            parts.append(node)  # type: ignore[arg-type]
-            size += len(node)  # type: ignore[arg-type]
+            parts.append(node)
+            size += len(node)
     return shorten("".join(parts), limit) or None
 
 
-def _is_text(node: object) -> bool:
+def _is_text(node: object) -> TypeGuard[NavigableString]:
     """Shown text: not a comment, CDATA, doctype or processing instruction."""
     return isinstance(node, NavigableString) and not isinstance(node, PreformattedString)
+
+
+def _attributes(tag: Tag) -> dict[str, str]:
+    """A tag's attributes. Every value is one string: the builder splits no attribute into a list
+    (`multi_valued_attributes=None`), which bs4's types cannot express."""
+    return cast("dict[str, str]", tag.attrs)
 
 
 # --- small helpers ----------------------------------------------------------------------------
 
 
-def _first_values(attrs: tuple[Attr, ...]) -> dict[str, str | None]:
-    """name -> value of the first attribute with each name (browsers ignore later duplicates)."""
-    values: dict[str, str | None] = {}
-    for attr in attrs:
-        values.setdefault(attr.name, attr.value)
-    return values
-
-
 def _collapse(value: str | None) -> str:
     return " ".join(value.split()) if value else ""
-
-
-def _role(value: str | None) -> str:
-    """The role that applies: the first token of the role attribute, lower-cased ("" if none)."""
-    tokens = value.split() if value else []
-    return tokens[0].lower() if tokens else ""
-
-
-def _is_true(value: str | None) -> bool:
-    return value is not None and value.strip(_ASCII_SPACE).lower() == "true"
-
-
-def _is_integer(value: str | None) -> bool:
-    """HTML's "rules for parsing integers": optional spaces and sign, then at least one digit."""
-    return value is not None and re.match(r"[\t\n\f\r ]*[-+]?[0-9]", value) is not None

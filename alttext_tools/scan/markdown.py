@@ -1,34 +1,7 @@
 """Find every image in a Markdown document, with exact character offsets into the text as given.
 
-markdown-it-py (CommonMark + tables) decides what *is* an image; it does not say *where*. Two thin
-wrappers around its inline `image` and `html_inline` rules record where each token starts and ends
-inside its block's inline `content`. `_ContentMap` then finds every content line in the block's
-source lines (container prefixes such as `> ` and list indentation are not part of the content;
-table cells are substrings of their row) and maps content offsets to document offsets. Nothing is
-guessed: a span is returned only if every character of it was matched in the source.
-
-Offsets contract for Markdown syntaxes (MD_INLINE / MD_REFERENCE):
-- `span` runs from the `!` to the closing `)` or `]`, extended over a trailing `{...}` attr_list;
-  a trailing `<!-- alttext: decorative -->` marker is *not* part of it.
-- `alt_span` is the raw text between `![` and `]` (AltKind.MD_LABEL), or the raw value inside an
-  attr_list `alt=...` (AltKind.MD_ATTR_LIST). A label that spans lines inside a blockquote or list
-  includes the container prefixes of its continuation lines; replacing the whole span is still
-  the right edit.
-- `alt_span is None` for a Markdown syntax means: the scanner could not prove its offsets (e.g.
-  tab-expanded indentation inside the label). Such an image is still reported for linting, but
-  its alt must not be rewritten: a Markdown label always exists, so None never means "no alt yet".
-
-HTML inside the document (html_block and html_inline tokens) is handed to `scan_html` as a masked
-copy of the whole text: same length, every character outside HTML tokens blanked (newlines kept),
-so the HTML scanner's offsets, lines and columns are this file's own.
-
-Semantics worth knowing:
-- `alt` is the label as plain text: text, entities and code spans kept, emphasis and raw HTML
-  tags dropped, line breaks as "\n", a nested image as its own alt.
-- `decorative_marker` is True whenever a marker is written (`{ alt="" }`, or the comment right
-  after the image); `decorative` only when the alt is also empty. `![](x)` alone is neither.
-- `src` is the destination as written (escapes and entities decoded, never percent-encoded);
-  reference images take it from the definition. URLs are not filtered (`file:` still counts).
+markdown-it-py decides what is an image; this module proves where each one is. The offsets
+contract for Markdown images and how HTML inside Markdown is scanned: docs/scanning.md.
 """
 
 from __future__ import annotations
@@ -36,11 +9,13 @@ from __future__ import annotations
 import html
 import re
 from bisect import bisect_left, bisect_right
+from collections.abc import Callable
 from dataclasses import dataclass, fields, replace
-from pathlib import PurePath
 from typing import Any
 
 from markdown_it import MarkdownIt
+from markdown_it.rules_core import StateCore
+from markdown_it.rules_inline import StateInline
 from markdown_it.rules_inline import html_inline as _html_inline_rule
 from markdown_it.rules_inline import image as _image_rule
 from markdown_it.token import Token
@@ -48,6 +23,9 @@ from markdown_it.token import Token
 from alttext_tools.core import AltKind, Attr, Context, ImageRef, Span, Syntax
 from alttext_tools.scan.html_tag import parse_start_tag
 from alttext_tools.scan.positions import LineIndex, shorten
+from alttext_tools.text import language_from_path, normalize_language
+
+InlineRule = Callable[[StateInline, bool], bool]  # a markdown-it inline rule
 
 PARAGRAPH_LIMIT = 400  # characters of surrounding text kept in Context.paragraph
 _META = "alttext_pos"  # Token.meta key: (start, end) of the token in its inline block's content
@@ -63,7 +41,7 @@ _COMMENT = re.compile(r"<!--(.*?)-->", re.DOTALL)
 # ":"), and any comment mentioning alttext-ignore-file.
 _IGNORE = re.compile(r"\s*alttext-ignore(?:\Z|[\s:])")
 _IGNORE_FILE = "alttext-ignore-file"
-# Same spelling tolerance as rewrite._MARKER_AFTER: the two must agree on what a marker is.
+# Same spelling tolerance as the rewriter's marker pattern (rewrite/edits.py): both must agree.
 _MARKER = re.compile(r"[ \t]*<!--[ \t]*alttext:[ \t]*decorative[ \t]*-->", re.IGNORECASE)
 # Python-Markdown's attr_list (INLINE_RE and its key/value scanner).
 _ATTR_LIST = re.compile(r"\{:?[ ]*([^}\n ][^}\n]*)[ ]*\}")
@@ -88,42 +66,6 @@ _MD_IN_HTML = re.compile(
 _ELEMENT_TAG = re.compile(r"</?[A-Za-z][^<>]*>")
 # CommonMark whitespace plus what markdown-it-py's mdTrim also strips.
 _TRIM = "".join(map(chr, [9, 10, 11, 12, 13, 32, *range(0x2000, 0x200B), 0x2028, 0x2029]))
-
-LANGUAGES = frozenset(
-    [
-        "en",
-        "es",
-        "fr",
-        "de",
-        "it",
-        "pt",
-        "ja",
-        "ko",
-        "zh",
-        "ru",
-        "uk",
-        "tr",
-        "pl",
-        "nl",
-        "fa",
-        "he",
-        "ar",
-        "id",
-        "vi",
-        "hi",
-        "bn",
-        "sv",
-        "da",
-        "fi",
-        "no",
-        "cs",
-        "hu",
-        "ro",
-        "el",
-        "th",
-    ]
-)
-_LANG_TAG = re.compile(r"([A-Za-z]{2})(?:[-_]([A-Za-z]{4}|[A-Za-z]{2}))?")
 
 
 def scan_markdown(text: str, path: str) -> list[ImageRef]:
@@ -152,10 +94,10 @@ def _md_in_html_copy(text: str, regions: list[tuple[int, int]]) -> str:
 # --------------------------------------------------------------------------- parser
 
 
-def _record(rule: Any) -> Any:
+def _record(rule: InlineRule) -> InlineRule:
     """Wrap an inline rule so a token it creates remembers its [start, end) in the block content."""
 
-    def wrapped(state: Any, silent: bool) -> bool:
+    def wrapped(state: StateInline, silent: bool) -> bool:
         start = state.pos
         count = len(state.tokens)
         if not rule(state, silent):
@@ -167,7 +109,7 @@ def _record(rule: Any) -> Any:
     return wrapped
 
 
-def _inline_where_needed(state: Any) -> None:
+def _inline_where_needed(state: StateCore) -> None:
     """markdown-it's core `inline` rule, run only on blocks that could hold an image or raw HTML,
     and on headings (page title, nearest heading). Other blocks keep `children == []` and are
     marked so that `_children` can still parse them on demand (a table row's other cells)."""
@@ -186,10 +128,13 @@ def _inline_where_needed(state: Any) -> None:
 
 def _children(tok: Token) -> list[Token]:
     """An inline token's children, parsing them now if `_inline_where_needed` skipped the block."""
+    if tok.children is None:
+        tok.children = []
     env = tok.meta.pop(_LAZY, None)
     if env is not None:
-        _parser().inline.parse(tok.content, _parser(), env, tok.children)
-    return tok.children or []
+        parser = _parser()
+        parser.inline.parse(tok.content, parser, env, tok.children)
+    return tok.children
 
 
 _PARSER: MarkdownIt | None = None
@@ -411,34 +356,6 @@ def _clip(text: str | None) -> str | None:
     return text if len(text) <= PARAGRAPH_LIMIT else text[: PARAGRAPH_LIMIT - 1].rstrip() + "…"
 
 
-def _language(value: str) -> str | None:
-    """A BCP 47 tag for `xx`, `xx-YY`, `xx_yy` or `xx-Scrp` of a known language, else None."""
-    match = _LANG_TAG.fullmatch(value)
-    if not match or match.group(1).lower() not in LANGUAGES:
-        return None
-    lang, sub = match.group(1).lower(), match.group(2)
-    if sub is None:
-        return lang
-    return f"{lang}-{sub.title() if len(sub) == 4 else sub.upper()}"
-
-
-def lang_from_path(path: str) -> str | None:
-    """Language of a page from `index.fr.md` (mkdocs-static-i18n), else a folder like `docs/es/`."""
-    parts = PurePath(path.replace("\\", "/")).parts
-    if not parts:
-        return None
-    stem = PurePath(parts[-1]).stem
-    if "." in stem:
-        found = _language(stem.rsplit(".", 1)[1])
-        if found:
-            return found
-    for part in parts[:-1]:
-        found = _language(part)
-        if found:
-            return found
-    return None
-
-
 def _front_matter_fields(block: str) -> dict[str, str]:
     """Top-level `title:` and `lang:` scalars of YAML front matter (quotes removed)."""
     found: dict[str, str] = {}
@@ -529,8 +446,8 @@ class _Scan:
         self._row_plain = ""
         fm = _front_matter_fields(self.src.front_matter) if self.src.front_matter else {}
         self.page_title = fm.get("title")
-        # A front matter tag outside the short list is still the author's word: keep it as written.
-        self.lang = (_language(fm["lang"]) or fm["lang"]) if "lang" in fm else lang_from_path(path)
+        # Front matter says it in so many words; otherwise a language folder or file suffix may.
+        self.lang = normalize_language(fm["lang"]) if "lang" in fm else language_from_path(path)
 
     def run(self) -> list[ImageRef]:
         tokens = _parser().parse(self.src.parsed, self.env)
@@ -701,9 +618,12 @@ class _Scan:
         first, last = cmap.span(start, start + 1), cmap.span(extent - 1, extent)
         alt_where = cmap.span(*alt_range)
         parsed = self.src.parsed
-        if alt_where is not None and alt_kind is AltKind.MD_LABEL:
-            if parsed[alt_where[0] - 2 : alt_where[0]] != "![" or parsed[alt_where[1] : alt_where[1] + 1] != "]":
-                alt_where = None
+        if (
+            alt_where is not None
+            and alt_kind is AltKind.MD_LABEL
+            and (parsed[alt_where[0] - 2 : alt_where[0]] != "![" or parsed[alt_where[1] : alt_where[1] + 1] != "]")
+        ):
+            alt_where = None
         if first is not None and last is not None and first[0] < last[1]:
             where = (first[0], last[1])
         else:
@@ -714,6 +634,7 @@ class _Scan:
         span = Span(orig(where[0]), max(orig(where[0]), orig(where[1])))
         line, column = self.lines.line_col(span.start)
         name = " ".join(alt.split()) or None
+        src = tok.attrs.get("src")
         return ImageRef(
             path=self.path,
             syntax=syntax,
@@ -721,7 +642,7 @@ class _Scan:
             line=line,
             column=column,
             source=shorten(self.text[span.start : span.end]),
-            src=tok.attrs.get("src") if isinstance(tok.attrs.get("src"), str) else None,  # type: ignore[arg-type]
+            src=src if isinstance(src, str) else None,
             alt=alt,
             alt_kind=alt_kind,
             alt_span=Span(orig(alt_where[0]), orig(alt_where[1])) if alt_where else None,

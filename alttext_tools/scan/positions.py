@@ -9,7 +9,6 @@ class LineIndex:
     """Maps character offsets to lines and back in O(log n)."""
 
     def __init__(self, text: str) -> None:
-        self.text = text
         starts = [0]
         find = text.find
         pos = find("\n")
@@ -26,16 +25,6 @@ class LineIndex:
     def offset(self, line: int, column: int) -> int:
         """Offset of a 1-based line and a 0-based column (the convention of html.parser's getpos)."""
         return self.starts[line - 1] + column
-
-    def line_start(self, line: int) -> int:
-        """Offset where 1-based `line` starts."""
-        return self.starts[line - 1]
-
-    def line_end(self, line: int) -> int:
-        """Offset of the newline ending 1-based `line` (or of the text's end)."""
-        if line < len(self.starts):
-            return self.starts[line] - 1
-        return len(self.text)
 
 
 def shorten(snippet: str, limit: int = 80) -> str:

@@ -12,6 +12,8 @@ import stat
 from dataclasses import dataclass
 from pathlib import Path
 
+from alttext_tools.errors import AltTextError
+
 MAX_BYTES = 20 * 1024 * 1024  # larger "docs" are almost surely generated or binary; refuse clearly
 
 _BOMS: tuple[tuple[bytes, str], ...] = (
@@ -25,7 +27,7 @@ _BOMS: tuple[tuple[bytes, str], ...] = (
 _META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9_.:-]+)""", re.I)
 
 
-class SourceError(Exception):
+class SourceError(AltTextError):
     """A file that cannot be read as text; the message is one line for the user."""
 
 
@@ -107,7 +109,8 @@ def _detected(data: bytes, utf8_error: UnicodeDecodeError) -> SourceText:
     line = data.count(b"\n", 0, utf8_error.start) + 1
     if best is None or best.encoding is None:
         raise SourceError(
-            f"not valid UTF-8 (byte 0x{data[utf8_error.start]:02x} on line {line}) and the encoding could not be detected"
+            f"not valid UTF-8 (byte 0x{data[utf8_error.start]:02x} on line {line}) "
+            "and the encoding could not be detected"
         )
     encoding = codecs.lookup(best.encoding).name
     text = data.decode(encoding, errors="strict")

@@ -6,12 +6,17 @@ import os
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from alttext_tools.scan.dispatch import SUFFIXES
 
-if TYPE_CHECKING:
-    from pathspec import PathSpec
+
+class Patterns(Protocol):
+    """A set of gitignore-style patterns, as the walker asks it (pathspec's GitIgnoreSpec is one)."""
+
+    def __len__(self) -> int: ...
+
+    def match_file(self, file: str) -> bool: ...
 
 
 # Folders that are never documentation sources, whatever .gitignore says.
@@ -29,7 +34,7 @@ class Walker:
     root: Path  # project root: excludes and .gitignore patterns are relative to it
     exclude: Sequence[str] = ()
     use_gitignore: bool = True
-    _exclude_spec: PathSpec = field(init=False)
+    _exclude_spec: Patterns = field(init=False)
     _excludes: bool = field(init=False)  # any exclude pattern at all
     _root: str = field(init=False)
 
@@ -66,7 +71,7 @@ class Walker:
         inherited = self._gitignores_above(top)
         yield from self._walk(top, os.path.realpath(top), inherited)
 
-    def _walk(self, folder: Path, real: str, ignores: list[tuple[str, PathSpec]]) -> Iterator[tuple[Path, str]]:
+    def _walk(self, folder: Path, real: str, ignores: list[tuple[str, Patterns]]) -> Iterator[tuple[Path, str]]:
         """Yields (path, realpath) of the sources under `folder`, whose realpath is `real`."""
         if self.use_gitignore:
             spec = _read_gitignore(folder)
@@ -88,9 +93,8 @@ class Walker:
                 continue  # never yielded: no need to ask the ignore files about it
             symlink = entry.is_symlink()
             resolved = os.path.realpath(entry.path) if symlink else join(absolute, name)
-            if ignores or self._excludes:
-                if self._ignored(resolved, is_dir, ignores):
-                    continue
+            if (ignores or self._excludes) and self._ignored(resolved, is_dir, ignores):
+                continue
             # The realpath of a name that is not a symlink is its folder's realpath plus the name.
             real_path = resolved if symlink else join(real, name)
             if is_dir:
@@ -98,7 +102,7 @@ class Walker:
             elif entry.is_file():
                 yield Path(entry.path), real_path
 
-    def _ignored(self, resolved: str, is_dir: bool, ignores: list[tuple[str, PathSpec]]) -> bool:
+    def _ignored(self, resolved: str, is_dir: bool, ignores: list[tuple[str, Patterns]]) -> bool:
         slash = "/" if is_dir else ""
         for base, spec in ignores:
             rel = _rel(resolved, base)
@@ -109,7 +113,7 @@ class Walker:
         rel_root = _rel(resolved, self._root)
         return rel_root is not None and self._exclude_spec.match_file(rel_root + slash)
 
-    def _gitignores_above(self, top: Path) -> list[tuple[str, PathSpec]]:
+    def _gitignores_above(self, top: Path) -> list[tuple[str, Patterns]]:
         if not self.use_gitignore:
             return []
         top = top.resolve()
@@ -122,7 +126,7 @@ class Walker:
         return specs
 
 
-def _gitignore_spec(lines: Iterable[str]) -> PathSpec:
+def _gitignore_spec(lines: Iterable[str]) -> Patterns:
     lines = list(lines)
     if not lines:
         return _EMPTY
@@ -142,10 +146,10 @@ class _NoPatterns:
         return False
 
 
-_EMPTY: PathSpec = _NoPatterns()  # type: ignore[assignment]
+_EMPTY: Patterns = _NoPatterns()
 
 
-def _read_gitignore(folder: Path) -> PathSpec | None:
+def _read_gitignore(folder: Path) -> Patterns | None:
     try:
         lines = (folder / ".gitignore").read_text(encoding="utf-8", errors="replace").splitlines()
     except OSError:
