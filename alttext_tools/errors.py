@@ -1,7 +1,8 @@
-"""Errors raised by the model engine. Every message is one line, so reports can print `str(err)`.
+"""The base class of the errors alttext raises on purpose, and the model errors every layer shares.
 
-`ModelFileError` is about a model file (fix the file or the preset); `ImageDecodeError` and
-`GenerationError` are about one image and never leave the engine unusable.
+Every message is one line, so reports can print `str(err)`. `ModelUnusableError` is about a
+model (fix the file, the preset or the server); `GenerationError` is about one image and never
+leaves the engine unusable.
 """
 
 from __future__ import annotations
@@ -12,23 +13,23 @@ from alttext_tools.text import one_line
 
 
 class AltTextError(Exception):
-    """Base class for errors the engine raises on purpose."""
+    """Base class for errors raised on purpose."""
 
     def __init__(self, message: str) -> None:
         super().__init__(one_line(message))
 
 
-class ModelFileError(AltTextError):
+class ModelUnusableError(AltTextError):
+    """A model cannot describe any image: generation stops sending images to it for the run."""
+
+
+class ModelFileError(ModelUnusableError):
     """A model file is missing, not GGUF, truncated, or lacks what llama.cpp needs."""
 
     def __init__(self, path: Path | str, message: str) -> None:
         self.path = Path(path)
         self.reason = one_line(message)
         super().__init__(f"{self.path}: {self.reason}")
-
-
-class ImageDecodeError(AltTextError):
-    """llama.cpp could not decode the image bytes (not an image, truncated, unsupported format)."""
 
 
 class GenerationError(AltTextError):

@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 
 import click
 
-from alttext_tools.config import Config, ConfigError, apply_overrides, load_config
+from alttext_tools.config import ROUTER_MODES, Config, ConfigError, apply_overrides, load_config
 from alttext_tools.report.outcome import ExitCode
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -129,7 +129,7 @@ def model_options(func: F) -> F:
     decorators = [
         click.option(
             "--router",
-            type=click.Choice(["auto", "fast", "text"]),
+            type=click.Choice(ROUTER_MODES),
             help="auto: text-heavy images to the text model, photos to the fast one (default auto).",
         ),
         click.option(
