@@ -252,7 +252,7 @@ class ModelProvider:
 
     def summary(self) -> dict[str, Any]:
         counts = {status: 0 for status in (GENERATED, CACHED, DEDUPLICATED, SVG_TITLE, FAILED)}
-        routes = {slot: 0 for slot in SLOTS}
+        routes: dict[str, int] = {slot: 0 for slot in SLOTS}
         for record in self.records:
             counts[record.status] += 1
             if record.route is not None and record.status != FAILED:

@@ -9,12 +9,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Literal
 
 from alttext_tools.errors import AltTextError
-from alttext_tools.models.spec import HANDLERS
-
-Slot = Literal["fast", "text"]
+from alttext_tools.models.spec import HANDLERS, Slot
 
 
 class UnknownPresetError(AltTextError, LookupError):

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Literal, Protocol, get_args
 
 # Handler names accepted on the CLI and in config (`--handler`), mapped to llama-cpp-python classes
 # in engines/llama.py. Keep the names short and stable: they appear in cache entries and JSON reports.
 HANDLERS: tuple[str, ...] = ("moondream", "qwen2.5-vl", "llava", "mtmd")
 # The router's two model slots: photos go to "fast" (Moondream), text-heavy images to "text" (Qwen2.5-VL).
-SLOTS: tuple[str, ...] = ("fast", "text")
+Slot = Literal["fast", "text"]
+SLOTS: tuple[Slot, ...] = get_args(Slot)
 
 
 class VisionModel(Protocol):
