@@ -10,7 +10,7 @@ import dataclasses
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, TypeGuard, get_args
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -21,12 +21,18 @@ else:  # pragma: no cover - exercised on 3.10 only
 from alttext_tools.errors import AltTextError
 
 FAIL_LEVELS = ("error", "warning", "never")
-ROUTER_MODES = ("auto", "fast", "text")
+# How generation picks a model slot: "auto" follows the router, "fast"/"text" force that slot.
+RouterMode = Literal["auto", "fast", "text"]
+ROUTER_MODES: tuple[RouterMode, ...] = get_args(RouterMode)
 BACKENDS = ("local", "openai")
 
 
 class ConfigError(AltTextError):
     """Invalid configuration; one line naming the file and the key."""
+
+
+def is_router_mode(value: str) -> TypeGuard[RouterMode]:
+    return value in ROUTER_MODES
 
 
 @dataclass

@@ -1,6 +1,8 @@
 """The root of every exception the tool raises on purpose, and the errors several layers share.
 
 Every message is one line, so commands and reports can print `str(err)` as it is.
+`ModelUnusableError` is about a model (fix the file, the preset or the server); `GenerationError`
+is about one image and never leaves the engine unusable.
 """
 
 from __future__ import annotations
@@ -17,17 +19,17 @@ class AltTextError(Exception):
         super().__init__(one_line(message))
 
 
-class ModelFileError(AltTextError):
+class ModelUnusableError(AltTextError):
+    """A model cannot describe any image: generation stops sending images to it for the run."""
+
+
+class ModelFileError(ModelUnusableError):
     """A model file is missing, not GGUF, truncated, or lacks what llama.cpp needs."""
 
     def __init__(self, path: Path | str, message: str) -> None:
         self.path = Path(path)
         self.reason = one_line(message)
         super().__init__(f"{self.path}: {self.reason}")
-
-
-class ImageDecodeError(AltTextError):
-    """llama.cpp could not decode the image bytes (not an image, truncated, unsupported format)."""
 
 
 class GenerationError(AltTextError):

@@ -26,7 +26,8 @@ from PIL import Image, ImageDraw
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO_ROOT), str(REPO_ROOT / "tests")]
 
-from alttext_tools.engines.llama import HANDLER_CLASSES, EngineSettings, LocalEngine
+from alttext_tools.engines.base import EngineSettings
+from alttext_tools.engines.llama import HANDLER_CLASSES, LocalEngine
 from alttext_tools.models.spec import ModelSpec
 
 SYSTEM = "You write alt text for images."

@@ -39,7 +39,8 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO_ROOT), str(REPO_ROOT / "tests")]
 
 from alttext_tools.core import ImageRef, image_role
-from alttext_tools.engines.llama import HANDLER_CLASSES, EngineSettings
+from alttext_tools.engines.base import EngineSettings
+from alttext_tools.engines.llama import HANDLER_CLASSES
 from alttext_tools.generate.postprocess import clean_alt
 from alttext_tools.generate.prompts import build_prompt
 from alttext_tools.generate.provider import ModelProvider

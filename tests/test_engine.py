@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -15,8 +16,10 @@ import pytest
 import tiny_models as tm  # the fixture is called tiny_models
 from PIL import Image, ImageDraw
 
-from alttext_tools.engines.llama import EngineSettings, Generation, LocalEngine, llama_accepts_grammar
-from alttext_tools.errors import AltTextError, GenerationError, ImageDecodeError, ModelFileError
+from alttext_tools.engines.base import EngineSettings, Generation
+from alttext_tools.engines.llama import LocalEngine, llama_accepts_grammar
+from alttext_tools.errors import AltTextError, GenerationError, ModelFileError
+from alttext_tools.images.errors import ImageDecodeError
 from alttext_tools.models import gguf_check
 from alttext_tools.models.spec import ModelSpec
 
@@ -65,11 +68,6 @@ def engine() -> Iterator[LocalEngine]:
         yield shared
 
 
-@pytest.fixture(autouse=True)
-def _fresh_validation_cache() -> None:
-    gguf_check.clear_cache()
-
-
 # --- happy path ----------------------------------------------------------------------------------
 
 
@@ -116,15 +114,6 @@ def test_close_is_idempotent_and_final(tiny_models: dict[str, Path]) -> None:
     assert loaded.chat_handler.mtmd_ctx is None  # the vision context was freed with the model
     with pytest.raises(RuntimeError, match="closed"):
         fresh.generate(spec, RED, SYSTEM, USER)
-
-
-def test_unload_then_generate_loads_again(tiny_models: dict[str, Path]) -> None:
-    spec = spec_for(tiny_models, "llava")
-    with LocalEngine(SETTINGS) as fresh:
-        first = fresh.generate(spec, RED, SYSTEM, USER).text
-        fresh.unload(spec)
-        assert fresh.generate(spec, RED, SYSTEM, USER).text == first
-        assert fresh.load_counts[spec.model_id] == 2
 
 
 def test_image_max_tokens_caps_dynamic_resolution(tiny_models: dict[str, Path]) -> None:
@@ -305,7 +294,8 @@ def test_missing_tensor_never_reaches_llama_cpp(tiny_models: dict[str, Path], tm
     broken = tm.build_variant("qwen_mmproj", tmp_path / "no-bias.gguf", drop_tensors=["v.blk.0.attn_q.bias"])
     code = (
         "import sys; from pathlib import Path\n"
-        "from alttext_tools.engines.llama import LocalEngine, EngineSettings\n"
+        "from alttext_tools.engines.base import EngineSettings\n"
+        "from alttext_tools.engines.llama import LocalEngine\n"
         "from alttext_tools.errors import ModelFileError\n"
         "from alttext_tools.models.spec import ModelSpec\n"
         "spec = ModelSpec('x', Path(sys.argv[1]), Path(sys.argv[2]), 'qwen2.5-vl')\n"
@@ -332,9 +322,9 @@ def test_missing_tensor_never_reaches_llama_cpp(tiny_models: dict[str, Path], tm
 def test_any_truncation_is_a_model_file_error(tiny_models: dict[str, Path], tmp_path: Path, key: str) -> None:
     data = tiny_models[key].read_bytes()
     cut = tmp_path / "cut.gguf"
-    for size in [0, 3, 4, 10, 23, 24, 40, 100, 1000, 5000] + list(range(10_000, len(data), len(data) // 23)):
+    for size in [0, 3, 4, 10, 23, 24, 40, 100, 1000, 5000, *range(10_000, len(data), len(data) // 23)]:
         cut.write_bytes(data[:size])
-        with pytest.raises(ModelFileError, match=str(cut)):
+        with pytest.raises(ModelFileError, match=re.escape(str(cut))):
             gguf_check.read_header(cut)
 
 
@@ -345,7 +335,7 @@ def test_validation_is_cached_per_file_version(tiny_models: dict[str, Path], tmp
     assert gguf_check.check_mmproj(copy) is first
     tm.build_variant("moondream_mmproj", copy, drop_tensors=["mm.2.bias"])
     os.utime(copy, ns=(0, 1))  # a different mtime even on coarse-timestamp filesystems
-    with pytest.raises(ModelFileError, match="mm.2.bias"):
+    with pytest.raises(ModelFileError, match=r"mm\.2\.bias"):
         gguf_check.check_mmproj(copy)
 
 

@@ -23,15 +23,13 @@ from PIL import Image
 from alttext_tools.cache.key import CachedAlt, GenerationKey, cache_key, generation_key_for
 from alttext_tools.config import Config
 from alttext_tools.core import Decision, ImageKey, ImageRef, image_key
-from alttext_tools.engines.llama import EngineSettings
+from alttext_tools.engines.base import EngineSettings
 from alttext_tools.generate.progress import Progress
 from alttext_tools.generate.prompts import PROMPT_VERSION
 from alttext_tools.generate.provider import ModelProvider
 from alttext_tools.generate.records import ImageRecord
-from alttext_tools.models import gguf_check
-from alttext_tools.models.hub import spec_from_paths
 from alttext_tools.models.presets import get_preset
-from alttext_tools.models.slots import ModelPathError, NoModelError, Slots, resolve_slots
+from alttext_tools.models.slots import ModelPathError, NoModelError, Slots, resolve_slots, spec_from_paths
 from alttext_tools.models.spec import ModelSpec
 from alttext_tools.scan.dispatch import scan_file
 
@@ -126,11 +124,6 @@ def provider_for(root: Path, slots: Slots, **kwargs: object) -> ModelProvider:
     }
     options.update(kwargs)
     return ModelProvider(slots, **options)  # type: ignore[arg-type]
-
-
-@pytest.fixture(autouse=True)
-def _fresh_validation_cache() -> None:
-    gguf_check.clear_cache()
 
 
 @pytest.fixture()
@@ -638,12 +631,12 @@ def test_model_spec_type_of_slots(tiny_models: dict[str, Path]) -> None:
 def test_an_image_on_many_pages_is_read_once_per_run(
     site: Site, tiny_models: dict[str, Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import alttext_tools.generate.provider as generate
+    import alttext_tools.images.reader as reader
 
     reads: list[str] = []
-    real = generate.read_source
+    real = reader.read_image_bytes
     monkeypatch.setattr(
-        generate, "read_source", lambda source, **kw: (reads.append(str(source.path)), real(source, **kw))[1]
+        reader, "read_image_bytes", lambda source, **kw: (reads.append(str(source.path)), real(source, **kw))[1]
     )
     photo = [i for i in site.images if i.src == "img/photo.png"]
     assert len(photo) == 4  # index (plain and linked), a.md, b.md
@@ -681,7 +674,7 @@ def test_an_image_changed_during_the_run_is_hashed_again(site: Site, tiny_models
         provider.decide([a])
         shutil.copy(site.root / "docs" / "img" / "table.png", site.root / "docs" / "img" / "photo.png")
         provider.decide([b])
-        first, second = provider.records
+        _, second = provider.records
     assert second.status == "generated" and second.duplicate_of is None  # new bytes, new image
     assert len({key.image_sha256 for key in cache.data}) == 2
 

@@ -24,14 +24,13 @@ from huggingface_hub import constants as hf_constants
 from alttext_tools.cli.models import models
 from alttext_tools.models.hub import (
     ModelDownloadError,
-    ModelFileError,
     ModelNotAvailableError,
     list_models,
     pull,
     resolve_local,
-    spec_from_paths,
 )
 from alttext_tools.models.presets import PRESETS, Preset, UnknownPresetError, get_preset
+from alttext_tools.models.slots import ModelPathError, spec_from_paths
 from alttext_tools.models.spec import HANDLERS, ModelSpec
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -363,7 +362,9 @@ def test_resolve_local_not_downloaded(hf_home: Path) -> None:
     assert MOONDREAM.text_file in message and MOONDREAM.mmproj_file in message
     assert "run `alttext models pull moondream2` when online" in message
     assert message.endswith("or pass --fast-model PATH --fast-mmproj PATH")
-    text_slot = str(pytest.raises(ModelNotAvailableError, resolve_local, "qwen2.5-vl-7b").value)
+    with pytest.raises(ModelNotAvailableError) as text_info:
+        resolve_local("qwen2.5-vl-7b")
+    text_slot = str(text_info.value)
     assert text_slot.endswith("or pass --text-model PATH --text-mmproj PATH")
 
 
@@ -455,15 +456,15 @@ def test_spec_from_paths(tmp_path: Path) -> None:
     spec = spec_from_paths(model, mmproj, "llava")
     assert spec == ModelSpec(name="my-model-Q4_K_M", text_path=model, mmproj_path=mmproj, handler="llava")
 
-    with pytest.raises(ModelFileError, match=r"^model file not found: .*nope\.gguf$"):
+    with pytest.raises(ModelPathError, match=r"^model file not found: .*nope\.gguf$"):
         spec_from_paths(tmp_path / "nope.gguf", mmproj, "llava")
-    with pytest.raises(ModelFileError, match=r"^mmproj file not found: .*gone\.gguf$"):
+    with pytest.raises(ModelPathError, match=r"^mmproj file not found: .*gone\.gguf$"):
         spec_from_paths(model, tmp_path / "gone.gguf", "llava")
-    with pytest.raises(ModelFileError, match=r"^mmproj path is not a file: "):
+    with pytest.raises(ModelPathError, match=r"^mmproj path is not a file: "):
         spec_from_paths(model, tmp_path, "llava")
-    with pytest.raises(ModelFileError, match=r"^model and mmproj are the same file"):
+    with pytest.raises(ModelPathError, match=r"^model and mmproj are the same file"):
         spec_from_paths(model, model, "llava")
-    with pytest.raises(ModelFileError, match=r"^unknown handler 'blip'; expected one of moondream, "):
+    with pytest.raises(ModelPathError, match=r"^unknown handler 'blip'; expected one of moondream, "):
         spec_from_paths(model, mmproj, "blip")
 
 

@@ -1,11 +1,13 @@
-"""alttext_tools.images.resolve: resolving, fetching, decoding and preparing images."""
+"""alttext_tools.images: resolving, reading, fetching, decoding and preparing images."""
 
 from __future__ import annotations
 
 import base64
 import hashlib
 import http.server
+import importlib.util
 import io
+import os
 import shutil
 import ssl
 import struct
@@ -22,10 +24,11 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from alttext_tools.images import fetch
-from alttext_tools.images import resolve as images
+from alttext_tools.images import reader as reader_module
 from alttext_tools.images.decode import load_image
 from alttext_tools.images.errors import (
     DisallowedHostError,
+    ImageChangedError,
     ImageDecodeError,
     ImageError,
     ImageNotFoundError,
@@ -42,16 +45,17 @@ from alttext_tools.images.errors import (
     UnsupportedSchemeError,
 )
 from alttext_tools.images.fetch import fetch_remote, is_public_address
+from alttext_tools.images.reader import ImageBytes, ImageReader
 from alttext_tools.images.resize import (
     MOONDREAM,
+    ResizePreset,
     fit_size,
     prepare_for_model,
     prepare_with_preset,
     preset_for_handler,
     qwen25vl_preset,
-    to_data_uri,
 )
-from alttext_tools.images.resolve import ImageSource, content_hash, read_source, resolve_src
+from alttext_tools.images.resolve import ImageSource, content_hash, read_image_bytes, resolve_src
 from alttext_tools.images.svg import svg_text_alternative
 
 # --------------------------------------------------------------------------------------------
@@ -120,8 +124,7 @@ def test_load_avif_when_supported() -> None:
 
 
 def test_heic_without_plugin_is_a_clear_error() -> None:
-    images._allowed_formats()  # registers pillow-heif when installed
-    if "HEIF" in Image.OPEN:
+    if importlib.util.find_spec("pillow_heif") is not None:
         pytest.skip("a HEIF plug-in is installed")
     fake = b"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic" + b"\x00" * 32
     with pytest.raises(UnsupportedImageError, match="pillow-heif"):
@@ -236,7 +239,7 @@ def test_wrong_extension_is_sniffed(tmp_path: Path) -> None:
     (tmp_path / "docs").mkdir()
     (tmp_path / "docs" / "photo.jpg").write_bytes(encode(two_colour(), "PNG"))
     source = resolve_src("photo.jpg", tmp_path / "docs" / "index.md", tmp_path)
-    img = load_image(read_source(source))
+    img = load_image(read_image_bytes(source))
     assert img.size == (40, 20)
 
 
@@ -303,7 +306,8 @@ def test_svg_external_entity_refused_without_reading(tmp_path: Path, encoding: s
 UNSAFE_SVGS = [
     (
         "doctype-public",
-        f'<!DOCTYPE svg PUBLIC "-//W3C//DTD SVG 1.1//EN" "http://www.w3.org/Graphics/SVG/1.1/DTD/svg11.dtd"><svg {SVG_NS}/>',
+        '<!DOCTYPE svg PUBLIC "-//W3C//DTD SVG 1.1//EN" "http://www.w3.org/Graphics/SVG/1.1/DTD/svg11.dtd">'
+        f"<svg {SVG_NS}/>",
     ),
     (
         "billion-laughs",
@@ -465,21 +469,107 @@ def test_symlink_loop_refused(project: Path) -> None:
         resolve_src("../img/loop1.png", project / "docs" / "guide" / "page.md", project)
 
 
-def test_read_source_refuses_symlink_swapped_in_after_resolve(project: Path, tmp_path: Path) -> None:
+def test_read_image_bytes_refuses_symlink_swapped_in_after_resolve(project: Path, tmp_path: Path) -> None:
     page = project / "docs" / "guide" / "page.md"
     source = resolve_src("../img/a.png", page, project)
     target = project / "docs" / "img" / "a.png"
     target.unlink()
     target.symlink_to(tmp_path / "outside" / "secret.png")
     with pytest.raises(ImageNotFoundError):
-        read_source(source)
+        read_image_bytes(source)
 
 
-def test_read_source_size_limit(project: Path) -> None:
+def test_read_image_bytes_size_limit(project: Path) -> None:
     source = resolve_src("../img/a.png", project / "docs" / "guide" / "page.md", project)
-    assert read_source(source) == (project / "docs" / "img" / "a.png").read_bytes()
+    assert read_image_bytes(source) == (project / "docs" / "img" / "a.png").read_bytes()
     with pytest.raises(ImageTooLargeError):
-        read_source(source, max_bytes=10)
+        read_image_bytes(source, max_bytes=10)
+
+
+# --------------------------------------------------------------------------------------------
+# ImageReader: src -> bytes -> sha256, once per run
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def counted_reads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The srcs whose bytes the reader module reads, in order."""
+    reads: list[str] = []
+    real = reader_module.read_image_bytes
+
+    def counting(source: ImageSource, **kw: object) -> bytes:
+        reads.append(source.src)
+        return real(source)
+
+    monkeypatch.setattr(reader_module, "read_image_bytes", counting)
+    return reads
+
+
+def test_reader_reads_a_file_once_however_it_is_referenced(project: Path, counted_reads: list[str]) -> None:
+    reader = ImageReader(project, project / "docs")
+    page, other = project / "docs" / "guide" / "page.md", project / "docs" / "index.md"
+    first = reader.read("../img/a.png", page)
+    again = [reader.read("../img/a.png", page), reader.read("img/a.png", other), reader.read("/img/a.png", other)]
+    data = (project / "docs" / "img" / "a.png").read_bytes()
+    assert first.sha256 == content_hash(data) and first.data == data
+    assert {found.sha256 for found in again} == {first.sha256}
+    assert [found.data for found in again] == [None, None, None]  # bytes are not kept, only digests
+    assert counted_reads == ["../img/a.png"]
+    assert reader.data(again[0]) == data  # read again on demand, checked against the digest
+    assert counted_reads == ["../img/a.png", "../img/a.png"]
+
+
+def test_reader_reads_a_changed_file_again(project: Path, counted_reads: list[str]) -> None:
+    reader = ImageReader(project)
+    page = project / "docs" / "guide" / "page.md"
+    target = project / "docs" / "img" / "a.png"
+    before = reader.read("../img/a.png", page)
+    changed = encode(Image.new("RGB", (5, 5), (1, 2, 3)), "PNG")
+    target.write_bytes(changed)
+    os.utime(target, ns=(time.time_ns(), time.time_ns() + 10**9))  # a new mtime even on coarse clocks
+    after = reader.read("../img/a.png", page)
+    assert after.sha256 == content_hash(changed) != before.sha256 and after.data == changed
+    assert len(counted_reads) == 2
+    unloaded = ImageBytes(before.source, before.sha256)
+    with pytest.raises(ImageChangedError, match="changed while alttext was running"):
+        reader.data(unloaded)
+
+
+def test_reader_remembers_a_failure(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    reader = ImageReader(project)
+    page = project / "docs" / "guide" / "page.md"
+    resolved: list[str] = []
+    real_resolve = reader_module.resolve_src
+    monkeypatch.setattr(reader_module, "resolve_src", lambda src, *a: resolved.append(src) or real_resolve(src, *a))
+    for _ in range(3):
+        with pytest.raises(ImageNotFoundError, match="no such file"):
+            reader.read("../img/missing.png", page)
+        with pytest.raises(RemoteNotAllowedError):
+            reader.read("https://example.com/a.png", page)
+    assert resolved == ["../img/missing.png", "https://example.com/a.png"]  # each tried once
+
+    failures: list[ImageError] = []
+
+    def unreadable(source: ImageSource, **kw: object) -> bytes:
+        failures.append(ImageNotFoundError("cannot open file (Permission denied)", src=source.src))
+        raise failures[-1]
+
+    monkeypatch.setattr(reader_module, "read_image_bytes", unreadable)
+    raised = []
+    for _ in range(3):
+        with pytest.raises(ImageNotFoundError, match="Permission denied") as info:
+            reader.read("../img/a.png", page)
+        raised.append(info.value)
+    assert len(failures) == 1 and all(err is failures[0] for err in raised)  # the same error, one attempt
+
+
+def test_reader_data_uri_and_digest(tmp_path: Path, counted_reads: list[str]) -> None:
+    reader = ImageReader(tmp_path)
+    src = f"data:image/png;base64,{_B64}"
+    found = [reader.read(src, tmp_path / name) for name in ("a.md", "b/c.md")]
+    assert [f.sha256 for f in found] == [content_hash(_TINY_PNG)] * 2
+    assert [f.data for f in found] == [_TINY_PNG] * 2  # a data: URI's bytes are in the src itself
+    assert len(counted_reads) == 1
 
 
 # --------------------------------------------------------------------------------------------
@@ -518,12 +608,12 @@ def test_data_uri(tmp_path: Path, src: str, data: bytes, media_type: str) -> Non
     assert source.kind == "data"
     assert source.data == data
     assert source.media_type == media_type
-    assert read_source(source) == data
+    assert read_image_bytes(source) == data
 
 
 def test_data_uri_loads_as_image(tmp_path: Path) -> None:
     source = resolve_src(f"data:image/png;base64,{_B64}", tmp_path / "page.md", tmp_path)
-    assert load_image(read_source(source)).getpixel((1, 1)) == (10, 20, 30)
+    assert load_image(read_image_bytes(source)).getpixel((1, 1)) == (10, 20, 30)
 
 
 @pytest.mark.parametrize(
@@ -657,9 +747,9 @@ def test_fetch_local_server_with_test_escape_hatch(server: str, path: str) -> No
 def test_fetch_through_resolve_and_read(server: str, tmp_path: Path) -> None:
     source = resolve_src(server + "/img.png#x", tmp_path / "page.md", tmp_path, allow_remote=True)
     assert source.kind == "remote"
-    # read_source is the production path: it must refuse 127.0.0.1.
+    # read_image_bytes is the production path: it must refuse 127.0.0.1.
     with pytest.raises(DisallowedHostError) as info:
-        read_source(source, https_only=False)
+        read_image_bytes(source, https_only=False)
     assert source.src in str(info.value)
 
 
@@ -735,7 +825,7 @@ def tls_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, 
 
 def test_https_certificate_is_verified(tls_server: tuple[str, Path]) -> None:
     port, _cert = tls_server
-    with pytest.raises(RemoteFetchError, match="(?i)certificate"):
+    with pytest.raises(RemoteFetchError, match=r"(?i)certificate"):
         fetch_remote(f"https://localhost:{port}/img.png", max_bytes=100_000, timeout_s=5, _allow_private_for_tests=True)
 
 
@@ -750,7 +840,7 @@ def test_https_pinned_address_keeps_sni_and_hostname_check(
         f"https://localhost:{port}/img.png", max_bytes=100_000, timeout_s=5, _allow_private_for_tests=True
     )
     assert body == _SERVED_PNG
-    with pytest.raises(RemoteFetchError, match="(?i)certificate|hostname|match"):
+    with pytest.raises(RemoteFetchError, match=r"(?i)certificate|hostname|match"):
         fetch_remote(f"https://127.0.0.1:{port}/img.png", max_bytes=100_000, timeout_s=5, _allow_private_for_tests=True)
 
 
@@ -849,7 +939,7 @@ SIZE_CASES = [
 
 
 @pytest.mark.parametrize(("size", "preset", "expected"), [c[1:] for c in SIZE_CASES], ids=[c[0] for c in SIZE_CASES])
-def test_prepare_sizes(size: tuple[int, int], preset: images.ResizePreset, expected: tuple[int, int]) -> None:
+def test_prepare_sizes(size: tuple[int, int], preset: ResizePreset, expected: tuple[int, int]) -> None:
     png = prepare_with_preset(Image.new("RGB", size, (1, 2, 3)), preset)
     out = Image.open(io.BytesIO(png))
     assert out.format == "PNG"
@@ -900,10 +990,7 @@ def test_fit_size_properties(w: int, h: int, max_side: int | None, max_pixels: i
         assert (max_side is None or max(w, h) <= max_side) and (max_pixels is None or w * h <= max_pixels)
 
 
-def test_data_uri_and_hash() -> None:
-    uri = to_data_uri(_TINY_PNG)
-    assert uri.startswith("data:image/png;base64,")
-    assert base64.b64decode(uri.split(",", 1)[1]) == _TINY_PNG
+def test_content_hash() -> None:
     assert content_hash(_TINY_PNG) == hashlib.sha256(_TINY_PNG).hexdigest()
     assert len(content_hash(b"")) == 64
 

@@ -28,8 +28,9 @@ from openai_servers import FakeOpenAI, LlamaServer, Reply, Seen, completion, fre
 from PIL import Image
 
 from alttext_tools.engines.openai import OpenAIEngine, ServerModel, ServerModelError, ServerSettings, check_base_url
-from alttext_tools.errors import GenerationError, ImageDecodeError
+from alttext_tools.errors import GenerationError
 from alttext_tools.generate.provider import ModelProvider
+from alttext_tools.images.errors import ImageDecodeError
 from alttext_tools.models.slots import Slots
 from alttext_tools.scan.dispatch import scan_file
 
@@ -107,7 +108,8 @@ def test_response_format_falls_back_to_llama_cpp_form_then_plain_text() -> None:
                 500,
                 {
                     "error": {
-                        "message": "1 validation error: ('body', 'response_format', 'schema') extra inputs are not permitted"
+                        "message": "1 validation error: ('body', 'response_format', 'schema')"
+                        " extra inputs are not permitted"
                     }
                 },
             )
@@ -161,9 +163,9 @@ def test_model_not_found_answer_from_the_chat_endpoint() -> None:
     ollama = Reply(
         404, {"error": {"message": 'model "fake-vision" not found, try pulling it first', "type": "api_error"}}
     )
-    with FakeOpenAI(always(ollama)) as fake:  # no /models endpoint: the chat answer says it
-        with pytest.raises(ServerModelError) as caught:
-            make_engine(fake.base_url).generate(SPEC, RED, SYSTEM, USER, SCHEMA)
+    # no /models endpoint: the chat answer says it
+    with FakeOpenAI(always(ollama)) as fake, pytest.raises(ServerModelError) as caught:
+        make_engine(fake.base_url).generate(SPEC, RED, SYSTEM, USER, SCHEMA)
     assert "model 'fake-vision' not found on the server" in str(caught.value) and "try pulling it first" in str(
         caught.value
     )
@@ -191,9 +193,11 @@ def test_429_then_200_is_retried_with_retry_after() -> None:
 
 def test_5xx_retries_are_bounded_with_exponential_backoff() -> None:
     sleeps: list[float] = []
-    with FakeOpenAI(always(Reply(503, {"error": {"message": "server overloaded"}}))) as fake:
-        with pytest.raises(GenerationError) as caught:
-            make_engine(fake.base_url, sleeps=sleeps, retries=3).generate(SPEC, RED, SYSTEM, USER)
+    with (
+        FakeOpenAI(always(Reply(503, {"error": {"message": "server overloaded"}}))) as fake,
+        pytest.raises(GenerationError) as caught,
+    ):
+        make_engine(fake.base_url, sleeps=sleeps, retries=3).generate(SPEC, RED, SYSTEM, USER)
     assert fake.chat_requests == 4
     assert str(caught.value) == f"the server at {fake.base_url} answered HTTP 503: server overloaded (after 4 attempts)"
     assert len(sleeps) == 3
@@ -246,9 +250,11 @@ def test_dropped_connection_is_retried_and_recovers() -> None:
     ],
 )
 def test_model_without_vision(status: int, message: str) -> None:
-    with FakeOpenAI(always(Reply(status, {"error": {"message": message, "code": status}}))) as fake:
-        with pytest.raises(ServerModelError) as caught:
-            make_engine(fake.base_url).generate(SPEC, RED, SYSTEM, USER, SCHEMA)
+    with (
+        FakeOpenAI(always(Reply(status, {"error": {"message": message, "code": status}}))) as fake,
+        pytest.raises(ServerModelError) as caught,
+    ):
+        make_engine(fake.base_url).generate(SPEC, RED, SYSTEM, USER, SCHEMA)
     assert str(caught.value).startswith(f"model 'fake-vision' at {fake.base_url} does not take images (")
     assert fake.chat_requests == 1
 
@@ -262,9 +268,11 @@ def test_model_without_vision(status: int, message: str) -> None:
     ],
 )
 def test_context_too_small(status: int, message: str) -> None:
-    with FakeOpenAI(always(Reply(status, {"error": {"message": message}}))) as fake:
-        with pytest.raises(GenerationError) as caught:
-            make_engine(fake.base_url).generate(SPEC, RED, SYSTEM, USER, SCHEMA)
+    with (
+        FakeOpenAI(always(Reply(status, {"error": {"message": message}}))) as fake,
+        pytest.raises(GenerationError) as caught,
+    ):
+        make_engine(fake.base_url).generate(SPEC, RED, SYSTEM, USER, SCHEMA)
     assert not isinstance(caught.value, ServerModelError)  # about this image: a smaller one may fit
     assert "do not fit the model's context" in str(caught.value) and "larger context" in str(caught.value)
     assert fake.chat_requests == 1

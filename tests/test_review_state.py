@@ -133,11 +133,11 @@ def test_hasher_is_content_addressed_and_reads_each_file_once(site: Path, monkey
     ]
     hasher = ImageHasher(site)
     reads: list[object] = []
-    import alttext_tools.images.resolve as images_module
+    import alttext_tools.images.reader as images_module
 
-    original = images_module.read_source
+    original = images_module.read_image_bytes
     monkeypatch.setattr(
-        images_module, "read_source", lambda source, **kw: reads.append(source) or original(source, **kw)
+        images_module, "read_image_bytes", lambda source, **kw: reads.append(source) or original(source, **kw)
     )
     assert {hasher(image) for image in refs} == {content_hash(data)}
     assert len(reads) == 2  # the file once (three references), the data: URI once

@@ -76,33 +76,19 @@ def _norm(text: str) -> str:
 
 
 class ImageHasher:
-    """sha256 of the bytes an image's src points at, each file read once; None on any error."""
+    """sha256 of the bytes an image's src points at (images.reader: each file read once); None on any error."""
 
     def __init__(self, project_root: Path, site_root: Path | None = None, allow_remote: bool = False) -> None:
-        self.project_root = project_root
-        self.site_root = site_root
-        self.allow_remote = allow_remote
-        self._by_ref: dict[tuple[str, str], str | None] = {}  # (page, src) -> hash
-        self._by_file: dict[Path, str] = {}
+        from alttext_tools.images.reader import ImageReader
+
+        self._reader = ImageReader(project_root, site_root, allow_remote)
 
     def __call__(self, image: ImageRef) -> str | None:
+        from alttext_tools.images.errors import ImageError
+
         if not image.src:
             return None
-        ref = (image.path, image.src)
-        if ref not in self._by_ref:
-            self._by_ref[ref] = self._hash(image.src, Path(image.path))
-        return self._by_ref[ref]
-
-    def _hash(self, src: str, page: Path) -> str | None:
-        from alttext_tools.images.errors import ImageError
-        from alttext_tools.images.resolve import content_hash, read_source, resolve_src
-
         try:
-            source = resolve_src(src, page, self.project_root, self.site_root, self.allow_remote)
-            if source.kind != "file" or source.path is None:
-                return content_hash(read_source(source))
-            if source.path not in self._by_file:
-                self._by_file[source.path] = content_hash(read_source(source))
-            return self._by_file[source.path]
-        except (ImageError, OSError):
+            return self._reader.read(image.src, Path(image.path)).sha256
+        except ImageError:
             return None

@@ -98,7 +98,7 @@ class References:
 def referenced_hashes(files: Iterable[tuple[Path, str]], config: Config) -> References:
     """Scan every page and hash every image it references (each image file read once)."""
     from alttext_tools.images.errors import ImageError, RemoteNotAllowedError
-    from alttext_tools.images.resolve import content_hash, read_source, resolve_src
+    from alttext_tools.images.resolve import content_hash, read_image_bytes, resolve_src
     from alttext_tools.scan.dispatch import scan_file
 
     refs = References()
@@ -119,7 +119,7 @@ def referenced_hashes(files: Iterable[tuple[Path, str]], config: Config) -> Refe
                 if source.kind == "file" and source.path in by_file:
                     refs.hashes.add(by_file[source.path])
                     continue
-                digest = content_hash(read_source(source))
+                digest = content_hash(read_image_bytes(source))
             except RemoteNotAllowedError:
                 refs.remote_skipped += 1
                 continue

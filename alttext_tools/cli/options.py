@@ -12,7 +12,8 @@ from typing import Any, TypeVar
 
 import click
 
-from alttext_tools.config import Config, ConfigError, apply_overrides, load_config
+from alttext_tools.config import BACKENDS, ROUTER_MODES, Config, ConfigError, apply_overrides, load_config
+from alttext_tools.models.spec import HANDLERS
 from alttext_tools.report.outcome import ExitCode
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -125,11 +126,11 @@ class NoModel(click.ClickException):
 
 def model_options(func: F) -> F:
     """Options choosing and running the vision models (fix, and later review/serve)."""
-    handler = click.Choice(["moondream", "qwen2.5-vl", "llava", "mtmd"])
+    handler = click.Choice(HANDLERS)
     decorators = [
         click.option(
             "--router",
-            type=click.Choice(["auto", "fast", "text"]),
+            type=click.Choice(ROUTER_MODES),
             help="auto: text-heavy images to the text model, photos to the fast one (default auto).",
         ),
         click.option(
@@ -160,7 +161,7 @@ def model_options(func: F) -> F:
         ),
         click.option(
             "--backend",
-            type=click.Choice(["local", "openai"]),
+            type=click.Choice(BACKENDS),
             help="local: llama.cpp in this process (default); openai: an OpenAI-compatible server at --base-url, --model NAME being its model id.",
         ),
         click.option(

@@ -1,12 +1,16 @@
-"""What the engines share without importing llama.cpp: settings, results, the core count."""
+"""What generation asks of an engine (`Engine`), and what the engines share without importing
+llama.cpp: settings, results, request messages, the core count."""
 
 from __future__ import annotations
 
 import base64
 import json
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
+
+from alttext_tools.models.spec import VisionModel
 
 
 def physical_cores() -> int:
@@ -68,6 +72,55 @@ class Generation:
     total_s: float
     tokens: int  # completion tokens
     finish_reason: str = "stop"  # "stop" (end of turn) or "length" (hit max_tokens: may be cut off)
+
+
+class Engine(Protocol):
+    """Runs vision models for generation: `engines.llama.LocalEngine` (llama.cpp in process),
+    `generate.provider.LazyLocalEngine` (the same, created on first use) and
+    `engines.openai.OpenAIEngine` (an OpenAI-compatible server).
+
+    Errors: `errors.ModelUnusableError` when the model cannot be used at all;
+    `images.errors.ImageDecodeError` or `errors.GenerationError` about one image.
+    """
+
+    @property
+    def concurrency(self) -> int:
+        """How many requests the engine takes at once; 1 means one image at a time."""
+        ...
+
+    @property
+    def image_max_tokens(self) -> int | None:
+        """Image tokens a dynamic-resolution model gets per image (None: the model's default)."""
+        ...
+
+    @property
+    def load_counts(self) -> Mapping[str, int]:
+        """model_id -> how many times the engine loaded that model in process."""
+        ...
+
+    @property
+    def loaded_models(self) -> list[str]:
+        """model_ids held in memory now."""
+        ...
+
+    def prepare(self, model: VisionModel) -> None:
+        """Make `model` ready now (load it, or ask the server about it) rather than on the first image."""
+        ...
+
+    def generate(
+        self,
+        model: VisionModel,
+        image_png: bytes,
+        system: str,
+        user: str,
+        json_schema: dict[str, Any] | None = None,
+    ) -> Generation:
+        """Describe one image, given as PNG bytes."""
+        ...
+
+    def close(self) -> None:
+        """Free what the engine holds. Idempotent."""
+        ...
 
 
 # --- requests ------------------------------------------------------------------------------------

@@ -1,25 +1,7 @@
-"""In-process vision-language inference through llama-cpp-python (pinned to 0.3.36).
+"""In-process vision-language inference through llama-cpp-python (pinned to 0.3.36): `LocalEngine`.
 
-`LocalEngine` loads each model (text GGUF + mmproj GGUF + chat handler) lazily, once, and keeps
-it until `close()`. `generate()` describes one image; every failure is about that image
-(`ImageDecodeError`, `GenerationError`) or about the model files (`ModelFileError`, raised by
-`gguf_check` before llama.cpp can crash on a malformed file), and the engine stays usable.
-
-Facts about llama-cpp-python 0.3.36 this module relies on (checked against its source):
-* Chat handlers load any image URL that is not a `data:` URI with `urllib.request.urlopen`, so
-  images are always passed as base64 data URIs built here.
-* The mtmd (vision) context is created lazily on the first chat call; we create it at load time
-  so a broken mmproj is reported as a model error and `load_s` is honest.
-* `Llama._create_completion` skips its max_tokens check while the output ends in an incomplete
-  UTF-8 sequence: a model that keeps emitting lead bytes runs into n_ctx ("llama_decode returned
-  1"). Chat handlers do not forward `stopping_criteria` and a logits processor costs ~40 us per
-  token (a Python callback), so we cap the instance's token generator instead (~1 us per token).
-* `verbose=False` silences llama.cpp only partly; mtmd logs through its own callbacks.
-* `response_format` with a schema the converter cannot handle silently becomes "any JSON", and
-  a grammar llama.cpp rejects becomes a NULL sampler (a crash): `schema_supported` checks both.
-  The schema grammar also lets raw control characters into strings: see `strict_json`.
-* Missing mmproj tensors SEGFAULT (checked: mm.0.bias, mm.2.weight, v.position_embd.weight,
-  v.blk.N.attn_q.weight; qwen: v.patch_embd.weight.1, v.blk.N.attn_q.bias): see gguf_check.
+llama_cpp is imported by the functions that load and run a model, never when this module is
+imported. How the engine works around llama-cpp-python's sharp edges: docs/engines.md.
 """
 
 from __future__ import annotations
@@ -33,23 +15,23 @@ from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any
-
-import llama_cpp
-import llama_cpp.mtmd_cpp as mtmd_cpp
-from llama_cpp import llama_chat_format
-from llama_cpp.llama_grammar import LlamaGrammar
+from typing import TYPE_CHECKING, Any
 
 from alttext_tools.engines.base import EngineSettings, Generation, build_messages, strict_json
-from alttext_tools.errors import GenerationError, ImageDecodeError, ModelFileError
+from alttext_tools.errors import GenerationError, ModelFileError
+from alttext_tools.images.errors import ImageDecodeError
 from alttext_tools.models.gguf_check import check_model_pair
-from alttext_tools.models.spec import ModelSpec
+from alttext_tools.models.spec import ModelSpec, VisionModel
 from alttext_tools.text import one_line
+
+if TYPE_CHECKING:
+    import llama_cpp
+    from llama_cpp.llama_types import CreateChatCompletionResponse
 
 log = logging.getLogger(__name__)
 native_log = logging.getLogger("alttext_tools.llama_cpp")
 
-# Handler name (modelspec.HANDLERS) -> class in llama_cpp.llama_chat_format.
+# Handler name (models.spec.HANDLERS) -> class in llama_cpp.llama_chat_format.
 HANDLER_CLASSES: dict[str, str] = {
     "moondream": "MoondreamChatHandler",
     "qwen2.5-vl": "Qwen25VLChatHandler",
@@ -62,18 +44,13 @@ HANDLER_CLASSES: dict[str, str] = {
 UTF8_GRACE_TOKENS = 8
 
 
-# Settings and results live in engine_settings.py so a run that loads no model never imports
-# llama_cpp (~0.4 s); re-exported here for callers of this module.
-
-
 # --- native logging ------------------------------------------------------------------------------
 
 _recent_native_errors: deque[str] = deque(maxlen=8)
-_log_callback: Any = None  # the ctypes callback must outlive every native call that may log
+_log_callback: object = None  # the ctypes callback must outlive every native call that may log
 _log_lock = threading.Lock()
 
 
-@llama_cpp.llama_log_callback
 def _forward_native_log(level: int, text: bytes | None, user_data: ctypes.c_void_p) -> None:
     # Runs inside native code: must never raise.
     message = (text or b"").decode("utf-8", errors="replace").rstrip()
@@ -86,13 +63,17 @@ def _forward_native_log(level: int, text: bytes | None, user_data: ctypes.c_void
 def silence_native_logs() -> None:
     """Route llama.cpp, ggml, clip/mtmd and mtmd-helper logs to logging (DEBUG), process-wide."""
     global _log_callback
+    import llama_cpp
+    import llama_cpp.mtmd_cpp as mtmd_cpp
+
     with _log_lock:
         if _log_callback is not None:
             return
-        _log_callback = _forward_native_log
-        llama_cpp.llama_log_set(_log_callback, ctypes.c_void_p(0))
-        mtmd_cpp.mtmd_log_set(_log_callback, ctypes.c_void_p(0))
-        mtmd_cpp.mtmd_helper_log_set(_log_callback, ctypes.c_void_p(0))
+        callback = llama_cpp.llama_log_callback(_forward_native_log)
+        _log_callback = callback
+        llama_cpp.llama_log_set(callback, ctypes.c_void_p(0))
+        mtmd_cpp.mtmd_log_set(callback, ctypes.c_void_p(0))
+        mtmd_cpp.mtmd_helper_log_set(callback, ctypes.c_void_p(0))
 
 
 def _native_detail() -> str:
@@ -137,8 +118,8 @@ class _GenerationGuard:
         self.generate_started: float | None = None
         self._create_completion = llm.create_completion
         self._generate = llm.generate
-        llm.create_completion = self._timed_create_completion  # type: ignore[method-assign]
-        llm.generate = self._capped_generate  # type: ignore[method-assign]
+        vars(llm)["create_completion"] = self._timed_create_completion
+        vars(llm)["generate"] = self._capped_generate
 
     def arm(self, max_tokens: int) -> None:
         self.cap = max_tokens + UTF8_GRACE_TOKENS
@@ -162,18 +143,20 @@ class _GenerationGuard:
 
     def remove(self) -> None:
         for name in ("create_completion", "generate"):
-            self.llm.__dict__.pop(name, None)  # breaks the llm <-> guard reference cycle
+            vars(self.llm).pop(name, None)  # breaks the llm <-> guard reference cycle
 
 
 @dataclass
 class _Loaded:
     spec: ModelSpec
     llm: llama_cpp.Llama
-    chat_handler: Any
+    chat_handler: Any  # a llama_chat_format handler: untyped classes without a common base
     guard: _GenerationGuard
 
 
 def _make_chat_handler(spec: ModelSpec, settings: EngineSettings) -> Any:
+    from llama_cpp import llama_chat_format
+
     handler_class = getattr(llama_chat_format, HANDLER_CLASSES[spec.handler])
     try:
         handler = handler_class(clip_model_path=str(spec.mmproj_path), verbose=settings.verbose)
@@ -185,6 +168,8 @@ def _make_chat_handler(spec: ModelSpec, settings: EngineSettings) -> Any:
 
 
 def _new_llama(spec: ModelSpec, chat_handler: Any, settings: EngineSettings, flash_attn: bool) -> llama_cpp.Llama:
+    import llama_cpp
+
     return llama_cpp.Llama(
         model_path=str(spec.text_path),
         chat_handler=chat_handler,
@@ -232,6 +217,8 @@ _schema_ok: dict[str, bool] = {}
 def llama_accepts_grammar(llm: llama_cpp.Llama, gbnf: str) -> bool:
     """Whether llama.cpp parses `gbnf`. A grammar it rejects becomes a NULL sampler that
     llama-cpp-python adds to the sampler chain unchecked, which crashes on the first token."""
+    import llama_cpp
+
     model = getattr(llm, "_model", None)
     if model is None:
         return True  # cannot check on this version; trust the converter
@@ -248,6 +235,8 @@ def schema_supported(json_schema: dict[str, Any], llm: llama_cpp.Llama) -> bool:
     The handlers silently fall back to "any JSON" when conversion fails, so we check first and
     report json_mode=False instead of pretending the schema was enforced.
     """
+    from llama_cpp.llama_grammar import LlamaGrammar
+
     key = json.dumps(json_schema)  # what the handler converts, so the same grammar is checked
     if key not in _schema_ok:
         try:
@@ -292,11 +281,14 @@ def _classify(err: Exception, spec: ModelSpec, n_ctx: int) -> Exception | None:
 
 
 class LocalEngine:
-    """Holds at most one loaded model per ModelSpec, loaded on first use, freed by close().
+    """An `engines.base.Engine` for local GGUF files (`ModelSpec`): at most one loaded model per
+    ModelSpec, loaded on first use, freed by close().
 
     Safe to share between threads: calls are serialised by a lock, because a llama.cpp context
     runs one request at a time anyway.
     """
+
+    concurrency = 1
 
     def __init__(self, settings: EngineSettings | None = None) -> None:
         self.settings = settings or EngineSettings()
@@ -320,8 +312,15 @@ class LocalEngine:
     # lifecycle -------------------------------------------------------------------------------
 
     @property
+    def image_max_tokens(self) -> int | None:
+        return self.settings.image_max_tokens
+
+    @property
     def loaded_models(self) -> list[str]:
         return list(self._loaded)
+
+    def prepare(self, model: VisionModel) -> None:
+        self.load(local_spec(model))
 
     def load(self, spec: ModelSpec) -> float:
         """Load `spec` now (validating its files first); seconds spent, 0.0 if already loaded."""
@@ -346,12 +345,6 @@ class LocalEngine:
             raise
         return _Loaded(spec, llm, chat_handler, _GenerationGuard(llm))
 
-    def unload(self, spec: ModelSpec) -> None:
-        with self._lock:
-            loaded = self._loaded.pop(spec.model_id, None)
-            if loaded is not None:
-                _close_loaded(loaded)
-
     def close(self) -> None:
         """Free every model (Llama.close() also frees the handler's mtmd context). Idempotent."""
         with self._lock:
@@ -364,7 +357,7 @@ class LocalEngine:
 
     def generate(
         self,
-        spec: ModelSpec,
+        model: VisionModel,
         image_png: bytes,
         system: str,
         user: str,
@@ -372,6 +365,7 @@ class LocalEngine:
     ) -> Generation:
         """Describe one image. Raises ModelFileError, ImageDecodeError or GenerationError."""
         started = time.perf_counter()
+        spec = local_spec(model)
         if not image_png:
             raise ImageDecodeError(f"{spec.model_id}: empty image data")
         with self._lock:
@@ -393,7 +387,7 @@ class LocalEngine:
 
     def _complete(
         self, loaded: _Loaded, messages: list[dict[str, Any]], json_schema: dict[str, Any] | None
-    ) -> dict[str, Any]:
+    ) -> CreateChatCompletionResponse:
         settings = self.settings
         kwargs: dict[str, Any] = {
             "messages": messages,
@@ -420,12 +414,14 @@ class LocalEngine:
                 f"{loaded.spec.model_id}: stopped after {loaded.guard.cap} tokens of incomplete UTF-8 output"
                 " (the model keeps emitting partial characters)"
             )
-        return response  # type: ignore[return-value]
+        if not isinstance(response, dict):  # a stream, which is never asked for
+            raise GenerationError(f"{loaded.spec.model_id}: llama-cpp-python answered with a stream")
+        return response
 
     def _result(
         self,
         loaded: _Loaded,
-        response: dict[str, Any],
+        response: CreateChatCompletionResponse,
         json_mode: bool,
         load_s: float,
         request_started: float,
@@ -450,6 +446,13 @@ class LocalEngine:
         )
 
 
+def local_spec(model: VisionModel) -> ModelSpec:
+    """`model` as the local GGUF files LocalEngine runs; TypeError for any other kind of model."""
+    if not isinstance(model, ModelSpec):
+        raise TypeError(f"LocalEngine runs local GGUF files (a ModelSpec), not {model.model_id}")
+    return model
+
+
 class _GrammarPathFailed(Exception):
     """Internal: the JSON-grammar request failed for a reason other than the image or context."""
 
@@ -460,5 +463,7 @@ def _close_loaded(loaded: _Loaded) -> None:
     # Belt and braces for handler versions that do not register mtmd_free on the Llama.
     ctx = getattr(loaded.chat_handler, "mtmd_ctx", None)
     if ctx is not None:
+        import llama_cpp.mtmd_cpp as mtmd_cpp
+
         mtmd_cpp.mtmd_free(ctx)
         loaded.chat_handler.mtmd_ctx = None

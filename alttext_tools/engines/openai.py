@@ -1,33 +1,5 @@
-"""Generation through an OpenAI-compatible server: `alttext fix --backend openai --base-url URL`.
-
-`OpenAIEngine` has LocalEngine's contract (`generate(spec, image_png, system, user, json_schema)
--> Generation`, `load_counts`, `close()`), so ModelProvider routes, prompts, caches and cleans
-exactly as it does in process; only the model call goes over HTTP:
-`POST {base_url}/chat/completions` with the image as an `image_url` data URI (PNG, base64).
-
-Works with llama.cpp's server and llama-cpp-python's (`python -m llama_cpp.server`), Ollama
-(`http://127.0.0.1:11434/v1`), vLLM, LM Studio and hosted OpenAI-style APIs. Slots map to server
-models by name: `--model NAME` is the server's model id for both slots, `--fast-model NAME` /
-`--text-model NAME` name two server models. `--handler` (default "mtmd": system message plus
-user message, images bounded to 1024 px) only shapes the prompt and the image size; use
-`--handler moondream` for a server whose chat format drops the system message.
-
-Failure handling, per request (stdlib http.client, no proxy, one connection per request):
-* 429, 5xx, connection refused/reset: retried `retries` times with exponential backoff and
-  jitter (Retry-After honoured, capped); after a request has used all its retries on a server
-  that does not answer, later requests try once until one gets through, so a dead server costs
-  each remaining image one quick attempt rather than the whole backoff;
-* a request that outlives `timeout` is not retried (the server may still be working on it);
-* errors become one-line messages: no server at URL, model not found, model without vision,
-  context too small, timeout, an answer that is not a chat completion. Model-level failures
-  (unknown model, no vision, API key refused) raise `ServerModelError`, a ModelFileError, so the
-  pipeline stops sending images to that slot; everything else is about one image.
-* `response_format`: the OpenAI `json_schema` form first; a server that rejects it gets
-  llama-cpp-python's `{"type": "json_object", "schema": ...}`, then plain text (per model, the
-  first form that works is kept for the run).
-The API key comes from an environment variable (`--api-key-env`, default OPENAI_API_KEY) and is
-sent as `Authorization: Bearer`; it never appears in a message (server error texts are redacted).
-"""
+"""`OpenAIEngine`: generation through an OpenAI-compatible server (`--backend openai --base-url URL`),
+with retries, one-line errors and response_format fallbacks; see docs/engines.md."""
 
 from __future__ import annotations
 
@@ -48,10 +20,12 @@ from types import TracebackType
 from typing import Any
 from urllib.parse import urlsplit
 
-from alttext_tools.engines.base import build_messages, strict_json
-from alttext_tools.engines.llama import Generation
-from alttext_tools.errors import AltTextError, GenerationError, ImageDecodeError, ModelFileError
-from alttext_tools.models.spec import HANDLERS
+from alttext_tools.config import Config
+from alttext_tools.engines.base import Generation, build_messages, strict_json
+from alttext_tools.errors import GenerationError, ModelUnusableError
+from alttext_tools.images.errors import ImageDecodeError
+from alttext_tools.models.slots import ModelPathError, Slots
+from alttext_tools.models.spec import HANDLERS, SLOTS, VisionModel
 from alttext_tools.text import one_line
 
 log = logging.getLogger(__name__)
@@ -63,7 +37,7 @@ DEFAULT_RETRIES = 3
 DEFAULT_SERVER_HANDLER = "mtmd"
 USER_AGENT = "alttext-tools"
 
-# response_format forms, most standard first (see module docstring).
+# response_format forms, most standard first (see docs/engines.md).
 JSON_SCHEMA = "json_schema"
 JSON_OBJECT = "json_object"
 FORMATS: tuple[str | None, ...] = (JSON_SCHEMA, JSON_OBJECT, None)
@@ -74,7 +48,7 @@ _MAX_BODY = 16 * 1024 * 1024  # a chat completion is a few KB; more is not an an
 _CONTEXT_PATTERNS = re.compile(
     r"n_ctx|context (length|window|size)|maximum context|exceeds? (the )?(available )?context|"
     r"context_length_exceeded|too many tokens|prompt is too long|max_model_len|exceed_context|"
-    # llama-cpp-python's server: numpy overflowing its n_ctx-sized token buffer (see engine.py)
+    # llama-cpp-python's server: numpy overflowing its n_ctx-sized token buffer (see engines/llama.py)
     r"could not broadcast input array",
     re.IGNORECASE,
 )
@@ -97,17 +71,10 @@ _FORMAT_PATTERNS = re.compile(r"response_format|json_schema|json_object|schema|g
 _DATA_URI = re.compile(r"data:[\w/+.\-]*;base64,[A-Za-z0-9+/=]{16,}")
 
 
-class ServerModelError(ModelFileError):
-    """The server cannot serve this model at all (unknown model, no vision, API key refused).
-
-    A ModelFileError, so the pipeline marks the slot unusable for the rest of the run instead of
-    failing image after image the same way.
-    """
-
-    def __init__(self, message: str) -> None:
-        AltTextError.__init__(self, message)
-        self.path = Path()
-        self.reason = one_line(message)
+class ServerModelError(ModelUnusableError):
+    """The server cannot serve this model at all (unknown model, no vision, API key refused), so
+    generation marks the slot unusable for the rest of the run instead of failing image after
+    image the same way."""
 
 
 @dataclass(frozen=True)
@@ -124,15 +91,15 @@ class ServerSettings:
     seed: int | None = 0
     backoff: float = 0.5  # first retry delay, doubled each time, +-50 % jitter
     max_backoff: float = 8.0
-    # Read by ModelProvider for the Qwen2.5-VL resize preset (tokens per image), as with LocalEngine.
+    # The Qwen2.5-VL resize preset's tokens per image (OpenAIEngine.image_max_tokens).
     image_max_tokens: int | None = 1024
 
 
 @dataclass(frozen=True)
 class ServerModel:
-    """A model slot served by the server: `name` is the server's model id.
+    """A model slot served by the server (a `models.spec.VisionModel`): `name` is the server's model id.
 
-    `handler` only decides the prompt layout and image size (see modelspec.HANDLERS); the
+    `handler` only decides the prompt layout and image size (see models.spec.HANDLERS); the
     server does its own chat templating.
     """
 
@@ -257,9 +224,9 @@ def _error_text(body: bytes) -> str:
 
 
 class OpenAIEngine:
-    """LocalEngine's contract over an OpenAI-compatible HTTP API (see module docstring).
+    """An `engines.base.Engine` over an OpenAI-compatible HTTP API (see docs/engines.md).
 
-    Thread-safe: `concurrency` tells ModelProvider how many requests it may keep in flight.
+    Thread-safe: `concurrency` tells generation how many requests it may keep in flight.
     Nothing is loaded in process, so `load_counts` stays empty.
     """
 
@@ -309,6 +276,10 @@ class OpenAIEngine:
     def loaded_models(self) -> list[str]:
         return []
 
+    @property
+    def image_max_tokens(self) -> int | None:
+        return self.settings.image_max_tokens
+
     # helpers ---------------------------------------------------------------------------------
 
     def _headers(self, content_type: str | None = None) -> dict[str, str]:
@@ -332,19 +303,19 @@ class OpenAIEngine:
                 return max(0.0, min(float(retry_after), self.settings.max_backoff * 4))
             except ValueError:
                 pass  # an HTTP date: use our own schedule
-        delay = min(self.settings.backoff * (2**attempt), self.settings.max_backoff)
+        delay = min(self.settings.backoff * 2.0**attempt, self.settings.max_backoff)
         return delay * random.uniform(0.5, 1.5)
 
     # model check -----------------------------------------------------------------------------
 
-    def check_model(self, spec: Any) -> None:
-        """Ask the server's `/models` list once whether it serves `spec.name`.
+    def prepare(self, model: VisionModel) -> None:
+        """Ask the server's `/models` list once whether it serves `model.name`.
 
         Raises ServerModelError when the list is readable and the model is not on it; a server
         that cannot answer the question (no such endpoint, not running) is asked again later or
         left to the chat request's own error.
         """
-        name = spec.name
+        name = model.name
         with self._lock:
             if name in self._checked:
                 return
@@ -386,7 +357,7 @@ class OpenAIEngine:
 
     def generate(
         self,
-        spec: Any,
+        model: VisionModel,
         image_png: bytes,
         system: str,
         user: str,
@@ -396,15 +367,15 @@ class OpenAIEngine:
         GenerationError, each one line."""
         started = time.perf_counter()
         if not image_png:
-            raise ImageDecodeError(f"{spec.model_id}: empty image data")
-        self.check_model(spec)
+            raise ImageDecodeError(f"{model.model_id}: empty image data")
+        self.prepare(model)
         messages = build_messages(image_png, system, user)
         while True:
             with self._lock:
-                index = self._format.get(spec.name, 0) if json_schema is not None else len(FORMATS) - 1
+                index = self._format.get(model.name, 0) if json_schema is not None else len(FORMATS) - 1
             mode = FORMATS[index]
             body: dict[str, Any] = {
-                "model": spec.name,
+                "model": model.name,
                 "messages": messages,
                 "max_tokens": self.settings.max_tokens,
                 "temperature": self.settings.temperature,
@@ -412,7 +383,7 @@ class OpenAIEngine:
             }
             if self.settings.seed is not None:
                 body["seed"] = self.settings.seed
-            if mode == JSON_SCHEMA:
+            if mode == JSON_SCHEMA and json_schema is not None:
                 # strict false: OpenAI's strict mode refuses keywords such as maxLength; servers
                 # with grammar-constrained decoding (llama.cpp, vLLM, Ollama) enforce it anyway.
                 body["response_format"] = {
@@ -427,20 +398,20 @@ class OpenAIEngine:
                 body["response_format"] = {"type": "json_object", "schema": json_schema}
             request_started = time.perf_counter()
             try:
-                data = self._post(spec, json.dumps(body).encode("utf-8"), json_mode=mode is not None)
+                data = self._post(model, json.dumps(body).encode("utf-8"), json_mode=mode is not None)
             except _FormatRejected as rejected:
                 with self._lock:
-                    if self._format.get(spec.name, 0) == index:
-                        self._format[spec.name] = index + 1
+                    if self._format.get(model.name, 0) == index:
+                        self._format[model.name] = index + 1
                 following = FORMATS[index + 1] or "plain text"
                 log.info(
-                    "%s: the server rejected response_format %s (%s); trying %s", spec.name, mode, rejected, following
+                    "%s: the server rejected response_format %s (%s); trying %s", model.name, mode, rejected, following
                 )
                 continue
             finished = time.perf_counter()
-            return self._result(spec, data, mode is not None, request_started, started, finished)
+            return self._result(model, data, mode is not None, request_started, started, finished)
 
-    def _post(self, spec: Any, payload: bytes, *, json_mode: bool) -> dict[str, Any]:
+    def _post(self, model: VisionModel, payload: bytes, *, json_mode: bool) -> dict[str, Any]:
         """POST /chat/completions with retries; the parsed answer, or one of our errors."""
         with self._lock:
             attempts = 1 if self._unresponsive else 1 + self.settings.retries
@@ -465,7 +436,7 @@ class OpenAIEngine:
                 continue
             except _TimedOut:
                 raise GenerationError(
-                    f"{spec.name}: no answer from {where} within {self.settings.timeout:g} s (--timeout);"
+                    f"{model.name}: no answer from {where} within {self.settings.timeout:g} s (--timeout);"
                     " the server is overloaded or the model too slow for this timeout"
                 ) from None
             except _Unreachable as err:
@@ -475,21 +446,21 @@ class OpenAIEngine:
             if reply.status == 200:
                 return self._parse(reply)
             message = self._clean(_error_text(reply.body))
-            self._classify(spec, reply.status, reply, message, json_mode)  # raises when it recognises the error
+            self._classify(model, reply.status, reply, message, json_mode)  # raises when it recognises the error
             if reply.status == 429 or reply.status >= 500:
                 last, silent = f"the server at {where} answered HTTP {reply.status}: {message}", False
                 retry_after = reply.headers.get("retry-after")
                 continue
-            raise GenerationError(f"{spec.name}: the server at {where} answered HTTP {reply.status}: {message}")
+            raise GenerationError(f"{model.name}: the server at {where} answered HTTP {reply.status}: {message}")
         if silent:
             with self._lock:
                 self._unresponsive = True  # later requests try once until one gets through
         tries = f" (after {attempts} attempts)" if attempts > 1 else ""
         raise GenerationError(f"{last}{tries}")
 
-    def _classify(self, spec: Any, status: int, reply: _Reply, message: str, json_mode: bool) -> None:
+    def _classify(self, model: VisionModel, status: int, reply: _Reply, message: str, json_mode: bool) -> None:
         """Raise the error a non-200 answer stands for when it is recognisable; else return."""
-        name, where = spec.name, self.base_url
+        name, where = model.name, self.base_url
         if status in (401, 403):
             raise self._auth_error(reply)
         if _CONTEXT_PATTERNS.search(message):
@@ -513,7 +484,8 @@ class OpenAIEngine:
             )
         if vision and status != 429:
             raise ServerModelError(
-                f"model {name!r} at {where} does not take images ({message}); serve a vision model (with its mmproj / projector)"
+                f"model {name!r} at {where} does not take images ({message});"
+                " serve a vision model (with its mmproj / projector)"
             )
 
     def _parse(self, reply: _Reply) -> dict[str, Any]:
@@ -523,18 +495,26 @@ class OpenAIEngine:
         try:
             data = json.loads(reply.body)
         except ValueError:
+            start = self._clean(reply.body[:200].decode("utf-8", "replace"))
             raise GenerationError(
-                f"the server at {where} answered with something that is not JSON: {self._clean(reply.body[:200].decode('utf-8', 'replace'))!r}"
+                f"the server at {where} answered with something that is not JSON: {start!r}"
             ) from None
         problem = _completion_problem(data)
-        if problem:
-            raise GenerationError(
-                f"the server at {where} answered with JSON that is not a chat completion ({problem}): {self._clean(json.dumps(data)[:200])}"
-            )
-        return data  # type: ignore[no-any-return]
+        if problem is None and isinstance(data, dict):
+            return data
+        start = self._clean(json.dumps(data)[:200])
+        raise GenerationError(
+            f"the server at {where} answered with JSON that is not a chat completion ({problem}): {start}"
+        )
 
     def _result(
-        self, spec: Any, data: dict[str, Any], json_mode: bool, request_started: float, started: float, finished: float
+        self,
+        model: VisionModel,
+        data: dict[str, Any],
+        json_mode: bool,
+        request_started: float,
+        started: float,
+        finished: float,
     ) -> Generation:
         choice = data["choices"][0]
         text = _content_text(choice["message"].get("content")).strip()
@@ -542,8 +522,8 @@ class OpenAIEngine:
         tokens = usage.get("completion_tokens", 0) if isinstance(usage, dict) else 0
         return Generation(
             text=strict_json(text) if json_mode else text,
-            model_id=spec.model_id,
-            handler=spec.handler,
+            model_id=model.model_id,
+            handler=model.handler,
             json_mode=json_mode,
             load_s=0.0,
             encode_s=None,  # the server does not say how its time splits
@@ -597,50 +577,45 @@ def _looks_like_file(name: str) -> bool:
     return name.lower().endswith(".gguf") or (Path(name).is_absolute() and Path(name).exists())
 
 
-def server_slots(config: Any) -> Any:
-    """generate.Slots of ServerModels from config (`fast_model` / `text_model` are the server's
-    model ids; `--model NAME` sets both). Raises generate.ModelPathError, one line."""
-    from alttext_tools.models.slots import ModelPathError, Slots
-
-    specs: dict[str, ServerModel | None] = {}
-    for slot in ("fast", "text"):
-        name = getattr(config, f"{slot}_model")
+def server_slots(config: Config) -> Slots:
+    """The slots of ServerModels that config names (`fast_model` / `text_model` are the server's
+    model ids; `--model NAME` sets both). Raises models.slots.ModelPathError, one line."""
+    models: dict[str, ServerModel | None] = {}
+    for slot in SLOTS:
+        name: str | None = getattr(config, f"{slot}_model")
         if getattr(config, f"{slot}_mmproj"):
             raise ModelPathError(
                 f"--{slot}-mmproj is for the local backend: the server loads its model's projector itself"
             )
         if name is None:
-            specs[slot] = None
+            models[slot] = None
             continue
         if _looks_like_file(name):
             raise ModelPathError(
-                f"--{slot}-model {name}: with --backend openai give the server's model id (see GET /v1/models), not a GGUF file"
+                f"--{slot}-model {name}: with --backend openai give the server's model id"
+                " (see GET /v1/models), not a GGUF file"
             )
         try:
-            specs[slot] = ServerModel(name, getattr(config, f"{slot}_handler") or DEFAULT_SERVER_HANDLER)
+            models[slot] = ServerModel(name, getattr(config, f"{slot}_handler") or DEFAULT_SERVER_HANDLER)
         except ValueError as err:
             raise ModelPathError(str(err)) from None
-    if specs["fast"] is None and specs["text"] is None:
+    if models["fast"] is None and models["text"] is None:
         raise ModelPathError(
             "--backend openai needs --model NAME (the server's model id, as GET /v1/models lists it),"
             " or --fast-model NAME and/or --text-model NAME"
         )
-    return Slots(fast=specs["fast"], text=specs["text"])  # type: ignore[arg-type]  # duck-typed ModelSpec
+    return Slots(fast=models["fast"], text=models["text"])
 
 
-def server_engine(config: Any, *, max_tokens: int | None = None) -> OpenAIEngine:
+def server_engine(config: Config) -> OpenAIEngine:
     """An OpenAIEngine from config (base_url, api_key_env, concurrency, timeout, retries).
-    Raises generate.ModelPathError for a missing or unusable base URL."""
-    from alttext_tools.models.slots import ModelPathError
-
+    Raises models.slots.ModelPathError for a missing or unusable base URL."""
     if not config.base_url:
         raise ModelPathError(
             "--backend openai needs --base-url URL, e.g. http://127.0.0.1:8080/v1 (llama.cpp server),"
-            " http://127.0.0.1:11434/v1 (Ollama), http://127.0.0.1:8000/v1 (vLLM), http://127.0.0.1:1234/v1 (LM Studio)"
+            " http://127.0.0.1:11434/v1 (Ollama), http://127.0.0.1:8000/v1 (vLLM),"
+            " http://127.0.0.1:1234/v1 (LM Studio)"
         )
-    options: dict[str, Any] = {}
-    if max_tokens is not None:
-        options["max_tokens"] = max_tokens
     try:
         settings = ServerSettings(
             base_url=config.base_url,
@@ -648,7 +623,6 @@ def server_engine(config: Any, *, max_tokens: int | None = None) -> OpenAIEngine
             concurrency=config.concurrency,
             timeout=float(config.timeout),
             retries=config.retries,
-            **options,
         )
         return OpenAIEngine(settings)
     except ValueError as err:

@@ -1,15 +1,7 @@
 """Turn a model's raw answer into one clean line of alt text, or a reason why there is none.
 
-Model output is untrusted data. This module makes it *plausible* alt text (one line, no labels,
-quotes, Markdown or "Image of" filler, within the length limit); making it *safe* to write is the
-rewriter's job, which escapes whatever it is given for the syntax it lands in. Nothing here may
-assume the text is free of `"`, `<`, `]` or backslashes.
-
-Parsing, most structured first:
-* JSON mode: the grammar-constrained `{"alt": ..., "decorative": ...}` object;
-* a JSON object cut off at max_tokens (`{"alt": "A red fox sle`): the alt string is read up to
-  where it stops, and its last, possibly partial, word dropped;
-* plain text, including a plain-text model that answered with JSON anyway (or in a ```json fence).
+Model output is untrusted data: this makes it plausible alt text, never safe to write (the
+rewriter escapes it). How answers are parsed: docs/generation.md.
 """
 
 from __future__ import annotations
@@ -350,7 +342,7 @@ def _show(raw: str) -> str:
 
 
 def clean_alt(raw: str, *, max_length: int, json_mode: bool) -> CleanResult:
-    """One line of alt text from a model answer (see module docstring), or alt None + reason."""
+    """One line of alt text from a model answer (see docs/generation.md), or alt None + reason."""
     if max_length < 1:
         raise ValueError(f"max_length must be positive, not {max_length}")
     if raw is None or not raw.strip():

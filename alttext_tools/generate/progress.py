@@ -1,29 +1,4 @@
-"""The generation pipeline: images that need alt text in, `Decision`s out, through local models.
-
-    slots = resolve_slots(config)                  # which models, from presets or local files
-    with ModelProvider(slots, project_root=..., site_root=..., router_mode="auto", ...) as provider:
-        decisions = provider.decide(images)        # decisions.Provider
-        provider.problems, provider.records, provider.summary()
-
-Per image: resolve the src safely (project-root boundary, site root, remote only when allowed) ->
-read the bytes -> deduplicate (same bytes, same role, same language: generated once per run) ->
-SVG: its <title>/<desc>, no model -> decode with Pillow once -> route (router.classify +
-choose_slot) -> downscale/PNG for the chosen handler -> prompt (prompts.build_prompt) -> ONE
-LocalEngine for the whole run (each model loads lazily, once) -> postprocess.clean_alt ->
-Decision. Every failure is about one image: it becomes a record with status "failed" and a
-one-line entry in `problems`, and the run goes on. A model whose files turn out to be broken
-(ModelFileError) is not retried for every image: its slot is marked broken for the rest of the
-run and images go to the other slot when there is one.
-
-The engine is a LocalEngine by default (one in-process model at a time: images go through it one
-by one). An engine with a `concurrency` attribute above 1 (openai_backend.OpenAIEngine, a server)
-gets that many distinct images in flight: reading and deduplication stay serial and in order, a
-thread pool runs decode -> route -> prompt -> generate -> clean for first occurrences, and
-records keep the input order.
-
-Alt text caching across runs belongs to the cache issue; `cache` (a `GenerationCache`, keyed by
-`GenerationKey`: image sha256, model id, PROMPT_VERSION, language, role) is the hook it plugs into.
-"""
+"""What a generation run shows on the terminal: the progress line and the per-image timing line."""
 
 from __future__ import annotations
 

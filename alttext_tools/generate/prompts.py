@@ -1,19 +1,6 @@
-"""What we ask a vision-language model for one image: instructions, page context, answer format.
-
-The instructions follow the W3C alt decision tree (https://www.w3.org/WAI/tutorials/images/decision-tree/):
-an image inside a link or button names the destination or action; an image of text gives the
-text; an informative image gets a short description of what it contributes, most important
-first; a purely decorative image gets no alt at all. Never "image of".
-
-Page context is untrusted text from the docs. Before it goes into a prompt it is flattened to one
-line, capped, and stripped of anything a chat handler could treat as structure: media markers
-(`<__media__>`, `<image>`, `<|image_pad|>`, `[IMG]`...), special tokens (`<|im_end|>`, `</s>`,
-`<start_of_turn>`...) and `data:` URIs. That matters because the llama-cpp-python handlers
-tokenise the rendered prompt with `parse_special=True` (so `<|im_end|>` in a paragraph would end
-the turn) and replace every occurrence of the image's data URI with the media marker.
-
-Bump PROMPT_VERSION whenever the text or the schema changes: it is part of every cache key.
-"""
+"""What we ask a vision-language model for one image: instructions (the W3C alt decision tree),
+sanitised page context, answer format. Bump PROMPT_VERSION whenever the text or the schema
+changes: it is part of every cache key. Design notes: docs/generation.md."""
 
 from __future__ import annotations
 

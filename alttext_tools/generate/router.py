@@ -1,25 +1,5 @@
-"""Decide, before any model runs, whether an image is text-heavy or photo-like.
-
-Text-heavy images (screenshots, code, tables, charts, diagrams with labels, scanned pages) go
-to the "text" slot (a model that reads well, e.g. Qwen2.5-VL); photos, gradients, textures and
-shapes go to the "fast" slot (e.g. Moondream). A wrong call costs time or some quality, never
-correctness, so the router is a cheap heuristic: ~3-6 ms on a <=512 px grayscale copy.
-
-The central feature is *ridge density*: pixels that are darker (or brighter) than BOTH
-neighbours 1-2 px away on either side, by a clear margin. Those are thin strokes -- glyphs,
-table rules, chart axes. Step edges of shapes are not ridges, smooth gradients have no strong
-contrast at all, and isolated points (stars, specular dots) are ridges in both directions at
-once, which we measure separately. Two regimes then make an image "text":
-
-  clean:  some thin strokes, on a mostly flat background, in a few dominant colours, and not
-          mostly isolated points            (screenshots, code, charts, UI, badges)
-  dense:  many thin strokes, arranged in rows with gaps between them
-          (paragraphs, scans, text over a gradient; textures such as grass or gravel have
-           strokes in every row, so they do not qualify)
-
-Thresholds were hand-set on fixtures/router and checked on generator runs with other seeds,
-JPEG-compressed copies and rescaled copies (see benchmarks/router_accuracy.py).
-"""
+"""Decide, before any model runs, whether an image is text-heavy or photo-like (`classify`), and
+which model slot it goes to (`choose_slot`). The heuristic is explained in docs/generation.md."""
 
 from __future__ import annotations
 
@@ -28,14 +8,13 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 import numpy as np
+from numpy.typing import NDArray
 from PIL import Image
 
+from alttext_tools.config import ROUTER_MODES, RouterMode
 from alttext_tools.models.spec import SLOTS
 
-__all__ = ["SLOTS", "RouteDecision", "choose_slot", "classify", "extract_features"]
-
 Kind = Literal["text", "photo"]
-Mode = Literal["auto", "fast", "text"]
 
 # Long side of the working copy. Large enough that 11-12 px UI text in a 1200 px screenshot
 # still has 1-3 px strokes; small enough to stay within a few milliseconds.
@@ -44,7 +23,7 @@ WORK_SIDE = 512
 MIN_AREA = 32 * 32
 RIDGE_CONTRAST = 40  # grey levels a stroke must differ from both sides by
 
-# Decision thresholds (see module docstring). Each is (threshold, softness) for the score.
+# Decision thresholds (see docs/generation.md). Each is (threshold, softness) for the score.
 CLEAN_RIDGE = (0.006, 0.0015)  # fraction of ridge pixels, max over full and half scale
 CLEAN_FLAT = (0.55, 0.04)  # fraction of pixels with gradient <= 3
 CLEAN_TOP4 = (0.55, 0.04)  # fraction of pixels in the 4 most common colours (4 bits/channel)
@@ -62,7 +41,11 @@ class RouteDecision:
     features: dict[str, float] = field(default_factory=dict)
 
 
-def _ridges(g: np.ndarray, contrast: int) -> tuple[np.ndarray, np.ndarray]:
+Grey = NDArray[np.int16]
+Mask = NDArray[np.bool_]
+
+
+def _ridges(g: Grey, contrast: int) -> tuple[Mask, Mask]:
     """Masks of thin-stroke pixels: horizontal (vertical strokes) and vertical (horizontal strokes).
 
     A pixel is a ridge at distance d when it is darker than both the pixel d to the left and d
@@ -70,9 +53,10 @@ def _ridges(g: np.ndarray, contrast: int) -> tuple[np.ndarray, np.ndarray]:
     to 3 px wide at the working scale.
     """
 
-    def thin(c: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    def thin(c: Grey, a: Grey, b: Grey) -> Mask:
         # darker than both sides, or brighter than both sides
-        return (np.minimum(a - c, b - c) > contrast) | (np.minimum(c - a, c - b) > contrast)
+        left, right = a - c, b - c
+        return ((left > contrast) & (right > contrast)) | ((left < -contrast) & (right < -contrast))
 
     h = np.zeros(g.shape, dtype=bool)
     v = np.zeros(g.shape, dtype=bool)
@@ -97,7 +81,7 @@ def _working_copy(img: Image.Image) -> Image.Image:
 
 
 def extract_features(img: Image.Image) -> dict[str, float]:
-    """The router's measurements, all in 0..1 (see module docstring)."""
+    """The router's measurements, all in 0..1 (see docs/generation.md)."""
     small = _working_copy(img)
     g = np.asarray(small.convert("L"), dtype=np.int16)
     height, width = g.shape
@@ -177,15 +161,15 @@ def classify(img: Image.Image) -> RouteDecision:
     return RouteDecision(kind="text" if score >= 0.5 else "photo", score=round(score, 4), features=features)
 
 
-def choose_slot(decision: RouteDecision, available: set[str], mode: Mode = "auto") -> str:
+def choose_slot(decision: RouteDecision, available: set[str], mode: RouterMode = "auto") -> str:
     """Pick the model slot ("fast" or "text") for one image.
 
     With a single slot available, that slot is used whatever the mode (a forced mode cannot
     conjure a model that is not loaded; callers may warn). Otherwise mode "fast"/"text" forces
     the slot and "auto" follows the router: text-heavy -> "text", photo-like -> "fast".
     """
-    if mode not in ("auto", *SLOTS):
-        raise ValueError(f"unknown routing mode {mode!r}; expected auto, fast or text")
+    if mode not in ROUTER_MODES:
+        raise ValueError(f"unknown routing mode {mode!r}; expected one of {', '.join(ROUTER_MODES)}")
     usable = {slot for slot in available if slot in SLOTS}
     if not usable:
         raise ValueError("no model slot available (expected 'fast' and/or 'text')")

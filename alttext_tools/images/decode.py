@@ -1,13 +1,5 @@
-"""Turn an image reference from a page into model-ready pixels, safely.
-
-Pipeline: `resolve_src` (what does this src point at, and is it allowed?) -> `read_source` /
-`fetch.fetch_remote` (bytes, with size and time limits) -> `load_image` (decode to RGB with a pixel
-limit) -> `prepare_for_model` (downscale for the model, PNG) -> `to_data_uri`.
-
-Security stance: documentation sources are untrusted input. A src may try to read files outside
-the project (traversal, absolute paths, symlinks), reach internal services (SSRF), or feed a
-decompression bomb / XXE payload to a parser. Each step refuses such input with an `ImageError`.
-"""
+"""Image bytes to RGB pixels with Pillow (`load_image`): an allow-list of formats, a pixel limit
+checked before decoding, EXIF orientation applied, transparency flattened on white."""
 
 from __future__ import annotations
 
@@ -16,10 +8,11 @@ import io
 import warnings
 from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from PIL import Image
 from alttext_tools.images.errors import ImageDecodeError, ImageError, ImageTooLargeError, UnsupportedImageError
 from alttext_tools.images.svg import looks_like_svg
+
+if TYPE_CHECKING:
+    from PIL import Image
 
 DEFAULT_MAX_PIXELS = 40_000_000
 
@@ -78,7 +71,7 @@ def load_image(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS, src: str | 
         warnings.simplefilter("ignore")
         warnings.simplefilter("error", Image.DecompressionBombWarning)
         try:
-            img = Image.open(io.BytesIO(data), formats=list(formats))
+            img: Image.Image = Image.open(io.BytesIO(data), formats=list(formats))
         except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
             raise ImageTooLargeError(f"decompression bomb refused ({exc})", src=src) from None
         except UnidentifiedImageError:

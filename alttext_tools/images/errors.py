@@ -1,4 +1,4 @@
-"""Errors raised while resolving, fetching and decoding images.
+"""Errors raised while resolving, reading, fetching and decoding images.
 
 Every error is one line and names the image reference it is about, so a report can print
 `str(err)` next to the page and line without further formatting.
@@ -7,19 +7,15 @@ Every error is one line and names the image reference it is about, so a report c
 from __future__ import annotations
 
 from alttext_tools.errors import AltTextError
+from alttext_tools.text import one_line
 
 # Long data: URIs or hostile inputs must not flood a report line.
 _MAX_SRC_IN_MESSAGE = 120
 
 
-def _one_line(text: str) -> str:
-    """Collapse control characters and newlines so a message is always a single line."""
-    return " ".join("".join(ch if ch.isprintable() else " " for ch in text).split())
-
-
 def shorten_src(src: str) -> str:
     """The src as shown in messages: one line, at most _MAX_SRC_IN_MESSAGE characters."""
-    flat = _one_line(src)
+    flat = one_line(src)
     if len(flat) > _MAX_SRC_IN_MESSAGE:
         flat = flat[: _MAX_SRC_IN_MESSAGE - 3] + "..."
     return flat
@@ -30,7 +26,7 @@ class ImageError(AltTextError):
 
     def __init__(self, message: str, *, src: str | None = None) -> None:
         self.src = src
-        self.reason = _one_line(message)
+        self.reason = one_line(message)
         text = f"{shorten_src(src)!r}: {self.reason}" if src is not None else self.reason
         super().__init__(text)
 
@@ -71,8 +67,13 @@ class RemoteTimeoutError(RemoteFetchError):
     """The remote fetch took longer than the allowed time."""
 
 
+class ImageChangedError(ImageError):
+    """The bytes behind a src changed between two reads in one run (the file was edited meanwhile)."""
+
+
 class ImageDecodeError(ImageError):
-    """The bytes are not a decodable image: empty, truncated, corrupt or garbage."""
+    """The bytes are not a decodable image (empty, truncated, corrupt or garbage), whether Pillow
+    or a model's own decoder found out."""
 
 
 class ImageTooLargeError(ImageError):

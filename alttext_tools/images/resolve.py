@@ -1,12 +1,8 @@
-"""Turn an image reference from a page into model-ready pixels, safely.
+"""What an image src on a page points at (`resolve_src`: a file inside the project, a data: URI,
+or a remote URL when allowed) and its bytes (`read_image_bytes`), with size limits.
 
-Pipeline: `resolve_src` (what does this src point at, and is it allowed?) -> `read_source` /
-`fetch.fetch_remote` (bytes, with size and time limits) -> `load_image` (decode to RGB with a pixel
-limit) -> `prepare_for_model` (downscale for the model, PNG) -> `to_data_uri`.
-
-Security stance: documentation sources are untrusted input. A src may try to read files outside
-the project (traversal, absolute paths, symlinks), reach internal services (SSRF), or feed a
-decompression bomb / XXE payload to a parser. Each step refuses such input with an `ImageError`.
+Sources are untrusted input: a src may try to read outside the project (traversal, absolute
+paths, symlinks) or reach internal services; see docs/images.md for the security stance.
 """
 
 from __future__ import annotations
@@ -19,12 +15,9 @@ import re
 import stat
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 from urllib.parse import unquote, unquote_to_bytes
 
-if TYPE_CHECKING:
-    pass
-from alttext_tools.images.decode import DEFAULT_MAX_PIXELS, load_image
 from alttext_tools.images.errors import (
     ImageError,
     ImageNotFoundError,
@@ -34,45 +27,7 @@ from alttext_tools.images.errors import (
     UnsafePathError,
     UnsupportedSchemeError,
 )
-from alttext_tools.images.resize import (
-    GENERIC,
-    MOONDREAM,
-    MOONDREAM_SIDE,
-    QWEN_DEFAULT_TOKEN_BUDGET,
-    QWEN_PATCH,
-    ResizePreset,
-    fit_size,
-    prepare_for_model,
-    prepare_with_preset,
-    preset_for_handler,
-    qwen25vl_preset,
-    to_data_uri,
-)
-from alttext_tools.images.svg import looks_like_svg, svg_text_alternative
 
-__all__ = [
-    "DEFAULT_MAX_BYTES",
-    "DEFAULT_MAX_PIXELS",
-    "GENERIC",
-    "MOONDREAM",
-    "MOONDREAM_SIDE",
-    "QWEN_DEFAULT_TOKEN_BUDGET",
-    "QWEN_PATCH",
-    "ImageSource",
-    "ResizePreset",
-    "content_hash",
-    "fit_size",
-    "load_image",
-    "looks_like_svg",
-    "prepare_for_model",
-    "prepare_with_preset",
-    "preset_for_handler",
-    "qwen25vl_preset",
-    "read_source",
-    "resolve_src",
-    "svg_text_alternative",
-    "to_data_uri",
-]
 # Largest file / body we read at all; a docs image above this is almost certainly a mistake.
 DEFAULT_MAX_BYTES = 50 * 1024 * 1024
 
@@ -204,7 +159,7 @@ def _decode_data_uri(ref: str, src: str) -> tuple[bytes, str]:
         raise InvalidDataUriError("data: URI has invalid base64", src=src) from None
 
 
-def read_source(
+def read_image_bytes(
     source: ImageSource,
     *,
     max_bytes: int = DEFAULT_MAX_BYTES,
@@ -243,7 +198,10 @@ def _read_local(path: Path, src: str, max_bytes: int) -> bytes:
             raise ImageNotFoundError("not a regular file", src=src)
         if st.st_size > max_bytes:
             raise ImageTooLargeError(f"file is {st.st_size} bytes, limit {max_bytes}", src=src)
-        data = fh.read(max_bytes + 1)
+        try:
+            data = fh.read(max_bytes + 1)
+        except OSError as exc:  # EIO, EISDIR on odd file systems
+            raise ImageNotFoundError(f"cannot read file ({exc.strerror or exc})", src=src) from None
     if len(data) > max_bytes:
         raise ImageTooLargeError(f"file is over {max_bytes} bytes", src=src)
     return data

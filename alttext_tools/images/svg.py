@@ -1,22 +1,12 @@
-"""Turn an image reference from a page into model-ready pixels, safely.
-
-Pipeline: `resolve_src` (what does this src point at, and is it allowed?) -> `read_source` /
-`fetch.fetch_remote` (bytes, with size and time limits) -> `load_image` (decode to RGB with a pixel
-limit) -> `prepare_for_model` (downscale for the model, PNG) -> `to_data_uri`.
-
-Security stance: documentation sources are untrusted input. A src may try to read files outside
-the project (traversal, absolute paths, symlinks), reach internal services (SSRF), or feed a
-decompression bomb / XXE payload to a parser. Each step refuses such input with an `ImageError`.
-"""
+"""SVG images, which are never rasterised: sniffing (`looks_like_svg`) and the text alternative of
+the root's <title>/<desc> (`svg_text_alternative`), refusing DOCTYPE and entity declarations."""
 
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING
+from typing import NoReturn
 from xml.parsers import expat
 
-if TYPE_CHECKING:
-    pass
 from alttext_tools.images.errors import InvalidSvgError, UnsafeSvgError, UnsupportedImageError
 
 MAX_SVG_BYTES = 5 * 1024 * 1024
@@ -65,7 +55,7 @@ def svg_text_alternative(data: bytes, *, src: str | None = None) -> str | None:
 
     parser = expat.ParserCreate(namespace_separator=" ")
 
-    def refuse(*_args: object) -> None:
+    def refuse(*_args: object) -> NoReturn:
         raise _SvgRefused()
 
     parser.StartDoctypeDeclHandler = refuse
@@ -92,10 +82,10 @@ def svg_text_alternative(data: bytes, *, src: str | None = None) -> str | None:
             root_name.append(tag)
             if tag != "svg" or ns not in ("", _SVG_NS):
                 raise _SvgRefused("root")
-        elif depth == 2 and capture is None and tag in ("title", "desc") and ns in ("", _SVG_NS):
-            if tag not in texts:  # only the first <title> / <desc> counts
-                capture, capture_depth = tag, depth
-                texts[tag] = []
+        elif depth == 2 and capture is None and tag in ("title", "desc") and ns in ("", _SVG_NS) and tag not in texts:
+            # only the first <title> / <desc> counts
+            capture, capture_depth = tag, depth
+            texts[tag] = []
 
     def end(_name: str) -> None:
         nonlocal depth, capture

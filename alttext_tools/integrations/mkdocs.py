@@ -39,8 +39,8 @@ from mkdocs.structure.pages import Page
 from pathspec import GitIgnoreSpec
 
 from alttext_tools.check.rules import RuleSettings, evaluate_all
+from alttext_tools.config import ROUTER_MODES, ConfigError, apply_overrides, load_config
 from alttext_tools.config import Config as ProjectConfig
-from alttext_tools.config import ConfigError, apply_overrides, load_config
 from alttext_tools.core import Finding, ImageRef, Provider, Severity, image_key, norm_path
 from alttext_tools.report.outcome import FAIL_ON_CHOICES, Report
 from alttext_tools.report.text import format_text
@@ -87,7 +87,7 @@ class AltTextConfig(base.Config):
     exclude = c.ListOfItems(c.Type(str), default=[])  # gitignore-style globs, relative to docs_dir
     decisions = c.Optional(c.File(exists=True))  # fill: reviewed decisions (`alttext fix --from` format)
     cache = c.Optional(c.File(exists=False))  # the alt-text cache file (passed to the project config)
-    router = c.Optional(c.Choice(("auto", "fast", "text")))
+    router = c.Optional(c.Choice(ROUTER_MODES))
     fast_model = c.Optional(c.Type(str))
     text_model = c.Optional(c.Type(str))
     # fill: also generate alt text the cache lacks with the local models (loaded once, kept

@@ -1,28 +1,18 @@
-"""Validate a (text, mmproj) GGUF pair before llama.cpp sees it.
-
-llama.cpp trusts its inputs: an mmproj without a tensor the graph uses (say `mm.0.bias`) is a
-NULL pointer inside ggml and SEGFAULTs the whole process, and a missing key only surfaces as
-"Failed to load mtmd context". So we read the GGUF header ourselves and raise a one-line
-`ModelFileError` that names the file and the exact problem.
-
-The header is parsed here rather than with `gguf.GGUFReader`: the reader materialises every
-tokenizer string as a numpy view and takes ~11 s on a 150k-token vocabulary; skipping arrays
-costs ~0.1 s. Results (and failures) are cached per (path, size, mtime), so a run validates a
-file once no matter how many images it describes.
-"""
+"""Validate a (text, mmproj) GGUF pair before llama.cpp sees it: our own header parser, and a
+one-line `ModelFileError` naming the file and the exact problem (see docs/models.md)."""
 
 from __future__ import annotations
 
+import functools
 import mmap
 import os
 import struct
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from enum import IntEnum
 from pathlib import Path
 from typing import Any, TypeVar
-
-from gguf import GGML_QUANT_SIZES, GGMLQuantizationType, GGUFValueType
 
 from alttext_tools.errors import ModelFileError
 
@@ -33,18 +23,37 @@ _KEEP_ARRAY_MAX = 64
 
 # --- header parsing ------------------------------------------------------------------------------
 
+
+class ValueType(IntEnum):
+    """Metadata value types of the GGUF format (the numbers are part of the file format)."""
+
+    UINT8 = 0
+    INT8 = 1
+    UINT16 = 2
+    INT16 = 3
+    UINT32 = 4
+    INT32 = 5
+    FLOAT32 = 6
+    BOOL = 7
+    STRING = 8
+    ARRAY = 9
+    UINT64 = 10
+    INT64 = 11
+    FLOAT64 = 12
+
+
 _SCALAR_FORMATS: dict[int, str] = {
-    GGUFValueType.UINT8: "<B",
-    GGUFValueType.INT8: "<b",
-    GGUFValueType.UINT16: "<H",
-    GGUFValueType.INT16: "<h",
-    GGUFValueType.UINT32: "<I",
-    GGUFValueType.INT32: "<i",
-    GGUFValueType.FLOAT32: "<f",
-    GGUFValueType.BOOL: "<?",
-    GGUFValueType.UINT64: "<Q",
-    GGUFValueType.INT64: "<q",
-    GGUFValueType.FLOAT64: "<d",
+    ValueType.UINT8: "<B",
+    ValueType.INT8: "<b",
+    ValueType.UINT16: "<H",
+    ValueType.INT16: "<h",
+    ValueType.UINT32: "<I",
+    ValueType.INT32: "<i",
+    ValueType.FLOAT32: "<f",
+    ValueType.BOOL: "<?",
+    ValueType.UINT64: "<Q",
+    ValueType.INT64: "<q",
+    ValueType.FLOAT64: "<d",
 }
 
 
@@ -99,9 +108,9 @@ class _Cursor:
         return raw.decode("utf-8", errors="replace")
 
     def value(self, vtype: int) -> Any:
-        if vtype == GGUFValueType.STRING:
+        if vtype == ValueType.STRING:
             return self.string()
-        if vtype == GGUFValueType.ARRAY:
+        if vtype == ValueType.ARRAY:
             return self.array()
         fmt = _SCALAR_FORMATS.get(vtype)
         if fmt is None:
@@ -122,7 +131,7 @@ class _Cursor:
         fmt = _SCALAR_FORMATS.get(elem_type)
         if fmt is not None:
             self.pos += struct.calcsize(fmt) * count
-        elif elem_type == GGUFValueType.STRING:
+        elif elem_type == ValueType.STRING:
             self.pos = _skip_strings(self.buf, self.pos, count)
         else:
             for _ in range(count):
@@ -139,11 +148,23 @@ def _skip_strings(buf: mmap.mmap, pos: int, count: int) -> int:
     return pos
 
 
+@functools.cache
+def _quant_sizes() -> dict[int, tuple[int, int]]:
+    """(elements per block, bytes per block) for each ggml tensor type the gguf package knows.
+
+    The table changes with every new quantisation, so it comes from gguf (imported here, when a
+    model is checked, never when this module is imported).
+    """
+    from gguf import GGML_QUANT_SIZES
+
+    return {int(kind): (int(block), int(size)) for kind, (block, size) in GGML_QUANT_SIZES.items()}
+
+
 def _tensor_nbytes(shape: tuple[int, ...], ggml_type: int) -> int | None:
-    try:
-        block_size, type_size = GGML_QUANT_SIZES[GGMLQuantizationType(ggml_type)]
-    except (ValueError, KeyError):
+    sizes = _quant_sizes().get(ggml_type)
+    if sizes is None:
         return None  # permissive: llama.cpp may know quantisations this gguf package does not
+    block_size, type_size = sizes
     n_elements = 1
     for dim in shape:
         n_elements *= dim
@@ -413,7 +434,8 @@ def check_compatible(text: TextModelInfo, mmproj: MmprojInfo, handler: str) -> N
     if mmproj.n_embd_out is not None and mmproj.n_embd_out != text.n_embd:
         raise ModelFileError(
             mmproj.path,
-            f"projector outputs {mmproj.n_embd_out}-dim embeddings but {text.path.name} has n_embd {text.n_embd}; wrong mmproj for this model",
+            f"projector outputs {mmproj.n_embd_out}-dim embeddings but {text.path.name} has n_embd"
+            f" {text.n_embd}; wrong mmproj for this model",
         )
     archs = QWEN_TEXT_ARCHS.get(projector)
     if archs is not None and text.architecture not in archs:
@@ -472,8 +494,3 @@ def check_model_pair(text_path: Path, mmproj_path: Path, handler: str) -> tuple[
     mmproj = check_mmproj(mmproj_path)
     check_compatible(text, mmproj, handler)
     return text, mmproj
-
-
-def clear_cache() -> None:
-    with _cache_lock:
-        _cache.clear()

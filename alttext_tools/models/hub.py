@@ -1,19 +1,5 @@
-"""Model files via huggingface_hub: `pull` presets into the HF cache, resolve them offline later.
-
-Two strict phases:
-* `pull` (explicit, online): `hf_hub_download` for both files, so the standard HF cache layout,
-  its progress bar, its locking and its env vars (HF_ENDPOINT, HF_HOME, HF_HUB_CACHE, HF_TOKEN...)
-  all apply.
-* `resolve_local` / `list_models` (generation time): filesystem only, via
-  `try_to_load_from_cache`. Never `hf_hub_download(local_files_only=True)`: in huggingface_hub 2.x
-  that still builds request headers, and doing so GETs `{endpoint}/api/agent-harnesses` (a
-  user-agent registry cached for a day under HF_HOME; skipped only with HF_HUB_DISABLE_TELEMETRY
-  or HF_HUB_OFFLINE), i.e. a network call at generation time.
-
-Env vars are read when a function runs, not at import: huggingface_hub freezes HF_ENDPOINT /
-HF_HOME / HF_HUB_CACHE / HF_HUB_OFFLINE into `huggingface_hub.constants` when first imported, and
-we pass the live values explicitly (`endpoint=`, `cache_dir=`) so both agree.
-"""
+"""Model files via huggingface_hub: `pull` presets into the HF cache (online, explicit) and find
+them there later with the filesystem only (`resolve_local`, `list_models`); see docs/models.md."""
 
 from __future__ import annotations
 
@@ -23,8 +9,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from alttext_tools.errors import AltTextError
 from alttext_tools.models.presets import PRESETS, Preset, get_preset
-from alttext_tools.models.spec import HANDLERS, ModelSpec
+from alttext_tools.models.spec import ModelSpec
 
 Log = Callable[[str], None]
 
@@ -32,7 +19,7 @@ Log = Callable[[str], None]
 _PROBE_TIMEOUT_S = 10.0
 
 
-class ModelError(Exception):
+class ModelError(AltTextError):
     """Base class: the message is one line, meant for users; the CLI prints it and exits 1."""
 
 
@@ -42,10 +29,6 @@ class ModelNotAvailableError(ModelError):
 
 class ModelDownloadError(ModelError):
     """`pull` could not fetch a file (offline, repo/file gone, HTTP or disk error)."""
-
-
-class ModelFileError(ModelError):
-    """Local model/mmproj paths given on the command line are unusable."""
 
 
 @dataclass(frozen=True)
@@ -191,29 +174,6 @@ def list_models(*, cache_dir: Path | None = None) -> list[ModelStatus]:
     return statuses
 
 
-def spec_from_paths(model: Path, mmproj: Path, handler: str) -> ModelSpec:
-    """A ModelSpec for local GGUF files (--model/--mmproj), checked before llama.cpp sees them."""
-    if handler not in HANDLERS:
-        raise ModelFileError(f"unknown handler {handler!r}; expected one of {', '.join(HANDLERS)}")
-    checked: list[Path] = []
-    for label, raw in (("model", model), ("mmproj", mmproj)):
-        # abspath, not resolve(): a HF snapshot symlink keeps its readable name (it names the model).
-        path = Path(os.path.abspath(Path(raw).expanduser()))
-        if not path.exists():
-            raise ModelFileError(f"{label} file not found: {path}")
-        if not path.is_file():
-            raise ModelFileError(f"{label} path is not a file: {path}")
-        if not os.access(path, os.R_OK):
-            raise ModelFileError(f"{label} file is not readable: {path}")
-        checked.append(path)
-    text_path, mmproj_path = checked
-    if os.path.samefile(text_path, mmproj_path):
-        raise ModelFileError(
-            f"model and mmproj are the same file ({text_path}); the mmproj is the separate vision projector GGUF"
-        )
-    return ModelSpec(name=text_path.stem, text_path=text_path, mmproj_path=mmproj_path, handler=handler)
-
-
 # -- pull (network) -----------------------------------------------------------------------------
 
 
@@ -221,10 +181,10 @@ def _silent_tqdm() -> type:
     """progress=False: huggingface_hub still builds its bars, this one never draws."""
     from huggingface_hub.utils.tqdm import tqdm as hf_tqdm
 
-    class _SilentTqdm(hf_tqdm):  # type: ignore[misc]
+    class _SilentTqdm(hf_tqdm):
         def __init__(self, *args: Any, **kwargs: Any) -> None:
             kwargs["disable"] = True
-            super().__init__(*args, **kwargs)
+            super().__init__(*args, **kwargs)  # type: ignore[no-untyped-call]  # tqdm's __init__ has no annotations
 
     return _SilentTqdm
 

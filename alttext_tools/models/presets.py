@@ -1,20 +1,7 @@
 """The one place that names downloadable models: Hugging Face repo, revision, file names, handler.
 
 Everything else (hub.py, the CLI, config) refers to models by preset name only, so swapping a
-quantisation or pinning a revision is a one-line change here.
-
-Provenance of the names below (checked with the project's search tool; the Hub itself was not
-reachable from the development machine, so nothing here was fetched from the model cards directly):
-
-* Repo ids: VERIFIED. llama.cpp's docs/multimodal.md ("Pre-quantized models") lists
-  `ggml-org/moondream2-20250414-GGUF`, `ggml-org/Qwen2.5-VL-3B-Instruct-GGUF` and
-  `ggml-org/Qwen2.5-VL-7B-Instruct-GGUF`.
-* File names: VERIFIED INDIRECTLY. Each name appears as `.../resolve/main/<file>` download URLs or
-  `hf download <repo> <file>` commands in several independent public projects (the model cards'
-  file listings themselves were not in the search corpus).
-* Sizes: approximate. moondream2 and qwen2.5-vl-3b byte counts come from public projects that pin
-  size + sha256 of these exact files (two agreeing sources for the 3B); the 7B text size (~4.68 GB)
-  matches other Qwen2.5-VL-7B Q4_K_M conversions; the 7B f16 mmproj size (~1.35 GB) is NOT verified.
+quantisation or pinning a revision is a one-line change here. Provenance: docs/models.md.
 """
 
 from __future__ import annotations
@@ -22,14 +9,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Literal
 
-from alttext_tools.models.spec import HANDLERS
-
-Slot = Literal["fast", "text"]
+from alttext_tools.errors import AltTextError
+from alttext_tools.models.spec import HANDLERS, Slot
 
 
-class UnknownPresetError(LookupError):
+class UnknownPresetError(AltTextError, LookupError):
     """Raised for a preset name that is not in PRESETS; the message lists the valid names."""
 
     def __init__(self, name: str) -> None:

@@ -1,29 +1,5 @@
-"""The generation pipeline: images that need alt text in, `Decision`s out, through local models.
-
-    slots = resolve_slots(config)                  # which models, from presets or local files
-    with ModelProvider(slots, project_root=..., site_root=..., router_mode="auto", ...) as provider:
-        decisions = provider.decide(images)        # decisions.Provider
-        provider.problems, provider.records, provider.summary()
-
-Per image: resolve the src safely (project-root boundary, site root, remote only when allowed) ->
-read the bytes -> deduplicate (same bytes, same role, same language: generated once per run) ->
-SVG: its <title>/<desc>, no model -> decode with Pillow once -> route (router.classify +
-choose_slot) -> downscale/PNG for the chosen handler -> prompt (prompts.build_prompt) -> ONE
-LocalEngine for the whole run (each model loads lazily, once) -> postprocess.clean_alt ->
-Decision. Every failure is about one image: it becomes a record with status "failed" and a
-one-line entry in `problems`, and the run goes on. A model whose files turn out to be broken
-(ModelFileError) is not retried for every image: its slot is marked broken for the rest of the
-run and images go to the other slot when there is one.
-
-The engine is a LocalEngine by default (one in-process model at a time: images go through it one
-by one). An engine with a `concurrency` attribute above 1 (openai_backend.OpenAIEngine, a server)
-gets that many distinct images in flight: reading and deduplication stay serial and in order, a
-thread pool runs decode -> route -> prompt -> generate -> clean for first occurrences, and
-records keep the input order.
-
-Alt text caching across runs belongs to the cache issue; `cache` (a `GenerationCache`, keyed by
-`GenerationKey`: image sha256, model id, PROMPT_VERSION, language, role) is the hook it plugs into.
-"""
+"""Which model each router slot uses: a preset from the local Hugging Face cache, or local GGUF
+files given by path; and the one-line errors when the configured models cannot be set up."""
 
 from __future__ import annotations
 
@@ -33,10 +9,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from alttext_tools.config import Config
-from alttext_tools.models.hub import ModelError, ModelNotAvailableError, hub_cache_dir, resolve_local, spec_from_paths
-from alttext_tools.models.hub import ModelFileError as PathModelFileError
+from alttext_tools.models.hub import ModelError, ModelNotAvailableError, hub_cache_dir, resolve_local
 from alttext_tools.models.presets import PRESETS, UnknownPresetError, get_preset
-from alttext_tools.models.spec import SLOTS, ModelSpec
+from alttext_tools.models.spec import HANDLERS, SLOTS, ModelSpec, VisionModel
 
 DEFAULT_PRESETS: Mapping[str, str] = {"fast": "moondream2", "text": "qwen2.5-vl-3b"}
 DEFAULT_LOCAL_HANDLER = "mtmd"  # --model PATH without --handler: llama.cpp's generic mtmd path
@@ -59,18 +34,43 @@ class ModelPathError(ModelSetupError):
 
 @dataclass(frozen=True)
 class Slots:
-    """The model for each router slot; a slot without one keeps the one-line reason."""
+    """The model for each router slot (local files, or a server's model ids with the openai
+    backend); a slot without one keeps the one-line reason."""
 
-    fast: ModelSpec | None = None
-    text: ModelSpec | None = None
+    fast: VisionModel | None = None
+    text: VisionModel | None = None
     reasons: Mapping[str, str] = field(default_factory=dict)
 
-    def get(self, slot: str) -> ModelSpec | None:
+    def get(self, slot: str) -> VisionModel | None:
         return {"fast": self.fast, "text": self.text}[slot]
 
     @property
-    def available(self) -> dict[str, ModelSpec]:
+    def available(self) -> dict[str, VisionModel]:
         return {slot: spec for slot in SLOTS if (spec := self.get(slot)) is not None}
+
+
+def spec_from_paths(model: Path, mmproj: Path, handler: str) -> ModelSpec:
+    """A ModelSpec for local GGUF files (--model/--mmproj), checked before llama.cpp sees them.
+    Raises ModelPathError."""
+    if handler not in HANDLERS:
+        raise ModelPathError(f"unknown handler {handler!r}; expected one of {', '.join(HANDLERS)}")
+    checked: list[Path] = []
+    for label, raw in (("model", model), ("mmproj", mmproj)):
+        # abspath, not resolve(): a HF snapshot symlink keeps its readable name (it names the model).
+        path = Path(os.path.abspath(Path(raw).expanduser()))
+        if not path.exists():
+            raise ModelPathError(f"{label} file not found: {path}")
+        if not path.is_file():
+            raise ModelPathError(f"{label} path is not a file: {path}")
+        if not os.access(path, os.R_OK):
+            raise ModelPathError(f"{label} file is not readable: {path}")
+        checked.append(path)
+    text_path, mmproj_path = checked
+    if os.path.samefile(text_path, mmproj_path):
+        raise ModelPathError(
+            f"model and mmproj are the same file ({text_path}); the mmproj is the separate vision projector GGUF"
+        )
+    return ModelSpec(name=text_path.stem, text_path=text_path, mmproj_path=mmproj_path, handler=handler)
 
 
 def _looks_like_path(value: str) -> bool:
@@ -110,7 +110,7 @@ def _resolve_slot(config: Config, slot: str, cache_dir: Path | None) -> tuple[Mo
         spec = spec_from_paths(
             _local_path(name, config.root), _local_path(mmproj, config.root), handler or DEFAULT_LOCAL_HANDLER
         )
-    except PathModelFileError as err:
+    except ModelPathError as err:
         raise ModelPathError(f"{slot} model: {err}") from None
     return spec, None
 

@@ -90,34 +90,27 @@ class Item:
 
 
 class _ImageReader:
-    """Resolves and hashes each src once per file; keeps where the bytes came from for serving."""
+    """Hashes each src with images.reader (each file read once); keeps where the bytes came from for serving."""
 
     def __init__(self, config: Config) -> None:
-        self.root = config.root.resolve()
-        self.site_root = config.site_root_path()
-        self.allow_remote = config.allow_remote
-        self._by_file: dict[Path, str] = {}
+        from alttext_tools.images.reader import ImageReader
+
+        self._reader = ImageReader(config.root.resolve(), config.site_root_path(), config.allow_remote)
 
     def read(self, image: ImageRef) -> tuple[str | None, Path | None, bytes | None, str | None]:
         """(sha256, local file, data: bytes, error)."""
-        from alttext_tools.images.resolve import content_hash, read_source, resolve_src
-
         if not image.src or not image.src.strip():
             return None, None, None, "the image has no src"
         try:
-            source = resolve_src(image.src, Path(image.path), self.root, self.site_root, self.allow_remote)
-            if source.kind == "file" and source.path is not None:
-                if source.path not in self._by_file:
-                    self._by_file[source.path] = content_hash(read_source(source))
-                return self._by_file[source.path], source.path, None, None
-            data = read_source(source)
-            if source.kind == "data":
-                return content_hash(data), None, data, None
-            return content_hash(data), None, None, "remote image: not shown here"
+            found = self._reader.read(image.src, Path(image.path))
         except ImageError as exc:
             return None, None, None, exc.reason
-        except OSError as exc:
-            return None, None, None, exc.strerror or str(exc)
+        source = found.source
+        if source.kind == "file":
+            return found.sha256, source.path, None, None
+        if source.kind == "data":
+            return found.sha256, None, source.data, None
+        return found.sha256, None, None, "remote image: not shown here"
 
 
 def _sniff(data: bytes) -> str:
@@ -462,7 +455,7 @@ class ReviewSession:
 
     def image_bytes(self, item_id: int) -> tuple[bytes, str]:
         """The image of one item: only files resolve_src proved to be inside the project root."""
-        from alttext_tools.images.resolve import ImageSource, read_source
+        from alttext_tools.images.resolve import ImageSource, read_image_bytes
 
         item = self.item(item_id)
         if item.image_data is not None:
@@ -474,7 +467,7 @@ class ReviewSession:
             real = item.image_file.resolve()
             if not real.is_relative_to(root) or real != item.image_file:
                 raise ActionError("image path is outside the project root", 403)
-            data = read_source(ImageSource(kind="file", src=item.image.src or "", path=real))
+            data = read_image_bytes(ImageSource(kind="file", src=item.image.src or "", path=real))
         except (ImageError, OSError) as exc:
             raise ActionError(f"cannot read the image: {getattr(exc, 'reason', None) or exc}", 404) from None
         return data, _sniff(data)
