@@ -192,7 +192,8 @@ def fix(
 
     from alttext_tools.rewrite.decisions import DecisionsError, FileDecisions
     from alttext_tools.rewrite.fix import run_fix, scan_for_fix
-    from alttext_tools.rewrite.writeback import FixSummary, WriteBack, find_root
+    from alttext_tools.rewrite.diff import find_root
+    from alttext_tools.rewrite.writeback import FixSummary, WriteBack
 
     overrides = common_overrides(no_gitignore, max_length, site_root, jobs)
     overrides.update(model_overrides(model_options))

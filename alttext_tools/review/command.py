@@ -98,7 +98,7 @@ def review(
     """
     from alttext_tools.cache.store import cache_path_for
     from alttext_tools.models.slots import ModelSetupError, NoModelError
-    from alttext_tools.rewrite.writeback import find_root
+    from alttext_tools.rewrite.diff import find_root
 
     overrides = common_overrides(no_gitignore, max_length, site_root, jobs)
     overrides.update(model_overrides(model_options))

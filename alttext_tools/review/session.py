@@ -607,7 +607,8 @@ class ReviewSession:
 
     def apply(self) -> dict[str, Any]:
         """Write the reviewed/edited alt of the listed images into their sources; the diff."""
-        from alttext_tools.rewrite.writeback import Status, WriteBack, diff_path, fix_file, unified_diff
+        from alttext_tools.rewrite.diff import diff_path, unified_diff
+        from alttext_tools.rewrite.writeback import Status, WriteBack, fix_file
         from alttext_tools.scan.dispatch import scan_file
 
         with self._lock:

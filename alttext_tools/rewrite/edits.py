@@ -10,11 +10,15 @@ unless a second pass would change nothing (idempotence).
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
+from alttext_tools.check.rules import is_fixable
 from alttext_tools.core import AltKind, Decision, Finding, ImageKey, ImageRef, Span, Syntax, image_key
+from alttext_tools.errors import AltTextError
+from alttext_tools.scan.dispatch import Kind, scan_text
 from alttext_tools.scan.html_tag import StartTag, parse_start_tag
 from alttext_tools.text import encodable
 
@@ -32,7 +36,7 @@ _ENTITY_LIKE = re.compile(r"&(?:#[0-9]{1,7};|#[xX][0-9a-fA-F]{1,6};|[A-Za-z][A-Z
 _MD_BACKSLASHED = frozenset("\\[]*_`|")
 
 
-class RewriteError(Exception):
+class RewriteError(AltTextError):
     """An edit that cannot be made safely. The message is one line for the user."""
 
 
@@ -272,7 +276,7 @@ def _attr_list_edit(text: str, image: ImageRef, value: str, encoding: str) -> Ed
 def apply_edits(text: str, edits: Iterable[Edit]) -> str:
     """Apply edits back to front so earlier offsets stay valid. Overlapping edits are refused."""
     ordered = sorted(edits, key=lambda e: (e.start, e.end))
-    for before, after in zip(ordered, ordered[1:]):
+    for before, after in itertools.pairwise(ordered):
         if before.end > after.start or before.start == after.start:
             raise OverlapError(
                 f"overlapping edits at offsets {before.start}..{before.end} and {after.start}..{after.end}"
@@ -322,9 +326,8 @@ def verify(
             new.in_html_block,
             new.ignored,
         ) or (old.ref_form != new.ref_form and new.ref_form != "full"):  # ![ref] -> ![alt][ref] by design
-            problems.append(
-                f"{where}: the element itself changed ({old.syntax.value} {old.src!r} -> {new.syntax.value} {new.src!r})"
-            )
+            change = f"{old.syntax.value} {old.src!r} -> {new.syntax.value} {new.src!r}"
+            problems.append(f"{where}: the element itself changed ({change})")
             continue
         if new.span.start != _shift(old.span.start, edits):
             problems.append(f"{where}: moved to an unexpected position")
@@ -356,7 +359,7 @@ class Rewrite:
 def rewrite_text(
     text: str,
     path: str,
-    kind: str,
+    kind: Kind,
     images: Sequence[ImageRef],
     decisions: Sequence[tuple[ImageRef, Decision]],
     *,
@@ -367,13 +370,11 @@ def rewrite_text(
     `images` is the complete scan of `text` (needed to prove nothing else moved); `decisions`
     pairs some of them with what to write.
     """
-    from alttext_tools.scan.dispatch import scan_text
-
     edits = plan_edits(text, decisions, encoding=encoding)
     if not edits:
         return Rewrite(text, (), ())
     new_text = apply_edits(text, edits)
-    new_images = scan_text(new_text, path, kind)  # type: ignore[arg-type]
+    new_images = scan_text(new_text, path, kind)
     problems = verify(images, new_images, decisions, edits)
     if not problems:
         # Idempotence: the same decisions on the re-scanned images must ask for nothing more.
@@ -418,8 +419,6 @@ def select_decisions(
     decisions that ask for what is already there are dropped silently.
     """
     if fixable_rules is None:
-        from alttext_tools.check.rules import is_fixable
-
         findings = [f for f in findings if is_fixable(f)]
     else:
         findings = [f for f in findings if f.rule in fixable_rules]
@@ -446,7 +445,8 @@ def select_decisions(
             continue
         elif not overwrite and not rules.get(key):
             notes.append(
-                f"{where}: not changed: keeps its written alt {image.alt!r} (no fixable finding; use --overwrite to replace it)"
+                f"{where}: not changed: keeps its written alt {image.alt!r} "
+                "(no fixable finding; use --overwrite to replace it)"
             )
         else:
             pairs.append((image, decision))
