@@ -724,7 +724,7 @@ print("llama_cpp" in sys.modules)
 [image] = scan_file(root / "index.md", "index.md").images
 for mode in ("fast", "fast"):
     regenerator.run(image, mode)
-print("llama_cpp" in sys.modules, regenerator.engine.load_counts)
+print("llama_cpp" in sys.modules, regenerator.models.engine.load_counts)
 regenerator.close()
 """
     proc = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, capture_output=True, text=True, timeout=300)

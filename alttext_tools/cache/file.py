@@ -270,12 +270,12 @@ def _parse_canonical(text: str, path: Path | str) -> list[Any] | None:
     if not body:
         return []
     try:
-        rows = json.loads("[" + body.replace("\n", ",") + "]")
+        rows: list[Any] = json.loads("[" + body.replace("\n", ",") + "]")
     except ValueError:
         return None
     if len(rows) != body.count("\n") + 1:
         return None
-    return rows  # type: ignore[no-any-return]
+    return rows
 
 
 def _line_at(data: bytes, offset: int) -> int:
