@@ -204,5 +204,3 @@ def test_sigkill_mid_write_leaves_target_fully_old(tmp_path: Path) -> None:
     # A stale temp is unavoidable after SIGKILL; it is recognisable and not the target.
     left = temps(tmp_path)
     assert all(p.name.startswith(".big.md" + TEMP_INFIX) for p in left)
-
-

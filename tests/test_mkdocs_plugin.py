@@ -325,5 +325,6 @@ def test_entry_point_is_declared() -> None:
     project = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["project"]
     plugins = project.get("entry-points", {}).get("mkdocs.plugins", {})
     assert plugins.get("alttext") == "alttext_tools.integrations.mkdocs:AltTextPlugin", (
-        'pyproject.toml needs [project.entry-points."mkdocs.plugins"] alttext = "alttext_tools.integrations.mkdocs:AltTextPlugin"'
+        'pyproject.toml needs [project.entry-points."mkdocs.plugins"] '
+        'alttext = "alttext_tools.integrations.mkdocs:AltTextPlugin"'
     )

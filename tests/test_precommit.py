@@ -2,9 +2,10 @@
 
 The `.pre-commit-config.yaml` is the snippet from docs/integrations.md, pointing at a git copy of
 this checkout (`repo:` + `rev:`), so pre-commit clones it and reads our `.pre-commit-hooks.yaml`
-exactly as it would from GitHub. One thing is changed: each hook gets `language: system`, so the
-hook runs the `alttext` already installed here instead of pre-commit building a virtualenv (that
-install needs PyPI and compiles llama.cpp for minutes without a warm wheel cache).
+exactly as it would from GitHub. One thing is changed: each hook gets `language: system` (and so
+no `additional_dependencies`), so the hook runs the `alttext` already installed here instead of
+pre-commit building a virtualenv (that install needs PyPI and compiles llama.cpp for minutes
+without a warm wheel cache).
 `test_hooks_install_from_the_repository` does the full install when ALTTEXT_TEST_PRECOMMIT_INSTALL=1.
 """
 
@@ -90,6 +91,7 @@ def config_from_docs(hook_repo: tuple[Path, str], *, system: bool = True, **args
     for hook in entry["hooks"]:
         if system:
             hook["language"] = "system"
+            hook.pop("additional_dependencies", None)  # only a hook's own virtualenv installs them
         hook["args"] = [*hook.get("args", []), *args.get(hook["id"].replace("-", "_"), [])]
     return config
 

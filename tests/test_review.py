@@ -716,7 +716,8 @@ from alttext_tools.config import Config
 from alttext_tools.review.session import Regenerator
 from alttext_tools.scan.dispatch import scan_file
 root = Path({str(tmp_path)!r})
-config = Config(root=root, fast_model={str(tiny_models["moondream_text"])!r}, fast_mmproj={str(tiny_models["moondream_mmproj"])!r},
+config = Config(root=root, fast_model={str(tiny_models["moondream_text"])!r},
+                fast_mmproj={str(tiny_models["moondream_mmproj"])!r},
                 fast_handler="moondream", text_model={str(tiny_models["moondream_text"])!r},
                 text_mmproj={str(tiny_models["moondream_mmproj"])!r}, text_handler="moondream")
 regenerator = Regenerator.for_config(config, 1, lambda line: None)

@@ -117,7 +117,10 @@ def scanned(path: Path) -> tuple:
 
 
 HTML = b'<!doctype html>\n<p><img src="fox.jpg"></p>\n<p><img src="b.png" alt="A hand-written description"></p>\n'
-HTML_FIXED = b'<!doctype html>\n<p><img src="fox.jpg" alt="A red fox"></p>\n<p><img src="b.png" alt="A hand-written description"></p>\n'
+HTML_FIXED = (
+    b'<!doctype html>\n<p><img src="fox.jpg" alt="A red fox"></p>\n'
+    b'<p><img src="b.png" alt="A hand-written description"></p>\n'
+)
 
 
 def fix(path: Path, mode: WriteBack, decisions: dict | None = None, **kwargs: object) -> writeback.FileOutcome:
@@ -273,7 +276,8 @@ def test_verification_failure_is_an_internal_error(tmp_path: Path, monkeypatch: 
     outcome = fix(page, WriteBack.WRITE)
     assert outcome.status is Status.FAILED and outcome.internal
     assert outcome.message is not None and outcome.message.startswith(
-        "error: internal error while fixing page.html: image at 2:4: expected alt 'A red fox', re-scan reads 'A red fox!'"
+        "error: internal error while fixing page.html: "
+        "image at 2:4: expected alt 'A red fox', re-scan reads 'A red fox!'"
     )
     assert page.read_bytes() == HTML
 
