@@ -193,7 +193,7 @@ def fix(
     """Write alt text into the sources: only alt values change, byte for byte.
 
     Without --from, a local vision model writes the alt text (see `alttext models`).
-    Exit codes: 0 done, 1 (--check) something would change, 2 usage error or no model,
+    Exit codes: 0 done, 1 (--check) something would change, 2 usage error, no model or no `local` extra,
     3 some files or images could not be fixed, 4 internal error.
     """
     from alttext_tools.rewrite.decisions import DecisionsError, FileDecisions

@@ -1,8 +1,8 @@
 """What the commands share: their options, the project config, rule settings, the alt-text cache, the models.
 
 `alttext check` and `fix` (cli.main), `alttext review` and `alttext serve` are built from these.
-Modules that are slow to import (the scanners' rules, the cache, the generation pipeline) are
-imported inside the functions that need them, so `alttext check` starts fast.
+Heavier modules (the cache, the generation pipeline) are imported inside the functions that need
+them, so `alttext check` starts fast. See docs/cli.md.
 """
 
 from __future__ import annotations

@@ -65,7 +65,7 @@ class Item:
     findings: tuple[str, ...]
     digest: str | None  # sha256 of the image bytes; None when they cannot be read
     language: str | None  # the cache key's language: --language, else the page's (lower case)
-    role: str  # prompts.image_role
+    role: str  # core.image_role
     image_file: Path | None = None  # a local image inside the project root
     image_data: bytes | None = field(default=None, repr=False)  # a data: URI's bytes
     image_error: str | None = None

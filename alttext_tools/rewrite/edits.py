@@ -1,11 +1,7 @@
-"""Minimal, byte-exact edits of alt values: normalise, escape, plan, apply back to front, verify.
+"""Minimal, byte-exact edits of alt values: escape, plan, apply back to front, re-scan and verify.
 
-Pure: no I/O. The scanner *locates* each image (offsets into the decoded text); this module
-splices only the alt value (or inserts a missing `alt` attribute) and never re-serialises the
-document, so everything else - newlines, entities, comments, front matter - stays as written.
-After applying, `rewrite_text` re-scans the new text and refuses the result unless the same images
-come back with exactly the intended alt values and nothing else changed (black's `--safe`), and
-unless a second pass would change nothing (idempotence).
+Pure: no I/O. Only alt values change; the result is refused unless a re-scan finds exactly the
+intended alt values and a second pass would change nothing (docs/rewriting.md).
 """
 
 from __future__ import annotations
@@ -413,7 +409,7 @@ def select_decisions(
     """Pair images with their decisions, keeping a human-written alt unless it is broken.
 
     An image is edited only when one of its findings is fixable or `overwrite` is set. Fixable
-    means: the rule is in `fixable_rules` when given, else `rules.is_fixable` (the rules marked
+    means: the rule is in `fixable_rules` when given, else `check.rules.is_fixable` (the rules marked
     fixable - missing-alt, empty-alt, whitespace-alt, filename-alt, placeholder-alt - on images
     named by their alt). Returns the pairs to edit and one line per decision not applied;
     decisions that ask for what is already there are dropped silently.

@@ -164,12 +164,12 @@ def fix_file(
 ) -> FileOutcome:
     """Apply `decisions` to one scanned file according to `mode`.
 
-    `source`/`images` are the file's scan (`scan.scan_file`); `findings` are the rule verdicts on
+    `source`/`images` are the file's scan (`scan.dispatch.scan_file`); `findings` are the rule verdicts on
     those images: only images with a fixable finding are edited unless `overwrite` (see
-    `rewrite.select_decisions`; `fixable_rules=None` means the rules' own `fixable` flags).
+    `edits.select_decisions`; `fixable_rules=None` means the rules' own `fixable` flags).
     Without findings nothing is edited unless `overwrite`: the safe default.
     Before writing, the file on disk must still be byte-identical to the scanned source; the
-    result is re-scanned and verified (`rewrite.rewrite_text`). Never raises for one bad file.
+    result is re-scanned and verified (`edits.rewrite_text`). Never raises for one bad file.
     """
     shown = display if display is not None else str(path)
     outcome = FileOutcome(shown, mode)
