@@ -312,7 +312,7 @@ def test_provider_is_closed_on_shutdown_and_the_instance_kept_across_rebuilds() 
     models = Closing()
     plugin.provider = plugin._models = models  # what a `fill` build with `model: true` keeps
     plugin.on_shutdown()
-    assert models.closed and plugin._models is None
+    assert models.closed and plugin._models is None and plugin.provider is None
 
 
 def test_entry_point_is_declared() -> None:

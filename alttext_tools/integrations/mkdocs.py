@@ -191,6 +191,7 @@ class AltTextPlugin(BasePlugin[AltTextConfig]):  # type: ignore[no-untyped-call]
 
     def on_shutdown(self) -> None:
         self._close_models()
+        self.provider = None
 
     # ------------------------------------------------------------------ configuration
 
