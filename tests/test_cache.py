@@ -15,17 +15,23 @@ from pathlib import Path
 
 import pytest
 
-from alttext_tools.cache.file import DEFAULT_CACHE_FILE, HUMAN, CacheError, Entry, parse, resolve_conflicts
+from alttext_tools.cache.file import DEFAULT_CACHE_FILE, HUMAN, Entry, parse, resolve_conflicts
 from alttext_tools.cache.key import cache_key
 from alttext_tools.cache.lock import lock_path
 from alttext_tools.cache.store import EDITED, GENERATED, REVIEWED, AltCache, cache_path_for
 from alttext_tools.config import Config
+from alttext_tools.errors import CacheError
 from alttext_tools.images.resolve import content_hash
 
 PHOTOS = Path(__file__).resolve().parent.parent / "fixtures" / "router" / "photo"
 T0 = "2025-01-01T00:00:00Z"
 T1 = "2025-02-01T00:00:00Z"
 T2 = "2025-03-01T00:00:00Z"
+
+
+def as_line(e: Entry) -> str:
+    """One entry as a line of the cache file."""
+    return json.dumps(e.to_row(), sort_keys=True, ensure_ascii=False, separators=(",", ":"))
 
 
 def sha(n: int | str) -> str:
@@ -220,9 +226,9 @@ def test_duplicate_keys_from_a_union_merge_are_resolved(tmp_path: Path) -> None:
     edited = Entry(
         **{**json.loads(line), "alt": "Edited by a person", "state": EDITED, "written_by": HUMAN, "updated": T1}
     )
-    path.write_text("\n".join([header, newer.to_line(), line, edited.to_line()]) + "\n", encoding="utf-8")
+    path.write_text("\n".join([header, as_line(newer), line, as_line(edited)]) + "\n", encoding="utf-8")
     assert AltCache.open(path).get(entry(1).key).alt == "Edited by a person"  # a person's entry beats a newer model one
-    path.write_text("\n".join([header, line, newer.to_line()]) + "\n", encoding="utf-8")
+    path.write_text("\n".join([header, line, as_line(newer)]) + "\n", encoding="utf-8")
     assert AltCache.open(path).get(entry(1).key).alt == "A newer proposal"  # else the newest
 
 
@@ -236,6 +242,28 @@ def test_file_mode_is_kept_and_no_temp_or_lock_files_are_left(tmp_path: Path) ->
     assert not lock_path(path).exists()
 
 
+def test_a_read_only_cache_is_refused_and_left_as_it_is(tmp_path: Path) -> None:
+    path = tmp_path / "c.jsonl"
+    before = write_cache(path, [entry(1)])
+    os.chmod(path, 0o444)
+    cache = AltCache.open(path)
+    cache.put(entry(2))
+    with pytest.raises(CacheError, match=r"c\.jsonl: cannot write the alt-text cache: read-only file"):
+        cache.flush()
+    assert path.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c.jsonl"]
+
+
+def test_a_symlinked_cache_stays_a_symlink(tmp_path: Path) -> None:
+    real = tmp_path / "shared" / "cache.jsonl"
+    write_cache(real, [entry(1)])
+    link = tmp_path / "c.jsonl"
+    link.symlink_to(real)
+    write_cache(link, [entry(2)])
+    assert link.is_symlink()
+    assert {e.sha256 for e in AltCache.open(real).entries()} == {sha(1), sha(2)}
+
+
 def test_newer_format_version_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "c.jsonl"
     path.write_text('{"format":"alttext-cache","version":2}\n', encoding="utf-8")
@@ -245,7 +273,7 @@ def test_newer_format_version_is_refused(tmp_path: Path) -> None:
 
 def test_a_file_without_header_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "c.jsonl"
-    path.write_text(entry(1).to_line() + "\n", encoding="utf-8")
+    path.write_text(as_line(entry(1)) + "\n", encoding="utf-8")
     with pytest.raises(CacheError, match=r"c\.jsonl:1: not an alt-text cache file"):
         AltCache.open(path)
 
@@ -272,7 +300,7 @@ def _damage(line: str) -> dict[str, str]:
     }
 
 
-DAMAGE = list(_damage(entry(0).to_line()))
+DAMAGE = list(_damage(as_line(entry(0))))
 
 
 @pytest.mark.parametrize("kind", DAMAGE)
@@ -309,7 +337,7 @@ def test_a_file_damaged_after_opening_is_never_overwritten(tmp_path: Path) -> No
     with pytest.raises(CacheError, match=r"c\.jsonl:3: damaged cache entry"):
         cache.flush()
     assert path.read_bytes() == damaged
-    assert cache.pending == 1 and cache.get(entry(2).key) is not None  # nothing lost in memory
+    assert cache.get(entry(2).key) is not None  # nothing lost in memory
     path.write_bytes(damaged[: -len(b'{"alt": oops\n')])  # someone repairs it
     assert cache.flush() is True
     assert len(AltCache.open(path)) == 2
@@ -320,11 +348,11 @@ def test_a_file_damaged_after_opening_is_never_overwritten(tmp_path: Path) -> No
 
 def _conflicted(path: Path, ours: list[Entry], theirs: list[Entry], base: list[Entry] | None = None) -> None:
     header = lines(path)[0] if path.exists() else json.dumps({"format": "alttext-cache", "version": 1})
-    block = ["<<<<<<< HEAD", *(e.to_line() for e in ours)]
+    block = ["<<<<<<< HEAD", *(as_line(e) for e in ours)]
     if base is not None:
-        block += ["||||||| merged common ancestors", *(e.to_line() for e in base)]
-    block += ["=======", *(e.to_line() for e in theirs), ">>>>>>> feature"]
-    path.write_text("\n".join([header, entry(0).to_line(), *block, entry(99).to_line()]) + "\n", encoding="utf-8")
+        block += ["||||||| merged common ancestors", *(as_line(e) for e in base)]
+    block += ["=======", *(as_line(e) for e in theirs), ">>>>>>> feature"]
+    path.write_text("\n".join([header, as_line(entry(0)), *block, as_line(entry(99))]) + "\n", encoding="utf-8")
 
 
 def test_conflict_markers_give_a_clear_error(tmp_path: Path) -> None:
@@ -355,7 +383,7 @@ def test_resolve_conflicts_keeps_both_sides_and_drops_the_diff3_base(tmp_path: P
 def test_resolve_conflicts_still_refuses_damage(tmp_path: Path) -> None:
     path = tmp_path / "c.jsonl"
     _conflicted(path, [entry(1)], [entry(2)])
-    path.write_text(path.read_text(encoding="utf-8").replace(entry(2).to_line(), "{broken"), encoding="utf-8")
+    path.write_text(path.read_text(encoding="utf-8").replace(as_line(entry(2)), "{broken"), encoding="utf-8")
     before = path.read_bytes()
     with pytest.raises(CacheError, match=r"c\.jsonl:6: damaged"):
         resolve_conflicts(path)
@@ -480,20 +508,6 @@ def test_threads_sharing_one_cache(tmp_path: Path) -> None:
     assert len(AltCache.open(path)) == 400
 
 
-def test_reload_picks_up_other_writers_and_keeps_pending_changes(tmp_path: Path) -> None:
-    path = tmp_path / "c.jsonl"
-    write_cache(path, [entry(1), entry(2)])
-    mine = AltCache.open(path)
-    mine.put(entry(3))
-    mine.prune({sha(2), sha(3)})  # drops entry 1 (pending)
-    with AltCache.open(path) as other:
-        other.put(entry(4))
-    mine.reload()
-    assert {e.sha256 for e in mine.entries()} == {sha(2), sha(3), sha(4)}
-    mine.flush()
-    assert {e.sha256 for e in AltCache.open(path).entries()} == {sha(2), sha(3), sha(4)}
-
-
 def test_periodic_and_context_manager_flushes(tmp_path: Path) -> None:
     path = tmp_path / "c.jsonl"
     cache = AltCache.open(path, flush_every=3)
@@ -501,7 +515,7 @@ def test_periodic_and_context_manager_flushes(tmp_path: Path) -> None:
     cache.put(entry(2))
     assert not path.exists()
     cache.put(entry(3))
-    assert len(AltCache.open(path)) == 3 and cache.pending == 0
+    assert len(AltCache.open(path)) == 3 and cache.flush() is False  # nothing left to write
     with AltCache.open(path, flush_interval=0.0) as timed:
         timed.put(entry(4))  # interval elapsed: written at once
         assert len(AltCache.open(path)) == 4

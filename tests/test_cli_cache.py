@@ -172,7 +172,18 @@ def test_fix_conflicts(site: Path) -> None:
     header, line = path.read_text(encoding="utf-8").splitlines()
     other = Entry(digest(site, "owl.png"), "moondream2", "p1", "en", "informative", "An owl", created=T0, updated=T0)
     path.write_text(
-        "\n".join([header, "<<<<<<< HEAD", line, "=======", other.to_line(), ">>>>>>> branch"]) + "\n", encoding="utf-8"
+        "\n".join(
+            [
+                header,
+                "<<<<<<< HEAD",
+                line,
+                "=======",
+                json.dumps(other.to_row(), sort_keys=True, ensure_ascii=False, separators=(",", ":")),
+                ">>>>>>> branch",
+            ]
+        )
+        + "\n",
+        encoding="utf-8",
     )
     code, _, err = run(["stats"], site)
     assert code == 3 and "fix-conflicts" in err

@@ -84,7 +84,7 @@ def test_rerun_uses_the_cache_and_loads_no_model(filled: tuple[Path, dict], tiny
 
 
 def test_moved_image_keeps_its_entry(filled: tuple[Path, dict], tiny_models: dict[str, Path]) -> None:
-    site, first = filled
+    site, _ = filled
     reset_sources(site)
     (site / "img" / "mountains.jpg").rename(site / "img" / "hills.jpg")
     for name in SOURCES:

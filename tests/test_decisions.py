@@ -148,8 +148,8 @@ def test_conflicting_duplicates_are_a_problem_and_leave_the_image() -> None:
     assert fd.decide(IMAGES) == {}
     [problem] = fd.problems
     assert (
-        str(problem)
-        == "d.json: entry 2 (docs/page.html:3:3): conflicts with entry 1 for the same image ('A chart' vs 'A graph'); image left unchanged"
+        str(problem) == "d.json: entry 2 (docs/page.html:3:3): conflicts with entry 1 for the same image "
+        "('A chart' vs 'A graph'); image left unchanged"
     )
 
 

@@ -90,11 +90,13 @@ def test_model_provider_is_kept_across_rebuilds(site: Path, tiny_models: dict[st
     from alttext_tools.integrations.mkdocs import AltTextPlugin
 
     (site / ".alttext.toml").write_text(
-        f'fast_model = "{tiny_models["moondream_text"]}"\nfast_mmproj = "{tiny_models["moondream_mmproj"]}"\nfast_handler = "moondream"\n',
+        f'fast_model = "{tiny_models["moondream_text"]}"\n'
+        f'fast_mmproj = "{tiny_models["moondream_mmproj"]}"\n'
+        'fast_handler = "moondream"\n',
         encoding="utf-8",
     )
     plugin = AltTextPlugin()
-    errors, warnings = plugin.load_config({"mode": "fill", "model": True})
+    errors, _ = plugin.load_config({"mode": "fill", "model": True})
     assert not errors
     config: Any = load_config(str(site / "mkdocs.yml"))
     plugin.on_config(config)

@@ -309,10 +309,10 @@ def test_provider_is_closed_on_shutdown_and_the_instance_kept_across_rebuilds() 
     # MkDocs keeps a plugin instance across `mkdocs serve` rebuilds when it defines on_startup.
     assert "on_startup" in vars(AltTextPlugin) and "on_shutdown" in vars(AltTextPlugin)
     plugin = AltTextPlugin()
-    provider = Closing()
-    plugin.provider = provider
+    models = Closing()
+    plugin.provider = plugin._models = models  # what a `fill` build with `model: true` keeps
     plugin.on_shutdown()
-    assert provider.closed and plugin.provider is None
+    assert models.closed and plugin._models is None and plugin.provider is None
 
 
 def test_entry_point_is_declared() -> None:
@@ -325,5 +325,6 @@ def test_entry_point_is_declared() -> None:
     project = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["project"]
     plugins = project.get("entry-points", {}).get("mkdocs.plugins", {})
     assert plugins.get("alttext") == "alttext_tools.integrations.mkdocs:AltTextPlugin", (
-        'pyproject.toml needs [project.entry-points."mkdocs.plugins"] alttext = "alttext_tools.integrations.mkdocs:AltTextPlugin"'
+        'pyproject.toml needs [project.entry-points."mkdocs.plugins"] '
+        'alttext = "alttext_tools.integrations.mkdocs:AltTextPlugin"'
     )

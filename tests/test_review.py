@@ -716,7 +716,8 @@ from alttext_tools.config import Config
 from alttext_tools.review.session import Regenerator
 from alttext_tools.scan.dispatch import scan_file
 root = Path({str(tmp_path)!r})
-config = Config(root=root, fast_model={str(tiny_models["moondream_text"])!r}, fast_mmproj={str(tiny_models["moondream_mmproj"])!r},
+config = Config(root=root, fast_model={str(tiny_models["moondream_text"])!r},
+                fast_mmproj={str(tiny_models["moondream_mmproj"])!r},
                 fast_handler="moondream", text_model={str(tiny_models["moondream_text"])!r},
                 text_mmproj={str(tiny_models["moondream_mmproj"])!r}, text_handler="moondream")
 regenerator = Regenerator.for_config(config, 1, lambda line: None)
@@ -724,7 +725,7 @@ print("llama_cpp" in sys.modules)
 [image] = scan_file(root / "index.md", "index.md").images
 for mode in ("fast", "fast"):
     regenerator.run(image, mode)
-print("llama_cpp" in sys.modules, regenerator.engine.load_counts)
+print("llama_cpp" in sys.modules, regenerator.models.engine.load_counts)
 regenerator.close()
 """
     proc = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, capture_output=True, text=True, timeout=300)

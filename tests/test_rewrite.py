@@ -257,8 +257,8 @@ def test_plan_edits_markdown_hand_built() -> None:
     ]
     edits = plan_edits(text, [(i, Decision.text("new [*x*]")) for i in images])
     assert (
-        apply_edits(text, edits)
-        == "x ![new \\[\\*x\\*\\]](a.png) y ![new \\[\\*x\\*\\]][ref] z ![new \\[\\*x\\*\\]][r2] and ![new \\[\\*x\\*\\]][r3]\n"
+        apply_edits(text, edits) == "x ![new \\[\\*x\\*\\]](a.png) y ![new \\[\\*x\\*\\]][ref] "
+        "z ![new \\[\\*x\\*\\]][r2] and ![new \\[\\*x\\*\\]][r3]\n"
     )
     edits = plan_edits(text, [(i, Decision.mark_decorative()) for i in images])
     m = DECORATIVE_MARKER
@@ -337,7 +337,10 @@ FIXABLE = frozenset({"missing-alt", "empty-alt", "whitespace-alt", "filename-alt
 def test_select_decisions_guard() -> None:
     from alttext_tools.check.rules import evaluate_all
 
-    text = '<img src="a.png"><img src="b.png" alt="A written description"><img src="c.png" alt="image"><input type="image" src="go.png">'
+    text = (
+        '<img src="a.png"><img src="b.png" alt="A written description"><img src="c.png" alt="image">'
+        '<input type="image" src="go.png">'
+    )
     images = scan_text(text, "t.html", "html")
     findings = evaluate_all(images)
     decisions = {image_key(i): Decision.text("New") for i in images[:3]}

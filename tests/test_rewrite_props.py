@@ -23,7 +23,8 @@ SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[Heal
 
 # --------------------------------------------------------------------------- alt texts
 
-_TRICKY = list("ab \"'<>&;#[]()\\*_`~|!{}=:/\n\t\r\u2028\u00a0") + [
+_TRICKY = [
+    *"ab \"'<>&;#[]()\\*_`~|!{}=:/\n\t\r\u2028\u00a0",
     "é",
     "🦊",
     "ש",

@@ -149,7 +149,10 @@ def multipart(fields: dict[str, str], files: dict[str, bytes]) -> tuple[bytes, s
     for name, value in fields.items():
         parts.append(f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'.encode())
     for name, data in files.items():
-        head = f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"; filename="upload.png"\r\nContent-Type: image/png\r\n\r\n'
+        head = (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"; filename="upload.png"\r\n'
+            "Content-Type: image/png\r\n\r\n"
+        )
         parts.append(head.encode() + data + b"\r\n")
     parts.append(f"--{boundary}--\r\n".encode())
     return b"".join(parts), f"multipart/form-data; boundary={boundary}"

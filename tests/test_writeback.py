@@ -1,32 +1,22 @@
-"""Write-back: atomic writes, failures that leave files untouched, and diffs that git/patch apply."""
+"""Write-back: fix_file's modes, failures that leave files untouched, and diffs that git/patch apply."""
 
 from __future__ import annotations
 
 import errno
 import os
 import shutil
-import signal
-import stat
 import subprocess
-import sys
-import textwrap
 from pathlib import Path
 
 import pytest
 
+from alttext_tools import fsio
 from alttext_tools.check.rules import evaluate_all
 from alttext_tools.core import Decision, image_key
+from alttext_tools.fsio import TEMP_INFIX
 from alttext_tools.rewrite import writeback
-from alttext_tools.rewrite.writeback import (
-    TEMP_INFIX,
-    FixSummary,
-    Status,
-    WriteBack,
-    atomic_write,
-    diff_path,
-    fix_file,
-    unified_diff,
-)
+from alttext_tools.rewrite.diff import diff_path, unified_diff
+from alttext_tools.rewrite.writeback import FixSummary, Status, WriteBack, fix_file
 from alttext_tools.scan.dispatch import scan_file
 
 REPO = Path(__file__).resolve().parent.parent
@@ -45,130 +35,6 @@ def test_writeback_from_flags() -> None:
     assert WriteBack.from_flags(check=True) is WriteBack.CHECK
     assert WriteBack.from_flags(diff=True) is WriteBack.DIFF
     assert WriteBack.from_flags(check=True, diff=True) is WriteBack.DIFF
-    assert WriteBack.WRITE.writes and not WriteBack.CHECK.writes
-
-
-# --------------------------------------------------------------------------- atomic_write
-
-
-def test_atomic_write_replaces_and_keeps_permission_bits(tmp_path: Path) -> None:
-    target = tmp_path / "page.md"
-    target.write_bytes(b"old")
-    os.chmod(target, 0o640)
-    atomic_write(target, b"new content")
-    assert target.read_bytes() == b"new content"
-    assert stat.S_IMODE(target.stat().st_mode) == 0o640
-    assert temps(tmp_path) == []
-
-
-def test_atomic_write_executable_bit_survives(tmp_path: Path) -> None:
-    target = tmp_path / "page.md"
-    target.write_bytes(b"old")
-    os.chmod(target, 0o755)
-    atomic_write(target, b"new")
-    assert stat.S_IMODE(target.stat().st_mode) == 0o755
-
-
-def test_atomic_write_follows_symlinks(tmp_path: Path) -> None:
-    real = tmp_path / "real.md"
-    real.write_bytes(b"old")
-    link = tmp_path / "link.md"
-    link.symlink_to(real)
-    atomic_write(link, b"new")
-    assert link.is_symlink() and real.read_bytes() == b"new"
-
-
-def test_read_only_file_is_refused_even_for_root(tmp_path: Path) -> None:
-    target = tmp_path / "page.md"
-    target.write_bytes(b"old")
-    os.chmod(target, 0o444)
-    with pytest.raises(PermissionError):
-        atomic_write(target, b"new")
-    assert target.read_bytes() == b"old"
-    assert temps(tmp_path) == []
-
-
-def test_vanished_file(tmp_path: Path) -> None:
-    with pytest.raises(FileNotFoundError):
-        atomic_write(tmp_path / "gone.md", b"new")
-    assert temps(tmp_path) == []
-
-
-@pytest.mark.parametrize("failing", ["write", "fsync"])
-def test_disk_full_leaves_original_and_no_temp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, failing: str) -> None:
-    target = tmp_path / "page.md"
-    target.write_bytes(b"old")
-
-    def enospc(*args: object) -> int:
-        raise OSError(errno.ENOSPC, "No space left on device")
-
-    monkeypatch.setattr(writeback.os, failing, enospc)
-    with pytest.raises(OSError) as info:
-        atomic_write(target, b"new" * 1000)
-    assert info.value.errno == errno.ENOSPC
-    assert target.read_bytes() == b"old"
-    assert temps(tmp_path) == []
-
-
-def test_partial_writes_are_completed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    real_write = os.write
-    monkeypatch.setattr(writeback.os, "write", lambda fd, data: real_write(fd, bytes(data[:7])))
-    target = tmp_path / "page.md"
-    target.write_bytes(b"old")
-    atomic_write(target, b"0123456789" * 10)
-    assert target.read_bytes() == b"0123456789" * 10
-
-
-def test_keyboard_interrupt_mid_write_removes_temp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    target = tmp_path / "page.md"
-    target.write_bytes(b"old")
-    real_write = os.write
-    calls = []
-
-    def interrupted(fd: int, data: memoryview) -> int:
-        calls.append(1)
-        if len(calls) == 2:
-            raise KeyboardInterrupt
-        return real_write(fd, data)
-
-    monkeypatch.setattr(writeback.os, "write", interrupted)
-    with pytest.raises(KeyboardInterrupt):
-        atomic_write(target, b"x" * (3 << 20))  # three chunks
-    assert target.read_bytes() == b"old"
-    assert temps(tmp_path) == []
-
-
-_KILLED_WRITER = textwrap.dedent(
-    """
-    import os, sys, time
-    from alttext_tools.rewrite import writeback
-    real_write = os.write
-    def slow(fd, data):
-        n = real_write(fd, data)
-        print("chunk", flush=True)
-        time.sleep(0.2)
-        return n
-    writeback.os.write = slow
-    writeback.atomic_write(sys.argv[1], b"N" * (64 << 20))
-    print("done", flush=True)
-    """
-)
-
-
-def test_sigkill_mid_write_leaves_target_fully_old(tmp_path: Path) -> None:
-    target = tmp_path / "big.md"
-    old = b"O" * (8 << 20)
-    target.write_bytes(old)
-    env = dict(os.environ, PYTHONPATH=str(REPO))
-    proc = subprocess.Popen([sys.executable, "-c", _KILLED_WRITER, str(target)], stdout=subprocess.PIPE, env=env)
-    assert proc.stdout is not None
-    assert proc.stdout.readline() == b"chunk\n"  # the temp file is being written right now
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    assert target.read_bytes() == old  # fully old
-    # A stale temp is unavoidable after SIGKILL; it is recognisable and not the target.
-    left = temps(tmp_path)
-    assert all(p.name.startswith(".big.md" + TEMP_INFIX) for p in left)
 
 
 # --------------------------------------------------------------------------- unified diff
@@ -251,7 +117,10 @@ def scanned(path: Path) -> tuple:
 
 
 HTML = b'<!doctype html>\n<p><img src="fox.jpg"></p>\n<p><img src="b.png" alt="A hand-written description"></p>\n'
-HTML_FIXED = b'<!doctype html>\n<p><img src="fox.jpg" alt="A red fox"></p>\n<p><img src="b.png" alt="A hand-written description"></p>\n'
+HTML_FIXED = (
+    b'<!doctype html>\n<p><img src="fox.jpg" alt="A red fox"></p>\n'
+    b'<p><img src="b.png" alt="A hand-written description"></p>\n'
+)
 
 
 def fix(path: Path, mode: WriteBack, decisions: dict | None = None, **kwargs: object) -> writeback.FileOutcome:
@@ -383,7 +252,7 @@ def test_disk_full_during_fix(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
     def enospc(*args: object) -> int:
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(writeback.os, "write", enospc)
+    monkeypatch.setattr(fsio.os, "write", enospc)
     outcome = fix_file(
         page,
         source,
@@ -407,7 +276,8 @@ def test_verification_failure_is_an_internal_error(tmp_path: Path, monkeypatch: 
     outcome = fix(page, WriteBack.WRITE)
     assert outcome.status is Status.FAILED and outcome.internal
     assert outcome.message is not None and outcome.message.startswith(
-        "error: internal error while fixing page.html: image at 2:4: expected alt 'A red fox', re-scan reads 'A red fox!'"
+        "error: internal error while fixing page.html: "
+        "image at 2:4: expected alt 'A red fox', re-scan reads 'A red fox!'"
     )
     assert page.read_bytes() == HTML
 

@@ -1,58 +1,24 @@
-"""The committed alt-text cache: content-addressed, human edits first, safe under concurrency.
+"""The cache file: its entries, their validation, parsing and canonical serialisation, writing, merge conflicts.
 
-One entry per (image bytes, model, prompt version, language, role). The role is "informative" or
-"functional:<link target>", so an image that is a link is described by what it does there. The
-same image on many pages shares one entry per context; moving or renaming it keeps its entry.
-
-File format (JSON Lines, UTF-8, "\n" line ends; default `.alttext-cache.jsonl` at the project
-root, `cache = "..."` in the config moves it):
-
-    {"format":"alttext-cache","help":"...","version":1}
-    {"alt":"A red fox asleep in the snow","created":"2025-01-02T03:04:05Z",...}
-
-Line 1 is the header. Every other line is one complete entry with every field, keys sorted,
-compact separators, non-ASCII kept as is; lines are sorted by the key's parts (image sha256,
-language, role, model id, prompt version), so one image's entries sit together, two runs that
-add the same entries write the same bytes, and git merges additions from two branches cleanly.
-The hex key (`cache_key`) is derived from those parts, never stored: one source of truth.
-With `.alttext-cache.jsonl merge=union` in .gitattributes git keeps both sides' lines instead of
-writing conflict markers; duplicate keys are then resolved on load (human states first, then the
-newest) and the next write sorts the file again. Conflict markers are refused with a pointer to
-`alttext cache fix-conflicts` (`resolve_conflicts`). A damaged file raises `CacheError` naming
-the file and line and is never rewritten.
-
-Writers take an exclusive flock on the sidecar `<file>.lock` (present only while held), re-read
-the file if another process replaced it, merge their own changes in (a model's entry never
-replaces a human's; a pruned entry someone changed meanwhile stays), write a temp file in the
-same folder, fsync it and `os.replace` it: readers take no lock and never see half a file, and
-no process loses another's entries. `put()` buffers; `flush()` writes once (also every
-`flush_every` changes or `flush_interval` seconds, and on leaving a `with` block). Lookups are
-O(1) dict reads; loading parses the whole file with one `json.loads` in the common case.
+The format and why it looks as it does: docs/cache.md.
 """
 
 from __future__ import annotations
 
 import itertools
 import json
-import os
 import re
-import stat
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from operator import itemgetter
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    pass
-try:
-    import fcntl
-except ImportError:  # pragma: no cover - Windows
-    fcntl = None  # type: ignore[assignment]
 from alttext_tools.cache.key import cache_key, norm_language
 from alttext_tools.cache.lock import locked
 from alttext_tools.errors import CacheError
+from alttext_tools.fsio import atomic_write
 
 GENERATED, REVIEWED, EDITED = "generated", "reviewed", "edited"
 DEFAULT_CACHE_FILE = ".alttext-cache.jsonl"
@@ -66,7 +32,6 @@ HEADER = {
 STATES = (GENERATED, REVIEWED, EDITED)
 HUMAN_STATES = frozenset({REVIEWED, EDITED})
 HUMAN = "human"  # written_by / handler / model_id of text a person wrote
-INFORMATIVE = "informative"
 CONFLICT_MARKERS = ("<<<<<<<", "|||||||", "=======", ">>>>>>>")
 
 # (sha256, language or "", role, model_id, prompt_version): the sort order of the file.
@@ -183,9 +148,6 @@ class Entry:
 
     def to_row(self) -> Row:
         return asdict(self)
-
-    def to_line(self) -> str:
-        return _dumps(self.to_row())
 
 
 def _dumps(row: Row) -> str:
@@ -308,12 +270,12 @@ def _parse_canonical(text: str, path: Path | str) -> list[Any] | None:
     if not body:
         return []
     try:
-        rows = json.loads("[" + body.replace("\n", ",") + "]")
+        rows: list[Any] = json.loads("[" + body.replace("\n", ",") + "]")
     except ValueError:
         return None
     if len(rows) != body.count("\n") + 1:
         return None
-    return rows  # type: ignore[no-any-return]
+    return rows
 
 
 def _line_at(data: bytes, offset: int) -> int:
@@ -342,7 +304,8 @@ def _check_header(first: tuple[int, str], path: Path | str) -> None:
         raise CacheError(f"{path}:{n}: header has no valid format version")
     if version > FORMAT_VERSION:
         raise CacheError(
-            f"{path}:{n}: cache format version {version} is newer than this alttext reads ({FORMAT_VERSION}); upgrade alttext-tools"
+            f"{path}:{n}: cache format version {version} is newer than this alttext reads ({FORMAT_VERSION}); "
+            "upgrade alttext-tools"
         )
 
 
@@ -434,33 +397,18 @@ def serialize(rows: dict[Parts, Row]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def atomic_write_text(path: Path, text: str) -> bytes:
-    """Temp file in the same folder, fsync, os.replace, fsync the folder. Keeps the file's mode."""
-    folder = path.parent
-    folder.mkdir(parents=True, exist_ok=True)
-    tmp = folder / f".{path.name}.{os.getpid()}.{os.urandom(4).hex()}.tmp"
+def write_cache(path: Path, text: str) -> bytes:
+    """Replace the cache file with `text` atomically (`fsio.atomic_write`); the bytes written.
+
+    A missing file (and its folder) is created; a symlink's target is rewritten; a read-only file
+    is refused. Any failure raises CacheError and leaves the file as it was."""
+    data = _encode(text, path)
     try:
-        mode = stat.S_IMODE(os.stat(path).st_mode)
-    except FileNotFoundError:
-        mode = None
-    try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o666)  # umask applies
-        try:
-            data = _encode(text, path)
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(data)
-                fh.flush()
-                os.fsync(fh.fileno())
-            if mode is not None:
-                os.chmod(tmp, mode)
-            os.replace(tmp, path)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
-        _fsync_dir(folder)
-        return data
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write(path, data, create=True)
     except OSError as exc:
         raise CacheError(f"{path}: cannot write the alt-text cache: {exc.strerror or exc}") from None
+    return data
 
 
 def _encode(text: str, path: Path) -> bytes:
@@ -470,19 +418,6 @@ def _encode(text: str, path: Path) -> bytes:
         raise CacheError(
             f"{path}: an entry holds a lone surrogate (\\udXXX escape), which is not text; fix that line by hand"
         ) from None
-
-
-def _fsync_dir(folder: Path) -> None:
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:  # pragma: no cover - Windows cannot open folders
-        return
-    try:
-        os.fsync(fd)
-    except OSError:  # pragma: no cover - some filesystems refuse
-        pass
-    finally:
-        os.close(fd)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -520,7 +455,7 @@ def resolve_conflicts(path: Path | str) -> Resolution:
         for header in [(n, line) for n, line in kept[1:] if _is_header(line)]:  # both sides' copies
             _check_header(header, path)
         rows = _index(_load_rows(entries, path), [n for n, _ in entries], path)
-        atomic_write_text(path, serialize(rows))
+        write_cache(path, serialize(rows))
         return Resolution(blocks, len(rows))
 
 

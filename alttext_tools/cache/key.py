@@ -17,7 +17,7 @@ class GenerationKey:
     model_id: str
     prompt_version: str
     language: str | None  # lower-cased BCP 47 tag; None: the model's default (English)
-    role: str  # "informative" or "functional:<link target>" (prompts.image_role)
+    role: str  # "informative" or "functional:<link target>" (core.image_role)
 
     @property
     def digest(self) -> str:
@@ -43,9 +43,9 @@ class CachedAlt:
 
 
 class GenerationCache(Protocol):
-    """Hook for the alt-text cache (cache issue). `get` may answer with any entry it considers
-    right for the key (a person's reviewed text for the same image, language and role, say);
-    `put` receives every fresh generation. Hits are used as they are, without a model."""
+    """Where the generation pipeline looks up and stores alt text. `get` may answer with any entry
+    it considers right for the key (a person's reviewed text for the same image, language and
+    role, say); `put` receives every fresh generation. Hits are used as they are, without a model."""
 
     def get(self, key: GenerationKey) -> CachedAlt | None: ...
 

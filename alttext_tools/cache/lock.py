@@ -1,34 +1,4 @@
-"""The committed alt-text cache: content-addressed, human edits first, safe under concurrency.
-
-One entry per (image bytes, model, prompt version, language, role). The role is "informative" or
-"functional:<link target>", so an image that is a link is described by what it does there. The
-same image on many pages shares one entry per context; moving or renaming it keeps its entry.
-
-File format (JSON Lines, UTF-8, "\n" line ends; default `.alttext-cache.jsonl` at the project
-root, `cache = "..."` in the config moves it):
-
-    {"format":"alttext-cache","help":"...","version":1}
-    {"alt":"A red fox asleep in the snow","created":"2025-01-02T03:04:05Z",...}
-
-Line 1 is the header. Every other line is one complete entry with every field, keys sorted,
-compact separators, non-ASCII kept as is; lines are sorted by the key's parts (image sha256,
-language, role, model id, prompt version), so one image's entries sit together, two runs that
-add the same entries write the same bytes, and git merges additions from two branches cleanly.
-The hex key (`cache_key`) is derived from those parts, never stored: one source of truth.
-With `.alttext-cache.jsonl merge=union` in .gitattributes git keeps both sides' lines instead of
-writing conflict markers; duplicate keys are then resolved on load (human states first, then the
-newest) and the next write sorts the file again. Conflict markers are refused with a pointer to
-`alttext cache fix-conflicts` (`resolve_conflicts`). A damaged file raises `CacheError` naming
-the file and line and is never rewritten.
-
-Writers take an exclusive flock on the sidecar `<file>.lock` (present only while held), re-read
-the file if another process replaced it, merge their own changes in (a model's entry never
-replaces a human's; a pruned entry someone changed meanwhile stays), write a temp file in the
-same folder, fsync it and `os.replace` it: readers take no lock and never see half a file, and
-no process loses another's entries. `put()` buffers; `flush()` writes once (also every
-`flush_every` changes or `flush_interval` seconds, and on leaving a `with` block). Lookups are
-O(1) dict reads; loading parses the whole file with one `json.loads` in the common case.
-"""
+"""The cache writers' lock: an exclusive flock on a sidecar `<file>.lock`, present only while held."""
 
 from __future__ import annotations
 
@@ -37,15 +7,13 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    pass
+from alttext_tools.errors import CacheError
+
 try:
     import fcntl
 except ImportError:  # pragma: no cover - Windows
     fcntl = None  # type: ignore[assignment]
-from alttext_tools.errors import CacheError
 
 LOCK_TIMEOUT_S = 120.0
 

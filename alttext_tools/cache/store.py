@@ -1,34 +1,4 @@
-"""The committed alt-text cache: content-addressed, human edits first, safe under concurrency.
-
-One entry per (image bytes, model, prompt version, language, role). The role is "informative" or
-"functional:<link target>", so an image that is a link is described by what it does there. The
-same image on many pages shares one entry per context; moving or renaming it keeps its entry.
-
-File format (JSON Lines, UTF-8, "\n" line ends; default `.alttext-cache.jsonl` at the project
-root, `cache = "..."` in the config moves it):
-
-    {"format":"alttext-cache","help":"...","version":1}
-    {"alt":"A red fox asleep in the snow","created":"2025-01-02T03:04:05Z",...}
-
-Line 1 is the header. Every other line is one complete entry with every field, keys sorted,
-compact separators, non-ASCII kept as is; lines are sorted by the key's parts (image sha256,
-language, role, model id, prompt version), so one image's entries sit together, two runs that
-add the same entries write the same bytes, and git merges additions from two branches cleanly.
-The hex key (`cache_key`) is derived from those parts, never stored: one source of truth.
-With `.alttext-cache.jsonl merge=union` in .gitattributes git keeps both sides' lines instead of
-writing conflict markers; duplicate keys are then resolved on load (human states first, then the
-newest) and the next write sorts the file again. Conflict markers are refused with a pointer to
-`alttext cache fix-conflicts` (`resolve_conflicts`). A damaged file raises `CacheError` naming
-the file and line and is never rewritten.
-
-Writers take an exclusive flock on the sidecar `<file>.lock` (present only while held), re-read
-the file if another process replaced it, merge their own changes in (a model's entry never
-replaces a human's; a pruned entry someone changed meanwhile stays), write a temp file in the
-same folder, fsync it and `os.replace` it: readers take no lock and never see half a file, and
-no process loses another's entries. `put()` buffers; `flush()` writes once (also every
-`flush_every` changes or `flush_interval` seconds, and on leaving a `with` block). Lookups are
-O(1) dict reads; loading parses the whole file with one `json.loads` in the common case.
-"""
+"""AltCache: one cache file in memory, safe across threads and processes; changes merged into the file on flush."""
 
 from __future__ import annotations
 
@@ -38,14 +8,8 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Concatenate, ParamSpec, TypedDict, TypeVar
 
-if TYPE_CHECKING:
-    from alttext_tools.config import Config
-try:
-    import fcntl
-except ImportError:  # pragma: no cover - Windows
-    fcntl = None  # type: ignore[assignment]
 from alttext_tools.cache.file import (
     DEFAULT_CACHE_FILE,
     EDITED,
@@ -57,7 +21,6 @@ from alttext_tools.cache.file import (
     Entry,
     Parts,
     Row,
-    atomic_write_text,
     better_row,
     entry_of_row,
     parse,
@@ -66,9 +29,22 @@ from alttext_tools.cache.file import (
     row_parts,
     serialize,
     utc_now,
+    write_cache,
 )
 from alttext_tools.cache.key import cache_key, norm_language
 from alttext_tools.cache.lock import locked
+
+if TYPE_CHECKING:
+    from alttext_tools.config import Config
+
+
+class CacheStats(TypedDict):
+    """`AltCache.stats()`: JSON-ready counts."""
+
+    entries: int
+    images: int
+    by_state: dict[str, int]  # state -> entries
+    by_model: dict[str, dict[str, int]]  # model id -> {state: entries, "total": entries}
 
 
 def cache_path_for(config: Config) -> Path | None:
@@ -96,19 +72,20 @@ class _Delete:
 
 
 _Change = _Put | _Delete
-Triple = tuple[str, str, str]
-_M = TypeVar("_M", bound=Callable[..., Any])  # (sha256, language or "", role): where a human decision applies
+Triple = tuple[str, str, str]  # (sha256, language or "", role): where a human decision applies
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
 
 
-def _synchronized(method: _M) -> _M:
+def _synchronized(method: Callable[Concatenate[AltCache, _P], _R]) -> Callable[Concatenate[AltCache, _P], _R]:
     """One thread at a time per AltCache (the review page's server may use threads)."""
 
     @functools.wraps(method)
-    def wrapper(self: AltCache, *args: Any, **kwargs: Any) -> Any:
+    def wrapper(self: AltCache, /, *args: _P.args, **kwargs: _P.kwargs) -> _R:
         with self._mutex:
             return method(self, *args, **kwargs)
 
-    return wrapper  # type: ignore[return-value]
+    return wrapper
 
 
 class AltCache:
@@ -135,9 +112,16 @@ class AltCache:
         self._mutex = threading.RLock()
 
     @classmethod
-    def open(cls, path: Path | str, **options: Any) -> AltCache:
+    def open(
+        cls,
+        path: Path | str,
+        *,
+        flush_every: int = 25,
+        flush_interval: float = 15.0,
+        clock: Callable[[], str] = utc_now,
+    ) -> AltCache:
         """Read the cache at `path` (a missing file is an empty cache, created on the first flush)."""
-        cache = cls(Path(path), **options)
+        cache = cls(Path(path), flush_every=flush_every, flush_interval=flush_interval, clock=clock)
         cache._base, cache._raw = read_rows(cache.path)
         cache._reset_view()
         return cache
@@ -150,14 +134,6 @@ class AltCache:
 
     def __len__(self) -> int:
         return len(self._rows)
-
-    def __contains__(self, key: object) -> bool:
-        return isinstance(key, str) and self.get(key) is not None
-
-    @property
-    def pending(self) -> int:
-        """Changes not yet written."""
-        return len(self._pending)
 
     # -- reading ---------------------------------------------------------------------------
 
@@ -214,8 +190,8 @@ class AltCache:
         return {parts[0] for parts in self._rows}
 
     @_synchronized
-    def stats(self) -> dict[str, Any]:
-        """Counts by state and by model: {"entries", "images", "by_state", "by_model"}."""
+    def stats(self) -> CacheStats:
+        """Counts of entries and images, by review state and by model (with a "total" per model)."""
         by_state = dict.fromkeys(STATES, 0)
         by_model: dict[str, dict[str, int]] = {}
         for row in self._rows.values():
@@ -338,22 +314,11 @@ class AltCache:
                 _apply(merged, parts, change)
             changed = merged != base
             if changed:
-                raw = atomic_write_text(self.path, serialize(merged))
+                raw = write_cache(self.path, serialize(merged))
             self._base, self._raw = merged, raw
         self._pending.clear()
         self._reset_view()
         return changed
-
-    @_synchronized
-    def reload(self) -> None:
-        """Pick up what other processes wrote; changes not yet flushed stay on top."""
-        self._base, self._raw = read_rows(self.path)
-        pending = dict(self._pending)
-        self._reset_view()
-        for parts, change in pending.items():
-            _apply(self._rows, parts, change)
-            self._index_human(parts)
-        self._pending = pending
 
     # -- internals -------------------------------------------------------------------------
 

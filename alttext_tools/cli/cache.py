@@ -10,33 +10,18 @@ import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import click
 
-from alttext_tools.cache.file import STATES, CacheError, Entry, resolve_conflicts
-from alttext_tools.cache.store import AltCache, cache_path_for
-from alttext_tools.config import Config, ConfigError, apply_overrides, load_config
-from alttext_tools.report.outcome import ExitCode
-
-
-class CacheFailure(click.ClickException):
-    """The cache (or the pages prune must read) could not be read: exit 3, one line."""
-
-    exit_code = int(ExitCode.FILE_ERRORS)
+from alttext_tools.cache.file import STATES, Entry, resolve_conflicts
+from alttext_tools.cache.store import CacheStats, cache_path_for
+from alttext_tools.cli.options import CacheProblem, config_option, load_project_config, open_cache_file
+from alttext_tools.config import Config
+from alttext_tools.errors import CacheError
 
 
 def _say(message: str) -> None:
     click.echo(message, err=True)
-
-
-def _config(start: Path | None, config_file: Path | None, overrides: dict[str, Any]) -> Config:
-    try:
-        config = load_config(start or Path.cwd(), config_file)
-        apply_overrides(config, overrides, origin="command line")
-    except ConfigError as exc:
-        raise click.UsageError(str(exc)) from None
-    return config
 
 
 def _cache_file(config: Config, override: Path | None) -> Path:
@@ -48,24 +33,11 @@ def _cache_file(config: Config, override: Path | None) -> Path:
     return path
 
 
-def _open(path: Path) -> AltCache:
-    try:
-        return AltCache.open(path)
-    except CacheError as exc:
-        raise CacheFailure(str(exc)) from None
-
-
 _cache_option = click.option(
     "--cache",
     "cache_file",
     type=click.Path(dir_okay=False, path_type=Path),
     help="Cache file (default: `cache` from the config, else .alttext-cache.jsonl at the project root).",
-)
-_config_option = click.option(
-    "--config",
-    "config_file",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="Config file (default: [tool.alttext] in pyproject.toml or .alttext.toml, searched upwards).",
 )
 
 
@@ -139,7 +111,7 @@ def _entry_line(entry: Entry) -> str:
 
 @cache.command("prune")
 @click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
-@_config_option
+@config_option
 @_cache_option
 @click.option(
     "--exclude", multiple=True, metavar="GLOB", help="Skip pages matching this gitignore-style glob (repeatable)."
@@ -180,10 +152,10 @@ def prune_command(
         "site_root": str(site_root.resolve()) if site_root else None,
         "allow_remote": allow_remote,
     }
-    config = _config(paths[0] if paths else None, config_file, overrides)
+    config = load_project_config(paths, config_file, overrides)
     config.exclude = [*config.exclude, *exclude]
     path = _cache_file(config, cache_file)
-    alt_cache = _open(path)
+    alt_cache = open_cache_file(path)
     given = list(paths) or [config.root]
     missing = [p for p in given if not p.exists() and not p.is_symlink()]
     if missing:
@@ -192,26 +164,25 @@ def prune_command(
     for error in refs.page_errors:
         _say(error)
     if refs.page_errors:
-        raise CacheFailure(
-            f"{len(refs.page_errors)} page(s) could not be read; nothing pruned (their images may still need their entries)"
+        raise CacheProblem(
+            f"{len(refs.page_errors)} page(s) could not be read; nothing pruned "
+            "(their images may still need their entries)"
         )
     _report_unreadable(refs)
     doomed = alt_cache.prunable(refs.hashes)
     if dry_run:
         for entry in doomed:
             click.echo(_entry_line(entry))
-        click.echo(
-            f"would drop {len(doomed)} of {len(alt_cache)} entries from {path} ({refs.images} images on {refs.pages} pages)"
-        )
+        scanned = f"{refs.images} images on {refs.pages} pages"
+        click.echo(f"would drop {len(doomed)} of {len(alt_cache)} entries from {path} ({scanned})")
         return
     dropped = alt_cache.prune(refs.hashes)
     try:
         alt_cache.flush()
     except CacheError as exc:
-        raise CacheFailure(str(exc)) from None
-    click.echo(
-        f"dropped {dropped} of {dropped + len(alt_cache)} entries from {path} ({refs.images} images on {refs.pages} pages)"
-    )
+        raise CacheProblem(str(exc)) from None
+    scanned = f"{refs.images} images on {refs.pages} pages"
+    click.echo(f"dropped {dropped} of {dropped + len(alt_cache)} entries from {path} ({scanned})")
 
 
 def _report_unreadable(refs: References) -> None:
@@ -230,7 +201,7 @@ def _report_unreadable(refs: References) -> None:
 
 
 @cache.command("stats")
-@_config_option
+@config_option
 @_cache_option
 @click.option(
     "-f",
@@ -243,8 +214,8 @@ def _report_unreadable(refs: References) -> None:
 )
 def stats_command(config_file: Path | None, cache_file: Path | None, fmt: str) -> None:
     """Count cache entries by review state and by model."""
-    path = cache_file if cache_file is not None else _cache_file(_config(None, config_file, {}), None)
-    alt_cache = _open(path)
+    path = cache_file if cache_file is not None else _cache_file(load_project_config((), config_file, {}), None)
+    alt_cache = open_cache_file(path)
     stats = alt_cache.stats()
     if fmt == "json":
         click.echo(json.dumps({"path": str(path), "exists": path.exists(), **stats}, indent=2, ensure_ascii=False))
@@ -253,7 +224,7 @@ def stats_command(config_file: Path | None, cache_file: Path | None, fmt: str) -
         click.echo(line)
 
 
-def render_stats(stats: dict[str, Any], path: Path, *, exists: bool = True) -> list[str]:
+def render_stats(stats: CacheStats, path: Path, *, exists: bool = True) -> list[str]:
     """The text table of `AltCache.stats()`."""
     if not exists:
         return [f"{path}: no cache file yet (0 entries)"]
@@ -277,7 +248,7 @@ def render_stats(stats: dict[str, Any], path: Path, *, exists: bool = True) -> l
 
 
 @cache.command("fix-conflicts")
-@_config_option
+@config_option
 @_cache_option
 def fix_conflicts_command(config_file: Path | None, cache_file: Path | None) -> None:
     """Resolve git merge conflicts in the cache: keep both sides' entries.
@@ -285,13 +256,13 @@ def fix_conflicts_command(config_file: Path | None, cache_file: Path | None) -> 
     Every line is one whole entry, so both sides of a conflict are kept; where both sides hold
     the same key, a reviewed or edited entry wins, then the newer one. Then `git add` the file.
     """
-    path = cache_file if cache_file is not None else _cache_file(_config(None, config_file, {}), None)
+    path = cache_file if cache_file is not None else _cache_file(load_project_config((), config_file, {}), None)
     if not path.exists():
-        raise CacheFailure(f"{path}: no such cache file")
+        raise CacheProblem(f"{path}: no such cache file")
     try:
         result = resolve_conflicts(path)
     except CacheError as exc:
-        raise CacheFailure(str(exc)) from None
+        raise CacheProblem(str(exc)) from None
     if result.conflicts == 0:
         click.echo(f"{path}: no merge conflicts ({result.entries} entries)")
         return

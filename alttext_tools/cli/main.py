@@ -1,17 +1,19 @@
-"""The `alttext` command line. Reports go to stdout, chatter to stderr; exit codes in report.ExitCode.
+"""The `alttext` command line: the entry point, the command group, and `alttext check` and `alttext fix`.
 
-Heavy modules (llama_cpp, Pillow, huggingface_hub) are imported inside the commands that need
-them, so `alttext check` starts fast.
+Reports go to stdout, chatter to stderr; exit codes in report.ExitCode. The other commands are
+imported only when invoked (LazyGroup), and heavy modules only inside the commands that need them,
+so `alttext check` starts fast. See docs/cli.md.
 """
 
 from __future__ import annotations
 
 import importlib
+import json
 import sys
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import click
 
@@ -25,20 +27,26 @@ from alttext_tools.cli.options import (
     model_overrides,
     model_provider,
     open_cache,
+    require_local_models,
     rule_settings,
     scan_options,
-    unreviewed_checker,
+    unreviewed_alt_findings,
     walk_files,
 )
 from alttext_tools.report.formats import FORMAT_CHOICES
 from alttext_tools.report.outcome import FAIL_ON_CHOICES, ExitCode
 from alttext_tools.report.text import use_color
 
+if TYPE_CHECKING:
+    from alttext_tools.generate.provider import ModelProvider
+    from alttext_tools.rewrite.decisions import FileDecisions
+    from alttext_tools.rewrite.fix import FixRun
+
 
 class LazyGroup(click.Group):
     """Subcommands in `lazy` are imported only when invoked or listed, keeping `check` fast."""
 
-    lazy: dict[str, str] = {
+    lazy: ClassVar[dict[str, str]] = {
         "models": "alttext_tools.cli.models:models",
         "cache": "alttext_tools.cli.cache:cache",
         "serve": "alttext_tools.serve.command:serve",
@@ -118,7 +126,7 @@ def check(
     report = run.report()
     if require_reviewed and "unreviewed-alt" not in settings.disabled:
         report.findings.extend(
-            unreviewed_checker(config, [image for result in run.results for image in result.images], settings)
+            unreviewed_alt_findings(config, [image for result in run.results for image in result.images], settings)
         )
         report.findings.sort(key=lambda finding: finding.sort_key)
     colored = (use_color(sys.stdout) if color is None else color) and output is None and fmt == "text"
@@ -185,55 +193,61 @@ def fix(
     """Write alt text into the sources: only alt values change, byte for byte.
 
     Without --from, a local vision model writes the alt text (see `alttext models`).
-    Exit codes: 0 done, 1 (--check) something would change, 2 usage error or no model,
+    Exit codes: 0 done, 1 (--check) something would change, 2 usage error, no model or no `local` extra,
     3 some files or images could not be fixed, 4 internal error.
     """
-    import json as _json
-
     from alttext_tools.rewrite.decisions import DecisionsError, FileDecisions
+    from alttext_tools.rewrite.diff import find_root
     from alttext_tools.rewrite.fix import run_fix, scan_for_fix
-    from alttext_tools.rewrite.writeback import FixSummary, WriteBack, find_root
+    from alttext_tools.rewrite.writeback import FixSummary, WriteBack
 
     overrides = common_overrides(no_gitignore, max_length, site_root, jobs)
     overrides.update(model_overrides(model_options))
     config = load_project_config(paths, config_file, overrides)
     settings = rule_settings(config, exclude, disable)
     mode = WriteBack.from_flags(check=check_only, diff=diff)
-    provider: Any
+    decisions: FileDecisions | None = None
     if from_file is not None:
         try:
-            provider = FileDecisions.load(from_file)
+            decisions = FileDecisions.load(from_file)
         except DecisionsError as exc:
             raise click.UsageError(str(exc)) from None
         if not paths:
-            paths = tuple(Path(p) for p in provider.paths() if Path(p).exists() or Path(p).is_symlink())
+            paths = tuple(Path(p) for p in decisions.paths() if Path(p).exists() or Path(p).is_symlink())
+    else:
+        require_local_models(config, "alttext fix with in-process models")
     scanned, file_errors = scan_for_fix(walk_files(paths, config), settings, config.jobs)
     for error in file_errors:
         click.echo(f"{error.path}: error: {error.message}", err=True)
-    cache = None
-    if from_file is None:
+    run_options: dict[str, Any] = {"overwrite": overwrite, "root": find_root(), "jobs": config.jobs}
+    models: ModelProvider | None = None
+    if decisions is not None:
+        run = run_fix(scanned, decisions, mode, every_image=True, **run_options)
+        problems = [str(p) for p in decisions.problems]
+        problems += [str(p) for p in decisions.unmatched([item.display for item in scanned])]
+        problems = list(dict.fromkeys(problems))
+    else:
         show_progress = sys.stderr.isatty() if progress is None else progress
         cache = None if no_cache else open_cache(config)
-        provider = model_provider(config, threads, verbose, show_progress, cache, read_only=mode is WriteBack.CHECK)
-    try:
-        run = run_fix(
-            scanned,
-            provider,
-            mode,
-            overwrite=overwrite,
-            root=find_root(),
-            every_image=from_file is not None,
-            jobs=config.jobs,
-        )
-    finally:
-        if hasattr(provider, "close"):
-            provider.close()
-        if cache is not None and mode is not WriteBack.CHECK:
-            flush_cache(cache)
-    problems = [str(p) for p in getattr(provider, "problems", [])]
-    if from_file is not None:
-        problems += [str(p) for p in provider.unmatched([item.display for item in scanned])]
-        problems = list(dict.fromkeys(problems))
+        models = model_provider(config, threads, verbose, show_progress, cache, read_only=mode is WriteBack.CHECK)
+        try:
+            run = run_fix(scanned, models, mode, **run_options)
+        finally:
+            models.close()
+            if cache is not None and mode is not WriteBack.CHECK:
+                flush_cache(cache)
+        problems = list(models.problems)
+    _print_outcomes(run, problems)
+    summary = FixSummary.of(run.outcomes, mode)
+    if fmt == "json":
+        click.echo(json.dumps(_fix_document(run, problems, models), indent=2, ensure_ascii=False))
+    click.echo(summary.line(), err=True)
+    code = summary.exit_code(check=check_only or None, problems=len(problems) + len(file_errors))
+    sys.exit(int(code))
+
+
+def _print_outcomes(run: FixRun, problems: Sequence[str]) -> None:
+    """Diffs to stdout (the file's own bytes); notes, per-file lines and problems to stderr."""
     for outcome in run.outcomes:
         if outcome.diff:
             sys.stdout.buffer.write(outcome.diff)
@@ -244,22 +258,21 @@ def fix(
             click.echo(outcome.message, err=True)
     for problem in problems:
         click.echo(problem, err=True)
-    summary = FixSummary.of(run.outcomes, mode)
-    if fmt == "json":
-        document: dict[str, Any] = {
-            "files": [
-                {"path": o.path, "status": o.status.value, "images": o.images, "error": o.error} for o in run.outcomes
-            ],
-            "problems": problems,
-        }
-        if hasattr(provider, "records"):
-            document["warnings"] = list(provider.warnings)
-            document["images"] = [record.to_dict() for record in provider.records]
-            document["summary"] = provider.summary()
-        click.echo(_json.dumps(document, indent=2, ensure_ascii=False))
-    click.echo(summary.line(), err=True)
-    code = summary.exit_code(check=check_only or None, problems=len(problems) + len(file_errors))
-    sys.exit(int(code))
+
+
+def _fix_document(run: FixRun, problems: list[str], models: ModelProvider | None) -> dict[str, object]:
+    """`fix --format json`: per-file results and problems; with a model, per-image records too."""
+    document: dict[str, object] = {
+        "files": [
+            {"path": o.path, "status": o.status.value, "images": o.images, "error": o.error} for o in run.outcomes
+        ],
+        "problems": problems,
+    }
+    if models is not None:
+        document["warnings"] = list(models.warnings)
+        document["images"] = [record.to_dict() for record in models.records]
+        document["summary"] = models.summary()
+    return document
 
 
 def _skip_css_selectors() -> None:
@@ -269,7 +282,7 @@ def _skip_css_selectors() -> None:
     and library users (the MkDocs plugin's host process) keep theirs.
     """
     if "soupsieve" not in sys.modules and "bs4" not in sys.modules:
-        sys.modules["soupsieve"] = None  # type: ignore[assignment]
+        sys.modules["soupsieve"] = None  # type: ignore[assignment]  # None makes `import soupsieve` fail
         warnings.filterwarnings("ignore", message="The soupsieve package is not installed", category=UserWarning)
 
 

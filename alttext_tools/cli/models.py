@@ -1,8 +1,8 @@
 """`alttext models pull|list|path`: fetch and inspect preset vision models.
 
-Attach with `main.add_command(models)`. Data goes to stdout (paths, the table, JSON); status and
-errors go to stderr. Exit codes: 0 ok, 1 model not available / download failed, 2 usage error
-(including an unknown preset name, which lists the valid ones), 130 interrupted.
+Data goes to stdout (paths, the table, JSON); status and errors go to stderr. Exit codes: 0 ok,
+1 model not available / download failed, 2 usage error (an unknown preset name, which lists the
+valid ones, or an install without the `local` extra), 130 interrupted.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ import json
 
 import click
 
+from alttext_tools.cli.options import require_extra
 from alttext_tools.models.hub import ModelError, format_size, hub_cache_dir, list_models, pull, resolve_local
 from alttext_tools.models.presets import UnknownPresetError, get_preset
 
@@ -43,6 +44,7 @@ def pull_command(names: tuple[str, ...], no_progress: bool) -> None:
     NAME is a preset from `alttext models list`. Honours HF_ENDPOINT, HF_HOME, HF_HUB_CACHE and
     HF_TOKEN; files already cached are only checked, not downloaded again.
     """
+    require_extra("local", "alttext models pull")
     cache = hub_cache_dir()
     for name in dict.fromkeys(names):  # de-duplicate, keep order
         preset = get_preset(name)
@@ -70,6 +72,7 @@ def pull_command(names: tuple[str, ...], no_progress: bool) -> None:
 )
 def list_command(fmt: str) -> None:
     """Show the presets and whether each is downloaded (no network)."""
+    require_extra("local", "alttext models list")
     cache = hub_cache_dir()
     statuses = list_models(cache_dir=cache)
     if fmt == "json":
@@ -98,6 +101,7 @@ def list_command(fmt: str) -> None:
 @click.argument("name", callback=_check_names)
 def path_command(name: str) -> None:
     """Print the local text-model and mmproj paths of a downloaded preset (no network)."""
+    require_extra("local", "alttext models path")
     try:
         spec = resolve_local(name)
     except ModelError as exc:

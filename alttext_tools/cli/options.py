@@ -1,34 +1,70 @@
-"""The `alttext` command line. Reports go to stdout, chatter to stderr; exit codes in report.ExitCode.
+"""What the commands share: their options, the project config, rule settings, the alt-text cache, the models.
 
-Heavy modules (llama_cpp, Pillow, huggingface_hub) are imported inside the commands that need
-them, so `alttext check` starts fast.
+`alttext check` and `fix` (cli.main), `alttext review` and `alttext serve` are built from these.
+Heavier modules (the cache, the generation pipeline) are imported inside the functions that need
+them, so `alttext check` starts fast. See docs/cli.md.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 from alttext_tools.config import BACKENDS, ROUTER_MODES, Config, ConfigError, apply_overrides, load_config
+from alttext_tools.extras import MissingExtraError, require
 from alttext_tools.models.spec import HANDLERS
 from alttext_tools.report.outcome import ExitCode
 
+if TYPE_CHECKING:
+    from alttext_tools.cache.store import AltCache
+    from alttext_tools.check.rules import RuleSettings
+    from alttext_tools.core import Finding, ImageRef
+    from alttext_tools.generate.provider import ModelProvider
+
+# A click command callback: click passes the options as keyword arguments of any type.
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+class NoModel(click.ClickException):
+    """No model to write alt text with: the one message says what is missing and how to get it."""
+
+    exit_code = int(ExitCode.USAGE)
+
+
+class MissingExtra(click.ClickException):
+    """The command needs modules an extra installs (`pip install 'alttext-tools[local]'`); one line."""
+
+    exit_code = int(ExitCode.USAGE)
+
+
+class CacheProblem(click.ClickException):
+    """A damaged or unwritable alt-text cache: one line naming the file (and line)."""
+
+    exit_code = int(ExitCode.FILE_ERRORS)
+
+
+# ----------------------------------------------------------------------------------------------
+# Scanning a docs tree
+# ----------------------------------------------------------------------------------------------
+
+
+config_option = click.option(
+    "--config",
+    "config_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Config file (default: [tool.alttext] in pyproject.toml or .alttext.toml, searched upwards).",
+)
+
+
 def scan_options(func: F) -> F:
-    """Options shared by every command that walks a docs tree."""
+    """Options shared by every command that walks a docs tree: PATHS, --config, --exclude,
+    --no-gitignore, --max-length, --disable, --site-root, --jobs."""
     decorators = [
         click.argument("paths", nargs=-1, type=click.Path(path_type=Path)),
-        click.option(
-            "--config",
-            "config_file",
-            type=click.Path(exists=True, dir_okay=False, path_type=Path),
-            help="Config file (default: [tool.alttext] in pyproject.toml or .alttext.toml, searched upwards).",
-        ),
+        config_option,
         click.option(
             "--exclude",
             multiple=True,
@@ -50,11 +86,13 @@ def scan_options(func: F) -> F:
     return func
 
 
-def load_project_config(paths: Sequence[Path], config_file: Path | None, overrides: dict[str, Any]) -> Config:
+def load_project_config(paths: Sequence[Path], config_file: Path | None, overrides: Mapping[str, object]) -> Config:
+    """The project's config (`config_file`, else found upwards from the first path or the cwd)
+    with the command line's `overrides` on top (None values are skipped). Usage error if invalid."""
     start = paths[0] if paths else Path.cwd()
     try:
         config = load_config(start, config_file)
-        apply_overrides(config, overrides, origin="command line")
+        apply_overrides(config, dict(overrides), origin="command line")
     except ConfigError as exc:
         raise click.UsageError(str(exc)) from None
     return config
@@ -62,8 +100,8 @@ def load_project_config(paths: Sequence[Path], config_file: Path | None, overrid
 
 def common_overrides(
     no_gitignore: bool | None, max_length: int | None, site_root: Path | None, jobs: int | None
-) -> dict[str, Any]:
-    """Scalar flags that override config keys (list flags are merged in rule_settings)."""
+) -> dict[str, object]:
+    """Config keys set by the scalar flags of `scan_options` (list flags are merged in rule_settings)."""
     return {
         "gitignore": False if no_gitignore else None,
         "max_length": max_length,
@@ -72,34 +110,25 @@ def common_overrides(
     }
 
 
-def rule_settings(config: Config, exclude: Sequence[str], disable: Sequence[str]) -> Any:
+def rule_settings(config: Config, exclude: Sequence[str], disable: Sequence[str]) -> RuleSettings:
+    """The rules' settings from `config` plus --disable; --exclude is added to `config.exclude`."""
     from alttext_tools.check.rules import RuleSettings
+    from alttext_tools.core import Severity
 
     config.exclude = [*config.exclude, *exclude]
     try:
         return RuleSettings(
             max_length=config.max_length,
             disabled=frozenset([*config.disable, *disable]),
-            severity_overrides=dict(config.severity),
+            severity_overrides={rule: Severity(level) for rule, level in config.severity.items()},
             extra_placeholders=frozenset(config.placeholders),
         )
     except ValueError as exc:
         raise click.UsageError(f"{config.source or 'command line'}: {exc}") from None
 
 
-def unreviewed_checker(config: Config, images: list[Any], settings: Any) -> list[Any]:
-    from alttext_tools.cache.store import cache_path_for
-    from alttext_tools.check.unreviewed import ImageHasher, unreviewed_findings
-
-    path = cache_path_for(config)
-    if path is None:
-        raise click.UsageError('--require-reviewed needs the alt-text cache, but `cache = ""` turns it off')
-    cache = open_cache(config)
-    hasher = ImageHasher(config.root, config.site_root_path(), config.allow_remote)
-    return unreviewed_findings(images, cache, hasher, settings.severity("unreviewed-alt"))
-
-
 def walk_files(paths: Sequence[Path], config: Config) -> list[tuple[Path, str]]:
+    """(path, display) of every source under `paths` (default: the cwd), excludes applied."""
     from alttext_tools.scan.walk import Walker
 
     given = list(paths) or [Path(".")]
@@ -109,7 +138,21 @@ def walk_files(paths: Sequence[Path], config: Config) -> list[tuple[Path, str]]:
     return list(Walker(config.root, config.exclude, config.gitignore).files(given))
 
 
+def unreviewed_alt_findings(config: Config, images: Sequence[ImageRef], settings: RuleSettings) -> list[Finding]:
+    """`unreviewed-alt` findings for `images` (`check --require-reviewed`); needs the cache."""
+    from alttext_tools.cache.store import cache_path_for
+    from alttext_tools.check.unreviewed import ImageHasher, unreviewed_findings
+
+    path = cache_path_for(config)
+    if path is None:
+        raise click.UsageError('--require-reviewed needs the alt-text cache, but `cache = ""` turns it off')
+    cache = open_cache_file(path)
+    hasher = ImageHasher(config.root, config.site_root_path(), config.allow_remote)
+    return unreviewed_findings(images, cache, hasher, settings.severity("unreviewed-alt"))
+
+
 def emit_report(text: str, output: Path | None, color: bool = False) -> None:
+    """Print `text` to stdout, or write it to `output` (folders created, one final newline)."""
     if output is None:
         if text:
             click.echo(text.rstrip("\n"), color=color)
@@ -118,14 +161,48 @@ def emit_report(text: str, output: Path | None, color: bool = False) -> None:
     output.write_text(text + ("\n" if text and not text.endswith("\n") else ""), encoding="utf-8")
 
 
-class NoModel(click.ClickException):
-    """No model to write alt text with: the one message says what is missing and how to get it."""
+# ----------------------------------------------------------------------------------------------
+# The alt-text cache
+# ----------------------------------------------------------------------------------------------
 
-    exit_code = int(ExitCode.USAGE)
+
+def open_cache(config: Config) -> AltCache | None:
+    """The project's alt-text cache (see `cache.store.cache_path_for`); None when `cache = ""`."""
+    from alttext_tools.cache.store import cache_path_for
+
+    path = cache_path_for(config)
+    return None if path is None else open_cache_file(path)
+
+
+def open_cache_file(path: Path) -> AltCache:
+    """The alt-text cache at `path` (a missing file is an empty cache); CacheProblem if damaged."""
+    from alttext_tools.cache.store import AltCache
+    from alttext_tools.errors import CacheError
+
+    try:
+        return AltCache.open(path)
+    except CacheError as exc:
+        raise CacheProblem(str(exc)) from None
+
+
+def flush_cache(cache: AltCache) -> None:
+    """Write the cache's pending changes; CacheProblem if it cannot."""
+    from alttext_tools.errors import CacheError
+
+    try:
+        cache.flush()
+    except (CacheError, OSError) as exc:
+        raise CacheProblem(f"{cache.path}: could not save the alt-text cache: {exc}") from None
+
+
+# ----------------------------------------------------------------------------------------------
+# Models
+# ----------------------------------------------------------------------------------------------
 
 
 def model_options(func: F) -> F:
-    """Options choosing and running the vision models (fix, and later review/serve)."""
+    """Options choosing and running the vision models (fix, review, serve). The command gets
+    `threads` and the rest as keyword arguments; `model_overrides` turns those into config keys."""
     handler = click.Choice(HANDLERS)
     decorators = [
         click.option(
@@ -162,12 +239,17 @@ def model_options(func: F) -> F:
         click.option(
             "--backend",
             type=click.Choice(BACKENDS),
-            help="local: llama.cpp in this process (default); openai: an OpenAI-compatible server at --base-url, --model NAME being its model id.",
+            help=(
+                "local: llama.cpp in this process (default); openai: an OpenAI-compatible server at --base-url, "
+                "--model NAME being its model id."
+            ),
         ),
         click.option(
             "--base-url",
             metavar="URL",
-            help="API root of the server, e.g. http://127.0.0.1:8080/v1 (llama.cpp), http://127.0.0.1:11434/v1 (Ollama).",
+            help=(
+                "API root of the server, e.g. http://127.0.0.1:8080/v1 (llama.cpp), http://127.0.0.1:11434/v1 (Ollama)."
+            ),
         ),
         click.option(
             "--api-key-env",
@@ -192,21 +274,33 @@ def model_options(func: F) -> F:
     return func
 
 
-def model_overrides(options: dict[str, Any]) -> dict[str, Any]:
-    values: dict[str, Any] = {
-        "router": options["router"],
-        "language": options["language"],
-        "allow_remote": options["allow_remote"],
-    }
-    for key in ("backend", "base_url", "api_key_env", "concurrency", "timeout", "retries"):
-        values[key] = options.get(key)
+# Options of `model_options` that are config keys as they are.
+_MODEL_SCALARS = (
+    "router",
+    "language",
+    "allow_remote",
+    "backend",
+    "base_url",
+    "api_key_env",
+    "concurrency",
+    "timeout",
+    "retries",
+)
+
+
+def model_overrides(options: Mapping[str, Any]) -> dict[str, object]:
+    """Config keys from the values of `model_options` (all but `threads`), as click passed them.
+
+    `--model`/`--mmproj`/`--handler` fill both slots unless a slot's own option is given; model
+    files are made absolute (relative to the cwd), preset names and a server's model ids are not."""
+    values: dict[str, object] = {key: options.get(key) for key in _MODEL_SCALARS}
     server = options.get("backend") == "openai"  # model names are the server's ids, not paths
     for slot in ("fast", "text"):
-        name = options[f"{slot}_model"] or options["model"]
+        name: str | None = options.get(f"{slot}_model") or options.get("model")
         values[f"{slot}_model"] = name if server else _absolute_if_path(name)
-        mmproj = options[f"{slot}_mmproj"] or options["mmproj"]
+        mmproj: Path | None = options.get(f"{slot}_mmproj") or options.get("mmproj")
         values[f"{slot}_mmproj"] = str(mmproj.resolve()) if mmproj else None
-        values[f"{slot}_handler"] = options[f"{slot}_handler"] or options["handler"]
+        values[f"{slot}_handler"] = options.get(f"{slot}_handler") or options.get("handler")
     return values
 
 
@@ -226,32 +320,19 @@ def _absolute_if_path(value: str | None) -> str | None:
     return value
 
 
-class CacheProblem(click.ClickException):
-    """A damaged or unwritable alt-text cache: one line naming the file (and line)."""
-
-    exit_code = int(ExitCode.FILE_ERRORS)
-
-
-def open_cache(config: Config) -> Any:
-    from alttext_tools.cache.store import AltCache, cache_path_for
-    from alttext_tools.errors import CacheError
-
-    path = cache_path_for(config)
-    if path is None:
-        return None
+def require_extra(extra: str, what: str) -> None:
+    """MissingExtra (exit 2, one line naming the `pip install`) unless `extra` is installed."""
     try:
-        return AltCache.open(path)
-    except CacheError as exc:
-        raise CacheProblem(str(exc)) from None
+        require(extra, what)
+    except MissingExtraError as exc:
+        raise MissingExtra(str(exc)) from None
 
 
-def flush_cache(cache: Any) -> None:
-    from alttext_tools.errors import CacheError
-
-    try:
-        cache.flush()
-    except (CacheError, OSError) as exc:
-        raise CacheProblem(f"{cache.path}: could not save the alt-text cache: {exc}") from None
+def require_local_models(config: Config, what: str) -> None:
+    """MissingExtra when `config` runs the models in this process (not `backend = "openai"`) and
+    the `local` extra (llama.cpp, gguf, huggingface_hub) is not installed. Call it before any work."""
+    if config.backend != "openai":
+        require_extra("local", what)
 
 
 def model_provider(
@@ -259,13 +340,14 @@ def model_provider(
     threads: int | None,
     verbose: bool,
     progress: bool,
-    cache: Any = None,
+    cache: AltCache | None = None,
     *,
     read_only: bool = False,
-    **extra: Any,
-) -> Any:
-    """The generation provider for `config` (local engine, or config.backend == "openai"); `extra`
-    goes to ModelProvider (serve passes max_pixels)."""
+    max_pixels: int | None = None,
+) -> ModelProvider:
+    """The generation provider for `config` (llama.cpp in this process, or `backend = "openai"`'s
+    server), reading and writing `cache` (only reading it when `read_only`). `max_pixels` bounds
+    decoded images (default: the pipeline's). NoModel, one line, when no model can be set up."""
     from alttext_tools.cache.providers import GenerationCacheAdapter
     from alttext_tools.engines.base import EngineSettings
     from alttext_tools.generate.provider import ModelProvider, models_for
@@ -275,6 +357,7 @@ def model_provider(
         slots, engine = models_for(config)
     except ModelSetupError as exc:
         raise NoModel(str(exc)) from None
+    limits: dict[str, int] = {} if max_pixels is None else {"max_pixels": max_pixels}
     return ModelProvider.from_config(
         config,
         slots,
@@ -284,5 +367,5 @@ def model_provider(
         log=lambda line: click.echo(line, err=True),
         verbose=verbose,
         cache=GenerationCacheAdapter(cache, config.max_length, read_only=read_only) if cache is not None else None,
-        **extra,
+        **limits,
     )

@@ -1,1 +1,1 @@
-"""."""
+"""Integrations with other tools: the MkDocs plugin."""

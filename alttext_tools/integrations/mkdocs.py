@@ -1,24 +1,10 @@
-"""The MkDocs plugin `alttext`: check image alt text while the site builds, or fill it in the build.
+"""The MkDocs plugin `alttext`: check image alt text while the site builds, or fill it into the built pages.
 
-    plugins:
-      - alttext:              # mode: check (default) | fill
-          fail_on: error      # error | warning | never: which findings become MkDocs warnings
-
-`check` scans each page's Markdown source (the same scanner and rules as `alttext check`) and logs
-every finding as `docs/guide.md:12:1: missing-alt ...`: a WARNING when its severity reaches
-`fail_on` (so `mkdocs build --strict` fails), INFO otherwise. Positions are those of the source
-file, front matter included, whatever MkDocs stripped before rendering.
-
-`fill` asks a provider (`decisions.Provider`) for the alt text of the images that need it and
-splices it into the Markdown that MkDocs renders, with the same verified byte-exact edits as
-`alttext fix`: the built HTML gets the alt, the sources on disk are never written. Images left
-without alt are reported as in `check`. The provider is made in `_provider_for_build`; a provider
-that is costly to make (a loaded model) is kept on the plugin instance, which MkDocs keeps across
-rebuilds under `mkdocs serve` because the plugin defines `on_startup`, and closed in `on_shutdown`.
-
-The project's alttext configuration (`[tool.alttext]` in pyproject.toml or `.alttext.toml`, found
-from the folder of mkdocs.yml upwards, or the `config` option) applies: excludes, disabled rules,
-severities, placeholders, `max_length`. Plugin options override it.
+`check` logs every finding at its position in the Markdown source (a WARNING at or above
+`fail_on`, so `mkdocs build --strict` fails). `fill` splices alt text into the Markdown MkDocs
+renders, with the verified edits of `alttext fix`; the sources are never written. The alt text
+comes from a decisions file, else the alt-text cache, and with `model: true` also the models
+(kept on the plugin instance across `mkdocs serve` rebuilds). Options: docs/integrations.md.
 """
 
 from __future__ import annotations
@@ -27,7 +13,7 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from mkdocs.config import base
 from mkdocs.config import config_options as c
@@ -42,6 +28,7 @@ from alttext_tools.check.rules import RuleSettings, evaluate_all
 from alttext_tools.config import ROUTER_MODES, ConfigError, apply_overrides, load_config
 from alttext_tools.config import Config as ProjectConfig
 from alttext_tools.core import Finding, ImageRef, Provider, Severity, image_key, norm_path
+from alttext_tools.extras import MissingExtraError, require
 from alttext_tools.report.outcome import FAIL_ON_CHOICES, Report
 from alttext_tools.report.text import format_text
 from alttext_tools.rewrite.decisions import DecisionsError, FileDecisions
@@ -49,6 +36,10 @@ from alttext_tools.rewrite.edits import RewriteError, plan_edits, rewrite_text, 
 from alttext_tools.rewrite.fix import needs_alt
 from alttext_tools.scan.markdown import scan_markdown
 from alttext_tools.scan.walk import display_path
+
+if TYPE_CHECKING:
+    from alttext_tools.cache.store import AltCache
+    from alttext_tools.generate.provider import ModelProvider
 
 log = get_plugin_logger(__name__)
 
@@ -75,7 +66,7 @@ _MODEL_SETTINGS = (
 )
 
 
-class AltTextConfig(base.Config):
+class AltTextConfig(base.Config):  # type: ignore[no-untyped-call]  # mkdocs' __init_subclass__ is untyped
     """Options of `plugins: - alttext:` in mkdocs.yml. Paths are relative to mkdocs.yml."""
 
     enabled = c.Type(bool, default=True)
@@ -113,15 +104,16 @@ class _BuildStats:
     scanned: set[str] = field(default_factory=set)  # pages checked, as decisions name them
 
 
-class AltTextPlugin(BasePlugin[AltTextConfig]):
+class AltTextPlugin(BasePlugin[AltTextConfig]):  # type: ignore[no-untyped-call]  # as above
     """Checks (or fills) image alt text in every page of a MkDocs build."""
 
     def __init__(self) -> None:
         self.project = ProjectConfig()
         self.settings = RuleSettings()
-        self.provider: Provider | None = None
-        self._provider_key: tuple[Any, ...] | None = None  # the settings a kept model provider was made with
-        self._cache: Any = None  # the AltCache a fill build reads (and, with a model, writes)
+        self.provider: Provider | None = None  # where this build's `fill` gets alt text
+        self._models: ModelProvider | None = None  # loaded models, kept across `mkdocs serve` rebuilds
+        self._models_key: tuple[object, ...] | None = None  # the settings `_models` was made with
+        self._cache: AltCache | None = None  # the cache a fill build reads (and, with a model, writes)
         self._docs_dir = Path.cwd()
         self._warn_rank: int | None = Severity.ERROR.rank
         self._exclude_project = GitIgnoreSpec.from_lines([])
@@ -142,7 +134,7 @@ class AltTextPlugin(BasePlugin[AltTextConfig]):
             self.settings = RuleSettings(
                 max_length=self.project.max_length,
                 disabled=frozenset(self.project.disable),
-                severity_overrides=dict(self.project.severity),
+                severity_overrides={rule: Severity(level) for rule, level in self.project.severity.items()},
                 extra_placeholders=frozenset(self.project.placeholders),
             )
         except ValueError as exc:
@@ -198,7 +190,8 @@ class AltTextPlugin(BasePlugin[AltTextConfig]):
         log.info(_summary(stats.report))
 
     def on_shutdown(self) -> None:
-        self._close_provider()
+        self._close_models()
+        self.provider = None
 
     # ------------------------------------------------------------------ configuration
 
@@ -226,9 +219,9 @@ class AltTextPlugin(BasePlugin[AltTextConfig]):
     def _provider_for_build(self) -> Provider:
         """Where `fill` gets alt text from: a decisions file, else the alt-text cache (and the
         models, with `model: true`). Files are re-read every build: cheap, and they may change
-        while `mkdocs serve` runs. A model provider is kept while its settings stay the same."""
+        while `mkdocs serve` runs. Loaded models are kept while their settings stay the same."""
         if self.config.decisions is not None:
-            self._close_provider()
+            self._close_models()
             try:
                 return FileDecisions.load(self.config.decisions)
             except DecisionsError as exc:
@@ -243,24 +236,29 @@ class AltTextPlugin(BasePlugin[AltTextConfig]):
             raise PluginError(
                 "alttext: mode 'fill' needs `decisions: FILE` or the alt-text cache, which `cache = \"\"` turns off"
             )
+        if self.config.model and self.project.backend != "openai":
+            try:
+                require("local", "the alttext plugin's `model: true` (models in this process)")
+            except MissingExtraError as exc:
+                raise PluginError(f"alttext: {exc}") from None
         try:
             self._cache = AltCache.open(path)
         except CacheError as exc:
             raise PluginError(f"alttext: {exc}") from None
         if not self.config.model:
-            self._close_provider()
+            self._close_models()
             hasher = ImageHasher(self.project.root, self.project.site_root_path(), self.project.allow_remote)
             return CacheProvider(self._cache, hasher, self.project.language)
         adapter = GenerationCacheAdapter(self._cache, self.project.max_length)
         key = tuple(getattr(self.project, name) for name in _MODEL_SETTINGS)
-        if self.provider is not None and self._provider_key == key:
-            self.provider.cache = adapter  # type: ignore[attr-defined]  # the same loaded models, this build's cache
-            return self.provider
-        self._close_provider()
-        self._provider_key = key
-        return self._model_provider(adapter)
+        if self._models is None or self._models_key != key:
+            self._close_models()
+            self._models = self._load_models()
+            self._models_key = key
+        self._models.cache = adapter  # the same loaded models, this build's cache
+        return self._models
 
-    def _model_provider(self, adapter: Any) -> Provider:
+    def _load_models(self) -> ModelProvider:
         from alttext_tools.generate.provider import ModelProvider, models_for
         from alttext_tools.models.slots import ModelSetupError
 
@@ -268,14 +266,13 @@ class AltTextPlugin(BasePlugin[AltTextConfig]):
             slots, engine = models_for(self.project)  # local models, or `backend = "openai"`'s server
         except ModelSetupError as exc:
             raise PluginError(f"alttext: {exc}") from None
-        return ModelProvider.from_config(self.project, slots, engine=engine, log=log.info, cache=adapter)
+        return ModelProvider.from_config(self.project, slots, engine=engine, log=log.info)
 
-    def _close_provider(self) -> None:
-        close = getattr(self.provider, "close", None)
-        if callable(close):
-            close()
-        self.provider = None
-        self._provider_key = None
+    def _close_models(self) -> None:
+        if self._models is not None:
+            self._models.close()
+        self._models = None
+        self._models_key = None
 
     # ------------------------------------------------------------------ pages
 

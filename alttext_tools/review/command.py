@@ -1,30 +1,4 @@
-"""`alttext review`: a local web page to accept, edit, mark decorative or regenerate alt text.
-
-    alttext review [PATHS] [--port N] [--no-browser] [--no-model] [model options]
-
-The items are every image whose alt a model wrote and no person reviewed (review_state.unreviewed)
-and every image that still needs alt (the fixable findings `alttext fix` would act on). For each,
-the page shows the image, where it is, its context, the proposal from the alt-text cache (with
-its character count, the model that wrote it, its review state) and four actions:
-
-* accept      -> the cache entry becomes `reviewed` (an image with no proposal needs text: edit)
-* edit        -> `edited`, written by "human" (`AltCache.edit`, or `put_human` with no proposal)
-* decorative  -> `edited` with decorative=true (refused where it would leave a link unnamed)
-* regenerate  -> the generation pipeline runs for that one image with the *other* model slot;
-                 the answer is a new `generated` entry. One engine for the server's life: each
-                 model loads on first use, once. `--no-model` turns this off.
-
-Every decision is flushed to the cache at once. "Apply" writes the reviewed and edited alt text
-of the listed images into the sources (`writeback.fix_file`, WRITE mode) and returns the diff.
-
-Security: the server binds 127.0.0.1 only (never another interface), checks the Host header
-(no DNS rebinding), and every request for data carries a per-run random token: the
-`X-Alttext-Token` header (required for every POST, so another site in the browser cannot
-send one: a custom header needs a CORS preflight this server never grants), or `?token=` for
-GETs (the page itself and <img> URLs). Images are served by item number only, from files
-`images.resolve_src` already proved to be inside the project root (symlinks followed), read
-with O_NOFOLLOW. Responses carry a strict Content-Security-Policy; images are sandboxed.
-"""
+"""`alttext review`: the command that lists the images to review and serves the review page until Ctrl+C."""
 
 from __future__ import annotations
 
@@ -35,27 +9,27 @@ import time
 import webbrowser
 from collections.abc import Callable
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 import click
 
 from alttext_tools.cli.options import (
+    MissingExtra,
     NoModel,
     common_overrides,
     load_project_config,
     model_options,
     model_overrides,
-    open_cache,
+    open_cache_file,
+    require_local_models,
     rule_settings,
     scan_options,
     walk_files,
 )
+from alttext_tools.config import Config
 from alttext_tools.review.server import ReviewServer
 from alttext_tools.review.session import Regenerator, ReviewSession
-
-# ----------------------------------------------------------------------------------------------
-# The command
-# ----------------------------------------------------------------------------------------------
 
 
 @click.command()
@@ -97,31 +71,27 @@ def review(
     its URL. Stop with Ctrl+C.
     """
     from alttext_tools.cache.store import cache_path_for
-    from alttext_tools.models.slots import ModelSetupError, NoModelError
-    from alttext_tools.rewrite.writeback import find_root
+    from alttext_tools.rewrite.diff import find_root
 
     overrides = common_overrides(no_gitignore, max_length, site_root, jobs)
     overrides.update(model_overrides(model_options))
     config = load_project_config(paths, config_file, overrides)
     settings = rule_settings(config, exclude, disable)
-    if cache_path_for(config) is None:
+    cache_path = cache_path_for(config)
+    if cache_path is None:
         raise click.UsageError('alttext review keeps decisions in the alt-text cache, but `cache = ""` turns it off')
     files = walk_files(paths, config)
-    cache = open_cache(config)
+    cache = open_cache_file(cache_path)
 
     def log(line: str) -> None:
         click.echo(f"review: {line}", err=True)
 
-    regenerator = None
-    reason = "the page was started with --no-model"
-    if not no_model:
-        try:
-            regenerator = Regenerator.for_config(config, threads, log if verbose else _warnings_only(log))
-        except NoModelError as exc:
-            reason = str(exc)
+    if no_model:
+        regenerator, reason = None, "the page was started with --no-model"
+    else:
+        regenerator, reason = _regenerator(config, threads, log if verbose else _warnings_only(log))
+        if regenerator is None:
             log(f"regenerate is off: {reason}")
-        except ModelSetupError as exc:
-            raise NoModel(str(exc)) from None
     started = time.perf_counter()
     session = ReviewSession(
         config, settings, files, cache, regenerator=regenerator, no_model_reason=reason, diff_root=find_root()
@@ -135,7 +105,8 @@ def review(
     counts = session.counts()
     log(
         f"{counts['total']} image{'' if counts['total'] == 1 else 's'} to review "
-        f"({counts['needs_alt']} need alt, {counts['unreviewed']} model-written), listed in {time.perf_counter() - started:.1f} s"
+        f"({counts['needs_alt']} need alt, {counts['unreviewed']} model-written), "
+        f"listed in {time.perf_counter() - started:.1f} s"
     )
     click.echo(server.url)
     sys.stdout.flush()
@@ -156,7 +127,23 @@ def review(
                 regenerator.close()
 
 
-def _interrupt(signum: int, frame: Any) -> None:
+def _regenerator(config: Config, threads: int | None, log: Callable[[str], None]) -> tuple[Regenerator | None, str]:
+    """The models behind "regenerate", or None and why it is off: no model is available, or
+    this install lacks the `local` extra. A model given explicitly but wrong stops the command."""
+    from alttext_tools.models.slots import ModelSetupError, NoModelError
+
+    try:
+        require_local_models(config, "generating alt text in this process")
+        return Regenerator.for_config(config, threads, log), ""
+    except MissingExtra as exc:
+        return None, exc.message
+    except NoModelError as exc:
+        return None, str(exc)
+    except ModelSetupError as exc:
+        raise NoModel(str(exc)) from None
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt
 
 

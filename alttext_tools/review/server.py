@@ -1,29 +1,6 @@
-"""`alttext review`: a local web page to accept, edit, mark decorative or regenerate alt text.
+"""The review page's HTTP server: 127.0.0.1 only, Host checked, a per-run token, strict headers.
 
-    alttext review [PATHS] [--port N] [--no-browser] [--no-model] [model options]
-
-The items are every image whose alt a model wrote and no person reviewed (review_state.unreviewed)
-and every image that still needs alt (the fixable findings `alttext fix` would act on). For each,
-the page shows the image, where it is, its context, the proposal from the alt-text cache (with
-its character count, the model that wrote it, its review state) and four actions:
-
-* accept      -> the cache entry becomes `reviewed` (an image with no proposal needs text: edit)
-* edit        -> `edited`, written by "human" (`AltCache.edit`, or `put_human` with no proposal)
-* decorative  -> `edited` with decorative=true (refused where it would leave a link unnamed)
-* regenerate  -> the generation pipeline runs for that one image with the *other* model slot;
-                 the answer is a new `generated` entry. One engine for the server's life: each
-                 model loads on first use, once. `--no-model` turns this off.
-
-Every decision is flushed to the cache at once. "Apply" writes the reviewed and edited alt text
-of the listed images into the sources (`writeback.fix_file`, WRITE mode) and returns the diff.
-
-Security: the server binds 127.0.0.1 only (never another interface), checks the Host header
-(no DNS rebinding), and every request for data carries a per-run random token: the
-`X-Alttext-Token` header (required for every POST, so another site in the browser cannot
-send one: a custom header needs a CORS preflight this server never grants), or `?token=` for
-GETs (the page itself and <img> URLs). Images are served by item number only, from files
-`images.resolve_src` already proved to be inside the project root (symlinks followed), read
-with O_NOFOLLOW. Responses carry a strict Content-Security-Policy; images are sandboxed.
+Routes and the security model: docs/review.md.
 """
 
 from __future__ import annotations
@@ -56,10 +33,6 @@ CSP_PAGE = (
 )
 CSP_IMAGE = "default-src 'none'; style-src 'unsafe-inline'; sandbox"  # an SVG opened on its own runs nothing
 
-
-# ----------------------------------------------------------------------------------------------
-# HTTP
-# ----------------------------------------------------------------------------------------------
 
 _ITEM_ACTION = re.compile(r"/api/items/(\d{1,12})/(accept|edit|decorative|regenerate)")
 _IMAGE = re.compile(r"/api/image/(\d{1,12})")
@@ -138,8 +111,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
     def _authorized(self, query: dict[str, list[str]], allow_query: bool) -> bool:
         given = self.headers.get(TOKEN_HEADER)
-        if given is None and allow_query:
-            given = (query.get("token") or [None])[0]
+        if given is None and allow_query and query.get("token"):
+            given = query["token"][0]
         return self.server.token_ok(given)
 
     def _guard(self, *, allow_query: bool) -> tuple[str, dict[str, list[str]]] | None:

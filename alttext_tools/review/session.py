@@ -1,29 +1,6 @@
-"""`alttext review`: a local web page to accept, edit, mark decorative or regenerate alt text.
+"""The review page's state: the images to review, the cache entry each shows, and the actions on them.
 
-    alttext review [PATHS] [--port N] [--no-browser] [--no-model] [model options]
-
-The items are every image whose alt a model wrote and no person reviewed (review_state.unreviewed)
-and every image that still needs alt (the fixable findings `alttext fix` would act on). For each,
-the page shows the image, where it is, its context, the proposal from the alt-text cache (with
-its character count, the model that wrote it, its review state) and four actions:
-
-* accept      -> the cache entry becomes `reviewed` (an image with no proposal needs text: edit)
-* edit        -> `edited`, written by "human" (`AltCache.edit`, or `put_human` with no proposal)
-* decorative  -> `edited` with decorative=true (refused where it would leave a link unnamed)
-* regenerate  -> the generation pipeline runs for that one image with the *other* model slot;
-                 the answer is a new `generated` entry. One engine for the server's life: each
-                 model loads on first use, once. `--no-model` turns this off.
-
-Every decision is flushed to the cache at once. "Apply" writes the reviewed and edited alt text
-of the listed images into the sources (`writeback.fix_file`, WRITE mode) and returns the diff.
-
-Security: the server binds 127.0.0.1 only (never another interface), checks the Host header
-(no DNS rebinding), and every request for data carries a per-run random token: the
-`X-Alttext-Token` header (required for every POST, so another site in the browser cannot
-send one: a custom header needs a CORS preflight this server never grants), or `?token=` for
-GETs (the page itself and <img> URLs). Images are served by item number only, from files
-`images.resolve_src` already proved to be inside the project root (symlinks followed), read
-with O_NOFOLLOW. Responses carry a strict Content-Security-Policy; images are sandboxed.
+What the page lists and what each action stores: docs/review.md.
 """
 
 from __future__ import annotations
@@ -34,18 +11,25 @@ import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from alttext_tools.cache.file import HUMAN, CacheError, Entry
+from alttext_tools.cache.file import HUMAN, Entry
 from alttext_tools.cache.key import norm_language
 from alttext_tools.cache.store import AltCache
 from alttext_tools.check.rules import RuleSettings, evaluate_all
+from alttext_tools.check.unreviewed import unreviewed
 from alttext_tools.config import Config
 from alttext_tools.core import Decision, ImageRef, Syntax, image_key, image_role, is_functional
+from alttext_tools.errors import AltTextError, CacheError
 from alttext_tools.images.errors import ImageError
 from alttext_tools.rewrite.edits import is_satisfied
 from alttext_tools.rewrite.fix import ScannedFile, needs_alt, scan_for_fix
 from alttext_tools.text import language_tag, normalize_alt
+
+if TYPE_CHECKING:
+    from alttext_tools.generate.provider import ModelProvider
+    from alttext_tools.generate.records import ImageRecord
+    from alttext_tools.models.slots import Slots
 
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 200
@@ -56,7 +40,7 @@ MISSING = "missing"  # state of an item without any proposal
 FILTERS = ("all", "todo", "done")
 
 
-class ActionError(Exception):
+class ActionError(AltTextError):
     """A request the session refuses; `status` is the HTTP status, the message one line for the page."""
 
     def __init__(self, message: str, status: int = 409) -> None:
@@ -78,7 +62,7 @@ class Item:
     findings: tuple[str, ...]
     digest: str | None  # sha256 of the image bytes; None when they cannot be read
     language: str | None  # the cache key's language: --language, else the page's (lower case)
-    role: str  # prompts.image_role
+    role: str  # core.image_role
     image_file: Path | None = None  # a local image inside the project root
     image_data: bytes | None = field(default=None, repr=False)  # a data: URI's bytes
     image_error: str | None = None
@@ -143,32 +127,32 @@ def _sniff(data: bytes) -> str:
 class Regenerator:
     """Runs the generation pipeline for one image at a time, forcing a model slot.
 
-    One engine for the server's life (llama.cpp is imported and each model loaded on the first
-    regenerate, once; or a server's client); every request
-    gets a fresh ModelProvider around it, so per-run state (deduplication, records) never hides
-    a new answer. Requests are serialised: llama.cpp runs one at a time anyway.
+    One engine for the server's life (a local model loads on its first regenerate, once; or a
+    server's client), held by `models`; every request gets a fresh ModelProvider around that
+    engine, so per-run state (deduplication, records) never hides a new answer. Requests are
+    serialised: llama.cpp runs one at a time anyway.
     """
 
-    def __init__(
-        self, slots: Any, config: Config, threads: int | None, log: Callable[[str], None], engine: Any = None
-    ) -> None:
-        from alttext_tools.engines.base import EngineSettings
-        from alttext_tools.generate.provider import LazyLocalEngine
-
-        self.slots = slots
+    def __init__(self, config: Config, models: ModelProvider, log: Callable[[str], None]) -> None:
         self.config = config
-        self.settings = EngineSettings(n_threads=threads) if threads else EngineSettings()
-        self.engine = engine if engine is not None else LazyLocalEngine(self.settings)
+        self.models = models  # the slots and the engine every regeneration shares; never runs itself
         self.log = log
         self.lock = threading.Lock()
 
     @classmethod
     def for_config(cls, config: Config, threads: int | None, log: Callable[[str], None]) -> Regenerator:
-        """The models `fix` would use with the same options (local llama.cpp, or a server)."""
-        from alttext_tools.generate.provider import models_for
+        """The models `fix` would use with the same options (local llama.cpp, or a server).
+        Raises ModelSetupError (NoModelError when no model is available), one line."""
+        from alttext_tools.engines.base import EngineSettings
+        from alttext_tools.generate.provider import ModelProvider, models_for
 
         slots, engine = models_for(config)
-        return cls(slots, config, threads, log, engine)
+        settings = EngineSettings(n_threads=threads) if threads else EngineSettings()
+        return cls(config, ModelProvider.from_config(config, slots, engine=engine, engine_settings=settings), log)
+
+    @property
+    def slots(self) -> Slots:
+        return self.models.slots
 
     def label(self, model_id: str) -> str:
         """A model id as people read it: "moondream2 (fast model)"."""
@@ -190,14 +174,14 @@ class Regenerator:
         only = next(iter(available))
         return only, f"only one model is configured ({available[only].name}), so it ran again"
 
-    def run(self, image: ImageRef, mode: str) -> Any:
+    def run(self, image: ImageRef, mode: str) -> ImageRecord:
         """The ImageRecord of one generation (status "failed" with `error` on failure)."""
         from alttext_tools.generate.provider import ModelProvider
 
         with self.lock:
             # The shared engine: the models stay loaded between requests.
             provider = ModelProvider.from_config(
-                self.config, self.slots, router_mode=mode, engine=self.engine, log=self.log
+                self.config, self.slots, router_mode=mode, engine=self.models.engine, log=self.log
             )
             provider.decide([image])
             return provider.records[-1]
@@ -209,7 +193,7 @@ class Regenerator:
         return ""
 
     def close(self) -> None:
-        self.engine.close()
+        self.models.close()
 
 
 # ----------------------------------------------------------------------------------------------
@@ -250,19 +234,17 @@ class ReviewSession:
 
     def build(self) -> None:
         """(Re)scan the files and list the images to review."""
-        from alttext_tools.check.unreviewed import unreviewed
-
         scanned, errors = scan_for_fix(self.files, self.settings)
         reader = _ImageReader(self.config)
         order: list[Item] = []
         for scanned_file in scanned:
-            order.extend(self._items_of(scanned_file, reader, unreviewed))
+            order.extend(self._items_of(scanned_file, reader))
         with self._lock:
             self.file_errors = [f"{e.path}: {e.message}" for e in errors]
             self._order = order
             self._items = {item.id: item for item in order}
 
-    def _items_of(self, scanned: ScannedFile, reader: _ImageReader, unreviewed: Callable[..., Any]) -> Iterable[Item]:
+    def _items_of(self, scanned: ScannedFile, reader: _ImageReader) -> Iterable[Item]:
         images = scanned.images
         fixable = {image_key(image) for image in needs_alt(scanned.findings, overwrite=False)}
         hashes: dict[tuple[str, str], tuple[str | None, Path | None, bytes | None, str | None]] = {}
@@ -334,10 +316,6 @@ class ReviewSession:
                 return found
         human = self.cache.human_entry(item.digest, item.language, item.role) if item.digest else None
         return human or self._newest_in_context(item)
-
-    def state(self, item: Item) -> str:
-        entry = self.entry(item)
-        return MISSING if entry is None else entry.state
 
     # -- reading ---------------------------------------------------------------------------
 
@@ -515,7 +493,7 @@ class ReviewSession:
             new = self.cache.set_review(entry)
         return self._commit(item, entry, new, "Accepted")
 
-    def edit(self, item_id: int, alt: Any) -> dict[str, Any]:
+    def edit(self, item_id: int, alt: object) -> dict[str, Any]:
         if not isinstance(alt, str):
             raise ActionError("alt must be a string", 400)
         text = normalize_alt(alt)
@@ -555,7 +533,8 @@ class ReviewSession:
         if is_functional(item.role) and not (image.context.link_text or "").strip():
             what = "button" if image.context.in_button else "link"
             raise ActionError(
-                f"this image is the only content of a {what}: it needs alt text naming where the {what} goes, not decorative"
+                f"this image is the only content of a {what}: "
+                f"it needs alt text naming where the {what} goes, not decorative"
             )
 
     def regenerate(self, item_id: int) -> dict[str, Any]:
@@ -597,7 +576,8 @@ class ReviewSession:
 
     def apply(self) -> dict[str, Any]:
         """Write the reviewed/edited alt of the listed images into their sources; the diff."""
-        from alttext_tools.rewrite.writeback import Status, WriteBack, diff_path, fix_file, unified_diff
+        from alttext_tools.rewrite.diff import diff_path, unified_diff
+        from alttext_tools.rewrite.writeback import Status, WriteBack, fix_file
         from alttext_tools.scan.dispatch import scan_file
 
         with self._lock:

@@ -1,15 +1,6 @@
-"""What to write for each image: a Decision, who makes it (a Provider), and decisions from a file.
+"""Decisions from a file: `alttext check --format json` output with `new_alt` filled in, as a Provider.
 
-A Provider is anything with `decide(images) -> {image_key: Decision}`: the model engine (later),
-or `FileDecisions`, which reads the JSON list `alttext check --format json` prints with a
-`new_alt` field added to the entries a person (or another tool) filled in:
-
-    [{"path": "docs/a.md", "line": 3, "column": 1, "rule": "missing-alt", "src": "fox.png",
-      "alt": null, "new_alt": "A red fox asleep in the snow"}, ...]
-
-`new_alt: ""` marks the image decorative; entries without `new_alt` (or with null) are skipped.
-Entries are matched to freshly scanned images by path + line + column, with `src` as a guard; an
-entry that no longer matches is reported as a one-line problem, never guessed.
+The format and how entries are matched to images: docs/rewriting.md.
 """
 
 from __future__ import annotations
@@ -18,12 +9,12 @@ import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from alttext_tools.core import Decision, ImageKey, ImageRef, image_key, norm_path
+from alttext_tools.errors import AltTextError
 
 
-class DecisionsError(Exception):
+class DecisionsError(AltTextError):
     """The decisions file as a whole is unusable (unreadable, not JSON, not a list). One line."""
 
 
@@ -44,8 +35,8 @@ class DecisionProblem:
 
 
 @dataclass(frozen=True)
-class Entry:
-    """One usable line of the decisions file."""
+class DecisionEntry:
+    """One usable entry of the decisions file."""
 
     index: int
     key: ImageKey
@@ -59,7 +50,7 @@ class FileDecisions:
     """Decisions read from a JSON file; a Provider. Problems accumulate in `problems`."""
 
     origin: str
-    entries: list[Entry] = field(default_factory=list)
+    entries: list[DecisionEntry] = field(default_factory=list)
     problems: list[DecisionProblem] = field(default_factory=list)
     skipped: int = 0  # entries without new_alt
     _decided: set[int] = field(default_factory=set, repr=False)
@@ -91,14 +82,15 @@ class FileDecisions:
             data = data["findings"]  # tolerate a report object that wraps the list
         if not isinstance(data, list):
             raise DecisionsError(
-                f"{origin}: expected a JSON list of findings (as printed by `alttext check --format json`), got {type(data).__name__}"
+                f"{origin}: expected a JSON list of findings (as printed by `alttext check --format json`), "
+                f"got {type(data).__name__}"
             )
         return cls.from_entries(data, origin)
 
     @classmethod
-    def from_entries(cls, data: Iterable[Any], origin: str = "<decisions>") -> FileDecisions:
+    def from_entries(cls, data: Iterable[object], origin: str = "<decisions>") -> FileDecisions:
         result = cls(origin)
-        by_key: dict[ImageKey, Entry] = {}
+        by_key: dict[ImageKey, DecisionEntry] = {}
         conflicted: set[ImageKey] = set()
         for index, item in enumerate(data):
             entry = result._entry(index, item)
@@ -127,15 +119,15 @@ class FileDecisions:
             return DecisionProblem(self.origin, index, message)
         return DecisionProblem(self.origin, index, message, *key)
 
-    def _entry(self, index: int, item: Any) -> Entry | None:
+    def _entry(self, index: int, item: object) -> DecisionEntry | None:
         if not isinstance(item, dict):
             self.problems.append(self._problem(index, None, f"expected an object, got {type(item).__name__}"))
             return None
         if item.get("new_alt") is None:  # not filled in (file errors and internal errors included)
             self.skipped += 1
             return None
-        path, line, column = item.get("path"), item.get("line"), item.get("column")
-        if not isinstance(path, str) or not path or not _is_position(line) or not _is_position(column):
+        path, line, column = item.get("path"), _position(item.get("line")), _position(item.get("column"))
+        if not isinstance(path, str) or not path or line is None or column is None:
             self.problems.append(self._problem(index, None, "needs path (string), line and column (positive integers)"))
             return None
         key: ImageKey = (norm_path(path), line, column)
@@ -156,7 +148,7 @@ class FileDecisions:
                 self._problem(index, key, f'new_alt {new_alt!r}: {exc} (use "" to mark the image decorative)')
             )
             return None
-        return Entry(index, key, src, "src" in item, decision)
+        return DecisionEntry(index, key, src, "src" in item, decision)
 
     # ----------------------------------------------------------------- Provider and matching
 
@@ -182,7 +174,8 @@ class FileDecisions:
                     self._problem(
                         entry.index,
                         entry.key,
-                        f"src is now {image.src!r}, not {entry.src!r} (file changed since the check?); image left unchanged",
+                        f"src is now {image.src!r}, not {entry.src!r} (file changed since the check?); "
+                        "image left unchanged",
                     )
                 )
                 continue
@@ -204,14 +197,18 @@ class FileDecisions:
                     "file was not processed (missing, unreadable, or not among the paths given); image left unchanged"
                 )
             else:
-                message = "no image at this position any more (file changed since the check? re-run `alttext check`); nothing changed"
+                message = (
+                    "no image at this position any more (file changed since the check? re-run `alttext check`); "
+                    "nothing changed"
+                )
             found.append(self._problem(entry.index, entry.key, message))
         self.problems.extend(found)
         return found
 
 
-def _is_position(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
+def _position(value: object) -> int | None:
+    """A 1-based line or column number, or None when `value` is not one."""
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 1 else None
 
 
 def _show(decision: Decision) -> str:

@@ -1,20 +1,20 @@
-"""Minimal, byte-exact edits of alt values: normalise, escape, plan, apply back to front, verify.
+"""Minimal, byte-exact edits of alt values: escape, plan, apply back to front, re-scan and verify.
 
-Pure: no I/O. The scanner *locates* each image (offsets into the decoded text); this module
-splices only the alt value (or inserts a missing `alt` attribute) and never re-serialises the
-document, so everything else - newlines, entities, comments, front matter - stays as written.
-After applying, `rewrite_text` re-scans the new text and refuses the result unless the same images
-come back with exactly the intended alt values and nothing else changed (black's `--safe`), and
-unless a second pass would change nothing (idempotence).
+Pure: no I/O. Only alt values change; the result is refused unless a re-scan finds exactly the
+intended alt values and a second pass would change nothing (docs/rewriting.md).
 """
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
+from alttext_tools.check.rules import is_fixable
 from alttext_tools.core import AltKind, Decision, Finding, ImageKey, ImageRef, Span, Syntax, image_key
+from alttext_tools.errors import AltTextError
+from alttext_tools.scan.dispatch import Kind, scan_text
 from alttext_tools.scan.html_tag import StartTag, parse_start_tag
 from alttext_tools.text import encodable
 
@@ -32,7 +32,7 @@ _ENTITY_LIKE = re.compile(r"&(?:#[0-9]{1,7};|#[xX][0-9a-fA-F]{1,6};|[A-Za-z][A-Z
 _MD_BACKSLASHED = frozenset("\\[]*_`|")
 
 
-class RewriteError(Exception):
+class RewriteError(AltTextError):
     """An edit that cannot be made safely. The message is one line for the user."""
 
 
@@ -272,7 +272,7 @@ def _attr_list_edit(text: str, image: ImageRef, value: str, encoding: str) -> Ed
 def apply_edits(text: str, edits: Iterable[Edit]) -> str:
     """Apply edits back to front so earlier offsets stay valid. Overlapping edits are refused."""
     ordered = sorted(edits, key=lambda e: (e.start, e.end))
-    for before, after in zip(ordered, ordered[1:]):
+    for before, after in itertools.pairwise(ordered):
         if before.end > after.start or before.start == after.start:
             raise OverlapError(
                 f"overlapping edits at offsets {before.start}..{before.end} and {after.start}..{after.end}"
@@ -322,9 +322,8 @@ def verify(
             new.in_html_block,
             new.ignored,
         ) or (old.ref_form != new.ref_form and new.ref_form != "full"):  # ![ref] -> ![alt][ref] by design
-            problems.append(
-                f"{where}: the element itself changed ({old.syntax.value} {old.src!r} -> {new.syntax.value} {new.src!r})"
-            )
+            change = f"{old.syntax.value} {old.src!r} -> {new.syntax.value} {new.src!r}"
+            problems.append(f"{where}: the element itself changed ({change})")
             continue
         if new.span.start != _shift(old.span.start, edits):
             problems.append(f"{where}: moved to an unexpected position")
@@ -356,7 +355,7 @@ class Rewrite:
 def rewrite_text(
     text: str,
     path: str,
-    kind: str,
+    kind: Kind,
     images: Sequence[ImageRef],
     decisions: Sequence[tuple[ImageRef, Decision]],
     *,
@@ -367,13 +366,11 @@ def rewrite_text(
     `images` is the complete scan of `text` (needed to prove nothing else moved); `decisions`
     pairs some of them with what to write.
     """
-    from alttext_tools.scan.dispatch import scan_text
-
     edits = plan_edits(text, decisions, encoding=encoding)
     if not edits:
         return Rewrite(text, (), ())
     new_text = apply_edits(text, edits)
-    new_images = scan_text(new_text, path, kind)  # type: ignore[arg-type]
+    new_images = scan_text(new_text, path, kind)
     problems = verify(images, new_images, decisions, edits)
     if not problems:
         # Idempotence: the same decisions on the re-scanned images must ask for nothing more.
@@ -412,14 +409,12 @@ def select_decisions(
     """Pair images with their decisions, keeping a human-written alt unless it is broken.
 
     An image is edited only when one of its findings is fixable or `overwrite` is set. Fixable
-    means: the rule is in `fixable_rules` when given, else `rules.is_fixable` (the rules marked
+    means: the rule is in `fixable_rules` when given, else `check.rules.is_fixable` (the rules marked
     fixable - missing-alt, empty-alt, whitespace-alt, filename-alt, placeholder-alt - on images
     named by their alt). Returns the pairs to edit and one line per decision not applied;
     decisions that ask for what is already there are dropped silently.
     """
     if fixable_rules is None:
-        from alttext_tools.check.rules import is_fixable
-
         findings = [f for f in findings if is_fixable(f)]
     else:
         findings = [f for f in findings if f.rule in fixable_rules]
@@ -446,7 +441,8 @@ def select_decisions(
             continue
         elif not overwrite and not rules.get(key):
             notes.append(
-                f"{where}: not changed: keeps its written alt {image.alt!r} (no fixable finding; use --overwrite to replace it)"
+                f"{where}: not changed: keeps its written alt {image.alt!r} "
+                "(no fixable finding; use --overwrite to replace it)"
             )
         else:
             pairs.append((image, decision))

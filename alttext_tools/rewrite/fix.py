@@ -31,9 +31,9 @@ class ScannedFile:
 
 @dataclass
 class FixRun:
+    """What `run_fix` did: one outcome per scanned file, in scan order."""
+
     outcomes: list[FileOutcome] = field(default_factory=list)
-    file_errors: list[FileError] = field(default_factory=list)
-    targets: int = 0  # images the provider was asked about
 
 
 def scan_for_fix(
@@ -81,7 +81,6 @@ def run_fix(
         targets = [image for item in scanned for image in item.images]
     else:
         targets = [image for item in scanned for image in needs_alt(item.findings, overwrite)]
-    run.targets = len(targets)
     decisions: Mapping[ImageKey, Decision] = provider.decide(targets) if targets else {}
     pending: list[tuple[int, _Job]] = []
     for index, item in enumerate(scanned):
@@ -90,9 +89,7 @@ def run_fix(
             pending.append((index, _Job(item, mine)))
         else:
             run.outcomes.append(FileOutcome(item.display, mode, Status.UNCHANGED))
-    done = _fix_all(
-        [job for _, job in pending], mode, overwrite, root, jobs_wanted=jobs if _safe_to_fork(provider) else 1
-    )
+    done = _fix_all([job for _, job in pending], mode, overwrite, root, jobs_wanted=jobs if _safe_to_fork() else 1)
     # Keep the scan's file order in the report, whatever order the workers finished in.
     order = {item.display: i for i, item in enumerate(scanned)}
     run.outcomes = sorted([*run.outcomes, *done], key=lambda outcome: order.get(outcome.path, len(order)))
@@ -145,10 +142,7 @@ def _fix_all(
         return [outcome for future in futures for outcome in future.result()]
 
 
-def _safe_to_fork(provider: Provider) -> bool:
-    """Fork workers only from a single-threaded process that loaded no model: a fork beside
-    llama.cpp's or an HTTP pool's threads could inherit a held lock."""
-    if sys.platform != "linux" or threading.active_count() > 1:
-        return False
-    summary = getattr(provider, "summary", None)
-    return not (callable(summary) and summary().get("model_loads"))
+def _safe_to_fork() -> bool:
+    """Fork workers only from a single-threaded process that never imported llama.cpp: a fork
+    beside llama.cpp's native threads or an HTTP pool's threads could inherit a held lock."""
+    return sys.platform == "linux" and threading.active_count() == 1 and "llama_cpp" not in sys.modules

@@ -1,32 +1,24 @@
-"""Putting fixes on disk (or not): the WriteBack mode, atomic writes, byte-exact unified diffs, and
-the per-file driver `fix_file` that turns decisions into a `FileOutcome`.
+"""One file's fixes written in place or shown as a diff (`fix_file`); the WriteBack mode; outcomes and their summary.
 
 Every failure of one file (vanished, changed since the scan, read-only, disk full, a verification
-mismatch) leaves that file untouched and becomes one line in its outcome; nothing raises past
-`fix_file` except KeyboardInterrupt, and even then the file is fully old or fully new.
+mismatch) leaves that file untouched and becomes one line in its outcome.
 """
 
 from __future__ import annotations
 
-import contextlib
-import difflib
 import errno
-import os
-import stat
-import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
 
 from alttext_tools.core import Decision, Finding, ImageKey, ImageRef
+from alttext_tools.fsio import ReadOnlyFileError, atomic_write
 from alttext_tools.report.outcome import ExitCode
+from alttext_tools.rewrite.diff import diff_path, unified_diff
 from alttext_tools.rewrite.edits import RewriteError, VerifyError, plan_edits, rewrite_text, select_decisions
 from alttext_tools.scan.dispatch import kind_of
 from alttext_tools.scan.sources import SourceError, SourceText, decode
-
-TEMP_INFIX = ".alttext-tmp-"  # temp files are named `.<name>.alttext-tmp-<random>` next to the target
-_CHUNK = 1 << 20
 
 
 class WriteBack(Enum):
@@ -45,10 +37,6 @@ class WriteBack(Enum):
         if check:
             return cls.CHECK
         return cls.WRITE
-
-    @property
-    def writes(self) -> bool:
-        return self is WriteBack.WRITE
 
 
 class Status(Enum):
@@ -82,7 +70,10 @@ class FileOutcome:
     def message(self) -> str | None:
         if self.status is Status.FAILED:
             if self.internal:
-                return f"error: internal error while fixing {self.path}: {self.error}; file left unchanged (please report this)"
+                return (
+                    f"error: internal error while fixing {self.path}: {self.error}; "
+                    "file left unchanged (please report this)"
+                )
             return f"error: cannot fix {self.path}: {self.error}"
         if self.status is Status.CHANGED:
             verb = "fixed" if self.mode is WriteBack.WRITE else "would fix"
@@ -140,63 +131,6 @@ class FixSummary:
         return ExitCode.OK
 
 
-# --------------------------------------------------------------------------- atomic write
-
-
-def atomic_write(path: Path | str, data: bytes) -> None:
-    """Replace the file at `path` with `data`, all or nothing.
-
-    The bytes go to a temp file in the same folder (`.<name>.alttext-tmp-*`), are fsynced, get
-    the original permission bits, and `os.replace` swaps it in. Any exception - disk full,
-    KeyboardInterrupt - removes the temp file and leaves the original untouched. A symlink is
-    followed (its target is rewritten, the link stays). A file with no write permission bit is
-    refused even for root: read-only means "don't touch".
-    """
-    target = Path(os.path.realpath(path))
-    st = os.stat(target)
-    if not stat.S_ISREG(st.st_mode):
-        raise IsADirectoryError(errno.EISDIR, "not a regular file", str(path))
-    if not st.st_mode & 0o222 or not os.access(target, os.W_OK):
-        raise PermissionError(errno.EACCES, "read-only file", str(path))
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}{TEMP_INFIX}", dir=target.parent)
-    try:
-        try:
-            _write_all(fd, data)
-            os.fchmod(fd, stat.S_IMODE(st.st_mode))
-            if (st.st_uid, st.st_gid) != (os.getuid(), os.getgid()):
-                with contextlib.suppress(OSError):
-                    os.fchown(fd, st.st_uid, st.st_gid)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, target)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    _fsync_dir(target.parent)
-
-
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        written = os.write(fd, view[:_CHUNK])
-        view = view[written:]
-
-
-def _fsync_dir(folder: Path) -> None:
-    """Make the rename durable; best effort (not every platform/filesystem allows it)."""
-    try:
-        dir_fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        with contextlib.suppress(OSError):
-            os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
-
-
 def _os_reason(exc: OSError) -> str:
     reasons = {
         errno.ENOSPC: "no space left on device",
@@ -205,68 +139,11 @@ def _os_reason(exc: OSError) -> str:
         errno.ENOENT: "file vanished",
         errno.EISDIR: "not a regular file",
     }
+    if isinstance(exc, ReadOnlyFileError):
+        return "permission denied (read-only file)"
     if exc.errno in (errno.EACCES, errno.EPERM):
-        return "permission denied (read-only file)" if exc.strerror == "read-only file" else "permission denied"
+        return "permission denied"
     return reasons.get(exc.errno or 0, exc.strerror or str(exc))
-
-
-# --------------------------------------------------------------------------- unified diff
-
-
-def _split_lines(data: bytes) -> list[bytes]:
-    """Lines ending at b"\\n" with their endings kept ("\\r\\n" stays on the line, a lone "\\r" too)."""
-    parts = data.split(b"\n")
-    lines = [part + b"\n" for part in parts[:-1]]
-    if parts[-1]:
-        lines.append(parts[-1])
-    return lines
-
-
-def unified_diff(old: bytes, new: bytes, path: str, *, context: int = 3) -> bytes:
-    """A unified diff of two versions of `path` (relative to the repo root, "/"-separated) that
-    `git apply` and `patch -p1` accept, in the file's own bytes: CRLF, non-UTF-8 text and a missing
-    final newline ("\\ No newline at end of file") reproduce exactly. Empty when equal."""
-    if old == new:
-        return b""
-    # Latin-1 maps every byte to one code point and back, so difflib can work on any encoding.
-    a = [line.decode("latin-1") for line in _split_lines(old)]
-    b = [line.decode("latin-1") for line in _split_lines(new)]
-    name = os.fsencode(path).decode("latin-1")
-    if any(ch in name for ch in " \t"):
-        name += "\t"  # GNU patch ends a name at a tab (else at the first space); git agrees
-    out = [f"--- a/{name}\n", f"+++ b/{name}\n"]
-    for i, line in enumerate(difflib.unified_diff(a, b, n=context, lineterm="\n")):
-        if i < 2:  # difflib's own ---/+++ header
-            continue
-        if line.endswith("\n"):
-            out.append(line)
-        else:
-            out.append(line + "\n\\ No newline at end of file\n")
-    return "".join(out).encode("latin-1")
-
-
-def find_root(start: Path | None = None) -> Path:
-    """The repository root above `start` (the cwd by default): the nearest folder with `.git`,
-    else `start` itself. Diff paths are written relative to it."""
-    here = (start or Path.cwd()).resolve()
-    for folder in (here, *here.parents):
-        if (folder / ".git").exists():
-            return folder
-    return here
-
-
-def diff_path(path: Path, root: Path | None = None) -> str:
-    """`path` relative to `root` (the repository root by default), "/"-separated."""
-    base = (root or find_root()).resolve()
-    absolute = Path(os.path.abspath(path))
-    try:
-        relative = absolute.relative_to(base)
-    except ValueError:
-        try:
-            relative = Path(os.path.realpath(path)).relative_to(base)
-        except ValueError:
-            return Path(os.path.relpath(absolute, Path.cwd())).as_posix()
-    return relative.as_posix()
 
 
 # --------------------------------------------------------------------------- one file
@@ -287,12 +164,12 @@ def fix_file(
 ) -> FileOutcome:
     """Apply `decisions` to one scanned file according to `mode`.
 
-    `source`/`images` are the file's scan (`scan.scan_file`); `findings` are the rule verdicts on
+    `source`/`images` are the file's scan (`scan.dispatch.scan_file`); `findings` are the rule verdicts on
     those images: only images with a fixable finding are edited unless `overwrite` (see
-    `rewrite.select_decisions`; `fixable_rules=None` means the rules' own `fixable` flags).
+    `edits.select_decisions`; `fixable_rules=None` means the rules' own `fixable` flags).
     Without findings nothing is edited unless `overwrite`: the safe default.
     Before writing, the file on disk must still be byte-identical to the scanned source; the
-    result is re-scanned and verified (`rewrite.rewrite_text`). Never raises for one bad file.
+    result is re-scanned and verified (`edits.rewrite_text`). Never raises for one bad file.
     """
     shown = display if display is not None else str(path)
     outcome = FileOutcome(shown, mode)

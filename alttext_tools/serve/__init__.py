@@ -1,1 +1,1 @@
-"""."""
+"""`alttext serve`: alt text over HTTP for CMS upload hooks."""

@@ -1,35 +1,6 @@
-"""`alttext serve`: alt text as a local HTTP service, for CMS upload hooks.
+"""The HTTP service behind `alttext serve`: limits, the admission queue, request parsing, handlers, binding policy.
 
-    alttext serve [--host 127.0.0.1] [--port 8765] [model options as for `fix`]
-
-    POST /v1/alt        an image -> {"alt", "decorative", "model", "route", "source", "timing_ms"}
-                        multipart/form-data: field `image` (the file) and optional text fields
-                        page_title, text, language, link_target; or application/json:
-                        {"image_base64": "...", "context": {"page_title", "text", "language", "link_target"}}
-    GET  /healthz       status, models, load counts, queue
-    GET  /openapi.json  the OpenAPI 3.1 document below (OPENAPI), written by hand
-
-Design:
-* stdlib only (`http.server.ThreadingHTTPServer`): a request is one image and seconds of model
-  time, so a thread per connection is plenty, and no web framework joins the dependencies.
-* ONE ModelProvider (and engine) for the server's life, built and warmed at startup: every model
-  is loaded (or, with --backend openai, looked up on the server) before the first request, so a
-  broken model stops the start with one line instead of failing the first upload. The same
-  decode -> route -> prompt -> generate -> clean path as `alttext fix` (ModelProvider.describe),
-  with an ImageRef whose Context carries the request's context.
-* Requests queue safely: at most `--queue` requests are admitted (waiting or running; more get
-  503 with Retry-After), and a semaphore lets as many reach the engine as it takes at once (1 in
-  process; --concurrency for a server).
-* Limits before reading: a POST without Content-Length (or chunked) gets 411, one whose length
-  exceeds what --max-bytes allows gets 413 before any of the body is read (also in answer to
-  `Expect: 100-continue`); decoded images over --max-bytes or --max-pixels get 413, bodies that
-  are not an image 415, bad JSON / multipart / missing fields 400, a missing or wrong token 401.
-  Every error is JSON: {"error": CODE, "message": ONE LINE}.
-* No image is ever written to disk: bodies are read into memory and parsed there (multipart with
-  email.parser, never cgi / temp files); nothing is logged but the request line and status.
-* Binding anything but loopback needs --allow-remote-clients AND a token (--token or
-  ALTTEXT_SERVE_TOKEN, 16+ characters): clients then send `Authorization: Bearer TOKEN`. A
-  token also protects a loopback server when given.
+Endpoints, limits and the security model: docs/serve.md.
 """
 
 from __future__ import annotations
@@ -41,15 +12,20 @@ import ipaddress
 import json
 import threading
 import time
+from collections.abc import Callable
 from email import policy
 from email.parser import BytesParser
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from alttext_tools import __version__
 from alttext_tools.core import Context, ImageRef, Span, Syntax
+from alttext_tools.errors import AltTextError
 from alttext_tools.serve.openapi import MAX_CONTEXT_CHARS, OPENAPI
+
+if TYPE_CHECKING:
+    from alttext_tools.generate.provider import ModelProvider
 
 DEFAULT_PORT = 8765
 DEFAULT_MAX_BYTES = 20 * 1024 * 1024
@@ -65,7 +41,7 @@ READ_TIMEOUT = 30.0  # seconds a client may stall while sending
 DRAIN_MAX = 64 * 1024 * 1024
 
 
-class ApiError(Exception):
+class ApiError(AltTextError):
     """An error answer: HTTP status, a stable code, one line for people."""
 
     def __init__(self, status: int, code: str, message: str, headers: dict[str, str] | None = None) -> None:
@@ -84,14 +60,14 @@ class AltService:
 
     def __init__(
         self,
-        provider: Any,
+        provider: ModelProvider,
         *,
         backend: str,
         language: str | None = None,
         max_bytes: int = DEFAULT_MAX_BYTES,
         queue: int = DEFAULT_QUEUE,
         token: str | None = None,
-        log: Any = None,
+        log: Callable[[str], None] | None = None,
     ) -> None:
         self.provider = provider
         self.backend = backend
@@ -99,8 +75,8 @@ class AltService:
         self.max_bytes = max_bytes
         self.queue_limit = queue
         self.token = token
-        self.log = log or (lambda line: None)
-        self._engine_slots = threading.BoundedSemaphore(max(1, int(getattr(provider, "concurrency", 1))))
+        self.log: Callable[[str], None] = log or (lambda line: None)
+        self._engine_slots = threading.BoundedSemaphore(provider.concurrency)
         self._lock = threading.Lock()
         self.in_flight = 0
         self.ok = 0
@@ -293,8 +269,8 @@ def parse_multipart(content_type: str, body: bytes) -> tuple[bytes, dict[str, st
         raise ApiError(400, "bad_request", "multipart/form-data without a boundary, or not multipart")
     image: bytes | None = None
     context: dict[str, str | None] = {name: None for name in CONTEXT_FIELDS}
-    parts = message.get_payload()
-    if not isinstance(parts, list) or not parts:
+    parts = list(message.iter_parts())
+    if not parts:
         raise ApiError(400, "bad_request", "the multipart body has no parts (expected a field named image)")
     for part in parts:
         name = part.get_param("name", header="content-disposition")
@@ -506,7 +482,8 @@ class _Handler(BaseHTTPRequestHandler):
             raise ApiError(
                 413,
                 "payload_too_large",
-                f"the body is {length} bytes; this server takes images up to {service.max_bytes} bytes (body limit {limit})",
+                f"the body is {length} bytes; this server takes images up to {service.max_bytes} bytes "
+                f"(body limit {limit})",
             )
         return media, length
 
@@ -598,7 +575,10 @@ def binding_problem(host: str, allow_remote_clients: bool, token: str | None) ->
             f"and a token (--token or ${TOKEN_ENV}), or keep the default --host 127.0.0.1"
         )
     if not token:
-        return f"--host {host} with --allow-remote-clients needs a token: --token TOKEN or ${TOKEN_ENV} (clients send Authorization: Bearer TOKEN)"
+        return (
+            f"--host {host} with --allow-remote-clients needs a token: --token TOKEN or ${TOKEN_ENV} "
+            "(clients send Authorization: Bearer TOKEN)"
+        )
     if len(token) < MIN_REMOTE_TOKEN:
         return (
             f"the token is too short for a server other machines can reach: use {MIN_REMOTE_TOKEN} characters or more"

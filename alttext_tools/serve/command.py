@@ -1,36 +1,4 @@
-"""`alttext serve`: alt text as a local HTTP service, for CMS upload hooks.
-
-    alttext serve [--host 127.0.0.1] [--port 8765] [model options as for `fix`]
-
-    POST /v1/alt        an image -> {"alt", "decorative", "model", "route", "source", "timing_ms"}
-                        multipart/form-data: field `image` (the file) and optional text fields
-                        page_title, text, language, link_target; or application/json:
-                        {"image_base64": "...", "context": {"page_title", "text", "language", "link_target"}}
-    GET  /healthz       status, models, load counts, queue
-    GET  /openapi.json  the OpenAPI 3.1 document below (OPENAPI), written by hand
-
-Design:
-* stdlib only (`http.server.ThreadingHTTPServer`): a request is one image and seconds of model
-  time, so a thread per connection is plenty, and no web framework joins the dependencies.
-* ONE ModelProvider (and engine) for the server's life, built and warmed at startup: every model
-  is loaded (or, with --backend openai, looked up on the server) before the first request, so a
-  broken model stops the start with one line instead of failing the first upload. The same
-  decode -> route -> prompt -> generate -> clean path as `alttext fix` (ModelProvider.describe),
-  with an ImageRef whose Context carries the request's context.
-* Requests queue safely: at most `--queue` requests are admitted (waiting or running; more get
-  503 with Retry-After), and a semaphore lets as many reach the engine as it takes at once (1 in
-  process; --concurrency for a server).
-* Limits before reading: a POST without Content-Length (or chunked) gets 411, one whose length
-  exceeds what --max-bytes allows gets 413 before any of the body is read (also in answer to
-  `Expect: 100-continue`); decoded images over --max-bytes or --max-pixels get 413, bodies that
-  are not an image 415, bad JSON / multipart / missing fields 400, a missing or wrong token 401.
-  Every error is JSON: {"error": CODE, "message": ONE LINE}.
-* No image is ever written to disk: bodies are read into memory and parsed there (multipart with
-  email.parser, never cgi / temp files); nothing is logged but the request line and status.
-* Binding anything but loopback needs --allow-remote-clients AND a token (--token or
-  ALTTEXT_SERVE_TOKEN, 16+ characters): clients then send `Authorization: Bearer TOKEN`. A
-  token also protects a loopback server when given.
-"""
+"""`alttext serve`: the command that sets up the models once and serves alt text over HTTP until stopped."""
 
 from __future__ import annotations
 
@@ -38,11 +6,19 @@ import signal
 import sys
 import threading
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 import click
 
-from alttext_tools.cli.options import NoModel, load_project_config, model_options, model_overrides, model_provider
+from alttext_tools.cli.options import (
+    NoModel,
+    load_project_config,
+    model_options,
+    model_overrides,
+    model_provider,
+    require_local_models,
+)
 from alttext_tools.serve.app import (
     DEFAULT_MAX_BYTES,
     DEFAULT_MAX_PIXELS,
@@ -76,7 +52,9 @@ from alttext_tools.serve.app import (
     "--token",
     envvar=TOKEN_ENV,
     show_envvar=True,
-    help="Require Authorization: Bearer TOKEN on POST /v1/alt (prefer the environment variable: arguments show in ps).",
+    help=(
+        "Require Authorization: Bearer TOKEN on POST /v1/alt (prefer the environment variable: arguments show in ps)."
+    ),
 )
 @click.option(
     "--max-bytes",
@@ -125,8 +103,8 @@ def serve(
 ) -> None:
     """Serve alt text over HTTP for CMS upload hooks: POST /v1/alt, GET /healthz, GET /openapi.json.
 
-    One model load for the server's life; images stay in memory. Exit codes: 2 usage error or
-    no usable model.
+    One model load for the server's life; images stay in memory. Exit codes: 2 usage error,
+    no usable model, or (models in this process) an install without the `local` extra.
     """
     problem = binding_problem(host, allow_remote_clients, token)
     if problem is not None:
@@ -135,6 +113,7 @@ def serve(
     overrides["max_length"] = max_length
     config = load_project_config((), config_file, overrides)
     language, config.language = config.language, None  # a request's own language wins over --language
+    require_local_models(config, "alttext serve")
 
     def log(line: str) -> None:
         click.echo(line, err=True)
@@ -159,14 +138,16 @@ def serve(
         except OSError as exc:
             raise click.ClickException(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
         bound_host, bound_port = httpd.server_address[:2]
-        shown = f"[{bound_host}]" if ":" in str(bound_host) else bound_host
+        host_text = bound_host if isinstance(bound_host, str) else bound_host.decode()
+        shown = f"[{host_text}]" if ":" in host_text else host_text
         models = ", ".join(dict.fromkeys(spec.name for spec in provider.slots.available.values()))
         click.echo(
-            f"alttext serve: http://{shown}:{bound_port} (POST /v1/alt, GET /healthz, GET /openapi.json; model {models}); Ctrl+C stops",
+            f"alttext serve: http://{shown}:{bound_port} (POST /v1/alt, GET /healthz, GET /openapi.json; "
+            f"model {models}); Ctrl+C stops",
         )
         sys.stdout.flush()
 
-        def stop(signum: int, frame: Any) -> None:
+        def stop(signum: int, frame: FrameType | None) -> None:
             threading.Thread(target=httpd.shutdown, daemon=True).start()
 
         previous = (

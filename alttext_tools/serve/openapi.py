@@ -1,36 +1,4 @@
-"""`alttext serve`: alt text as a local HTTP service, for CMS upload hooks.
-
-    alttext serve [--host 127.0.0.1] [--port 8765] [model options as for `fix`]
-
-    POST /v1/alt        an image -> {"alt", "decorative", "model", "route", "source", "timing_ms"}
-                        multipart/form-data: field `image` (the file) and optional text fields
-                        page_title, text, language, link_target; or application/json:
-                        {"image_base64": "...", "context": {"page_title", "text", "language", "link_target"}}
-    GET  /healthz       status, models, load counts, queue
-    GET  /openapi.json  the OpenAPI 3.1 document below (OPENAPI), written by hand
-
-Design:
-* stdlib only (`http.server.ThreadingHTTPServer`): a request is one image and seconds of model
-  time, so a thread per connection is plenty, and no web framework joins the dependencies.
-* ONE ModelProvider (and engine) for the server's life, built and warmed at startup: every model
-  is loaded (or, with --backend openai, looked up on the server) before the first request, so a
-  broken model stops the start with one line instead of failing the first upload. The same
-  decode -> route -> prompt -> generate -> clean path as `alttext fix` (ModelProvider.describe),
-  with an ImageRef whose Context carries the request's context.
-* Requests queue safely: at most `--queue` requests are admitted (waiting or running; more get
-  503 with Retry-After), and a semaphore lets as many reach the engine as it takes at once (1 in
-  process; --concurrency for a server).
-* Limits before reading: a POST without Content-Length (or chunked) gets 411, one whose length
-  exceeds what --max-bytes allows gets 413 before any of the body is read (also in answer to
-  `Expect: 100-continue`); decoded images over --max-bytes or --max-pixels get 413, bodies that
-  are not an image 415, bad JSON / multipart / missing fields 400, a missing or wrong token 401.
-  Every error is JSON: {"error": CODE, "message": ONE LINE}.
-* No image is ever written to disk: bodies are read into memory and parsed there (multipart with
-  email.parser, never cgi / temp files); nothing is logged but the request line and status.
-* Binding anything but loopback needs --allow-remote-clients AND a token (--token or
-  ALTTEXT_SERVE_TOKEN, 16+ characters): clients then send `Authorization: Bearer TOKEN`. A
-  token also protects a loopback server when given.
-"""
+"""The OpenAPI 3.1 document of `alttext serve` (served at GET /openapi.json), written by hand."""
 
 from __future__ import annotations
 
@@ -99,7 +67,9 @@ OPENAPI: dict[str, Any] = {
                                     "image": {
                                         "type": "string",
                                         "format": "binary",
-                                        "description": "The image file (PNG, JPEG, GIF, WebP, BMP, TIFF; SVG with <title>/<desc>).",
+                                        "description": (
+                                            "The image file (PNG, JPEG, GIF, WebP, BMP, TIFF; SVG with <title>/<desc>)."
+                                        ),
                                     },
                                     "page_title": {"type": "string", "maxLength": MAX_CONTEXT_CHARS},
                                     "text": {
