@@ -9,12 +9,17 @@ import secrets
 import stat
 from pathlib import Path
 
+from alttext_tools.errors import AltTextError
+
 TEMP_INFIX = ".alttext-tmp-"  # temp files are named `.<name>.alttext-tmp-<random>`, next to the target
 _CHUNK = 1 << 20
 
 
-class ReadOnlyFileError(PermissionError):
+class ReadOnlyFileError(PermissionError, AltTextError):
     """The file has no write permission bit (or this process may not write it): it is left alone."""
+
+    def __init__(self, path: str) -> None:
+        PermissionError.__init__(self, errno.EACCES, "read-only file", path)
 
 
 def atomic_write(path: Path | str, data: bytes, *, create: bool = False) -> None:
@@ -39,7 +44,7 @@ def atomic_write(path: Path | str, data: bytes, *, create: bool = False) -> None
         if not stat.S_ISREG(st.st_mode):
             raise IsADirectoryError(errno.EISDIR, "not a regular file", str(path))
         if not st.st_mode & 0o222 or not os.access(target, os.W_OK):
-            raise ReadOnlyFileError(errno.EACCES, "read-only file", str(path))
+            raise ReadOnlyFileError(str(path))
     tmp = target.with_name(f".{target.name}{TEMP_INFIX}{secrets.token_hex(8)}")
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
     fd = os.open(tmp, flags, 0o600 if st is not None else 0o666)  # the umask applies to a new file

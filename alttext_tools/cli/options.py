@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 
 from alttext_tools.config import BACKENDS, ROUTER_MODES, Config, ConfigError, apply_overrides, load_config
+from alttext_tools.errors import AltTextError
 from alttext_tools.extras import MissingExtraError, require
 from alttext_tools.models.spec import HANDLERS
 from alttext_tools.report.outcome import ExitCode
@@ -28,19 +29,19 @@ if TYPE_CHECKING:
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-class NoModel(click.ClickException):
+class NoModel(click.ClickException, AltTextError):
     """No model to write alt text with: the one message says what is missing and how to get it."""
 
     exit_code = int(ExitCode.USAGE)
 
 
-class MissingExtra(click.ClickException):
+class MissingExtra(click.ClickException, AltTextError):
     """The command needs modules an extra installs (`pip install 'alttext-tools[local]'`); one line."""
 
     exit_code = int(ExitCode.USAGE)
 
 
-class CacheProblem(click.ClickException):
+class CacheProblem(click.ClickException, AltTextError):
     """A damaged or unwritable alt-text cache: one line naming the file (and line)."""
 
     exit_code = int(ExitCode.FILE_ERRORS)
