@@ -113,3 +113,13 @@ def test_short_extension_name_and_bad_mode(site: Path) -> None:
     )
     code, log = build(site)
     assert code != 0 and "alttext_mode must be one of check, fill" in log
+
+
+def test_documented_conf_is_the_tested_one() -> None:
+    """The `conf.py` snippet in README.md and docs/integrations.md is what the fixture project builds with."""
+    pattern = r"<!-- snippet: sphinx-conf -->\s*```python\n(.*?)```"
+    readme = re.search(pattern, (REPO / "README.md").read_text(encoding="utf-8"), re.S)
+    docs = re.search(pattern, (REPO / "docs" / "integrations.md").read_text(encoding="utf-8"), re.S)
+    assert readme and docs and readme.group(1) == docs.group(1)
+    conf = (SITE / "conf.py").read_text(encoding="utf-8").splitlines()
+    assert all(line in conf for line in readme.group(1).splitlines())
