@@ -102,3 +102,19 @@ def test_rst_check_through_the_cli(tmp_path: Path) -> None:
         "except SystemExit:\n    pass"
     )
     assert "docutils" in loaded and loaded.isdisjoint({"myst_parser", "sphinx"})
+
+
+def test_myst_without_myst_parser_is_one_line_for_that_file(tmp_path: Path) -> None:
+    page = tmp_path / "page.md"
+    page.write_text("```{image} a.png\n```\n")
+    code = (
+        "import sys; sys.modules['myst_parser'] = None\n"
+        "from pathlib import Path\nimport alttext_tools.scan.dispatch as d\n"
+        "d.kind_of = lambda path: 'myst'\n"
+        f"print(d.scan_file(Path({str(page)!r}), 'page.md').error)"
+    )
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert "needs myst-parser" in out and "alttext-tools[sphinx]" in out

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Literal
 
 from alttext_tools.core import FileError, ImageRef
+from alttext_tools.extras import MissingExtraError
 from alttext_tools.scan.sources import SourceError, SourceText, read_source
 
 Kind = Literal["html", "markdown", "rst", "myst"]
@@ -74,4 +75,8 @@ def scan_file(path: Path, display: str | None = None) -> FileScan:
         source = read_source(path)
     except SourceError as exc:
         return FileScan(shown, None, [], FileError(shown, str(exc)))
-    return FileScan(shown, source, scan_text(source.text, shown, kind))
+    try:
+        images = scan_text(source.text, shown, kind)
+    except MissingExtraError as exc:  # e.g. MyST without myst-parser: this file, one line
+        return FileScan(shown, None, [], FileError(shown, str(exc)))
+    return FileScan(shown, source, images)

@@ -15,6 +15,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from alttext_tools.core import AltKind, Attr, Context, ImageRef, Span, Syntax
+from alttext_tools.extras import MissingExtraError
 from alttext_tools.scan.markdown import scan_markdown
 from alttext_tools.scan.positions import LineIndex, shorten
 from alttext_tools.scan.rst import LITERAL_DIRECTIVES, scan_rst
@@ -51,8 +52,15 @@ def _parser() -> MarkdownIt:
     with _LOCK:
         if _PARSER is None:
             from markdown_it.renderer import RendererHTML
-            from myst_parser.config.main import MdParserConfig
-            from myst_parser.parsers.mdit import create_md_parser
+
+            try:
+                from myst_parser.config.main import MdParserConfig
+                from myst_parser.parsers.mdit import create_md_parser
+            except ImportError:
+                raise MissingExtraError(
+                    "reading MyST Markdown needs myst-parser, which this install lacks: "
+                    "pip install 'alttext-tools[sphinx]'"
+                ) from None
 
             _PARSER = create_md_parser(MdParserConfig(enable_extensions={"colon_fence"}), RendererHTML)
         return _PARSER
