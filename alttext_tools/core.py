@@ -25,6 +25,16 @@ class Syntax(str, Enum):
     HTML_ROLE_IMG = "html-role-img"  # any other element with role="img"
     MD_INLINE = "md-inline"  # ![alt](src "title")
     MD_REFERENCE = "md-reference"  # ![alt][ref], ![ref][], ![ref]
+    RST_IMAGE = "rst-image"  # .. image:: src
+    RST_FIGURE = "rst-figure"  # .. figure:: src
+    RST_SUBSTITUTION = "rst-substitution"  # .. |name| image:: src
+    MYST_IMAGE = "myst-image"  # ```{image} src  /  :::{image} src
+    MYST_FIGURE = "myst-figure"  # ```{figure} src  /  :::{figure} src
+
+
+DIRECTIVE_SYNTAXES = frozenset(
+    {Syntax.RST_IMAGE, Syntax.RST_FIGURE, Syntax.RST_SUBSTITUTION, Syntax.MYST_IMAGE, Syntax.MYST_FIGURE}
+)
 
 
 class AltKind(str, Enum):
@@ -33,6 +43,8 @@ class AltKind(str, Enum):
     HTML_ATTR = "html-attr"  # the value of an alt="..." attribute
     MD_LABEL = "md-label"  # the text between `![` and `]`
     MD_ATTR_LIST = "md-attr-list"  # alt="..." inside a trailing `{ ... }` attr_list
+    RST_OPTION = "rst-option"  # the value of a reST directive's `:alt:` option (literal text)
+    MYST_OPTION = "myst-option"  # the value of a MyST directive's `:alt:` option (a YAML-like scalar)
 
 
 class Severity(str, Enum):
@@ -111,6 +123,11 @@ class ImageRef:
     @property
     def is_markdown_syntax(self) -> bool:
         return self.syntax in (Syntax.MD_INLINE, Syntax.MD_REFERENCE)
+
+    @property
+    def is_directive_syntax(self) -> bool:
+        """An image directive (reST or MyST): its alt is the `:alt:` option."""
+        return self.syntax in DIRECTIVE_SYNTAXES
 
 
 @dataclass(frozen=True)

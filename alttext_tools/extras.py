@@ -9,6 +9,7 @@ from alttext_tools.errors import AltTextError
 EXTRAS: dict[str, tuple[str, ...]] = {
     "local": ("llama_cpp", "gguf", "huggingface_hub"),
     "mkdocs": ("mkdocs",),
+    "sphinx": ("sphinx", "myst_parser"),
 }
 
 

@@ -141,7 +141,7 @@ def test_manifest_is_valid_for_pre_commit() -> None:
     assert set(hooks) == {"alttext-check", "alttext-fix"}
     for hook in hooks.values():
         assert hook["language"] == "python"
-        assert hook["types_or"] == ["html", "markdown"]
+        assert hook["types_or"] == ["html", "markdown", "rst"]
         assert hook["pass_filenames"] and hook["args"] == []
     assert hooks["alttext-check"]["entry"] == "alttext check" and not hooks["alttext-check"]["require_serial"]
     assert hooks["alttext-fix"]["entry"] == "alttext fix" and hooks["alttext-fix"]["require_serial"]

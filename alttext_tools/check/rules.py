@@ -307,12 +307,16 @@ def _unnamed_control(image: ImageRef, what: str) -> tuple[str, str]:
 def _missing_alt_message(image: ImageRef) -> str:
     if _only_content_of_control(image):
         where = "between ![ and ]" if image.is_markdown_syntax else 'in alt="..."'
+        if image.is_directive_syntax:
+            where = "in its :alt: option"
         return (
             f"image has no alt text and is the only content of a {_control(image)}; "
             f"describe the {_control_task(image)} {where}"
         )
     if image.is_markdown_syntax:
         return "image has no alt text; describe it between ![ and ]"
+    if image.is_directive_syntax:
+        return "image has no :alt: option; add `:alt: <description>`, or an empty `:alt:` if it is decorative"
     return 'image has no alt text (add alt="..." or alt="" if decorative)'
 
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from alttext_tools.check.rules import is_fixable
 from alttext_tools.core import AltKind, Decision, Finding, ImageKey, ImageRef, Span, Syntax, image_key
 from alttext_tools.errors import AltTextError
+from alttext_tools.rewrite.options import OptionEditError, plan_option_edit
 from alttext_tools.scan.dispatch import Kind, scan_text
 from alttext_tools.scan.html_tag import StartTag, parse_start_tag
 from alttext_tools.text import encodable
@@ -154,6 +155,8 @@ def plan_edits(text: str, decisions: Iterable[tuple[ImageRef, Decision]], *, enc
             edits.extend(_md_label_edits(text, image, decision, encoding))
         elif image.alt_kind is AltKind.MD_ATTR_LIST:
             edits.append(_attr_list_edit(text, image, intended_alt(decision), encoding))
+        elif image.alt_kind in (AltKind.RST_OPTION, AltKind.MYST_OPTION):
+            edits.append(_option_edit(text, image, intended_alt(decision), encoding))
         else:
             raise RewriteError(f"{_where(image)}: {image.syntax.value} has no alt attribute to write")
     return edits
@@ -264,6 +267,15 @@ def _attr_list_edit(text: str, image: ImageRef, value: str, encoding: str) -> Ed
     if quote:
         return Edit(image.alt_span.start, image.alt_span.end, escape_attr_list(value, quote, encoding))
     return Edit(image.alt_span.start, image.alt_span.end, '"' + escape_attr_list(value, '"', encoding) + '"')
+
+
+def _option_edit(text: str, image: ImageRef, value: str, encoding: str) -> Edit:
+    """A directive's `:alt:` option (reST, MyST): rewrite/options.py."""
+    try:
+        start, end, new = plan_option_edit(text, image, value, encoding)
+    except OptionEditError as exc:
+        raise RewriteError(f"{_where(image)}: {exc}") from None
+    return Edit(start, end, new)
 
 
 # --------------------------------------------------------------------------- applying

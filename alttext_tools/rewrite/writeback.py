@@ -175,7 +175,7 @@ def fix_file(
     outcome = FileOutcome(shown, mode)
     kind = kind_of(path)
     if kind is None:
-        return _failed(outcome, "not an HTML or Markdown file")
+        return _failed(outcome, "not an HTML, Markdown or reStructuredText file")
     pairs, outcome.notes = select_decisions(
         images, decisions, findings, fixable_rules=fixable_rules, overwrite=overwrite
     )

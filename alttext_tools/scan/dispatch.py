@@ -7,20 +7,32 @@ from pathlib import Path
 from typing import Literal
 
 from alttext_tools.core import FileError, ImageRef
+from alttext_tools.extras import MissingExtraError
 from alttext_tools.scan.sources import SourceError, SourceText, read_source
 
-Kind = Literal["html", "markdown"]
+Kind = Literal["html", "markdown", "rst", "myst"]
 HTML_SUFFIXES = (".html", ".htm", ".xhtml")
 MARKDOWN_SUFFIXES = (".md", ".markdown", ".mdown", ".mkd")
-SUFFIXES = HTML_SUFFIXES + MARKDOWN_SUFFIXES
+RST_SUFFIXES = (".rst", ".rest")
+SUFFIXES = HTML_SUFFIXES + MARKDOWN_SUFFIXES + RST_SUFFIXES
+# Scanned only where a Sphinx project's `source_suffix` names them (scan/sphinx_conf.py).
+EXTRA_SUFFIXES = (".txt",)
 
 
 def kind_of(path: Path | str) -> Kind | None:
+    """The syntax of a file by its suffix; `.txt` is reStructuredText (or Markdown) only where the
+    Sphinx configuration above it lists it in `source_suffix`."""
     suffix = Path(path).suffix.lower()
     if suffix in HTML_SUFFIXES:
         return "html"
     if suffix in MARKDOWN_SUFFIXES:
         return "markdown"
+    if suffix in RST_SUFFIXES:
+        return "rst"
+    if suffix in EXTRA_SUFFIXES:
+        from alttext_tools.scan.sphinx_conf import sphinx_kind
+
+        return sphinx_kind(Path(path))
     return None
 
 
@@ -30,6 +42,14 @@ def scan_text(text: str, path: str, kind: Kind) -> list[ImageRef]:
         from alttext_tools.scan.html import scan_html
 
         return scan_html(text, path)
+    if kind == "rst":
+        from alttext_tools.scan.rst import scan_rst
+
+        return scan_rst(text, path)
+    if kind == "myst":
+        from alttext_tools.scan.myst import scan_myst
+
+        return scan_myst(text, path)
     from alttext_tools.scan.markdown import scan_markdown
 
     return scan_markdown(text, path)
@@ -50,9 +70,13 @@ def scan_file(path: Path, display: str | None = None) -> FileScan:
     shown = display if display is not None else str(path)
     kind = kind_of(path)
     if kind is None:
-        return FileScan(shown, None, [], FileError(shown, "not an HTML or Markdown file"))
+        return FileScan(shown, None, [], FileError(shown, "not an HTML, Markdown or reStructuredText file"))
     try:
         source = read_source(path)
     except SourceError as exc:
         return FileScan(shown, None, [], FileError(shown, str(exc)))
-    return FileScan(shown, source, scan_text(source.text, shown, kind))
+    try:
+        images = scan_text(source.text, shown, kind)
+    except MissingExtraError as exc:  # e.g. MyST without myst-parser: this file, one line
+        return FileScan(shown, None, [], FileError(shown, str(exc)))
+    return FileScan(shown, source, images)

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-from alttext_tools.scan.dispatch import SUFFIXES
+from alttext_tools.scan.dispatch import EXTRA_SUFFIXES, SUFFIXES
 
 
 class Patterns(Protocol):
@@ -25,7 +25,7 @@ ALWAYS_SKIPPED = frozenset({".git", ".hg", ".svn", "node_modules", "__pycache__"
 
 @dataclass
 class Walker:
-    """Yields (path, display) for every HTML/Markdown source under the given paths.
+    """Yields (path, display) for every HTML, Markdown or reStructuredText source under the given paths.
 
     Files named explicitly are always taken (pre-commit passes exact file names), except those an
     exclude glob matches; directories are walked with .gitignore files and excludes applied.
@@ -89,7 +89,9 @@ class Walker:
             if is_dir:
                 if name in ALWAYS_SKIPPED:
                     continue
-            elif not name.lower().endswith(SUFFIXES):
+            elif not name.lower().endswith(SUFFIXES) and not (
+                name.lower().endswith(EXTRA_SUFFIXES) and _sphinx_source(real, name)
+            ):
                 continue  # never yielded: no need to ask the ignore files about it
             symlink = entry.is_symlink()
             resolved = os.path.realpath(entry.path) if symlink else join(absolute, name)
@@ -124,6 +126,13 @@ class Walker:
             if spec is not None:
                 specs.append((str(folder), spec))
         return specs
+
+
+def _sphinx_source(folder: str, name: str) -> bool:
+    """A `.txt` file is a source only where the Sphinx `conf.py` above it says so."""
+    from alttext_tools.scan.sphinx_conf import sphinx_kind
+
+    return sphinx_kind(Path(folder) / name) is not None
 
 
 def _gitignore_spec(lines: Iterable[str]) -> Patterns:
