@@ -49,6 +49,7 @@ class LazyGroup(click.Group):
     lazy: ClassVar[dict[str, str]] = {
         "models": "alttext_tools.cli.models:models",
         "cache": "alttext_tools.cli.cache:cache",
+        "describe": "alttext_tools.cli.describe:describe",
         "serve": "alttext_tools.serve.command:serve",
         "review": "alttext_tools.review.command:review",
     }

@@ -38,7 +38,7 @@ def _allowed_formats() -> tuple[str, ...]:
     from PIL import Image
 
     try:  # pillow-heif: HEIC/HEIF (and AVIF on builds that have it)
-        import pillow_heif  # type: ignore[import-not-found]
+        import pillow_heif  # type: ignore[import-not-found, unused-ignore]  # typed when installed
 
         pillow_heif.register_heif_opener()
     except Exception:  # not installed or broken: HEIC stays unsupported
