@@ -25,6 +25,8 @@ FAIL_LEVELS = ("error", "warning", "never")
 RouterMode = Literal["auto", "fast", "text"]
 ROUTER_MODES: tuple[RouterMode, ...] = get_args(RouterMode)
 BACKENDS = ("local", "openai")
+# The settings of llama.cpp in process (engines.base.engine_settings), for every integration to offer.
+ENGINE_SETTINGS = ("n_ctx", "image_max_tokens", "threads", "gpu_layers")
 
 
 class ConfigError(AltTextError):
@@ -68,6 +70,11 @@ class Config:
     concurrency: int = 4  # requests in flight (openai backend)
     timeout: float = 120.0  # seconds per request (openai backend)
     retries: int = 3  # extra attempts on 429 / 5xx / connection errors (openai backend)
+    # llama.cpp in process (local backend); None keeps the engine's default (engines.base.EngineSettings).
+    n_ctx: int | None = None  # context size in tokens: the image, the prompt and the answer
+    image_max_tokens: int | None = None  # tokens per image for dynamic-resolution models (Qwen2.5-VL)
+    threads: int | None = None  # CPU threads (default: physical cores)
+    gpu_layers: int | None = None  # layers offloaded to the GPU: -1 all, 0 none ("all" / "none" in files)
 
     def site_root_path(self) -> Path:
         return (self.root / self.site_root).resolve() if self.site_root else self.root.resolve()
@@ -118,8 +125,32 @@ def apply_overrides(config: Config, values: dict[str, Any], *, origin: str) -> C
     return config
 
 
+GPU_LAYERS_WORDS = {"all": -1, "none": 0}
+
+
+def parse_gpu_layers(value: object) -> int:
+    """`gpu_layers` as llama.cpp's n_gpu_layers: "all" -> -1, "none" -> 0, a count as it is
+    (also given as a string, as a command-line flag is). ValueError for anything else."""
+    if isinstance(value, str):
+        word = value.strip().lower()
+        if word in GPU_LAYERS_WORDS:
+            return GPU_LAYERS_WORDS[word]
+        try:
+            value = int(word)
+        except ValueError:
+            raise ValueError(f"gpu_layers must be all, none or a number of layers, not {value!r}") from None
+    if isinstance(value, bool) or not isinstance(value, int) or value < -1:
+        raise ValueError(f"gpu_layers must be all, none or a number of layers, not {value!r}")
+    return value
+
+
 def _coerce(key: str, value: Any, annotation: Any, origin: str) -> Any:
-    kind = str(annotation)
+    if key == "gpu_layers":
+        try:
+            return parse_gpu_layers(value)
+        except ValueError as exc:
+            raise ConfigError(f"{origin}: {exc}") from None
+    kind = str(annotation).removesuffix(" | None")
     if kind.startswith("list"):
         if isinstance(value, str):
             value = [value]
@@ -162,6 +193,10 @@ def _validate(config: Config, origin: str) -> None:
         raise ConfigError(f"{origin}: timeout must be positive")
     if config.retries < 0:
         raise ConfigError(f"{origin}: retries cannot be negative")
+    for name in ("n_ctx", "image_max_tokens", "threads"):
+        value = getattr(config, name)
+        if value is not None and value < 1:
+            raise ConfigError(f"{origin}: {name} must be at least 1")
     for rule, level in config.severity.items():
         if level not in ("error", "warning"):
             raise ConfigError(f"{origin}: severity.{rule} must be 'error' or 'warning'")

@@ -108,7 +108,7 @@ def build(site: Path, env: dict[str, str], *args: str) -> tuple[int, str]:
 
 def plugin_lines(log: str, level: str) -> list[str]:
     """The plugin's messages at `level` (WARNING or INFO), without MkDocs's prefix."""
-    return re.findall(rf"^{level}\s+-\s+alttext_tools: (.*)$", log, re.M)
+    return re.findall(rf"^{level}\s+-\s+alttext: (.*)$", log, re.M)
 
 
 def findings(lines: list[str]) -> list[str]:

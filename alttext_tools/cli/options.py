@@ -238,6 +238,11 @@ def model_options(func: F) -> F:
             "--threads", type=click.IntRange(min=1), help="CPU threads for llama.cpp (default: physical cores)."
         ),
         click.option(
+            "--gpu-layers",
+            metavar="all|none|N",
+            help="Model layers llama.cpp offloads to the GPU (default all, on a GPU build of llama-cpp-python).",
+        ),
+        click.option(
             "--backend",
             type=click.Choice(BACKENDS),
             help=(
@@ -286,6 +291,7 @@ _MODEL_SCALARS = (
     "concurrency",
     "timeout",
     "retries",
+    "gpu_layers",
 )
 
 
@@ -350,7 +356,7 @@ def model_provider(
     server), reading and writing `cache` (only reading it when `read_only`). `max_pixels` bounds
     decoded images (default: the pipeline's). NoModel, one line, when no model can be set up."""
     from alttext_tools.cache.providers import GenerationCacheAdapter
-    from alttext_tools.engines.base import EngineSettings
+    from alttext_tools.engines.base import engine_settings
     from alttext_tools.generate.provider import ModelProvider, models_for
     from alttext_tools.models.slots import ModelSetupError
 
@@ -358,12 +364,18 @@ def model_provider(
         slots, engine = models_for(config)
     except ModelSetupError as exc:
         raise NoModel(str(exc)) from None
+    if engine is None:
+        from alttext_tools.engines.llama import gpu_offload_note
+
+        note = gpu_offload_note(config.gpu_layers)
+        if note:
+            click.echo(f"warning: {note}", err=True)
     limits: dict[str, int] = {} if max_pixels is None else {"max_pixels": max_pixels}
     return ModelProvider.from_config(
         config,
         slots,
         engine=engine,
-        engine_settings=EngineSettings(n_threads=threads) if threads else EngineSettings(),
+        engine_settings=engine_settings(config, threads),
         progress=progress,
         log=lambda line: click.echo(line, err=True),
         verbose=verbose,

@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from alttext_tools.config import Config
 from alttext_tools.models.spec import VisionModel
 
 
@@ -55,6 +56,21 @@ class EngineSettings:
     # True lets llama.cpp / mtmd print to stderr, unless an earlier engine in this process already
     # routed the (process-wide) native logs to `logging`.
     verbose: bool = False
+
+
+def engine_settings(config: Config, threads: int | None = None) -> EngineSettings:
+    """The llama.cpp settings of `config` (`n_ctx`, `image_max_tokens`, `threads`, `gpu_layers`;
+    unset ones keep EngineSettings' defaults); `threads`, a command-line flag, wins over the file."""
+    values: dict[str, Any] = {}
+    if threads or config.threads:
+        values["n_threads"] = threads or config.threads
+    if config.n_ctx is not None:
+        values["n_ctx"] = config.n_ctx
+    if config.image_max_tokens is not None:
+        values["image_max_tokens"] = config.image_max_tokens
+    if config.gpu_layers is not None:
+        values["n_gpu_layers"] = config.gpu_layers
+    return EngineSettings(**values)
 
 
 @dataclass(frozen=True)

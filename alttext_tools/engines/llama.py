@@ -81,6 +81,26 @@ def _native_detail() -> str:
     return f" ({_recent_native_errors[-1]})" if _recent_native_errors else ""
 
 
+# --- GPU -----------------------------------------------------------------------------------------
+
+GPU_BUILD_HINT = (
+    'for a GPU build: CMAKE_ARGS="-DGGML_CUDA=on" (or -DGGML_METAL=on, -DGGML_VULKAN=on)'
+    " pip install --force-reinstall --no-cache-dir llama-cpp-python==0.3.36"
+)
+
+
+def gpu_offload_note(gpu_layers: int | None) -> str | None:
+    """One line when `gpu_layers` (a setting the user gave; None: not given) asks for GPU layers
+    but the installed llama-cpp-python has no GPU backend, so the model runs on the CPU."""
+    if not gpu_layers:
+        return None
+    import llama_cpp
+
+    if llama_cpp.llama_supports_gpu_offload():
+        return None
+    return f"gpu_layers: this llama-cpp-python has no GPU backend, so the models run on the CPU; {GPU_BUILD_HINT}"
+
+
 # --- loading -------------------------------------------------------------------------------------
 
 

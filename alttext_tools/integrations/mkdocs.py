@@ -25,7 +25,7 @@ from mkdocs.structure.pages import Page
 from pathspec import GitIgnoreSpec
 
 from alttext_tools.check.rules import RuleSettings, evaluate_all
-from alttext_tools.config import ROUTER_MODES, ConfigError, apply_overrides, load_config
+from alttext_tools.config import ENGINE_SETTINGS, ROUTER_MODES, ConfigError, apply_overrides, load_config
 from alttext_tools.config import Config as ProjectConfig
 from alttext_tools.core import Finding, ImageRef, Provider, Severity, image_key, norm_path
 from alttext_tools.extras import MissingExtraError, require
@@ -41,7 +41,8 @@ if TYPE_CHECKING:
     from alttext_tools.cache.store import AltCache
     from alttext_tools.generate.provider import ModelProvider
 
-log = get_plugin_logger(__name__)
+# Logged as `alttext`, the name users write in mkdocs.yml: the logger is mkdocs.plugins.alttext.
+log = get_plugin_logger("alttext")
 
 # Project settings that decide which models a `fill` build loads.
 _MODEL_SETTINGS = (
@@ -63,7 +64,10 @@ _MODEL_SETTINGS = (
     "concurrency",
     "timeout",
     "retries",
+    *ENGINE_SETTINGS,
 )
+# Plugin options that are project settings of the same name (they override the config file).
+_PROJECT_OPTIONS = ("fail_on", "cache", "router", "fast_model", "text_model", *ENGINE_SETTINGS)
 
 
 class AltTextConfig(base.Config):  # type: ignore[no-untyped-call]  # mkdocs' __init_subclass__ is untyped
@@ -84,6 +88,11 @@ class AltTextConfig(base.Config):  # type: ignore[no-untyped-call]  # mkdocs' __
     # fill: also generate alt text the cache lacks with the local models (loaded once, kept
     # across `mkdocs serve` rebuilds); without it, fill uses the cache alone.
     model = c.Type(bool, default=False)
+    # llama.cpp in process (model: true): context size, tokens per image, CPU threads, GPU layers.
+    n_ctx = c.Optional(c.Type(int))
+    image_max_tokens = c.Optional(c.Type(int))
+    threads = c.Optional(c.Type(int))
+    gpu_layers = c.Optional(c.Type((int, str)))  # all | none | N
 
 
 @dataclass
@@ -202,13 +211,7 @@ class AltTextPlugin(BasePlugin[AltTextConfig]):  # type: ignore[no-untyped-call]
         origin = f"{config.config_file_path or 'mkdocs.yml'}: plugins.alttext"
         try:
             project = load_config(here, explicit)
-            overrides: dict[str, Any] = {
-                "fail_on": self.config.fail_on,
-                "cache": self.config.cache,
-                "router": self.config.router,
-                "fast_model": self.config.fast_model,
-                "text_model": self.config.text_model,
-            }
+            overrides: dict[str, Any] = {name: self.config[name] for name in _PROJECT_OPTIONS}
             if project.site_root is None:
                 overrides["site_root"] = str(self._docs_dir)  # /img/x.png resolves in docs_dir
             apply_overrides(project, overrides, origin=origin)
@@ -259,6 +262,7 @@ class AltTextPlugin(BasePlugin[AltTextConfig]):  # type: ignore[no-untyped-call]
         return self._models
 
     def _load_models(self) -> ModelProvider:
+        from alttext_tools.engines.base import engine_settings
         from alttext_tools.generate.provider import ModelProvider, models_for
         from alttext_tools.models.slots import ModelSetupError
 
@@ -266,7 +270,14 @@ class AltTextPlugin(BasePlugin[AltTextConfig]):  # type: ignore[no-untyped-call]
             slots, engine = models_for(self.project)  # local models, or `backend = "openai"`'s server
         except ModelSetupError as exc:
             raise PluginError(f"alttext: {exc}") from None
-        return ModelProvider.from_config(self.project, slots, engine=engine, log=log.info)
+        if engine is None:
+            from alttext_tools.engines.llama import gpu_offload_note
+
+            note = gpu_offload_note(self.project.gpu_layers)
+            if note:
+                log.warning(note)
+        settings = engine_settings(self.project)
+        return ModelProvider.from_config(self.project, slots, engine=engine, engine_settings=settings, log=log.info)
 
     def _close_models(self) -> None:
         if self._models is not None:

@@ -143,11 +143,11 @@ class Regenerator:
     def for_config(cls, config: Config, threads: int | None, log: Callable[[str], None]) -> Regenerator:
         """The models `fix` would use with the same options (local llama.cpp, or a server).
         Raises ModelSetupError (NoModelError when no model is available), one line."""
-        from alttext_tools.engines.base import EngineSettings
+        from alttext_tools.engines.base import engine_settings
         from alttext_tools.generate.provider import ModelProvider, models_for
 
         slots, engine = models_for(config)
-        settings = EngineSettings(n_threads=threads) if threads else EngineSettings()
+        settings = engine_settings(config, threads)
         return cls(config, ModelProvider.from_config(config, slots, engine=engine, engine_settings=settings), log)
 
     @property
