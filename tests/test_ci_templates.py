@@ -69,11 +69,22 @@ def shell_env(tmp_path: Path) -> dict[str, str]:
         f'exec "{sys.executable}" "$@"\n'
     )
     script.chmod(0o755)
+    alttext = fake / "alttext"  # records each run's arguments, then runs the installed CLI
+    alttext.write_text(f'#!/bin/sh\necho "$*" >> "$FAKE_ALTTEXT_RECORD"\nexec "{BIN / "alttext"}" "$@"\n')
+    alttext.chmod(0o755)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("GITHUB_", "ALTTEXT_", "CI_")) and k != "NO_COLOR"}
     env.update(
-        PATH=os.pathsep.join([str(fake), str(BIN), env.get("PATH", "")]), FAKE_PIP_RECORD=str(tmp_path / "pip.log")
+        PATH=os.pathsep.join([str(fake), str(BIN), env.get("PATH", "")]),
+        FAKE_PIP_RECORD=str(tmp_path / "pip.log"),
+        FAKE_ALTTEXT_RECORD=str(tmp_path / "alttext.log"),
     )
     return env
+
+
+def alttext_runs(env: dict[str, str]) -> list[str]:
+    """The arguments of each `alttext` the scripts ran."""
+    log = Path(env["FAKE_ALTTEXT_RECORD"])
+    return log.read_text().splitlines() if log.exists() else []
 
 
 def pip_installs(env: dict[str, str]) -> list[str]:
@@ -201,7 +212,10 @@ def test_action_defaults_sarif_annotations_and_exit_code(workspace: Path, shell_
         "github/codeql-action/upload-sarif",
     ]
     assert uploads(run) == [{"sarif_file": "alttext.sarif", "category": "alttext"}]
+    assert ("github/codeql-action/upload-sarif@v4", uploads(run)[0]) in run.used
     assert_sarif(workspace / "alttext.sarif", ["missing-alt", "placeholder-alt"])
+    # The check ran once: the annotations and the SARIF file come from the same run.
+    assert alttext_runs(shell_env) == ["check . --fail-on error --format github --report sarif:alttext.sarif"]
     # The annotations are the CLI's own `--format github` lines.
     cli = subprocess.run(
         [str(BIN / "alttext"), "check", ".", "--format", "github", "--quiet"],
@@ -348,6 +362,9 @@ def test_gitlab_template_defaults(workspace: Path, shell_env: dict[str, str]) ->
     for path in run.job["artifacts"]["paths"]:
         assert (workspace / path).is_file()
     assert run.job["artifacts"]["when"] == "always"
+    # One run of the check gives the log, both reports and the exit code; no inline script.
+    assert [args.split(" --exclude")[0] for args in alttext_runs(shell_env)] == ["check ."]
+    assert "python - <<" not in GITLAB_TEMPLATE.read_text(encoding="utf-8")
 
 
 def test_gitlab_fingerprints_survive_moved_images(workspace: Path, shell_env: dict[str, str]) -> None:

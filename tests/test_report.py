@@ -21,6 +21,7 @@ from alttext_tools.check.rules import RULES
 from alttext_tools.core import AltKind, FileError, Finding, ImageRef, InternalError, Severity, Span, Syntax
 from alttext_tools.report.formats import FORMAT_CHOICES, FORMATTERS
 from alttext_tools.report.github import escape_data, escape_property, format_github
+from alttext_tools.report.gitlab import code_quality_issues, format_gitlab
 from alttext_tools.report.json_format import format_json
 from alttext_tools.report.outcome import FAIL_ON_CHOICES, ExitCode, Report
 from alttext_tools.report.sarif import format_sarif, sarif_log, sarif_uri
@@ -208,8 +209,12 @@ def test_golden_github() -> None:
     check_golden("expected.github", format_github(FINDINGS, FILE_ERRORS))
 
 
+def test_golden_gitlab() -> None:
+    check_golden("expected.gitlab", format_gitlab(FINDINGS, FILE_ERRORS))
+
+
 def test_golden_files_are_each_format() -> None:
-    assert set(FORMATTERS) == set(FORMAT_CHOICES) == {"text", "json", "sarif", "github"}
+    assert set(FORMATTERS) == set(FORMAT_CHOICES) == {"text", "json", "sarif", "github", "gitlab"}
     assert json.loads((GOLDEN / "expected.json").read_text(encoding="utf-8"))
     assert json.loads((GOLDEN / "expected.sarif").read_text(encoding="utf-8"))["version"] == "2.1.0"
 
@@ -255,6 +260,10 @@ def test_text_control_characters_escaped() -> None:
         (True, {"NO_COLOR": "1"}, False),
         (True, {"NO_COLOR": ""}, True),  # https://no-color.org: only a non-empty value disables
         (False, {"NO_COLOR": "1"}, False),
+        (False, {"FORCE_COLOR": "1"}, True),  # https://force-color.org: colour in CI logs too
+        (False, {"FORCE_COLOR": "0"}, True),  # any non-empty value
+        (False, {"FORCE_COLOR": ""}, False),
+        (True, {"FORCE_COLOR": "1", "NO_COLOR": "1"}, False),  # NO_COLOR wins, as in CPython
     ],
 )
 def test_use_color(isatty: bool, environ: dict[str, str], expected: bool) -> None:
@@ -627,6 +636,29 @@ def test_report_crashed_records_exception_type() -> None:
     report.crashed("a.html", KeyError("alt"))
     report.crashed(None, "plain message")
     assert report.internal_errors == [InternalError("a.html", "KeyError: 'alt'"), InternalError(None, "plain message")]
+
+
+def test_gitlab_issues() -> None:
+    issues = code_quality_issues(FINDINGS, FILE_ERRORS, internal_errors=[InternalError(None, "boom")])
+    assert len(issues) == len(FINDINGS) + len(FILE_ERRORS) + 1
+    assert len({issue["fingerprint"] for issue in issues}) == len(issues)
+    by_check = {str(issue["check_name"]): issue for issue in issues}
+    assert by_check["alttext/internal-error"]["location"] == {"path": ".", "lines": {"begin": 1}}
+    assert by_check["alttext/internal-error"]["severity"] == by_check["alttext/file-error"]["severity"] == "critical"
+    assert by_check["alttext/missing-alt"]["severity"] == "major"
+    assert by_check["alttext/placeholder-alt"]["severity"] == "minor"
+
+
+def test_gitlab_fingerprints_ignore_line_moves_and_count_identical_images() -> None:
+    first = ref("a.md", 3, 1, source="![](x.png)", src="x.png", alt=None)
+    twin = ref("a.md", 9, 1, source="![](x.png)", src="x.png", alt=None)
+    moved = ref("a.md", 30, 5, source="![](x.png)", src="x.png", alt=None)
+    finding = lambda image: Finding("missing-alt", Severity.ERROR, "no alt", image)  # noqa: E731
+    [a] = code_quality_issues([finding(first)])
+    [b] = code_quality_issues([finding(moved)])
+    assert a["fingerprint"] == b["fingerprint"]
+    pair = code_quality_issues([finding(first), finding(twin)])
+    assert pair[0]["fingerprint"] == a["fingerprint"] != pair[1]["fingerprint"]
 
 
 @pytest.mark.parametrize("fmt", FORMAT_CHOICES)

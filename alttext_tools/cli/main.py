@@ -27,6 +27,7 @@ from alttext_tools.cli.options import (
     model_overrides,
     model_provider,
     open_cache,
+    report_option,
     require_local_models,
     rule_settings,
     scan_options,
@@ -82,13 +83,14 @@ def cli() -> None:
     type=click.Path(dir_okay=False, path_type=Path),
     help="Write the report to this file instead of stdout.",
 )
+@report_option
 @click.option(
     "--fail-on", type=click.Choice(FAIL_ON_CHOICES), help="Lowest severity that makes the exit code 1 (default: error)."
 )
 @click.option(
     "--color/--no-color",
     default=None,
-    help="Colour the text report (default: when stdout is a terminal and NO_COLOR is unset).",
+    help="Colour the text report (default: when stdout is a terminal and NO_COLOR is unset, or FORCE_COLOR is set).",
 )
 @click.option("-q", "--quiet", is_flag=True, help="No summary line on stderr.")
 @click.option(
@@ -107,6 +109,7 @@ def check(
     jobs: int | None,
     fmt: str,
     output: Path | None,
+    reports: list[tuple[str, Path]],
     fail_on: str | None,
     color: bool | None,
     quiet: bool,
@@ -132,8 +135,11 @@ def check(
         report.findings.sort(key=lambda finding: finding.sort_key)
     colored = (use_color(sys.stdout) if color is None else color) and output is None and fmt == "text"
     emit_report(report.render(fmt, color=colored), output, colored)
+    for other_fmt, path in reports:
+        emit_report(report.render(other_fmt), path)
     if not quiet:
-        click.echo(report.summary(color=use_color(sys.stderr) if color is None else color), err=True)
+        summary_color = use_color(sys.stderr) if color is None else color
+        click.echo(report.summary(color=summary_color), err=True, color=summary_color)
     sys.exit(int(report.return_code(config.fail_on)))
 
 

@@ -152,6 +152,33 @@ def unreviewed_alt_findings(config: Config, images: Sequence[ImageRef], settings
     return unreviewed_findings(images, cache, hasher, settings.severity("unreviewed-alt"))
 
 
+def report_targets(
+    ctx: click.Context | None, param: click.Parameter | None, values: Sequence[str]
+) -> list[tuple[str, Path]]:
+    """`--report FORMAT:FILE` values as (format, path): more reports from the same run."""
+    from alttext_tools.report.formats import FORMAT_CHOICES
+
+    targets = []
+    for value in values:
+        fmt, colon, path = value.partition(":")
+        if not colon or not path or fmt not in FORMAT_CHOICES:
+            raise click.BadParameter(
+                f"{value!r} is not FORMAT:FILE with FORMAT one of {', '.join(FORMAT_CHOICES)}", ctx, param
+            )
+        targets.append((fmt, Path(path)))
+    return targets
+
+
+report_option = click.option(
+    "--report",
+    "reports",
+    multiple=True,
+    metavar="FORMAT:FILE",
+    callback=report_targets,
+    help="Also write the report in FORMAT to FILE, from the same run (repeatable), e.g. --report sarif:alttext.sarif.",
+)
+
+
 def emit_report(text: str, output: Path | None, color: bool = False) -> None:
     """Print `text` to stdout, or write it to `output` (folders created, one final newline)."""
     if output is None:

@@ -7,11 +7,12 @@ from typing import Protocol
 
 from alttext_tools.core import FileError, Finding, InternalError
 from alttext_tools.report.github import format_github
+from alttext_tools.report.gitlab import format_gitlab
 from alttext_tools.report.json_format import format_json
 from alttext_tools.report.sarif import format_sarif
 from alttext_tools.report.text import format_text
 
-FORMAT_CHOICES: tuple[str, ...] = ("text", "json", "sarif", "github")
+FORMAT_CHOICES: tuple[str, ...] = ("text", "json", "sarif", "github", "gitlab")
 
 
 class Formatter(Protocol):
@@ -31,4 +32,5 @@ FORMATTERS: dict[str, Formatter] = {
     "json": format_json,
     "sarif": format_sarif,
     "github": format_github,
+    "gitlab": format_gitlab,
 }

@@ -13,9 +13,13 @@ RED, YELLOW, GREEN, BOLD = "31", "33", "32", "1"
 
 
 def use_color(stream: IO[str], environ: Mapping[str, str] = os.environ) -> bool:
-    """Colour when writing to a terminal and NO_COLOR (https://no-color.org) is unset or empty."""
+    """Colour when writing to a terminal. A non-empty NO_COLOR (https://no-color.org) turns it off,
+    else a non-empty FORCE_COLOR (https://force-color.org) turns it on, terminal or not (CI logs);
+    NO_COLOR wins when both are set, as in CPython."""
     if environ.get("NO_COLOR"):
         return False
+    if environ.get("FORCE_COLOR"):
+        return True
     isatty = getattr(stream, "isatty", None)
     return bool(isatty and isatty())
 
