@@ -10,6 +10,7 @@ EXTRAS: dict[str, tuple[str, ...]] = {
     "local": ("llama_cpp", "gguf", "huggingface_hub"),
     "mkdocs": ("mkdocs",),
     "sphinx": ("sphinx", "myst_parser"),
+    "wagtail": ("wagtail", "django"),
 }
 
 

@@ -112,9 +112,15 @@ def loaded_after(code: str) -> set[str]:
     return set(json.loads(out.splitlines()[-1]))
 
 
-def test_every_module_imports_without_llama_cpp_or_gguf() -> None:
+def test_every_module_imports_without_llama_cpp_or_gguf(tmp_path: Path) -> None:
     names = sorted(package_modules())
-    code = "import importlib\n" + "".join(f"importlib.import_module({n!r})\n" for n in names)
+    # The Wagtail app's modules need a configured Django: the test site's settings (tests/wagtail_site).
+    django = (
+        f"import os, sys\nsys.path.insert(0, {str(Path(__file__).parent)!r})\n"
+        f"os.environ['ALTTEXT_WAGTAIL_TEST_DIR'] = {str(tmp_path)!r}\n"
+        "os.environ['DJANGO_SETTINGS_MODULE'] = 'wagtail_site.settings'\nimport django\ndjango.setup()\n"
+    )
+    code = django + "import importlib\n" + "".join(f"importlib.import_module({n!r})\n" for n in names)
     assert loaded_after(code).isdisjoint(HEAVY)
 
 

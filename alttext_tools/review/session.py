@@ -186,6 +186,37 @@ class Regenerator:
             provider.decide([image])
             return provider.records[-1]
 
+    def describe(self, image: ImageRef, data: bytes, mode: str) -> ImageRecord:
+        """`run` for an image given as bytes, with no page to resolve it from (a CMS upload)."""
+        from alttext_tools.generate.provider import ModelProvider
+        from alttext_tools.generate.records import DescribeError
+
+        with self.lock:
+            provider = ModelProvider.from_config(
+                self.config, self.slots, router_mode=mode, engine=self.models.engine, log=self.log
+            )
+            try:
+                record, _ = provider.describe(image, data)
+            except DescribeError as err:
+                return err.record
+            return record
+
+    def regenerated_entry(self, record: ImageRecord, digest: str, language: str | None, role: str) -> Entry:
+        """The cache entry of a successful regeneration (`record`) for an image in a context."""
+        from alttext_tools.cache.file import Entry as CacheEntry
+        from alttext_tools.generate.prompts import PROMPT_VERSION
+
+        return CacheEntry.generated(
+            digest,
+            record.model_id or "",
+            f"{PROMPT_VERSION}/max{self.config.max_length}",
+            language,
+            role,
+            alt=record.alt or "",
+            decorative=record.decorative,
+            handler=self.handler_of(record.model_id or ""),
+        )
+
     def handler_of(self, model_id: str) -> str:
         for spec in self.slots.available.values():
             if spec.model_id == model_id:
@@ -538,8 +569,6 @@ class ReviewSession:
             )
 
     def regenerate(self, item_id: int) -> dict[str, Any]:
-        from alttext_tools.cache.file import Entry as CacheEntry
-        from alttext_tools.generate.prompts import PROMPT_VERSION
         from alttext_tools.generate.records import FAILED, SVG_TITLE
 
         item = self.item(item_id)
@@ -555,16 +584,7 @@ class ReviewSession:
             raise ActionError(
                 "this SVG's text alternative comes from its <title>/<desc>, not from a model: edit it instead"
             )
-        new = CacheEntry.generated(
-            digest,
-            record.model_id,
-            f"{PROMPT_VERSION}/max{self.config.max_length}",
-            item.language,
-            item.role,
-            alt=record.alt or "",
-            decorative=record.decorative,
-            handler=self.regenerator.handler_of(record.model_id),
-        )
+        new = self.regenerator.regenerated_entry(record, digest, item.language, item.role)
         with self._lock:
             stored = self.cache.put(new, force=True)
         result = self._commit(item, old, stored, f"Regenerated with {self.regenerator.label(record.model_id)}")
