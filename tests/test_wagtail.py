@@ -233,6 +233,42 @@ def test_server_path_through_a_real_llama_cpp_server(
     assert completions  # the server wrote it, no model in this process
 
 
+def test_server_path_through_alttext_serve(library: Path, tiny_models: dict[str, Path], tmp_path: Path) -> None:
+    import re
+    import subprocess
+    import sys
+
+    from django.test import override_settings
+
+    from alttext_tools.integrations.wagtail.models import GeneratedDescription
+    from alttext_tools.integrations.wagtail.worker import wait_idle
+
+    args = ["--model", str(tiny_models["moondream_text"]), "--mmproj", str(tiny_models["moondream_mmproj"])]
+    env = {k: v for k, v in os.environ.items() if k != "ALTTEXT_SERVE_TOKEN"}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "alttext_tools.serve", "--port", "0", *args, "--handler", "moondream", "--threads", "1"],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        match = re.search(r"http://127\.0\.0\.1:\d+", process.stdout.readline())  # printed once the model is loaded
+        assert match, "alttext serve did not start"
+        with override_settings(ALTTEXT={"serve_url": match.group(0)}):
+            image = new_image("Team photo", IMAGES / "mountains.jpg")
+            assert wait_idle(120)
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+    record = GeneratedDescription.objects.get(image=image)
+    assert record.error == "" and reload(image).description == record.alt != ""
+    assert record.model_id.startswith("tiny-moondream-text")
+    assert not (library / ".alttext-cache.jsonl").exists()  # the server did the work
+
+
 # ------------------------------------------------------------------------------------ backfill
 
 

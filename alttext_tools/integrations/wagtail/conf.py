@@ -10,7 +10,7 @@ from alttext_tools.config import Config, ConfigError, apply_overrides
 from alttext_tools.models.spec import SLOTS
 
 # Keys of ALTTEXT that are not Config keys.
-APP_KEYS = ("models", "on_upload")
+APP_KEYS = ("models", "on_upload", "serve_url")
 
 
 def alttext_settings() -> Mapping[str, Any]:
@@ -31,6 +31,7 @@ def project_config(values: Mapping[str, Any] | None = None) -> Config:
     `models` names the models: one preset, model id or GGUF path for both slots, or a dict by slot
     ("fast", "text") of such names or of dicts with "model", "mmproj" and "handler". Any other key
     is an `[tool.alttext]` key: backend, base_url, language, gpu_layers, n_ctx, threads, cache...
+    (`on_upload` and `serve_url` are the app's own: see docs/integrations.md).
     ImproperlyConfigured, one line, when a value is wrong."""
     from django.conf import settings
     from django.core.exceptions import ImproperlyConfigured
@@ -45,6 +46,12 @@ def project_config(values: Mapping[str, Any] | None = None) -> Config:
     except ConfigError as exc:
         raise ImproperlyConfigured(str(exc)) from None
     return config
+
+
+def serve_url() -> str | None:
+    """The URL of a running `alttext serve` that writes the descriptions (ALTTEXT["serve_url"]), or None."""
+    value = alttext_settings().get("serve_url")
+    return str(value) if value else None
 
 
 def on_upload() -> bool:

@@ -46,8 +46,9 @@ class Describer:
     post-processing and content-addressed cache, with the image's title and collection as context.
     Thread-safe: generations run one at a time (llama.cpp runs one request at a time anyway)."""
 
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, serve_url: str | None = None) -> None:
         self.config = config
+        self.serve_url = serve_url  # a running `alttext serve` writes the descriptions instead
         self.lock = threading.Lock()
         self.cache = _open_cache(config)
         self._regenerator: Regenerator | None = None
@@ -99,6 +100,8 @@ class Describer:
         from alttext_tools.images.resolve import content_hash
 
         data = read_image(image)
+        if self.serve_url is not None:
+            return self._describe_with_serve(image, data)
         regenerator = self.regenerator
         adapter = GenerationCacheAdapter(self.cache, self.config.max_length) if self.cache is not None else None
         with self.lock:
@@ -119,11 +122,41 @@ class Describer:
             record.status == CACHED,
         )
 
+    def _describe_with_serve(self, image: Any, data: bytes) -> Described:
+        from alttext_tools.images.resolve import content_hash
+        from alttext_tools.integrations.wagtail.serve_client import ServeError, describe_with_serve
+
+        ref = self.image_ref(image)
+        assert self.serve_url is not None
+        try:
+            answer = describe_with_serve(
+                self.serve_url,
+                data,
+                page_title=ref.context.page_title,
+                text=ref.context.heading,
+                language=self.config.language,
+                timeout=self.config.timeout,
+            )
+        except ServeError as exc:
+            raise DescribeFailed(str(exc)) from None
+        decorative = bool(answer.get("decorative"))
+        return Described(
+            content_hash(data),
+            "" if decorative else str(answer["alt"]),
+            decorative,
+            str(answer.get("model") or ""),
+            self.config.language,
+            answer.get("source") == "cache",
+        )
+
     def regenerate(self, image: Any, sha256: str) -> tuple[Described, str | None]:
         """A fresh answer from the other model slot than the one that wrote the current entry (the
-        review page's regenerate), stored in the cache over the old one; (result, note)."""
+        review page's regenerate), stored in the cache over the old one; (result, note). With
+        `alttext serve`, the server is asked again."""
         from alttext_tools.generate.records import FAILED, SVG_TITLE
 
+        if self.serve_url is not None:
+            return self.describe(image), "alttext serve chooses the model itself"
         data = read_image(image)
         regenerator = self.regenerator
         mode, note = regenerator.target(self.entry(sha256, None))
@@ -229,9 +262,9 @@ def get_describer() -> Describer:
     global _describer
     with _describer_lock:
         if _describer is None:
-            from alttext_tools.integrations.wagtail.conf import project_config
+            from alttext_tools.integrations.wagtail.conf import project_config, serve_url
 
-            _describer = Describer(project_config())
+            _describer = Describer(project_config(), serve_url())
         return _describer
 
 
