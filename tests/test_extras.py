@@ -140,6 +140,14 @@ def test_fix_with_in_process_models_stops_before_any_work(env: dict[str, str], p
     assert snapshot(project) == before  # no file written, no cache created
 
 
+def test_describe_with_in_process_models_stops_before_any_work(env: dict[str, str], project: Path) -> None:
+    before = snapshot(project)
+    proc = alttext(env, project, "describe", "docs/img", "--format", "csv")
+    assert_needs_the_extra(proc)
+    assert "alttext describe" in proc.stderr
+    assert snapshot(project) == before
+
+
 @pytest.mark.parametrize(
     "args", [["pull", "moondream2"], ["list"], ["path", "moondream2"]], ids=["pull", "list", "path"]
 )

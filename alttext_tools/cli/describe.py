@@ -77,7 +77,7 @@ def _walk(top: Path) -> Iterator[Path]:
                 yield Path(folder) / name
 
 
-class Describer:
+class FolderDescriber:
     """Runs `ModelProvider.describe` over image files: reads and hashes each file once, skips bytes
     already seen, and keeps at most 2 x the engine's concurrency images in memory."""
 
@@ -242,7 +242,7 @@ def describe(
     cache = None if no_cache else open_cache(config)
     provider = model_provider(config, threads, verbose, progress=False, cache=cache)
     bar = Progress(len(files), sys.stderr) if show_progress and files else None
-    describer = Describer(provider, bar)
+    describer = FolderDescriber(provider, bar)
     try:
         rows = describer.rows(files)
     finally:
