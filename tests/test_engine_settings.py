@@ -138,3 +138,37 @@ def test_mkdocs_plugin_options(tmp_path: Path, tiny_models: dict[str, Path]) -> 
     assert "INFO    -  alttext: filled alt text for" in log
     code, log = logs["bad"]
     assert code == 1 and "gpu_layers must be all, none or a number of layers, not 'lots'" in log
+
+
+def test_sphinx_extension_options(tmp_path: Path, tiny_models: dict[str, Path]) -> None:
+    """The Sphinx extension takes the four settings as `alttext_*` values and names a bad one."""
+    pytest.importorskip("sphinx")
+    pytest.importorskip("myst_parser")
+    site = tmp_path / "site"
+    shutil.copytree(FIXTURES / "sphinx-site", site)
+    (site / ".alttext.toml").write_text(
+        f'fast_model = "{tiny_models["moondream_text"]}"\nfast_mmproj = "{tiny_models["moondream_mmproj"]}"\n'
+        'fast_handler = "moondream"\nrouter = "fast"\n',
+        encoding="utf-8",
+    )
+    original = (FIXTURES / "sphinx-site" / "conf.py").read_text(encoding="utf-8")
+    logs = {}
+    for name, options in {
+        "good": 'alttext_model = True\nalttext_n_ctx = 1024\nalttext_threads = 1\nalttext_gpu_layers = "all"\n',
+        "bad": 'alttext_model = True\nalttext_gpu_layers = "lots"\n',
+    }.items():
+        conf = original.replace('alttext_mode = "check"', 'alttext_mode = "fill"') + options
+        (site / "conf.py").write_text(conf, encoding="utf-8")
+        proc = subprocess.run(
+            [sys.executable, "-m", "sphinx", "-b", "html", "-q", ".", str(tmp_path / name)],
+            cwd=site,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        logs[name] = (proc.returncode, proc.stdout + proc.stderr)
+    code, log = logs["good"]
+    assert code == 0, log
+    assert ("alttext: gpu_layers: this llama-cpp-python has no GPU backend" in log) != gpu_build()
+    code, log = logs["bad"]
+    assert code != 0 and "gpu_layers must be all, none or a number of layers, not 'lots'" in log

@@ -23,8 +23,8 @@ from sphinx.util import logging
 
 from alttext_tools import __version__
 from alttext_tools.check.rules import RuleSettings, evaluate_all
+from alttext_tools.config import ENGINE_SETTINGS, ConfigError, apply_overrides, load_config
 from alttext_tools.config import Config as ProjectConfig
-from alttext_tools.config import ConfigError, apply_overrides, load_config
 from alttext_tools.core import Decision, Finding, ImageRef, Provider, Severity, image_key, norm_path
 from alttext_tools.extras import MissingExtraError, require
 from alttext_tools.report.outcome import FAIL_ON_CHOICES
@@ -68,6 +68,8 @@ def setup(app: Sphinx) -> dict[str, Any]:
     app.add_config_value("alttext_decisions", None, "env")  # fill: reviewed decisions (`fix --from` format)
     app.add_config_value("alttext_cache", None, "env")  # the alt-text cache file
     app.add_config_value("alttext_model", False, "env")  # fill: also the models, for what the cache lacks
+    for name in ENGINE_SETTINGS:  # llama.cpp settings for alttext_model (alttext_gpu_layers = "all" | "none" | N)
+        app.add_config_value(f"alttext_{name}", None, "env")
     state = _State()
     app.connect("builder-inited", lambda app: _builder_inited(app, state))
     app.connect("doctree-read", lambda app, doctree: _doctree_read(app, doctree, state), priority=400)
@@ -90,6 +92,7 @@ def _builder_inited(app: Sphinx, state: _State) -> None:
     try:
         project = load_config(Path(app.confdir), explicit)
         overrides: dict[str, Any] = {"fail_on": config.alttext_fail_on, "cache": _conf_path(app, config.alttext_cache)}
+        overrides.update({name: config[f"alttext_{name}"] for name in ENGINE_SETTINGS})
         if project.site_root is None:
             overrides["site_root"] = str(app.srcdir)  # `/img/x.png` resolves in the source folder
         apply_overrides(project, overrides, origin=f"{Path(app.confdir, 'conf.py')}: alttext_*")
@@ -151,7 +154,16 @@ def _provider(app: Sphinx, state: _State) -> Provider:
         slots, engine = models_for(project)
     except ModelSetupError as exc:
         raise ExtensionError(f"alttext: {exc}") from None
-    state.models = ModelProvider.from_config(project, slots, engine=engine, log=log.info)
+    if engine is None:
+        from alttext_tools.engines.llama import gpu_offload_note
+
+        note = gpu_offload_note(project.gpu_layers)
+        if note:
+            log.warning(f"alttext: {note}")
+    from alttext_tools.engines.base import engine_settings
+
+    settings = engine_settings(project)
+    state.models = ModelProvider.from_config(project, slots, engine=engine, engine_settings=settings, log=log.info)
     state.models.cache = GenerationCacheAdapter(state.cache, project.max_length)
     return state.models
 
