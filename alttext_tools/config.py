@@ -25,6 +25,9 @@ FAIL_LEVELS = ("error", "warning", "never")
 RouterMode = Literal["auto", "fast", "text"]
 ROUTER_MODES: tuple[RouterMode, ...] = get_args(RouterMode)
 BACKENDS = ("local", "openai")
+# How Markdown is read: "auto" picks mkdocs or myst per file from the mkdocs.yml or Sphinx conf.py
+# that governs it, else commonmark (scan/dialects.py).
+DIALECTS = ("auto", "commonmark", "mkdocs", "myst")
 
 
 class ConfigError(AltTextError):
@@ -68,6 +71,7 @@ class Config:
     concurrency: int = 4  # requests in flight (openai backend)
     timeout: float = 120.0  # seconds per request (openai backend)
     retries: int = 3  # extra attempts on 429 / 5xx / connection errors (openai backend)
+    dialect: str = "auto"  # Markdown dialect: one of DIALECTS
 
     def site_root_path(self) -> Path:
         return (self.root / self.site_root).resolve() if self.site_root else self.root.resolve()
@@ -156,6 +160,8 @@ def _validate(config: Config, origin: str) -> None:
         raise ConfigError(f"{origin}: max_length must be positive")
     if config.backend not in BACKENDS:
         raise ConfigError(f"{origin}: backend must be one of {', '.join(BACKENDS)}, not {config.backend!r}")
+    if config.dialect not in DIALECTS:
+        raise ConfigError(f"{origin}: dialect must be one of {', '.join(DIALECTS)}, not {config.dialect!r}")
     if config.concurrency < 1:
         raise ConfigError(f"{origin}: concurrency must be at least 1")
     if not config.timeout > 0:

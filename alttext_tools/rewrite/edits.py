@@ -15,6 +15,7 @@ from alttext_tools.check.rules import is_fixable
 from alttext_tools.core import AltKind, Decision, Finding, ImageKey, ImageRef, Span, Syntax, image_key
 from alttext_tools.errors import AltTextError
 from alttext_tools.rewrite.options import OptionEditError, plan_option_edit
+from alttext_tools.scan.dialects import Dialect
 from alttext_tools.scan.dispatch import Kind, scan_text
 from alttext_tools.scan.html_tag import StartTag, parse_start_tag
 from alttext_tools.text import encodable
@@ -372,17 +373,19 @@ def rewrite_text(
     decisions: Sequence[tuple[ImageRef, Decision]],
     *,
     encoding: str = "utf-8",
+    dialect: Dialect | None = None,
 ) -> Rewrite:
     """Plan, apply, re-scan and verify. Raises RewriteError/VerifyError (one line) when unsafe.
 
     `images` is the complete scan of `text` (needed to prove nothing else moved); `decisions`
-    pairs some of them with what to write.
+    pairs some of them with what to write. Markdown is re-scanned in `dialect`, the one `images`
+    were scanned in.
     """
     edits = plan_edits(text, decisions, encoding=encoding)
     if not edits:
         return Rewrite(text, (), ())
     new_text = apply_edits(text, edits)
-    new_images = scan_text(new_text, path, kind)
+    new_images = scan_text(new_text, path, kind, dialect)
     problems = verify(images, new_images, decisions, edits)
     if not problems:
         # Idempotence: the same decisions on the re-scanned images must ask for nothing more.
