@@ -169,6 +169,7 @@ def _parser(dialect: Dialect) -> MarkdownIt:
                 tabbed=dialect.has("pymdownx.tabbed"),
                 footnotes=dialect.has("footnotes"),
                 blocks=dialect.blocks,
+                md_in_html=dialect.md_in_html,
             )
         _PARSERS[dialect] = md
     return md

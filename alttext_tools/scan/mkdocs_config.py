@@ -12,6 +12,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from alttext_tools.errors import AltTextError
+from alttext_tools.text import one_line
+
 CONFIG_NAMES = ("mkdocs.yml", "mkdocs.yaml")
 MAX_INHERIT = 8  # deepest INHERIT chain followed
 # Package prefixes that name the same extension (`markdown.extensions.admonition` is `admonition`).
@@ -20,11 +23,11 @@ _PREFIXES = ("markdown.extensions.", "mdx_")
 _BUNDLES = {"extra": ("abbr", "attr_list", "def_list", "fenced_code", "footnotes", "md_in_html", "tables")}
 
 
-class MkDocsConfigError(ValueError):
+class MkDocsConfigError(AltTextError):
     """A mkdocs.yml that cannot be read: the file, the line when known, and why (one line)."""
 
     def __init__(self, config: Path, reason: str, line: int | None = None) -> None:
-        self.config, self.reason, self.line = config, " ".join(reason.split()), line
+        self.config, self.reason, self.line = config, one_line(reason), line
         super().__init__(f"{self.where}: {self.reason}")
 
     @property

@@ -47,6 +47,7 @@ _CDATA = frozenset({"script", "style"})  # html.parser reads their content as te
 _ADMONITION = re.compile(r'!!! ?[\w\-]+(?: +[\w\-]+)*(?: +"(?:.*?)")? *$')
 _DETAILS = re.compile(r'\?{3}\+? ?(?:(?:[\w\-]+(?: +[\w\-]+)*?)?(?: +"(?:.*?)")|[\w\-]+(?: +[\w\-]+)*?) *$')
 _TABBED = re.compile(r'={3}(?:\+|\+!|!\+|!)? +"(?:.*?)" *$')
+_REFERENCE = re.compile(r"\[[^\[\]]*\]:[ ]*\S")  # a link reference definition (on one line)
 _FOOTNOTE = re.compile(r"\[\^[^\]]*\]:[ ]*")
 _BLOCKS_FENCE = re.compile(r"/{3,}(?:[ ]*[\w-]+[ ]*(?:\|.*)?)?[ ]*$")  # pymdownx.blocks: `/// name | title`, `///`
 # StateBlock attribute: where the first block of the list item being parsed ends.
@@ -61,7 +62,9 @@ _MARKDOWN_ATTR = re.compile(r"""(?:^|\s)markdown(?:\s*=\s*(?:"([^"]*)"|'([^']*)'
 # --------------------------------------------------------------------------- the parser
 
 
-def configure(md: MarkdownIt, *, admonition: bool, details: bool, tabbed: bool, footnotes: bool, blocks: bool) -> None:
+def configure(
+    md: MarkdownIt, *, admonition: bool, details: bool, tabbed: bool, footnotes: bool, blocks: bool, md_in_html: bool
+) -> None:
     """Give a CommonMark markdown-it Python-Markdown's block structure (extensions as enabled)."""
     ruler = md.block.ruler
     openers = [
@@ -75,7 +78,7 @@ def configure(md: MarkdownIt, *, admonition: bool, details: bool, tabbed: bool, 
     ]
     # A list interrupts a paragraph only as a nested list inside a list item (see _list_rule).
     ruler.at("list", _list_rule(tuple(pattern for _, pattern in openers)), {"alt": ["paragraph"]})
-    ruler.at("html_block", _raw_html, {"alt": ["paragraph", "reference", "blockquote"]})
+    ruler.at("html_block", _raw_html_rule(details and md_in_html), {"alt": ["paragraph", "reference", "blockquote"]})
     for name, pattern in openers:
         ruler.before("reference", name, _container(name, pattern), {"alt": ["paragraph", "reference"]})
     if footnotes:
@@ -121,17 +124,42 @@ def _first_line_at(state: StateBlock, line: int, content: int, indent: int) -> I
         state.bMarks[line], state.tShift[line], state.sCount[line] = saved
 
 
-def _body_end(state: StateBlock, line: int, end: int, indent: int) -> int:
-    """End of an indented body starting at `line`: blank lines and lines indented by `indent`
-    columns or more, up to the last such non-blank line."""
-    last = line
+def _body_end(state: StateBlock, line: int, end: int, indent: int) -> tuple[int, list[int]]:
+    """(end of an indented body starting at `line`, its lazy lines): blank lines and lines
+    indented by `indent` columns or more, up to the last such non-blank line."""
+    last, lazy = line, []
     while line < end:
         if not state.isEmpty(line):
             if state.sCount[line] < indent:
-                break
+                skipped = _skip_references(state, line, end, indent)
+                if skipped is None:
+                    break
+                line = skipped
+                lazy.extend(n for n in range(last, line) if not state.isEmpty(n) and state.sCount[n] < indent)
+                continue
             last = line + 1
         line += 1
-    return last
+    return last, lazy
+
+
+def _skip_references(state: StateBlock, line: int, end: int, indent: int) -> int | None:
+    """Python-Markdown takes reference definitions (and footnotes below the top of the page) out of
+    it, so a block of them between a body and a block indented under it does not end the body.
+    Where the body goes on after such a block (at `line`), else None."""
+    footnote = False  # a footnote's first block: its lazy lines go with it
+    start = line
+    while line < end and not state.isEmpty(line):
+        text = _text(state, line)
+        if not footnote:
+            if not 0 <= state.sCount[line] - (indent - TAB) <= 3 or not _REFERENCE.match(text):
+                return None
+            if _FOOTNOTE.match(text):
+                if state.blkIndent == 0:
+                    return None  # at the top of the page, the indented block is the footnote's own
+                footnote = line == start
+        line += 1
+    line = state.skipEmptyLines(line)
+    return line if line < end and state.sCount[line] >= indent else None
 
 
 # --------------------------------------------------------------------------- containers
@@ -146,11 +174,11 @@ def _container(name: str, pattern: re.Pattern[str]) -> BlockRule:
         if silent:
             return True
         indent = state.blkIndent + TAB
-        body_end = _body_end(state, start + 1, end, indent)
+        body_end, lazy = _body_end(state, start + 1, end, indent)
         token = state.push(f"{name}_open", "div", 1)
         token.map = [start, body_end]
         token.info = _text(state, start)
-        _tokenize(state, start + 1, body_end, indent)
+        _tokenize(state, start + 1, body_end, indent, lazy)
         state.push(f"{name}_close", "div", -1)
         state.line = max(body_end, start + 1)
         return True
@@ -243,7 +271,12 @@ def _list_rule(openers: tuple[re.Pattern[str], ...]) -> BlockRule:
                 break
             elif not in_block:
                 if state.sCount[line] < indent:
-                    break
+                    skipped = _skip_references(state, line, end, indent)
+                    if skipped is None:
+                        break
+                    lazy.extend(n for n in range(line, skipped) if not state.isEmpty(n))
+                    line = skipped
+                    continue
                 in_block, last = True, line + 1
             elif first_end < 0 and state.sCount[line] < indent and _item_content(state, line) is not None:
                 break
@@ -294,38 +327,52 @@ def _list_rule(openers: tuple[re.Pattern[str], ...]) -> BlockRule:
 # --------------------------------------------------------------------------- raw HTML
 
 
-def _raw_html(state: StateBlock, start: int, end: int, silent: bool) -> bool:
+def _raw_html_rule(details_continue: bool) -> BlockRule:
     """Raw HTML as Python-Markdown's preprocessor finds it: a block-level start tag or a comment at
-    the start of a line (three spaces at most, outside blockquotes), up to its matching end tag."""
-    begin = state.bMarks[start] + state.tShift[start]
-    src = state.src
-    if not src.startswith("<", begin):
-        return False
-    line_start = src.rfind("\n", 0, begin) + 1
-    if begin - line_start > 3 or src[line_start:begin].strip(" "):
-        return False
-    match = _HTML_START.match(src, begin, state.eMarks[start])
-    if not match:
-        return False
-    limit = state.eMarks[end - 1] if end > start else state.eMarks[start]
-    if match.group(0) == "<!--":
-        close = src.find("-->", begin + 4, limit)
-        stop = close + 3 if close >= 0 else limit
-    else:
-        tag = match.group(2).lower()
-        if match.group(1) or tag not in BLOCK_LEVEL:
+    the start of a line (three spaces at most, outside blockquotes), up to its matching end tag.
+
+    With `details_continue`, a `<details markdown>` element becomes a real `<details>` that
+    pymdownx.details continues, like its own `???` blocks, with the blocks indented under it."""
+
+    def rule(state: StateBlock, start: int, end: int, silent: bool) -> bool:
+        begin = state.bMarks[start] + state.tShift[start]
+        src = state.src
+        if not src.startswith("<", begin):
+            return False
+        line_start = src.rfind("\n", 0, begin) + 1
+        if begin - line_start > 3 or src[line_start:begin].strip(" "):
+            return False
+        match = _HTML_START.match(src, begin, state.eMarks[start])
+        if not match:
+            return False
+        limit = state.eMarks[end - 1] if end > start else state.eMarks[start]
+        tag = (match.group(2) or "").lower()
+        if match.group(0) == "<!--":
+            close = src.find("-->", begin + 4, limit)
+            stop = close + 3 if close >= 0 else limit
+        elif match.group(1) or tag not in BLOCK_LEVEL:
             return False  # a stray end tag or an inline element: text of a paragraph
-        stop = raw_element_end(src, begin, limit)
-    if silent:
+        else:
+            stop = raw_element_end(src, begin, limit)
+        if silent:
+            return True
+        last = start
+        while last + 1 < end and state.bMarks[last + 1] < stop:
+            last += 1
+        token = state.push("html_block", "", 0)
+        token.map = [start, last + 1]
+        token.content = state.getLines(start, last + 1, state.blkIndent, True)
+        state.line = last + 1
+        opening = _TAG.match(src, begin)
+        if details_continue and tag == "details" and opening and _markdown_attr(opening.group(3) or "") != "0":
+            indent = state.blkIndent + TAB
+            body_end, lazy = _body_end(state, last + 1, end, indent)
+            if body_end > last + 1:
+                _tokenize(state, last + 1, body_end, indent, lazy)
+                state.line = body_end
         return True
-    last = start
-    while last + 1 < end and state.bMarks[last + 1] < stop:
-        last += 1
-    token = state.push("html_block", "", 0)
-    token.map = [start, last + 1]
-    token.content = state.getLines(start, last + 1, state.blkIndent, True)
-    state.line = last + 1
-    return True
+
+    return rule
 
 
 def _tags(src: str, start: int, end: int) -> Iterator[re.Match[str]]:
