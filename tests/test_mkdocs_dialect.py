@@ -12,6 +12,8 @@ decorative, while the source says nothing either way, so the scanner reports it 
 from __future__ import annotations
 
 import importlib.util
+import json
+import re
 import shutil
 import subprocess
 import sys
@@ -27,6 +29,7 @@ from alttext_tools.scan.dialects import DialectResolver
 from alttext_tools.scan.html import scan_html
 from alttext_tools.scan.markdown import scan_markdown
 from alttext_tools.scan.sources import read_source
+from tests.test_scan_markdown import CASES, Case
 
 REPO = Path(__file__).resolve().parent.parent
 SITES = REPO / "fixtures" / "mkdocs-sites"
@@ -119,3 +122,160 @@ def test_rendered_images_are_the_scanned_images(built: dict[str, Path], site: st
         f"{site}/{page}: rendered but not scanned (left), scanned but not rendered (right)"
     )
     assert sum(want.values()) > 0
+
+
+# --------------------------------------------------------------------------- the fixture table
+
+
+def _dialect_cases() -> list[Case]:
+    return [case for case in CASES if case.dialect.python_markdown]
+
+
+@pytest.mark.parametrize("case", _dialect_cases(), ids=str)
+def test_fixture_cases_render_as_scanned(case: Case) -> None:
+    """The `mkdocs` cases of fixtures/markdown/ against Python-Markdown itself, with the same
+    extensions: every image it renders is one the scanner reports, with the same alt."""
+    import markdown
+
+    page = markdown.markdown(case.text, extensions=sorted(case.dialect.extensions))
+    want = Counter((img.get("src"), img.get("alt")) for img in BeautifulSoup(page, "html.parser").find_all("img"))
+    got = Counter(
+        (image.src, image.alt)
+        for image in scan_markdown(case.text, case.path, case.dialect)
+        if image.is_markdown_syntax or image.syntax is Syntax.HTML_IMG
+    )
+    assert got == want
+
+
+# --------------------------------------------------------------------------- fix and the plugin
+
+# Images of the material site that sit in blocks CommonMark reads as code or raw text, one of
+# each kind (src as written in the page).
+IN_BLOCKS = {
+    "img/dashboard.png": "admonition",
+    "img/tue.png": "table in an open details block",
+    "../img/win-installer.png": "tab in a tab",
+    "../img/credentials.png": "details in a tab in a list item",
+    "../img/IMG_2041.png": "md_in_html figure in a list item",
+    "../img/single-restore.png": "admonition in a CRLF file",
+    "../img/splash-1.png": "tab in a CRLF file",
+    "../img/footnote-empty.png": "footnote continuation in a CRLF file",
+    "../img/cozy.png": "table cell",
+}
+
+
+def _alttext(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "alttext_tools", *args], cwd=cwd, capture_output=True, text=True, env=env
+    )
+
+
+def _new_alt(src: str) -> str:
+    """A reviewed alt with what Markdown and Python-Markdown must escape or keep."""
+    return f'{IN_BLOCKS[src]}: "quoted" [brackets] *stars* back\\slash é'
+
+
+@pytest.fixture
+def material(tmp_path: Path) -> Path:
+    root = tmp_path / "material"
+    shutil.copytree(SITES / "material", root)
+    return root
+
+
+def test_check_and_fix_reach_images_in_blocks_byte_exactly(material: Path) -> None:
+    """`alttext check` reads the pages in the mkdocs dialect (found from mkdocs.yml) and reports
+    the images in blocks; `fix --from` writes their alt byte-exactly; the built site shows it."""
+    before = {p: p.read_bytes() for p in (material / "docs").rglob("*.md")}
+    proc = _alttext("check", "docs", "--format", "json", cwd=material)
+    entries = [entry for entry in json.loads(proc.stdout) if entry["src"] in IN_BLOCKS]
+    assert {entry["src"] for entry in entries} == set(IN_BLOCKS), proc.stderr
+    for entry in entries:
+        entry["new_alt"] = _new_alt(entry["src"])
+    (material / "decisions.json").write_text(json.dumps(entries), encoding="utf-8")
+
+    proc = _alttext("fix", "--from", "decisions.json", cwd=material)
+    assert proc.returncode == 0, proc.stderr
+    resolve = DialectResolver()
+    for path, old in before.items():
+        new = path.read_bytes()
+        old_text, new_text = old.decode(), new.decode()
+        dialect = resolve(path)
+        old_images = scan_markdown(old_text, path.name, dialect)
+        new_images = scan_markdown(new_text, path.name, dialect)
+        assert len(old_images) == len(new_images)
+        # Rebuild the new file from the old one by replacing alt spans only: nothing else moved.
+        rebuilt, at = [], 0
+        for was, now in zip(old_images, new_images):
+            assert (was.src, was.line) == (now.src, now.line)
+            if was.src in IN_BLOCKS and was.is_markdown_syntax:
+                assert now.alt == _new_alt(was.src), f"{path.name}:{was.line}"
+                assert was.alt_span is not None and now.alt_span is not None
+                rebuilt += [old_text[at : was.alt_span.start], new_text[now.alt_span.start : now.alt_span.end]]
+                at = was.alt_span.end
+            else:
+                assert now.alt == was.alt
+        assert "".join([*rebuilt, old_text[at:]]) == new_text
+        if "crlf" in path.name:
+            assert new.count(b"\n") == new.count(b"\r\n") == old.count(b"\r\n")
+    again = _alttext("fix", "--from", "decisions.json", "--check", cwd=material)
+    assert again.returncode == 0, again.stderr
+
+    subprocess.run(
+        [sys.executable, "-m", "mkdocs", "build", "-q", "-d", "site"], cwd=material, check=True, capture_output=True
+    )
+    shown = Counter()
+    for page in (material / "site").rglob("*.html"):
+        soup = BeautifulSoup(page.read_text(encoding="utf-8"), "html.parser")
+        shown.update((img.get("src"), img.get("alt")) for img in soup.find_all("img") if img.get("src") in IN_BLOCKS)
+    assert shown == Counter((src, _new_alt(src)) for src in IN_BLOCKS)
+
+
+def _with_plugin(site: Path, **options: object) -> None:
+    config = (site / "mkdocs.yml").read_text(encoding="utf-8")
+    plugin = json.dumps({"alttext": {"fail_on": "error", **options}})
+    (site / "mkdocs.yml").write_text(f"{config}\nplugins:\n  - search\n  - {plugin}\n", encoding="utf-8")
+
+
+def test_plugin_check_reports_images_in_blocks(material: Path, plugin_env: dict[str, str]) -> None:
+    """The MkDocs plugin reads pages with the site's extensions: the same errors as `alttext check`."""
+    _with_plugin(material)
+    proc = subprocess.run(
+        [sys.executable, "-m", "mkdocs", "build", "-d", "site"],
+        cwd=material,
+        env=plugin_env,
+        capture_output=True,
+        text=True,
+    )
+    warnings = re.findall(r"^WARNING\s+-\s+alttext_tools: (\S+:\d+:\d+): (\S+)", proc.stderr, re.M)
+    assert ("docs/index.md:17:5", "empty-alt") in warnings  # in `!!! tip`
+    assert ("docs/guide/install.md:18:9", "empty-alt") in warnings  # in a tab in a tab
+    assert ("docs/guide/install.md:43:13", "empty-alt") in warnings  # details in a tab in a list item
+    assert ("docs/reference/crlf-notes.md:23:5", "empty-alt") in warnings  # footnote, CRLF
+    cli = json.loads(_alttext("check", "docs", "--format", "json", cwd=material).stdout)
+    errors = [(f"{e['path']}:{e['line']}:{e['column']}", e["rule"]) for e in cli if e["severity"] == "error"]
+    assert sorted(warnings) == sorted(errors)
+
+
+def test_plugin_fill_reaches_images_in_blocks(material: Path, plugin_env: dict[str, str]) -> None:
+    proc = _alttext("check", "docs", "--format", "json", cwd=material)
+    entries = [entry for entry in json.loads(proc.stdout) if entry["src"] in IN_BLOCKS]
+    for entry in entries:
+        entry["new_alt"] = _new_alt(entry["src"])
+    (material / "decisions.json").write_text(json.dumps(entries), encoding="utf-8")
+    before = {p: p.read_bytes() for p in (material / "docs").rglob("*") if p.is_file()}
+    _with_plugin(material, mode="fill", decisions="decisions.json")
+    proc = subprocess.run(
+        [sys.executable, "-m", "mkdocs", "build", "-d", "site"],
+        cwd=material,
+        env=plugin_env,
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert f"filled alt text for {len(IN_BLOCKS)} images" in proc.stderr
+    assert {p: p.read_bytes() for p in (material / "docs").rglob("*") if p.is_file()} == before  # sources untouched
+    shown = Counter()
+    for page in (material / "site").rglob("*.html"):
+        soup = BeautifulSoup(page.read_text(encoding="utf-8"), "html.parser")
+        shown.update((img.get("src"), img.get("alt")) for img in soup.find_all("img") if img.get("src") in IN_BLOCKS)
+    assert shown == Counter((src, _new_alt(src)) for src in IN_BLOCKS)
