@@ -14,6 +14,7 @@ from alttext_tools.core import FileError, Finding, ImageRef
 from alttext_tools.report.outcome import Report
 from alttext_tools.scan.dialects import Dialect, DialectResolver
 from alttext_tools.scan.dispatch import FileScan, kind_of, scan_file
+from alttext_tools.scan.walk import display_path
 
 # Below this many files a process pool costs more (fork + pickling) than it saves.
 PARALLEL_THRESHOLD = 48
@@ -83,7 +84,7 @@ def check_files(
     """Results come back in the order the files were given, whatever order they were checked in.
     `dialect` is the project's Markdown dialect setting, resolved here for every Markdown file
     (so each config file is read, and any warning about it printed, once per run)."""
-    resolve = DialectResolver(dialect)
+    resolve = DialectResolver(dialect, show=display_path)
     items = [(str(p), d, resolve(p) if kind_of(p) == "markdown" else None) for p, d in files]
     workers = worker_count(jobs, len(items))
     if workers <= 1:

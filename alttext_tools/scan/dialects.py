@@ -83,15 +83,16 @@ def _stderr(message: str) -> None:
 class DialectResolver:
     """Resolves the dialect of Markdown files for one run; reads each config file once.
 
-    A mkdocs.yml that cannot be read is reported once through `warn` (`path: warning: ...`) and
-    the pages under it are read as CommonMark.
+    A mkdocs.yml that cannot be read is reported once through `warn` (`path:line: warning: ...`,
+    the path as `show` writes it) and the pages under it are read as CommonMark.
     """
 
-    def __init__(self, setting: str = "auto", warn: Warn = _stderr) -> None:
+    def __init__(self, setting: str = "auto", warn: Warn = _stderr, show: Callable[[Path], str] = str) -> None:
         if setting not in DIALECTS:
             raise ValueError(f"unknown Markdown dialect {setting!r} (known: {', '.join(DIALECTS)})")
         self.setting = setting
         self.warn = warn
+        self.show = show  # how a config file's path is written in a warning
         self._folders: dict[Path, Dialect] = {}  # by resolved folder
         self._given: dict[Path, Dialect] = {}  # by folder as given (saves resolving every path)
         self._sites: dict[Path, MkDocsSite | None] = {}
@@ -136,7 +137,10 @@ class DialectResolver:
                 self._sites[config] = read_site(config)
             except MkDocsConfigError as exc:
                 self._sites[config] = None
-                self.warn(f"{exc.where}: warning: {exc.reason}; Markdown under it is read as CommonMark")
+                line = f":{exc.line}" if exc.line is not None else ""
+                self.warn(
+                    f"{self.show(exc.config)}{line}: warning: {exc.reason}; Markdown under it is read as CommonMark"
+                )
         return self._sites[config]
 
 
