@@ -18,7 +18,7 @@ from alttext_tools.text import one_line
 CONFIG_NAMES = ("mkdocs.yml", "mkdocs.yaml")
 MAX_INHERIT = 8  # deepest INHERIT chain followed
 # Package prefixes that name the same extension (`markdown.extensions.admonition` is `admonition`).
-_PREFIXES = ("markdown.extensions.", "mdx_")
+_PREFIXES = ("markdown.extensions.",)
 # Extensions that stand for several others.
 _BUNDLES = {"extra": ("abbr", "attr_list", "def_list", "fenced_code", "footnotes", "md_in_html", "tables")}
 

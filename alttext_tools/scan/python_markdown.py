@@ -17,6 +17,7 @@ import re
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from html.parser import HTMLParser
 
 from markdown_it import MarkdownIt
 from markdown_it.rules_block import StateBlock
@@ -42,7 +43,6 @@ SPAN_TAGS = frozenset(
 )
 RAW_TAGS = frozenset({"canvas", "math", "option", "pre", "script", "style", "textarea"})
 EMPTY_TAGS = frozenset({"hr"})
-_CDATA = frozenset({"script", "style"})  # html.parser reads their content as text, not tags
 
 _ADMONITION = re.compile(r'!!! ?[\w\-]+(?: +[\w\-]+)*(?: +"(?:.*?)")? *$')
 _DETAILS = re.compile(r'\?{3}\+? ?(?:(?:[\w\-]+(?: +[\w\-]+)*?)?(?: +"(?:.*?)")|[\w\-]+(?: +[\w\-]+)*?) *$')
@@ -53,10 +53,7 @@ _BLOCKS_FENCE = re.compile(r"/{3,}(?:[ ]*[\w-]+[ ]*(?:\|.*)?)?[ ]*$")  # pymdown
 # StateBlock attribute: where the first block of the list item being parsed ends.
 _FIRST_BLOCK_END = "mkdocs_item_first_block_end"
 _ITEM = re.compile(r"(?:\d+\.|[*+-])[ \t]+|(?:\d+\.|[*+-])$")
-# A start tag, end tag or comment; attribute values may hold ">".
-_TAG = re.compile(r"""<!--.*?(?:-->|\Z)|<(/?)([A-Za-z][^\s/>]*)((?:[^>"']|"[^"]*"|'[^']*')*)>""", re.DOTALL)
 _HTML_START = re.compile(r"<(?:!--|(/?)([A-Za-z][A-Za-z0-9-]*)(?=[\s/>]|$))")
-_MARKDOWN_ATTR = re.compile(r"""(?:^|\s)markdown(?:\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s"'=<>`]+)))?(?=[\s/]|$)""")
 
 
 # --------------------------------------------------------------------------- the parser
@@ -127,7 +124,7 @@ def _first_line_at(state: StateBlock, line: int, content: int, indent: int) -> I
 def _body_end(state: StateBlock, line: int, end: int, indent: int) -> tuple[int, list[int]]:
     """(end of an indented body starting at `line`, its lazy lines): blank lines and lines
     indented by `indent` columns or more, up to the last such non-blank line."""
-    last, lazy = line, []
+    last, lazy = line, list[int]()
     while line < end:
         if not state.isEmpty(line):
             if state.sCount[line] < indent:
@@ -200,7 +197,7 @@ def _footnote(state: StateBlock, start: int, end: int, silent: bool) -> bool:
     # Indented blocks after a blank line continue a footnote only at the top of the page: inside
     # an admonition, tab or list item Python-Markdown parses each later block on its own.
     top_level = state.blkIndent == 0
-    line, last, lazy, in_block = start + 1, start + 1, [], True
+    line, last, lazy, in_block = start + 1, start + 1, list[int](), True
     while line < end:
         if state.isEmpty(line):
             in_block = False
@@ -261,7 +258,7 @@ def _list_rule(openers: tuple[re.Pattern[str], ...]) -> BlockRule:
         In the item's first block (up to a blank line) every line is the item's until the next
         marker at the list's indentation. After a blank line, a block whose first line is
         indented four more columns continues the item, all its lines with it (markers too)."""
-        line, last, lazy, in_block, first_end = start + 1, start + 1, [], True, -1
+        line, last, lazy, in_block, first_end = start + 1, start + 1, list[int](), True, -1
         while line < end:
             if state.isEmpty(line):
                 if first_end < 0:
@@ -363,8 +360,7 @@ def _raw_html_rule(details_continue: bool) -> BlockRule:
         token.map = [start, last + 1]
         token.content = state.getLines(start, last + 1, state.blkIndent, True)
         state.line = last + 1
-        opening = _TAG.match(src, begin)
-        if details_continue and tag == "details" and opening and _markdown_attr(opening.group(3) or "") != "0":
+        if details_continue and tag == "details" and markdown_attr(read_tags(src, begin, stop)[0]) != "0":
             indent = state.blkIndent + TAB
             body_end, lazy = _body_end(state, last + 1, end, indent)
             if body_end > last + 1:
@@ -375,37 +371,79 @@ def _raw_html_rule(details_continue: bool) -> BlockRule:
     return rule
 
 
-def _tags(src: str, start: int, end: int) -> Iterator[re.Match[str]]:
-    """Start and end tags (and comments) in src[start:end], skipping the text of script/style."""
-    pos = start
-    while True:
-        match = _TAG.search(src, pos, end)
-        if not match:
-            return
-        yield match
-        pos = match.end()
-        name = (match.group(2) or "").lower()
-        if name in _CDATA and not match.group(1):
-            close = re.compile(rf"</{name}\s*>", re.IGNORECASE).search(src, pos, end)
-            pos = close.start() if close else end
+@dataclass(frozen=True)
+class Tag:
+    """A start tag, end tag or comment in the source, as html.parser (Python-Markdown's own reader
+    of raw HTML) tokenizes it."""
+
+    start: int
+    end: int
+    name: str | None  # lower case; None for a comment
+    closing: bool = False
+    self_closing: bool = False
+    attrs: tuple[tuple[str, str | None], ...] = ()
+
+    def attr(self, name: str) -> str | None:
+        """The value of attribute `name` (the first one), "" when it has none, None when absent."""
+        for key, value in self.attrs:
+            if key == name:
+                return "" if value is None else value
+        return None
+
+
+class _TagReader(HTMLParser):
+    """Records every tag and comment of a piece of the source with its offsets."""
+
+    def __init__(self, src: str, start: int, end: int) -> None:
+        super().__init__(convert_charrefs=False)
+        self.src, self.base = src, start
+        self.lines = [start] + [start + m.end() for m in re.finditer("\n", src[start:end])]
+        self.tags: list[Tag] = []
+        self.feed(src[start:end])
+        self.close()
+
+    def _at(self) -> int:
+        line, column = self.getpos()
+        return self.lines[line - 1] + column
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        at = self._at()
+        self.tags.append(Tag(at, at + len(self.get_starttag_text() or ""), tag, attrs=tuple(attrs)))
+
+    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        at = self._at()
+        self.tags.append(Tag(at, at + len(self.get_starttag_text() or ""), tag, self_closing=True, attrs=tuple(attrs)))
+
+    def handle_endtag(self, tag: str) -> None:
+        at = self._at()
+        close = self.src.find(">", at)
+        self.tags.append(Tag(at, close + 1 if close >= 0 else len(self.src), tag, closing=True))
+
+    def handle_comment(self, data: str) -> None:
+        at = self._at()
+        self.tags.append(Tag(at, at + len(data) + 7, None))  # <!-- data -->
+
+
+def read_tags(src: str, start: int, end: int) -> list[Tag]:
+    """Tags and comments in src[start:end], in order (script and style content is text)."""
+    return _TagReader(src, start, end).tags
 
 
 def raw_element_end(src: str, start: int, end: int) -> int:
     """End of the raw element whose start tag is at `start` (html.parser's stack, as Python-
     Markdown keeps it): just after the end tag that empties the stack, or `end` if none does."""
     stack: list[str] = []
-    for match in _tags(src, start, end):
-        if match.group(2) is None:
+    for tag in read_tags(src, start, end):
+        if tag.name is None:
             continue  # a comment
-        name = match.group(2).lower()
-        if match.group(1):
-            if name in stack:
-                while stack.pop() != name:
+        if tag.closing:
+            if tag.name in stack:
+                while stack.pop() != tag.name:
                     pass
-        elif not match.group(3).rstrip().endswith("/") and not (not stack and name in EMPTY_TAGS):
-            stack.append(name)
+        elif not tag.self_closing and not (not stack and tag.name in EMPTY_TAGS):
+            stack.append(tag.name)
         if not stack:
-            return match.end()
+            return tag.end
     return end
 
 
@@ -425,35 +463,32 @@ def markdown_regions(src: str, start: int, end: int) -> list[Region]:
     regions: list[Region] = []
     states: list[tuple[str, str | None]] = []  # (tag, state) of the open block-level elements
     text_from = start
-    for match in _tags(src, start, end):
-        if match.group(2) is None:
+    for tag in read_tags(src, start, end):
+        if tag.name is None:
             continue  # a comment stays in the text around it (markers live in comments)
         current = states[-1][1] if states else None
-        if current in ("block", "span") and match.start() > text_from:
-            regions.append(Region(text_from, match.start(), current == "span"))
-        text_from = match.end()
-        name = match.group(2).lower()
-        if name not in BLOCK_LEVEL:
+        if current in ("block", "span") and tag.start > text_from:
+            regions.append(Region(text_from, tag.start, current == "span"))
+        text_from = tag.end
+        if tag.name not in BLOCK_LEVEL:
             continue  # an inline tag: a break in its parent's content, no change of state
-        if match.group(1):
-            if any(tag == name for tag, _ in states):
-                while states.pop()[0] != name:
+        if tag.closing:
+            if any(name == tag.name for name, _ in states):
+                while states.pop()[0] != tag.name:
                     pass
-            continue
-        if match.group(3).rstrip().endswith("/") or name in EMPTY_TAGS:
-            continue
-        states.append((name, _md_state(name, _markdown_attr(match.group(3)), current)))
+        elif not tag.self_closing and tag.name not in EMPTY_TAGS:
+            states.append((tag.name, _md_state(tag.name, markdown_attr(tag), current)))
     if states and states[-1][1] in ("block", "span") and end > text_from:  # an element left open
         regions.append(Region(text_from, end, states[-1][1] == "span"))
     return regions
 
 
-def _markdown_attr(attrs: str) -> str:
-    match = _MARKDOWN_ATTR.search(attrs)
-    if not match:
+def markdown_attr(tag: Tag) -> str:
+    """The `markdown` attribute as md_in_html reads it: "0" when absent, "1" when bare."""
+    value = tag.attr("markdown")
+    if value is None:
         return "0"
-    value = next((g for g in match.groups() if g is not None), None)
-    return "1" if value is None or value == "markdown" else value
+    return "1" if value in ("", "markdown") else value
 
 
 def _md_state(tag: str, attr: str, parent: str | None) -> str | None:
