@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import random
 import re
 import shutil
 import subprocess
@@ -22,10 +23,12 @@ from pathlib import Path
 
 import pytest
 from bs4 import BeautifulSoup
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from alttext_tools.check.rules import RuleSettings, evaluate_all
 from alttext_tools.core import ImageRef, Syntax
-from alttext_tools.scan.dialects import DialectResolver
+from alttext_tools.scan.dialects import MKDOCS, DialectResolver
 from alttext_tools.scan.html import scan_html
 from alttext_tools.scan.markdown import scan_markdown
 from alttext_tools.scan.sources import read_source
@@ -279,3 +282,93 @@ def test_plugin_fill_reaches_images_in_blocks(material: Path, plugin_env: dict[s
         soup = BeautifulSoup(page.read_text(encoding="utf-8"), "html.parser")
         shown.update((img.get("src"), img.get("alt")) for img in soup.find_all("img") if img.get("src") in IN_BLOCKS)
     assert shown == Counter((src, _new_alt(src)) for src in IN_BLOCKS)
+
+
+# --------------------------------------------------------------------------- generated pages
+
+
+def _page(rng: random.Random) -> str:
+    """A page built from the blocks MkDocs sites use, nested up to three deep, blocks separated by
+    blank lines as such pages are written; sometimes with CRLF newlines or tabs for indentation."""
+    count = iter(range(1, 10_000))
+
+    def image() -> str:
+        alt = rng.choice(["", "A fox", "a *b* `c`", "two words", "IMG_1.png"])
+        return f"![{alt}](i{next(count)}.png)" + rng.choice(["", "", '{ alt="Set" }'])
+
+    def block(pad: str, depth: int) -> list[str]:
+        kinds = ["text", "text", "heading", "code"]
+        if depth < 3:
+            kinds += ["admonition", "details", "tab", "list", "ordered", "fence", "footnote", "raw", "md_html"]
+            kinds += ["quote", "reference", "table", "inline_html"]
+        kind = rng.choice(kinds)
+        n = next(count)
+        if kind == "text":
+            return [pad + rng.choice(["Some text", image(), f"text {image()} more"]) for _ in range(rng.randint(1, 3))]
+        if kind == "heading":
+            return [f"{pad}## Heading {image()}"]
+        if kind == "code":
+            return [f"{pad}    {image()}"]
+        if kind == "fence":
+            return [pad + "```", pad + image(), pad + "```"]
+        if kind in ("admonition", "details", "tab"):
+            opener = {
+                "admonition": "!!! note",
+                "details": rng.choice(["??? tip", '???+ warning "T"']),
+                "tab": '=== "A"',
+            }
+            return [pad + opener[kind], *body(pad + "    ", depth + 1)]
+        if kind in ("list", "ordered"):
+            lines: list[str] = []
+            for i in range(rng.randint(1, 3)):
+                lines.append(pad + ("- " if kind == "list" else f"{i + 1}. ") + rng.choice(["item", image()]))
+                if rng.random() < 0.6:
+                    lines += ["", *body(pad + "    ", depth + 1)]
+                lines.append("")
+            return lines
+        if kind == "footnote":
+            return [f"{pad}[^{n}]: {image()}", *([f"{pad}    {image()}"] if rng.random() < 0.5 else [])]
+        if kind == "raw":
+            return [pad + "<div>", pad + image(), pad + "</div>"]
+        if kind == "md_html":
+            opening, closing = rng.choice([("<div markdown>", "</div>"), ('<figure markdown="span">', "</figure>")])
+            return [pad + opening, "", f"{pad}  {image()}", "", pad + closing]
+        if kind == "quote":
+            return rng.choice([[f"{pad}> {image()}"], [f"{pad}> !!! note", f"{pad}>     {image()}"]])
+        if kind == "reference":
+            return [f"{pad}![ref {n}][r{n}]", "", f"{pad}[r{n}]: ref{n}.png"]
+        if kind == "table":
+            return [pad + "| a | b |", pad + "|---|---|", f"{pad}| {image()} | x |"]
+        return [f'{pad}text <img src="h{n}.png" alt="H"> and {image()}']
+
+    def body(pad: str, depth: int) -> list[str]:
+        lines: list[str] = []
+        for i in range(rng.randint(1, 3)):
+            lines += [""] * bool(i) + block(pad, depth)
+        return lines
+
+    text = "\n".join(body("", 0)) + "\n"
+    if rng.random() < 0.3:
+        text = text.replace("\n", "\r\n")
+    if rng.random() < 0.2:
+        text = text.replace("    ", "\t")
+    return text
+
+
+@settings(max_examples=150, derandomize=True, deadline=None, suppress_health_check=list(HealthCheck))
+@given(st.randoms(use_true_random=False))
+def test_generated_pages_render_as_scanned(rng: random.Random) -> None:
+    """Pages generated from nested admonitions, details, tabs, lists, footnotes, raw and
+    md_in_html blocks: Python-Markdown (with mkdocs-material's usual extensions) renders exactly
+    the images the scanner reports, with the same alt."""
+    import markdown
+
+    text = _page(rng)
+    page = markdown.markdown(text, extensions=sorted(MKDOCS.extensions))
+    want = Counter((img.get("src"), img.get("alt")) for img in BeautifulSoup(page, "html.parser").find_all("img"))
+    got = Counter(
+        (image.src, image.alt)
+        for image in scan_markdown(text, "docs/page.md", MKDOCS)
+        if image.is_markdown_syntax or image.syntax is Syntax.HTML_IMG
+    )
+    assert got == want, text
