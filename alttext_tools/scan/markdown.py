@@ -21,7 +21,6 @@ from markdown_it.rules_inline import image as _image_rule
 from markdown_it.token import Token
 
 from alttext_tools.core import AltKind, Attr, Context, ImageRef, Span, Syntax
-from alttext_tools.scan import python_markdown
 from alttext_tools.scan.dialects import COMMONMARK, Dialect
 from alttext_tools.scan.html_tag import parse_start_tag
 from alttext_tools.scan.positions import LineIndex, shorten
@@ -80,13 +79,15 @@ def _md_in_html_copy(text: str, blocks: list[tuple[int, int]]) -> str:
     so the Markdown between tags parses as its own paragraphs (as md_in_html renders it) rather
     than as raw HTML or, after a long tag, as an indented code block. In `span` content (inline
     Markdown only) an indented line must not read as code: its first blank becomes U+00A0."""
+    from alttext_tools.scan.python_markdown import markdown_regions
+
     out, at = [], 0
     for start, end in blocks:
         if start < at:
             continue
         out.append(_blank(text[at:start]))
         pos = start
-        for region in python_markdown.markdown_regions(text, start, end):
+        for region in markdown_regions(text, start, end):
             out.append(_NOT_NEWLINES.sub(lambda m: "\n" * (m.end() - m.start()), text[pos : region.start]))
             body = text[region.start : region.end]
             out.append(_INDENTED_LINE.sub("\\1\u00a0", body) if region.span else body)
@@ -162,6 +163,8 @@ def _parser(dialect: Dialect) -> MarkdownIt:
         md.inline.ruler.at("html_inline", _record(_html_inline_rule))
         md.core.ruler.at("inline", _inline_where_needed)
         if dialect.python_markdown:
+            from alttext_tools.scan import python_markdown  # only pages MkDocs renders need it
+
             python_markdown.configure(
                 md,
                 admonition=dialect.has("admonition"),
@@ -448,6 +451,11 @@ class _Scan:
         self.text = text
         self.path = path
         self.dialect = dialect
+        self._pm_alt: Callable[[str], str] | None = None  # Python-Markdown's image alt, in its dialect
+        if dialect.python_markdown:
+            from alttext_tools.scan.python_markdown import image_alt
+
+            self._pm_alt = image_alt
         self.src = _Source(text)
         self.cursor = 0  # source offsets are found left to right, never before an earlier match
         self.images: list[ImageRef] = []
@@ -616,7 +624,7 @@ class _Scan:
         else:
             syntax, ref_label, ref_form = Syntax.MD_REFERENCE, tok.content, "shortcut"
 
-        alt = python_markdown.image_alt(tok.content) if self.dialect.python_markdown else _alt_text(tok.children)
+        alt = self._pm_alt(tok.content) if self._pm_alt else _alt_text(tok.children)
         alt_kind, alt_range, quote = AltKind.MD_LABEL, (label_start, label_end), '"'
         extent = end
         attrs: tuple[Attr, ...] = ()
