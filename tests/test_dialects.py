@@ -6,14 +6,11 @@ import json
 import shutil
 import subprocess
 import sys
-import types
 from pathlib import Path
 
 import pytest
 
 from alttext_tools.config import ConfigError, load_config
-from alttext_tools.core import ImageRef
-from alttext_tools.scan import dispatch
 from alttext_tools.scan.dialects import COMMONMARK, MKDOCS, MYST, DialectResolver, mkdocs_dialect
 from alttext_tools.scan.dispatch import scan_text
 from alttext_tools.scan.mkdocs_config import MkDocsConfigError, extension_names, read_site
@@ -215,22 +212,21 @@ def test_check_follows_mkdocs_yml_unless_told_otherwise(tmp_path: Path) -> None:
 # --------------------------------------------------------------------------- myst
 
 
-def test_myst_pages_go_to_the_myst_reader(monkeypatch: pytest.MonkeyPatch) -> None:
-    calls: list[tuple[str, str]] = []
-
-    def scan_myst(text: str, path: str) -> list[ImageRef]:
-        calls.append((text, path))
-        return []
-
-    reader = types.ModuleType("alttext_tools.scan.myst")
-    reader.scan_myst = scan_myst  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "alttext_tools.scan.myst", reader)
-    monkeypatch.setattr(dispatch, "_myst", [])
-    assert scan_text("![a](b.png)\n", "docs/page.md", "markdown", MYST) == []
-    assert calls == [("![a](b.png)\n", "docs/page.md")]
+def test_myst_pages_go_to_the_myst_reader() -> None:
+    """A `{image}` directive is an image only for MyST; CommonMark reads it as a code fence."""
+    page = "```{image} img/fox.png\n:alt: A fox\n```\n"
+    assert [(i.src, i.alt) for i in scan_text(page, "docs/page.md", "markdown", MYST)] == [("img/fox.png", "A fox")]
+    assert scan_text(page, "docs/page.md", "markdown", COMMONMARK) == []
 
 
-def test_without_a_myst_reader_myst_pages_are_commonmark(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(dispatch, "_myst", [None])
-    images = scan_text("![a](b.png)\n", "docs/page.md", "markdown", MYST)
-    assert [(image.src, image.alt) for image in images] == [("b.png", "a")]
+def test_auto_reads_sphinx_myst_pages_in_a_check_run(tmp_path: Path) -> None:
+    (tmp_path / ".git").mkdir()
+    write(tmp_path / "docs" / "conf.py", 'extensions = ["myst_parser"]\n')
+    write(tmp_path / "docs" / "page.md", "# Page\n\n```{image} fox.png\n```\n")
+    proc = subprocess.run(
+        [sys.executable, "-m", "alttext_tools", "check", "docs", "--format", "json"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+    )
+    assert [(e["path"], e["line"], e["rule"]) for e in json.loads(proc.stdout)] == [("docs/page.md", 3, "missing-alt")]

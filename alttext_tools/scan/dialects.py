@@ -1,8 +1,8 @@
 """Which Markdown dialect a file is read in: `commonmark`, `mkdocs` or `myst` (docs/scanning.md).
 
 `dialect = "auto"` (the default) picks, for each Markdown file, `mkdocs` when a mkdocs.yml governs
-it (the file is under that site's docs_dir), `myst` when a Sphinx conf.py that loads MyST does,
-else `commonmark`. The nearest config above the file wins; the search stops at the repository root.
+it (the file is under that site's docs_dir), `myst` when a Sphinx conf.py whose project reads `.md`
+as MyST does, else `commonmark`. The nearest config above the file wins; the search stops at the repository root.
 """
 
 from __future__ import annotations
@@ -29,8 +29,6 @@ MKDOCS_DEFAULT_EXTENSIONS = frozenset(
         "toc",
     }
 )
-# Words in a Sphinx conf.py that mean `.md` sources are read by MyST.
-_MYST_EXTENSIONS = ("myst_parser", "myst_nb")
 
 
 @dataclass(frozen=True)
@@ -125,7 +123,7 @@ class DialectResolver:
                         return MKDOCS if self.setting == "mkdocs" else COMMONMARK
                     if site.governs(folder):
                         return mkdocs_dialect(site.extensions)
-            if self.setting == "auto" and _loads_myst(candidate / "conf.py"):
+            if self.setting == "auto" and _sphinx_reads_myst(candidate / "conf.py"):
                 return MYST
             if (candidate / ".git").exists():
                 break
@@ -144,12 +142,11 @@ class DialectResolver:
         return self._sites[config]
 
 
-def _loads_myst(conf: Path) -> bool:
-    """A Sphinx conf.py that names a MyST extension (read as text: never executed)."""
-    try:
-        if not conf.is_file():
-            return False
-        text = conf.read_text(encoding="utf-8", errors="replace")
-    except OSError:
+def _sphinx_reads_myst(conf: Path) -> bool:
+    """A Sphinx conf.py whose project reads `.md` as MyST (parsed, never run: sphinx_conf.py)."""
+    if not conf.is_file():
         return False
-    return any(name in text for name in _MYST_EXTENSIONS)
+    from alttext_tools.scan.sphinx_conf import read_conf
+
+    sphinx = read_conf(conf)
+    return sphinx is not None and sphinx.kind(".md") == "myst"
