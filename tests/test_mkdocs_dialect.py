@@ -164,6 +164,8 @@ IN_BLOCKS = {
     "../img/splash-1.png": "tab in a CRLF file",
     "../img/footnote-empty.png": "footnote continuation in a CRLF file",
     "../img/cozy.png": "table cell",
+    "../img/nested-item.png": "nested list item",
+    "../img/accent-dark.png": "attr_list alt in an admonition",
 }
 
 

@@ -114,10 +114,15 @@ def escape_md_label(value: str, encoding: str = "utf-8") -> str:
 
 
 def escape_attr_list(value: str, quote: str, encoding: str = "utf-8") -> str:
-    """`value` inside a quoted attr_list value (`{ alt="..." }`): it has no backslash escapes, so
-    the quote, `&`, `<`, `>`, `}` (which would end the list) and `|` (which would end a table
-    cell) become character references."""
-    return escape_html_attr(value, quote, encoding, pipe=True).replace("}", "&#125;")
+    """`value` inside a quoted attr_list value (`{ alt="..." }`): the quote, `&`, `<`, `>`, `}`
+    (which would end the list) and `|` (which would end a table cell) become character
+    references, and so do the characters of inline markup (`*`, `_`, a backtick, `[`, a
+    backslash): Python-Markdown reads that markup inside the braces first, and an emphasis or code
+    span there keeps the list from applying at all."""
+    return escape_html_attr(value, quote, encoding, pipe=True).translate(_ATTR_LIST_MARKUP)
+
+
+_ATTR_LIST_MARKUP = str.maketrans({c: f"&#{ord(c)};" for c in "}*_`[\\"})
 
 
 # --------------------------------------------------------------------------- planning

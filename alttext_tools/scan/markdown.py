@@ -451,11 +451,16 @@ class _Scan:
         self.text = text
         self.path = path
         self.dialect = dialect
-        self._pm_alt: Callable[[str], str] | None = None  # Python-Markdown's image alt, in its dialect
+        # Python-Markdown's readings of an image's alt and of an attr_list, in its dialect.
+        self._pm_alt: Callable[[str], str] | None = None
+        self._pm_attr_list: Callable[[str, int, int], bool] | None = None
+        self._attr_value: Callable[[str], str] = html.unescape
         if dialect.python_markdown:
-            from alttext_tools.scan.python_markdown import image_alt
+            from alttext_tools.scan.python_markdown import attr_list_applies, attr_value, image_alt
 
             self._pm_alt = image_alt
+            self._pm_attr_list = lambda text, start, end: attr_list_applies(text, start, end, dialect.extensions)
+            self._attr_value = attr_value
         self.src = _Source(text)
         self.cursor = 0  # source offsets are found left to right, never before an earlier match
         self.images: list[ImageRef] = []
@@ -631,6 +636,12 @@ class _Scan:
         ignored = False
         marker = False
         attr_list = _attr_list(content, end) if self.dialect.attr_list else None
+        if (
+            attr_list is not None
+            and self._pm_attr_list is not None
+            and not self._pm_attr_list(content, end, attr_list.end)
+        ):
+            attr_list = None  # Python-Markdown's inline markup inside the braces keeps it from applying
         if attr_list is not None:
             extent = attr_list.end
             attrs = tuple(self._attr(*attr, cmap) for attr in attr_list.attrs)
@@ -638,7 +649,7 @@ class _Scan:
             alt_attr = attr_list.last("alt")
             if alt_attr is not None:
                 _, raw, _, v0, v1, quote = alt_attr
-                alt, alt_kind, alt_range = html.unescape(raw), AltKind.MD_ATTR_LIST, (v0, v1)
+                alt, alt_kind, alt_range = self._attr_value(raw), AltKind.MD_ATTR_LIST, (v0, v1)
                 marker = alt == ""
         if _MARKER.match(content, extent):
             marker = True
@@ -694,7 +705,7 @@ class _Scan:
         name_where = cmap.span(n0, n0 + len(name)) or (value[0], value[0])
         return Attr(
             name,
-            html.unescape(raw),
+            self._attr_value(raw),
             Span(orig(name_where[0]), orig(name_where[1])),
             Span(orig(value[0]), orig(value[1])),
             quote,

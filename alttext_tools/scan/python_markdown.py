@@ -528,3 +528,38 @@ def _unescape(text: str) -> str:
     if "\\" not in text:
         return text
     return re.sub(r"\\(.)", lambda m: m.group(1) if m.group(1) in _ESCAPED else m.group(0), text)
+
+
+# --------------------------------------------------------------------------- attr_list
+
+# Inline markup that Python-Markdown turns into an element before attr_list reads the text after
+# an image: inside `{...}` it splits that text, and the list is not applied (it stays as text).
+_ELEMENT_MARKUP = [
+    r"(?<!\\)(?P<ticks>`+).+?(?<!`)(?P=ticks)(?!`)",  # code span
+    r"\*\*.+?\*\*|(?<!\w)__.+?__(?!\w)|\*[^*\s][^*]*\*|(?<!\w)_[^_\s][^_]*_(?!\w)",  # emphasis
+    r"!?\[[^\]]*\]\(",  # link or image
+    r"<(?:[Ff]|[Hh][Tt])[Tt][Pp][Ss]?://[^<>]*>|<[^<> !]+@[^@<> ]+>",  # autolink
+]
+# ... and what enabled pymdown extensions add.
+_EXTENSION_MARKUP = {
+    "pymdownx.caret": r"\^\^[^\^].*?\^\^|\^[^\^\s]+\^",
+    "pymdownx.tilde": r"~~[^~].*?~~|~[^~\s]+~",
+    "pymdownx.mark": r"==[^=].*?==",
+    "pymdownx.keys": r"\+\+[^+].*?\+\+",
+    "pymdownx.emoji": r":[a-z0-9_+-]+:",
+}
+
+
+def attr_list_applies(text: str, start: int, end: int, extensions: frozenset[str]) -> bool:
+    """Whether an attr_list text[start:end] (`{...}` right after an image) reaches the image:
+    Python-Markdown finds inline markup first, and markup that makes an element inside the braces
+    (emphasis, a code span, a link...) leaves the list as plain text."""
+    patterns = _ELEMENT_MARKUP + [_EXTENSION_MARKUP[name] for name in sorted(extensions) if name in _EXTENSION_MARKUP]
+    found = re.compile("|".join(f"(?:{p})" for p in patterns)).search(text, start)
+    return found is None or found.start() >= end
+
+
+def attr_value(raw: str) -> str:
+    """An attr_list value as a browser reads what Python-Markdown writes: backslash escapes
+    resolved, character references decoded."""
+    return html.unescape(_unescape(raw))
