@@ -27,6 +27,9 @@ ROUTER_MODES: tuple[RouterMode, ...] = get_args(RouterMode)
 BACKENDS = ("local", "openai")
 # The settings of llama.cpp in process (engines.base.engine_settings), for every integration to offer.
 ENGINE_SETTINGS = ("n_ctx", "image_max_tokens", "threads", "gpu_layers")
+# How Markdown is read: "auto" picks mkdocs or myst per file from the mkdocs.yml or Sphinx conf.py
+# that governs it, else commonmark (scan/dialects.py).
+DIALECTS = ("auto", "commonmark", "mkdocs", "myst")
 
 
 class ConfigError(AltTextError):
@@ -75,6 +78,7 @@ class Config:
     image_max_tokens: int | None = None  # tokens per image for dynamic-resolution models (Qwen2.5-VL)
     threads: int | None = None  # CPU threads (default: physical cores)
     gpu_layers: int | None = None  # layers offloaded to the GPU: -1 all, 0 none ("all" / "none" in files)
+    dialect: str = "auto"  # Markdown dialect: one of DIALECTS
 
     def site_root_path(self) -> Path:
         return (self.root / self.site_root).resolve() if self.site_root else self.root.resolve()
@@ -187,6 +191,8 @@ def _validate(config: Config, origin: str) -> None:
         raise ConfigError(f"{origin}: max_length must be positive")
     if config.backend not in BACKENDS:
         raise ConfigError(f"{origin}: backend must be one of {', '.join(BACKENDS)}, not {config.backend!r}")
+    if config.dialect not in DIALECTS:
+        raise ConfigError(f"{origin}: dialect must be one of {', '.join(DIALECTS)}, not {config.dialect!r}")
     if config.concurrency < 1:
         raise ConfigError(f"{origin}: concurrency must be at least 1")
     if not config.timeout > 0:

@@ -10,7 +10,6 @@ import hashlib
 import importlib.metadata
 import importlib.util
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -46,25 +45,6 @@ def snippet(name: str) -> Any:
     match = re.search(rf"<!-- snippet: {re.escape(name)} -->\s*```yaml\n(.*?)```", text, re.S)
     assert match, f"snippet {name!r} not found in {DOCS_PAGE}"
     return yaml.safe_load(match.group(1))
-
-
-@pytest.fixture(scope="session")
-def plugin_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
-    """The environment for `mkdocs build`. Until the package is (re)installed with its
-    `mkdocs.plugins` entry point, a throwaway dist-info on PYTHONPATH declares it (the entry point
-    itself is checked by test_entry_point_is_declared)."""
-    env = {k: v for k, v in os.environ.items() if k != "NO_COLOR"}
-    names = {ep.name for ep in importlib.metadata.entry_points(group="mkdocs.plugins")}
-    if "alttext" not in names:
-        shim = tmp_path_factory.mktemp("entry_point")
-        info = shim / "alttext_mkdocs_entry_point-0.dist-info"
-        info.mkdir()
-        (info / "METADATA").write_text("Metadata-Version: 2.1\nName: alttext-mkdocs-entry-point\nVersion: 0\n")
-        (info / "entry_points.txt").write_text(
-            "[mkdocs.plugins]\nalttext = alttext_tools.integrations.mkdocs:AltTextPlugin\n"
-        )
-        env["PYTHONPATH"] = os.pathsep.join(p for p in (str(shim), env.get("PYTHONPATH")) if p)
-    return env
 
 
 @pytest.fixture

@@ -14,6 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from alttext_tools.core import AltKind, ImageRef
+from alttext_tools.scan.dialects import COMMONMARK, MKDOCS, Dialect, mkdocs_dialect
 from alttext_tools.scan.markdown import scan_markdown
 from alttext_tools.scan.positions import LineIndex
 
@@ -32,10 +33,16 @@ FIXTURES = REPO / "fixtures" / "markdown"
 #     .
 #
 # Flags: [crlf] / [cr] turn the input's newlines into CRLF / CR, [bom] prepends U+FEFF,
-# [path=...] is the path given to the scanner (default docs/page.md).
+# [path=...] is the path given to the scanner (default docs/page.md), [dialect=...] one of DIALECTS.
 # Every expected object has the BASE keys; any further key it names is compared too.
 
 BASE = ("line", "column", "syntax", "alt", "src", "decorative", "ignored", "alt_raw")
+DIALECTS: dict[str, Dialect] = {
+    "commonmark": COMMONMARK,
+    "mkdocs": MKDOCS,  # mkdocs-material's usual extensions
+    "mkdocs-plain": mkdocs_dialect({"toc", "tables", "fenced_code"}),  # MkDocs' defaults only
+    "mkdocs-blocks": mkdocs_dialect({"attr_list", "md_in_html", "pymdownx.blocks.admonition", "pymdownx.blocks.tab"}),
+}
 
 
 def _extra(text: str, image: ImageRef, key: str) -> object:
@@ -79,6 +86,7 @@ class Case:
     path: str
     expected: list[dict[str, object]]
     line: int  # in the fixture file
+    dialect: Dialect = COMMONMARK
 
     def __str__(self) -> str:
         return self.id
@@ -115,7 +123,8 @@ def _case(title: str, raw: str, expected: str, line: int) -> Case:
     if "bom" in flags:
         text = "\ufeff" + text
     objects = [json.loads(row) for row in expected.split("\n") if row.strip()]
-    return Case(match.group(1), title, text, flags.get("path") or "docs/page.md", objects, line)
+    dialect = DIALECTS[flags.get("dialect") or "commonmark"]
+    return Case(match.group(1), title, text, flags.get("path") or "docs/page.md", objects, line, dialect)
 
 
 CASES = [case for file in sorted(FIXTURES.glob("*.txt")) for case in read_cases(file)]
@@ -129,7 +138,7 @@ def test_fixture_ids_are_unique() -> None:
 
 @pytest.mark.parametrize("case", CASES, ids=str)
 def test_fixture_case(case: Case) -> None:
-    images = scan_markdown(case.text, case.path)
+    images = scan_markdown(case.text, case.path, case.dialect)
     got = [
         image_dict(case.text, image, tuple(k for k in exp if k not in BASE))
         for image, exp in zip(images, case.expected)

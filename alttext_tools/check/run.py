@@ -12,7 +12,9 @@ from pathlib import Path
 from alttext_tools.check.rules import RuleSettings, evaluate_all
 from alttext_tools.core import FileError, Finding, ImageRef
 from alttext_tools.report.outcome import Report
-from alttext_tools.scan.dispatch import FileScan, scan_file
+from alttext_tools.scan.dialects import Dialect, DialectResolver
+from alttext_tools.scan.dispatch import FileScan, kind_of, scan_file
+from alttext_tools.scan.walk import display_path
 
 # Below this many files a process pool costs more (fork + pickling) than it saves.
 PARALLEL_THRESHOLD = 48
@@ -32,6 +34,7 @@ class FileResult:
     findings: list[Finding] = field(default_factory=list)
     error: FileError | None = None
     internal_error: str | None = None
+    dialect: Dialect | None = None  # what a Markdown file was read as (a fix re-scans it the same way)
 
 
 @dataclass
@@ -51,13 +54,13 @@ class CheckRun:
         return report
 
 
-def check_file(path: Path, display: str, settings: RuleSettings) -> FileResult:
+def check_file(path: Path, display: str, settings: RuleSettings, dialect: Dialect | None = None) -> FileResult:
     """Scan and judge one file; nothing escapes but a FileResult."""
     try:
-        scanned: FileScan = scan_file(path, display)
+        scanned: FileScan = scan_file(path, display, dialect)
         if scanned.error is not None:
             return FileResult(display, error=scanned.error)
-        return FileResult(display, scanned.images, evaluate_all(scanned.images, settings))
+        return FileResult(display, scanned.images, evaluate_all(scanned.images, settings), dialect=scanned.dialect)
     except Exception as exc:  # a bug in our code: report it, keep going with the other files
         import traceback
 
@@ -66,8 +69,8 @@ def check_file(path: Path, display: str, settings: RuleSettings) -> FileResult:
         return FileResult(display, internal_error=detail)
 
 
-def _check_chunk(chunk: list[tuple[str, str]], settings: RuleSettings) -> list[FileResult]:
-    return [check_file(Path(p), d, settings) for p, d in chunk]
+def _check_chunk(chunk: list[tuple[str, str, Dialect | None]], settings: RuleSettings) -> list[FileResult]:
+    return [check_file(Path(p), d, settings, dialect) for p, d, dialect in chunk]
 
 
 def _worker_init() -> None:
@@ -75,12 +78,17 @@ def _worker_init() -> None:
     gc.set_threshold(WORKER_GC_THRESHOLD, *gc.get_threshold()[1:])
 
 
-def check_files(files: Iterable[tuple[Path, str]], settings: RuleSettings, jobs: int = 0) -> CheckRun:
-    """Results come back in the order the files were given, whatever order they were checked in."""
-    items = [(str(p), d) for p, d in files]
+def check_files(
+    files: Iterable[tuple[Path, str]], settings: RuleSettings, jobs: int = 0, dialect: str = "auto"
+) -> CheckRun:
+    """Results come back in the order the files were given, whatever order they were checked in.
+    `dialect` is the project's Markdown dialect setting, resolved here for every Markdown file
+    (so each config file is read, and any warning about it printed, once per run)."""
+    resolve = DialectResolver(dialect, show=display_path)
+    items = [(str(p), d, resolve(p) if kind_of(p) == "markdown" else None) for p, d in files]
     workers = worker_count(jobs, len(items))
     if workers <= 1:
-        return CheckRun([check_file(Path(p), d, settings) for p, d in items])
+        return CheckRun([check_file(Path(p), d, settings, md) for p, d, md in items])
     # Imported here: a one-file check never needs them (~15 ms of start-up).
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
@@ -112,10 +120,10 @@ def _size(path: str) -> int:
         return 0  # reported by the worker; costs nothing to check
 
 
-def _batches(items: list[tuple[str, str]], workers: int) -> list[list[int]]:
+def _batches(items: list[tuple[str, str, Dialect | None]], workers: int) -> list[list[int]]:
     """Indices of `items` in tasks, largest files first and tasks shrinking towards the end
     (guided scheduling): no worker is left with a big file while the others sit idle."""
-    sizes = [_size(p) for p, _ in items]
+    sizes = [_size(p) for p, _, _ in items]
     order = sorted(range(len(items)), key=sizes.__getitem__, reverse=True)
     budget = max(1, sum(sizes) // (workers * TASKS_PER_WORKER))  # bytes per task
     batches: list[list[int]] = []

@@ -126,7 +126,7 @@ def check(
     overrides["fail_on"] = fail_on
     config = load_project_config(paths, config_file, overrides)
     settings = rule_settings(config, exclude, disable)
-    run = check_files(walk_files(paths, config), settings, config.jobs)
+    run = check_files(walk_files(paths, config), settings, config.jobs, config.dialect)
     report = run.report()
     if require_reviewed and "unreviewed-alt" not in settings.disabled:
         report.findings.extend(
@@ -223,7 +223,7 @@ def fix(
             paths = tuple(Path(p) for p in decisions.paths() if Path(p).exists() or Path(p).is_symlink())
     else:
         require_local_models(config, "alttext fix with in-process models")
-    scanned, file_errors = scan_for_fix(walk_files(paths, config), settings, config.jobs)
+    scanned, file_errors = scan_for_fix(walk_files(paths, config), settings, config.jobs, config.dialect)
     for error in file_errors:
         click.echo(f"{error.path}: error: {error.message}", err=True)
     run_options: dict[str, Any] = {"overwrite": overwrite, "root": find_root(), "jobs": config.jobs}

@@ -1,6 +1,8 @@
 """The MkDocs plugin `alttext`: check image alt text while the site builds, or fill it into the built pages.
 
-`check` logs every finding at its position in the Markdown source (a WARNING at or above
+`check` reads each page as the site's Python-Markdown does (the `mkdocs` dialect with its
+markdown_extensions: images in admonitions, details, tabs, footnotes and md_in_html blocks
+included) and logs every finding at its position in the Markdown source (a WARNING at or above
 `fail_on`, so `mkdocs build --strict` fails). `fill` splices alt text into the Markdown MkDocs
 renders, with the verified edits of `alttext fix`; the sources are never written. The alt text
 comes from a decisions file, else the alt-text cache, and with `model: true` also the models
@@ -34,7 +36,9 @@ from alttext_tools.report.text import format_text
 from alttext_tools.rewrite.decisions import DecisionsError, FileDecisions
 from alttext_tools.rewrite.edits import RewriteError, plan_edits, rewrite_text, select_decisions
 from alttext_tools.rewrite.fix import needs_alt
+from alttext_tools.scan.dialects import MKDOCS, Dialect, mkdocs_dialect
 from alttext_tools.scan.markdown import scan_markdown
+from alttext_tools.scan.mkdocs_config import extension_names
 from alttext_tools.scan.walk import display_path
 
 if TYPE_CHECKING:
@@ -128,6 +132,7 @@ class AltTextPlugin(BasePlugin[AltTextConfig]):  # type: ignore[no-untyped-call]
         self._exclude_project = GitIgnoreSpec.from_lines([])
         self._exclude_docs = GitIgnoreSpec.from_lines([])
         self._stats = _BuildStats()
+        self._dialect: Dialect = MKDOCS
 
     # ------------------------------------------------------------------ events
 
@@ -138,6 +143,8 @@ class AltTextPlugin(BasePlugin[AltTextConfig]):  # type: ignore[no-untyped-call]
         if not self.config.enabled:
             return None
         self._docs_dir = Path(config.docs_dir)
+        # Pages are read as this site's Python-Markdown renders them, whatever `dialect` says.
+        self._dialect = mkdocs_dialect(extension_names([str(name) for name in config.markdown_extensions]))
         self.project = self._load_project(config)
         try:
             self.settings = RuleSettings(
@@ -163,7 +170,7 @@ class AltTextPlugin(BasePlugin[AltTextConfig]):  # type: ignore[no-untyped-call]
             return None
         display = self._display(page)
         located = _locate(page, markdown)
-        scanned = scan_markdown(located.text, display)
+        scanned = scan_markdown(located.text, display, self._dialect)
         images = [image for image in scanned if image.span.start >= located.start]  # not in stripped meta
         findings = evaluate_all(images, self.settings)
         self._stats.scanned.add(norm_path(display))
@@ -341,7 +348,7 @@ class AltTextPlugin(BasePlugin[AltTextConfig]):  # type: ignore[no-untyped-call]
         if not usable:
             return markdown, set()
         try:
-            result = rewrite_text(located.text, display, "markdown", scanned, usable)
+            result = rewrite_text(located.text, display, "markdown", scanned, usable, dialect=self._dialect)
         except RewriteError as exc:  # VerifyError included: never render a doubtful edit
             log.warning(f"{display}: alt text not filled: {exc}")
             return markdown, set()

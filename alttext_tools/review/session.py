@@ -265,7 +265,7 @@ class ReviewSession:
 
     def build(self) -> None:
         """(Re)scan the files and list the images to review."""
-        scanned, errors = scan_for_fix(self.files, self.settings)
+        scanned, errors = scan_for_fix(self.files, self.settings, dialect=self.config.dialect)
         reader = _ImageReader(self.config)
         order: list[Item] = []
         for scanned_file in scanned:
@@ -598,8 +598,10 @@ class ReviewSession:
         """Write the reviewed/edited alt of the listed images into their sources; the diff."""
         from alttext_tools.rewrite.diff import diff_path, unified_diff
         from alttext_tools.rewrite.writeback import Status, WriteBack, fix_file
-        from alttext_tools.scan.dispatch import scan_file
+        from alttext_tools.scan.dialects import DialectResolver
+        from alttext_tools.scan.dispatch import kind_of, scan_file
 
+        resolve = DialectResolver(self.config.dialect)
         with self._lock:
             by_file: dict[Path, list[tuple[Item, Entry]]] = {}
             for item in self._order:
@@ -624,7 +626,7 @@ class ReviewSession:
                 except OSError as exc:
                     record.update(status="failed", error=exc.strerror or str(exc))
                     continue
-                scan = scan_file(path, display)
+                scan = scan_file(path, display, resolve(path) if kind_of(path) == "markdown" else None)
                 if scan.source is None:
                     record.update(status="failed", error=scan.error.message if scan.error else "cannot read")
                     continue
@@ -656,6 +658,7 @@ class ReviewSession:
                     overwrite=True,
                     display=display,
                     root=self.diff_root,
+                    dialect=scan.dialect,
                 )
                 record["notes"].extend(outcome.notes)
                 record["status"] = outcome.status.value

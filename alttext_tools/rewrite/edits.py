@@ -15,6 +15,7 @@ from alttext_tools.check.rules import is_fixable
 from alttext_tools.core import AltKind, Decision, Finding, ImageKey, ImageRef, Span, Syntax, image_key
 from alttext_tools.errors import AltTextError
 from alttext_tools.rewrite.options import OptionEditError, plan_option_edit
+from alttext_tools.scan.dialects import Dialect
 from alttext_tools.scan.dispatch import Kind, scan_text
 from alttext_tools.scan.html_tag import StartTag, parse_start_tag
 from alttext_tools.text import encodable
@@ -113,10 +114,15 @@ def escape_md_label(value: str, encoding: str = "utf-8") -> str:
 
 
 def escape_attr_list(value: str, quote: str, encoding: str = "utf-8") -> str:
-    """`value` inside a quoted attr_list value (`{ alt="..." }`): it has no backslash escapes, so
-    the quote, `&`, `<`, `>`, `}` (which would end the list) and `|` (which would end a table
-    cell) become character references."""
-    return escape_html_attr(value, quote, encoding, pipe=True).replace("}", "&#125;")
+    """`value` inside a quoted attr_list value (`{ alt="..." }`): the quote, `&`, `<`, `>`, `}`
+    (which would end the list) and `|` (which would end a table cell) become character
+    references, and so do the characters of inline markup (`*`, `_`, a backtick, `[`, a
+    backslash): Python-Markdown reads that markup inside the braces first, and an emphasis or code
+    span there keeps the list from applying at all."""
+    return escape_html_attr(value, quote, encoding, pipe=True).translate(_ATTR_LIST_MARKUP)
+
+
+_ATTR_LIST_MARKUP = str.maketrans({c: f"&#{ord(c)};" for c in "}*_`[\\"})
 
 
 # --------------------------------------------------------------------------- planning
@@ -372,17 +378,19 @@ def rewrite_text(
     decisions: Sequence[tuple[ImageRef, Decision]],
     *,
     encoding: str = "utf-8",
+    dialect: Dialect | None = None,
 ) -> Rewrite:
     """Plan, apply, re-scan and verify. Raises RewriteError/VerifyError (one line) when unsafe.
 
     `images` is the complete scan of `text` (needed to prove nothing else moved); `decisions`
-    pairs some of them with what to write.
+    pairs some of them with what to write. Markdown is re-scanned in `dialect`, the one `images`
+    were scanned in.
     """
     edits = plan_edits(text, decisions, encoding=encoding)
     if not edits:
         return Rewrite(text, (), ())
     new_text = apply_edits(text, edits)
-    new_images = scan_text(new_text, path, kind)
+    new_images = scan_text(new_text, path, kind, dialect)
     problems = verify(images, new_images, decisions, edits)
     if not problems:
         # Idempotence: the same decisions on the re-scanned images must ask for nothing more.

@@ -16,6 +16,7 @@ from alttext_tools.check.rules import RuleSettings, is_fixable
 from alttext_tools.check.run import CHUNK, check_files, worker_count
 from alttext_tools.core import Decision, FileError, Finding, ImageKey, ImageRef, Provider, image_key
 from alttext_tools.rewrite.writeback import FileOutcome, Status, WriteBack, fix_file
+from alttext_tools.scan.dialects import Dialect
 from alttext_tools.scan.sources import SourceError, read_source
 
 
@@ -27,6 +28,7 @@ class ScannedFile:
     display: str
     images: list[ImageRef]
     findings: list[Finding] = field(default_factory=list)
+    dialect: Dialect | None = None  # the Markdown dialect it was scanned in (the re-scan uses it too)
 
 
 @dataclass
@@ -37,20 +39,21 @@ class FixRun:
 
 
 def scan_for_fix(
-    files: Iterable[tuple[Path, str]], settings: RuleSettings, jobs: int = 0
+    files: Iterable[tuple[Path, str]], settings: RuleSettings, jobs: int = 0, dialect: str = "auto"
 ) -> tuple[list[ScannedFile], list[FileError]]:
-    """Scan and judge like `check` (on all cores for big trees); bad files become FileErrors."""
+    """Scan and judge like `check` (on all cores for big trees); bad files become FileErrors.
+    `dialect` is the project's Markdown dialect setting."""
     items = list(files)
     paths = {display: path for path, display in items}
     scanned: list[ScannedFile] = []
     errors: list[FileError] = []
-    for result in check_files(items, settings, jobs).results:
+    for result in check_files(items, settings, jobs, dialect).results:
         if result.error is not None:
             errors.append(result.error)
         elif result.internal_error is not None:
             errors.append(FileError(result.path, f"internal error: {result.internal_error}"))
         else:
-            scanned.append(ScannedFile(paths[result.path], result.path, result.images, result.findings))
+            scanned.append(ScannedFile(paths[result.path], result.path, result.images, result.findings, result.dialect))
     return scanned, errors
 
 
@@ -118,6 +121,7 @@ def _fix_one(job: _Job, mode: WriteBack, overwrite: bool, root: Path | None) -> 
         overwrite=overwrite,
         display=item.display,
         root=root,
+        dialect=item.dialect,
     )
 
 

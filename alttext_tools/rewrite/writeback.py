@@ -17,7 +17,8 @@ from alttext_tools.fsio import ReadOnlyFileError, atomic_write
 from alttext_tools.report.outcome import ExitCode
 from alttext_tools.rewrite.diff import diff_path, unified_diff
 from alttext_tools.rewrite.edits import RewriteError, VerifyError, plan_edits, rewrite_text, select_decisions
-from alttext_tools.scan.dispatch import kind_of
+from alttext_tools.scan.dialects import Dialect
+from alttext_tools.scan.dispatch import dialect_of, kind_of
 from alttext_tools.scan.sources import SourceError, SourceText, decode
 
 
@@ -161,6 +162,7 @@ def fix_file(
     overwrite: bool = False,
     display: str | None = None,
     root: Path | None = None,
+    dialect: Dialect | None = None,
 ) -> FileOutcome:
     """Apply `decisions` to one scanned file according to `mode`.
 
@@ -183,7 +185,9 @@ def fix_file(
     if not pairs:
         return outcome
     try:
-        result = rewrite_text(source.text, shown, kind, images, pairs, encoding=source.encoding)
+        if kind == "markdown" and dialect is None:
+            dialect = dialect_of(path)  # the dialect scan_file read it in by default
+        result = rewrite_text(source.text, shown, kind, images, pairs, encoding=source.encoding, dialect=dialect)
     except VerifyError as exc:
         return _failed(outcome, str(exc), internal=True)
     except RewriteError as exc:

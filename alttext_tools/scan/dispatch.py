@@ -1,4 +1,4 @@
-"""One entry point for scanning a file or a text, whatever its syntax."""
+"""One entry point for scanning a file or a text, whatever its syntax (and Markdown dialect)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from typing import Literal
 
 from alttext_tools.core import FileError, ImageRef
 from alttext_tools.extras import MissingExtraError
+from alttext_tools.scan.dialects import COMMONMARK, Dialect, DialectResolver
 from alttext_tools.scan.sources import SourceError, SourceText, read_source
 
 Kind = Literal["html", "markdown", "rst", "myst"]
@@ -36,8 +37,9 @@ def kind_of(path: Path | str) -> Kind | None:
     return None
 
 
-def scan_text(text: str, path: str, kind: Kind) -> list[ImageRef]:
-    """Every image-like element in `text`, in source order. Pure: no I/O."""
+def scan_text(text: str, path: str, kind: Kind, dialect: Dialect | None = None) -> list[ImageRef]:
+    """Every image-like element in `text`, in source order; Markdown in `dialect` (default
+    CommonMark: `myst` goes to the MyST reader). Pure: no I/O."""
     if kind == "html":
         from alttext_tools.scan.html import scan_html
 
@@ -46,13 +48,25 @@ def scan_text(text: str, path: str, kind: Kind) -> list[ImageRef]:
         from alttext_tools.scan.rst import scan_rst
 
         return scan_rst(text, path)
-    if kind == "myst":
+    if kind == "myst" or (kind == "markdown" and dialect is not None and dialect.name == "myst"):
         from alttext_tools.scan.myst import scan_myst
 
         return scan_myst(text, path)
     from alttext_tools.scan.markdown import scan_markdown
 
-    return scan_markdown(text, path)
+    return scan_markdown(text, path, dialect or COMMONMARK)
+
+
+_default_resolver: DialectResolver | None = None
+
+
+def dialect_of(path: Path) -> Dialect:
+    """The dialect `dialect = "auto"` reads a Markdown file in, for callers without a run of their
+    own (`check_files` resolves with the project's setting)."""
+    global _default_resolver
+    if _default_resolver is None:
+        _default_resolver = DialectResolver()
+    return _default_resolver(path)
 
 
 @dataclass(frozen=True)
@@ -63,10 +77,12 @@ class FileScan:
     source: SourceText | None
     images: list[ImageRef]
     error: FileError | None = None
+    dialect: Dialect | None = None  # what a Markdown file was read as (None for other syntaxes)
 
 
-def scan_file(path: Path, display: str | None = None) -> FileScan:
-    """Read, decode and scan one file; a bad file becomes a FileError, never an exception."""
+def scan_file(path: Path, display: str | None = None, dialect: Dialect | None = None) -> FileScan:
+    """Read, decode and scan one file; a bad file becomes a FileError, never an exception.
+    Markdown is read in `dialect`, by default the one `dialect_of` finds for the file."""
     shown = display if display is not None else str(path)
     kind = kind_of(path)
     if kind is None:
@@ -75,8 +91,9 @@ def scan_file(path: Path, display: str | None = None) -> FileScan:
         source = read_source(path)
     except SourceError as exc:
         return FileScan(shown, None, [], FileError(shown, str(exc)))
+    chosen = (dialect or dialect_of(path)) if kind == "markdown" else None
     try:
-        images = scan_text(source.text, shown, kind)
+        images = scan_text(source.text, shown, kind, chosen)
     except MissingExtraError as exc:  # e.g. MyST without myst-parser: this file, one line
         return FileScan(shown, None, [], FileError(shown, str(exc)))
-    return FileScan(shown, source, images)
+    return FileScan(shown, source, images, dialect=chosen)

@@ -21,6 +21,7 @@ from markdown_it.rules_inline import image as _image_rule
 from markdown_it.token import Token
 
 from alttext_tools.core import AltKind, Attr, Context, ImageRef, Span, Syntax
+from alttext_tools.scan.dialects import COMMONMARK, Dialect
 from alttext_tools.scan.html_tag import parse_start_tag
 from alttext_tools.scan.positions import LineIndex, shorten
 from alttext_tools.text import language_from_path, normalize_language
@@ -29,7 +30,7 @@ InlineRule = Callable[[StateInline, bool], bool]  # a markdown-it inline rule
 
 PARAGRAPH_LIMIT = 400  # characters of surrounding text kept in Context.paragraph
 _META = "alttext_pos"  # Token.meta key: (start, end) of the token in its inline block's content
-_LAZY = "alttext_lazy"  # Token.meta key: inline content not parsed yet (holds the parse env)
+_LAZY = "alttext_lazy"  # Token.meta key: inline content not parsed yet (holds the parser and its env)
 
 # Worth parsing at all: a Markdown image opener, or HTML that scan_html could report.
 _HINT = re.compile(r"!\[|<(?:img|input|area|svg)\b|\brole\s*=", re.IGNORECASE)
@@ -61,34 +62,44 @@ _MD_IN_HTML = re.compile(
     r"""<[A-Za-z][A-Za-z0-9-]*(?:\s[^<>]*?)?\smarkdown(?:\s*=\s*(?:"(?!0")[^"]*"|'(?!0')[^']*'|(?!0[\s/>])[^\s"'=<>`/]+))?(?=[\s/>])""",
     re.IGNORECASE,
 )
-# Tags to take out of such a block before parsing it as Markdown (comments stay: ignore and
-# decorative markers live in them).
-_ELEMENT_TAG = re.compile(r"</?[A-Za-z][^<>]*>")
 # CommonMark whitespace plus what markdown-it-py's mdTrim also strips.
 _TRIM = "".join(map(chr, [9, 10, 11, 12, 13, 32, *range(0x2000, 0x200B), 0x2028, 0x2029]))
 
 
-def scan_markdown(text: str, path: str) -> list[ImageRef]:
-    """Every image in a Markdown text, in source order. Pure: no I/O."""
+def scan_markdown(text: str, path: str, dialect: Dialect = COMMONMARK) -> list[ImageRef]:
+    """Every image in a Markdown text, in source order, read in `dialect`. Pure: no I/O."""
     if not _HINT.search(text):
         return []
-    return _Scan(text, path).run()
+    return _Scan(text, path, dialect).run()
 
 
-def _md_in_html_copy(text: str, regions: list[tuple[int, int]]) -> str:
-    """`text` with everything outside `regions` blanked, and every element tag inside them turned
-    into line breaks: same length, so offsets stay this file's own, and the Markdown between the
-    tags parses as its own paragraphs (as md_in_html renders it) rather than as raw HTML or, after a
-    long tag, as an indented code block."""
+def _md_in_html_copy(text: str, blocks: list[tuple[int, int]]) -> str:
+    """`text` with only the Markdown that md_in_html reads inside the raw HTML `blocks` left: same
+    length, so offsets stay this file's own. Tags and raw content in a block become line breaks,
+    so the Markdown between tags parses as its own paragraphs (as md_in_html renders it) rather
+    than as raw HTML or, after a long tag, as an indented code block. In `span` content (inline
+    Markdown only) an indented line must not read as code: its first blank becomes U+00A0."""
+    from alttext_tools.scan.python_markdown import markdown_regions
+
     out, at = [], 0
-    for start, end in regions:
+    for start, end in blocks:
         if start < at:
             continue
         out.append(_blank(text[at:start]))
-        out.append(_ELEMENT_TAG.sub(lambda m: "\n" * (m.end() - m.start()), text[start:end]))
+        pos = start
+        for region in markdown_regions(text, start, end):
+            out.append(_NOT_NEWLINES.sub(lambda m: "\n" * (m.end() - m.start()), text[pos : region.start]))
+            body = text[region.start : region.end]
+            out.append(_INDENTED_LINE.sub("\\1\u00a0", body) if region.span else body)
+            pos = region.end
+        out.append(_NOT_NEWLINES.sub(lambda m: "\n" * (m.end() - m.start()), text[pos:end]))
         at = end
     out.append(_blank(text[at:]))
     return "".join(out)
+
+
+# The first blank of a line indented by four columns or more.
+_INDENTED_LINE = re.compile(r"(^|\n)(?:\t|[ ](?=[ ]{0,2}\t|[ ]{3}))")
 
 
 # --------------------------------------------------------------------------- parser
@@ -123,36 +134,48 @@ def _inline_where_needed(state: StateCore) -> None:
         if "![" in content or "<" in content or (i and tokens[i - 1].type == "heading_open"):
             md.inline.parse(content, md, env, tok.children)
         else:
-            tok.meta[_LAZY] = env
+            tok.meta[_LAZY] = (md, env)
 
 
 def _children(tok: Token) -> list[Token]:
     """An inline token's children, parsing them now if `_inline_where_needed` skipped the block."""
     if tok.children is None:
         tok.children = []
-    env = tok.meta.pop(_LAZY, None)
-    if env is not None:
-        parser = _parser()
+    lazy = tok.meta.pop(_LAZY, None)
+    if lazy is not None:
+        parser, env = lazy
         parser.inline.parse(tok.content, parser, env, tok.children)
     return tok.children
 
 
-_PARSER: MarkdownIt | None = None
+_PARSERS: dict[Dialect, MarkdownIt] = {}
 
 
-def _parser() -> MarkdownIt:
-    """One parser per process. Links are kept as written: no percent-encoding, no URL filtering
-    (a `file:` image is still an image whose alt matters)."""
-    global _PARSER
-    if _PARSER is None:
+def _parser(dialect: Dialect) -> MarkdownIt:
+    """One parser per dialect and process. Links are kept as written: no percent-encoding, no URL
+    filtering (a `file:` image is still an image whose alt matters)."""
+    md = _PARSERS.get(dialect)
+    if md is None:
         md = MarkdownIt("commonmark").enable("table")
         md.normalizeLink = lambda url: url  # type: ignore[method-assign]
         md.validateLink = lambda url: True  # type: ignore[method-assign]
         md.inline.ruler.at("image", _record(_image_rule))
         md.inline.ruler.at("html_inline", _record(_html_inline_rule))
         md.core.ruler.at("inline", _inline_where_needed)
-        _PARSER = md
-    return _PARSER
+        if dialect.python_markdown:
+            from alttext_tools.scan import python_markdown  # only pages MkDocs renders need it
+
+            python_markdown.configure(
+                md,
+                admonition=dialect.has("admonition"),
+                details=dialect.has("pymdownx.details"),
+                tabbed=dialect.has("pymdownx.tabbed"),
+                footnotes=dialect.has("footnotes"),
+                blocks=dialect.blocks,
+                md_in_html=dialect.md_in_html,
+            )
+        _PARSERS[dialect] = md
+    return md
 
 
 # --------------------------------------------------------------------------- offsets
@@ -424,9 +447,20 @@ class _HtmlRange:
 
 
 class _Scan:
-    def __init__(self, text: str, path: str) -> None:
+    def __init__(self, text: str, path: str, dialect: Dialect = COMMONMARK) -> None:
         self.text = text
         self.path = path
+        self.dialect = dialect
+        # Python-Markdown's readings of an image's alt and of an attr_list, in its dialect.
+        self._pm_alt: Callable[[str], str] | None = None
+        self._pm_attr_list: Callable[[str, int, int], bool] | None = None
+        self._attr_value: Callable[[str], str] = html.unescape
+        if dialect.python_markdown:
+            from alttext_tools.scan.python_markdown import attr_list_applies, attr_value, image_alt
+
+            self._pm_alt = image_alt
+            self._pm_attr_list = lambda text, start, end: attr_list_applies(text, start, end, dialect.extensions)
+            self._attr_value = attr_value
         self.src = _Source(text)
         self.cursor = 0  # source offsets are found left to right, never before an earlier match
         self.images: list[ImageRef] = []
@@ -450,7 +484,7 @@ class _Scan:
         self.lang = normalize_language(fm["lang"]) if "lang" in fm else language_from_path(path)
 
     def run(self) -> list[ImageRef]:
-        tokens = _parser().parse(self.src.parsed, self.env)
+        tokens = _parser(self.dialect).parse(self.src.parsed, self.env)
         if self.page_title is None:
             self.page_title = _first_h1(tokens)
         row: list[Token] = []
@@ -547,7 +581,7 @@ class _Scan:
         content = tok.content
         context = Context(page_title=self.page_title, heading=self.heading, lang=self.lang)
         self._html_token(content, cmap, 0, len(content), context)
-        if not self.nested and "![" in content and _MD_IN_HTML.search(content) and tok.map:
+        if not self.nested and self.dialect.md_in_html and "![" in content and _MD_IN_HTML.search(content) and tok.map:
             starts, orig = self.src.line_starts, self.src.orig
             end = starts[tok.map[1]] if tok.map[1] < len(starts) else len(self.src.parsed)
             self.md_in_html.append((orig(starts[tok.map[0]]), orig(end), context))
@@ -595,13 +629,19 @@ class _Scan:
         else:
             syntax, ref_label, ref_form = Syntax.MD_REFERENCE, tok.content, "shortcut"
 
-        alt = _alt_text(tok.children)
+        alt = self._pm_alt(tok.content) if self._pm_alt else _alt_text(tok.children)
         alt_kind, alt_range, quote = AltKind.MD_LABEL, (label_start, label_end), '"'
         extent = end
         attrs: tuple[Attr, ...] = ()
         ignored = False
         marker = False
-        attr_list = _attr_list(content, end)
+        attr_list = _attr_list(content, end) if self.dialect.attr_list else None
+        if (
+            attr_list is not None
+            and self._pm_attr_list is not None
+            and not self._pm_attr_list(content, end, attr_list.end)
+        ):
+            attr_list = None  # Python-Markdown's inline markup inside the braces keeps it from applying
         if attr_list is not None:
             extent = attr_list.end
             attrs = tuple(self._attr(*attr, cmap) for attr in attr_list.attrs)
@@ -609,7 +649,7 @@ class _Scan:
             alt_attr = attr_list.last("alt")
             if alt_attr is not None:
                 _, raw, _, v0, v1, quote = alt_attr
-                alt, alt_kind, alt_range = html.unescape(raw), AltKind.MD_ATTR_LIST, (v0, v1)
+                alt, alt_kind, alt_range = self._attr_value(raw), AltKind.MD_ATTR_LIST, (v0, v1)
                 marker = alt == ""
         if _MARKER.match(content, extent):
             marker = True
@@ -665,7 +705,7 @@ class _Scan:
         name_where = cmap.span(n0, n0 + len(name)) or (value[0], value[0])
         return Attr(
             name,
-            html.unescape(raw),
+            self._attr_value(raw),
             Span(orig(name_where[0]), orig(name_where[1])),
             Span(orig(value[0]), orig(value[1])),
             quote,
@@ -744,7 +784,7 @@ class _Scan:
         (CommonMark) keeps such a block as raw HTML up to its first blank line; the images in it
         are found by scanning a copy where only those blocks remain, their tags turned to line
         breaks. HTML images there were already found by `_html_images`."""
-        sub = _Scan(_md_in_html_copy(self.text, [(s, e) for s, e, _ in self.md_in_html]), self.path)
+        sub = _Scan(_md_in_html_copy(self.text, [(s, e) for s, e, _ in self.md_in_html]), self.path, self.dialect)
         sub.nested = True
         sub.env = {"references": dict(self.env.get("references", {}))}  # defined anywhere in the file
         starts = [s for s, _, _ in self.md_in_html]

@@ -1,0 +1,152 @@
+"""Which Markdown dialect a file is read in: `commonmark`, `mkdocs` or `myst` (docs/scanning.md).
+
+`dialect = "auto"` (the default) picks, for each Markdown file, `mkdocs` when a mkdocs.yml governs
+it (the file is under that site's docs_dir), `myst` when a Sphinx conf.py whose project reads `.md`
+as MyST does, else `commonmark`. The nearest config above the file wins; the search stops at the repository root.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from alttext_tools.config import DIALECTS
+from alttext_tools.scan.mkdocs_config import CONFIG_NAMES, MkDocsConfigError, MkDocsSite, read_site
+
+# What `dialect = "mkdocs"` reads when no mkdocs.yml governs the file: mkdocs-material's usual set.
+MKDOCS_DEFAULT_EXTENSIONS = frozenset(
+    {
+        "admonition",
+        "attr_list",
+        "footnotes",
+        "md_in_html",
+        "pymdownx.details",
+        "pymdownx.superfences",
+        "pymdownx.tabbed",
+        "tables",
+        "toc",
+    }
+)
+
+
+@dataclass(frozen=True)
+class Dialect:
+    """A Markdown dialect and, for `mkdocs`, the Python-Markdown extensions the site enables."""
+
+    name: str  # "commonmark" | "mkdocs" | "myst"
+    extensions: frozenset[str] = frozenset()
+
+    def has(self, extension: str) -> bool:
+        return extension in self.extensions
+
+    @property
+    def python_markdown(self) -> bool:
+        """Read as Python-Markdown reads it (MkDocs), not as CommonMark."""
+        return self.name == "mkdocs"
+
+    @property
+    def attr_list(self) -> bool:
+        """`![x](a.png){ alt="..." }` sets attributes (always read outside MkDocs: an explicit marker)."""
+        return not self.python_markdown or self.has("attr_list")
+
+    @property
+    def md_in_html(self) -> bool:
+        """Elements with a `markdown` attribute hold Markdown."""
+        return not self.python_markdown or self.has("md_in_html")
+
+    @property
+    def blocks(self) -> bool:
+        """pymdownx.blocks (`/// note` ... `///`) is enabled."""
+        return any(name.startswith("pymdownx.blocks") for name in self.extensions)
+
+
+COMMONMARK = Dialect("commonmark")
+MYST = Dialect("myst")
+MKDOCS = Dialect("mkdocs", MKDOCS_DEFAULT_EXTENSIONS)
+
+
+def mkdocs_dialect(extensions: frozenset[str] | set[str] | list[str]) -> Dialect:
+    return Dialect("mkdocs", frozenset(extensions))
+
+
+Warn = Callable[[str], None]
+
+
+def _stderr(message: str) -> None:
+    sys.stderr.write(message + "\n")
+
+
+class DialectResolver:
+    """Resolves the dialect of Markdown files for one run; reads each config file once.
+
+    A mkdocs.yml that cannot be read is reported once through `warn` (`path:line: warning: ...`,
+    the path as `show` writes it) and the pages under it are read as CommonMark.
+    """
+
+    def __init__(self, setting: str = "auto", warn: Warn = _stderr, show: Callable[[Path], str] = str) -> None:
+        if setting not in DIALECTS:
+            raise ValueError(f"unknown Markdown dialect {setting!r} (known: {', '.join(DIALECTS)})")
+        self.setting = setting
+        self.warn = warn
+        self.show = show  # how a config file's path is written in a warning
+        self._folders: dict[Path, Dialect] = {}  # by resolved folder
+        self._given: dict[Path, Dialect] = {}  # by folder as given (saves resolving every path)
+        self._sites: dict[Path, MkDocsSite | None] = {}
+
+    def __call__(self, path: Path) -> Dialect:
+        if self.setting == "commonmark":
+            return COMMONMARK
+        if self.setting == "myst":
+            return MYST
+        given = path.parent
+        found = self._given.get(given)
+        if found is None:
+            try:
+                folder = path.resolve().parent
+            except (OSError, RuntimeError):
+                return MKDOCS if self.setting == "mkdocs" else COMMONMARK
+            found = self._folders.get(folder)
+            if found is None:
+                found = self._folders[folder] = self._resolve(folder)
+            self._given[given] = found
+        return found
+
+    def _resolve(self, folder: Path) -> Dialect:
+        for candidate in [folder, *folder.parents]:
+            for name in CONFIG_NAMES:
+                config = candidate / name
+                if config.is_file():
+                    site = self._site(config)
+                    if site is None:  # unreadable: warned once; its pages are CommonMark
+                        return MKDOCS if self.setting == "mkdocs" else COMMONMARK
+                    if site.governs(folder):
+                        return mkdocs_dialect(site.extensions)
+            if self.setting == "auto" and _sphinx_reads_myst(candidate / "conf.py"):
+                return MYST
+            if (candidate / ".git").exists():
+                break
+        return MKDOCS if self.setting == "mkdocs" else COMMONMARK
+
+    def _site(self, config: Path) -> MkDocsSite | None:
+        if config not in self._sites:
+            try:
+                self._sites[config] = read_site(config)
+            except MkDocsConfigError as exc:
+                self._sites[config] = None
+                line = f":{exc.line}" if exc.line is not None else ""
+                self.warn(
+                    f"{self.show(exc.config)}{line}: warning: {exc.reason}; Markdown under it is read as CommonMark"
+                )
+        return self._sites[config]
+
+
+def _sphinx_reads_myst(conf: Path) -> bool:
+    """A Sphinx conf.py whose project reads `.md` as MyST (parsed, never run: sphinx_conf.py)."""
+    if not conf.is_file():
+        return False
+    from alttext_tools.scan.sphinx_conf import read_conf
+
+    sphinx = read_conf(conf)
+    return sphinx is not None and sphinx.kind(".md") == "myst"
