@@ -4,8 +4,11 @@ plus unit tests of normalising, escaping, planning, applying and verifying."""
 from __future__ import annotations
 
 import codecs
+import re
+from html.parser import HTMLParser
 from pathlib import Path
 
+import markdown
 import pytest
 from rewrite_helpers import FIXTURES, Case, decision, html_refs, md_ref, read_cases, rendered_alts
 
@@ -388,3 +391,48 @@ def test_select_decisions_default_uses_the_rules_flags() -> None:
     decisions = {image_key(i): Decision.text("New") for i in images}
     pairs, notes = select_decisions(images, decisions, evaluate_all(images))
     assert [image.src for image, _ in pairs] == ["a.png"] and len(notes) == 1
+
+
+# --------------------------------------------------------------------------- what Python-Markdown makes of our escapes
+
+
+class _Images(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.alts: list[str | None] = []
+        self.tags: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.append(tag)
+        if tag == "img":
+            self.alts.append(dict(attrs).get("alt"))
+
+    handle_startendtag = handle_starttag
+
+
+RENDERER_SYNTAX = "Use `code`, [a link](x), ![i](y), *stars*, **bold**, _under_, a\\b, $x$ and 1 | 2"
+PYTHON_MARKDOWN = ["tables", "attr_list", "md_in_html", "pymdownx.arithmatex"]
+
+
+@pytest.mark.parametrize(
+    "page",
+    [
+        'Text <img src="a.png"> more\n',
+        '<p>\n<img src="a.png">\n</p>\n',
+        '<figure markdown="span">\n  <img src="a.png">\n</figure>\n',
+        '| a | b |\n|---|---|\n| <img src="a.png"> | x |\n',
+        '![Photo](a.png){ .wide alt="photo" }\n',
+    ],
+    ids=["inline", "html-block", "md-in-html", "table-cell", "attr-list"],
+)
+def test_alt_with_markdown_syntax_survives_python_markdown(page: str) -> None:
+    """The alt written into raw HTML (or an attr_list) in a Markdown page comes out of
+    Python-Markdown as one intact <img> whose alt is exactly the text asked for."""
+    images = scan_text(page, "page.md", "markdown")
+    result = rewrite_text(page, "page.md", "markdown", images, [(images[0], Decision.text(RENDERER_SYNTAX))])
+    parsed = _Images()
+    parsed.feed(markdown.markdown(result.text, extensions=PYTHON_MARKDOWN))
+    parsed.close()
+    assert parsed.alts == [RENDERER_SYNTAX]
+    assert not {"code", "a", "em", "strong", "script", "span"} & set(parsed.tags)
+    assert not re.search(r"[`\[\]*_$|\\]", result.text[images[0].span.start : images[0].span.end].split("alt=")[-1])

@@ -272,7 +272,9 @@ def test_verification_failure_is_an_internal_error(tmp_path: Path, monkeypatch: 
     page.write_bytes(HTML)
     from alttext_tools.rewrite import edits as rewrite
 
-    monkeypatch.setattr(rewrite, "escape_html_attr", lambda value, quote, encoding="utf-8", pipe=False: value + "!")
+    monkeypatch.setattr(
+        rewrite, "escape_html_attr", lambda value, quote, encoding="utf-8", in_markdown=False: value + "!"
+    )
     outcome = fix(page, WriteBack.WRITE)
     assert outcome.status is Status.FAILED and outcome.internal
     assert outcome.message is not None and outcome.message.startswith(

@@ -23,13 +23,19 @@ from alttext_tools.text import encodable
 # which only works where attr_list is enabled; images that already have an attr_list get alt=""
 # there instead. The Markdown scanner recognises both.
 DECORATIVE_MARKER = "<!-- alttext: decorative -->"
-# What counts as "a marker is already written right after this image" (spacing and case tolerant).
-_MARKER_AFTER = re.compile(r"[ \t]*<!--[ \t]*alttext:[ \t]*decorative[ \t]*-->", re.IGNORECASE)
+# The marker comment as the scanner reads it (spacing and case tolerant).
+MARKER_COMMENT = re.compile(r"<!--[ \t]*alttext:[ \t]*decorative[ \t]*-->", re.IGNORECASE)
+# What counts as "a marker is already written right after this image".
+_MARKER_AFTER = re.compile(r"[ \t]*" + MARKER_COMMENT.pattern, re.IGNORECASE)
 
 # `&` followed by what CommonMark/HTML would decode as a character reference.
 _ENTITY_LIKE = re.compile(r"&(?:#[0-9]{1,7};|#[xX][0-9a-fA-F]{1,6};|[A-Za-z][A-Za-z0-9]{0,31};)")
-# Backslash-escaped in Markdown labels: escapes, brackets, emphasis, code spans, table cell pipes.
-_MD_BACKSLASHED = frozenset("\\[]*_`|")
+# Backslash-escaped in Markdown labels: escapes, brackets, emphasis, code spans.
+_MD_BACKSLASHED = frozenset("\\[]*_`")
+# Written as character references inside an HTML tag in a Markdown page: what Python-Markdown's inline
+# patterns that run before it sets raw HTML aside would interpret there (code spans, backslash escapes,
+# links and images, arithmatex's `$`), and "|", which would end a table cell.
+_MD_HTML_REFS = {ch: f"&#{ord(ch)};" for ch in "`\\[]$*_|"}
 
 
 class RewriteError(AltTextError):
@@ -64,14 +70,17 @@ def _char_ref(ch: str, encoding: str) -> str | None:
     return f"&#x{ord(ch):X};"
 
 
-def escape_html_attr(value: str, quote: str, encoding: str = "utf-8", *, pipe: bool = False) -> str:
+def escape_html_attr(value: str, quote: str, encoding: str = "utf-8", *, in_markdown: bool = False) -> str:
     """`value` as the inside of an HTML attribute value quoted with `quote` ('"' or "'").
 
-    `pipe`: also write "|" as `&#124;` (HTML inside Markdown may sit in a table row, where a raw
-    "|" would end the cell)."""
+    `in_markdown`: the tag sits in a Markdown page, so what a Markdown renderer would still read
+    inside it (`` ` ``, `\\`, `[`, `]`, `$`, `*`, `_`) and the "|" that would end a table cell are
+    written as numeric character references too."""
     out = []
     for ch in value:
-        if ch == "&":
+        if in_markdown and ch in _MD_HTML_REFS:
+            out.append(_MD_HTML_REFS[ch])
+        elif ch == "&":
             out.append("&amp;")
         elif ch == "<":
             out.append("&lt;")
@@ -81,8 +90,6 @@ def escape_html_attr(value: str, quote: str, encoding: str = "utf-8", *, pipe: b
             out.append("&quot;")
         elif ch == "'" and quote == "'":
             out.append("&#39;")
-        elif ch == "|" and pipe:
-            out.append("&#124;")
         else:
             out.append(_char_ref(ch, encoding) or ch)
     return "".join(out)
@@ -92,14 +99,18 @@ def escape_md_label(value: str, encoding: str = "utf-8") -> str:
     """`value` as Markdown image description text that renders back to exactly `value`.
 
     Only what could be read as syntax is escaped: backslashes, brackets, emphasis, code spans,
-    table pipes (`\\|` is a plain `|` outside tables too), `~~` strikethrough, `<` (autolinks and
-    raw HTML, written `&lt;` so Python-Markdown agrees) and `&` where it would start an entity.
+    `~~` strikethrough, `<` (autolinks and raw HTML, written `&lt;` so Python-Markdown agrees),
+    `&` where it would start an entity, and "|" as `&#124;`: a line holding a "|" (even `\\|`)
+    followed by a `---` line is a table to GFM, so a pipe in the label could turn a heading and
+    its paragraph into one.
     """
     out = []
     n = len(value)
     for i, ch in enumerate(value):
         if ch in _MD_BACKSLASHED:
             out.append("\\" + ch)
+        elif ch == "|":
+            out.append("&#124;")
         elif ch == "<":
             out.append("&lt;")
         elif ch == "&" and _ENTITY_LIKE.match(value, i):
@@ -113,9 +124,10 @@ def escape_md_label(value: str, encoding: str = "utf-8") -> str:
 
 def escape_attr_list(value: str, quote: str, encoding: str = "utf-8") -> str:
     """`value` inside a quoted attr_list value (`{ alt="..." }`): it has no backslash escapes, so
-    the quote, `&`, `<`, `>`, `}` (which would end the list) and `|` (which would end a table
-    cell) become character references."""
-    return escape_html_attr(value, quote, encoding, pipe=True).replace("}", "&#125;")
+    the quote, `&`, `<`, `>`, `}` (which would end the list), "|" (which would end a table cell) and
+    what Python-Markdown's inline patterns would read before attr_list sees the value (code spans,
+    links, emphasis: see `escape_html_attr`) become character references."""
+    return escape_html_attr(value, quote, encoding, in_markdown=True).replace("}", "&#125;")
 
 
 # --------------------------------------------------------------------------- planning
@@ -165,7 +177,7 @@ def _where(image: ImageRef) -> str:
 
 def _html_edit(text: str, image: ImageRef, value: str, encoding: str, in_markdown: bool) -> Edit:
     def escape(quote: str) -> str:
-        return escape_html_attr(value, quote, encoding, pipe=in_markdown)
+        return escape_html_attr(value, quote, encoding, in_markdown=in_markdown)
 
     if text[image.span.start : image.span.start + 1] != "<":
         raise RewriteError(f"{_where(image)}: no tag at the scanned position (file changed?)")
@@ -244,7 +256,11 @@ def _md_label_edits(text: str, image: ImageRef, decision: Decision, encoding: st
     elif decision.decorative and marker is None:
         edits.append(Edit(image.span.end, image.span.end, DECORATIVE_MARKER))
     elif not decision.decorative and marker is not None:
-        edits.append(Edit(image.span.end, marker.end(), ""))  # a described image is not decorative
+        # A described image is not decorative. The spaces before the marker go with it, unless text
+        # follows it directly: then they are what keeps that text apart from the image.
+        glued = text[marker.end() : marker.end() + 1] not in ("", " ", "\t", "\n", "\r")
+        start = text.index("<!--", image.span.end) if glued else image.span.end
+        edits.append(Edit(start, marker.end(), ""))
     if image.syntax is Syntax.MD_REFERENCE and image.ref_form in ("shortcut", "collapsed"):
         # `![ref]` / `![ref][]`: the label *is* the reference; keep it, as written, explicitly.
         closing = "][]" if image.ref_form == "collapsed" else "]"

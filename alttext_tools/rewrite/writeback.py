@@ -10,6 +10,7 @@ import errno
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
+from functools import lru_cache
 from pathlib import Path
 
 from alttext_tools.core import Decision, Finding, ImageKey, ImageRef
@@ -17,6 +18,7 @@ from alttext_tools.fsio import ReadOnlyFileError, atomic_write
 from alttext_tools.report.outcome import ExitCode
 from alttext_tools.rewrite.diff import diff_path, unified_diff
 from alttext_tools.rewrite.edits import RewriteError, VerifyError, plan_edits, rewrite_text, select_decisions
+from alttext_tools.rewrite.guard import structure_change
 from alttext_tools.scan.dispatch import kind_of
 from alttext_tools.scan.sources import SourceError, SourceText, decode
 
@@ -169,7 +171,9 @@ def fix_file(
     `edits.select_decisions`; `fixable_rules=None` means the rules' own `fixable` flags).
     Without findings nothing is edited unless `overwrite`: the safe default.
     Before writing, the file on disk must still be byte-identical to the scanned source; the
-    result is re-scanned and verified (`edits.rewrite_text`). Never raises for one bad file.
+    result is re-scanned and verified (`edits.rewrite_text`), then compared with the old text, alt
+    values masked (`guard.structure_change`): any other difference refuses the file. Never raises
+    for one bad file.
     """
     shown = display if display is not None else str(path)
     outcome = FileOutcome(shown, mode)
@@ -192,6 +196,13 @@ def fix_file(
         return _failed(outcome, f"{type(exc).__name__}: {exc}", internal=True)
     if not result.edits:
         return outcome
+    try:
+        python_markdown = kind == "markdown" and renders_with_mkdocs(path)
+        changed = structure_change(source.text, result.text, kind, python_markdown=python_markdown)
+    except Exception as exc:  # a parser failing on this page: do not write what could not be compared
+        return _failed(outcome, f"{type(exc).__name__} while comparing the page before and after: {exc}", internal=True)
+    if changed:
+        return _failed(outcome, f"{changed}; file left unchanged")
     old = source.encode(source.text)
     try:
         new = source.encode(result.text)
@@ -215,6 +226,26 @@ def fix_file(
     outcome.status = Status.CHANGED
     outcome.images = len(result.changed)
     return outcome
+
+
+def renders_with_mkdocs(path: Path) -> bool:
+    """Whether MkDocs builds this Markdown page: a mkdocs.yml (or mkdocs.yaml) in its folder or one
+    above it, up to the repository root. The guard then also compares Python-Markdown's reading."""
+    try:
+        folder = path.resolve().parent
+    except OSError:
+        return False
+    return _mkdocs_above(folder)
+
+
+@lru_cache(maxsize=1024)
+def _mkdocs_above(folder: Path) -> bool:
+    for candidate in (folder, *folder.parents):
+        if any((candidate / name).is_file() for name in ("mkdocs.yml", "mkdocs.yaml")):
+            return True
+        if (candidate / ".git").exists():
+            return False
+    return False
 
 
 def _plannable(
