@@ -130,6 +130,11 @@ def escape_attr_list(value: str, quote: str, encoding: str = "utf-8") -> str:
     return escape_html_attr(value, quote, encoding, in_markdown=True).replace("}", "&#125;")
 
 
+def shown(value: str | None, absent: str) -> str:
+    """A value for a message: quoted, or `absent` ("no alt", "no src") when there is none."""
+    return absent if value is None else repr(value)
+
+
 # --------------------------------------------------------------------------- planning
 
 
@@ -338,7 +343,7 @@ def verify(
             new.in_html_block,
             new.ignored,
         ) or (old.ref_form != new.ref_form and new.ref_form != "full"):  # ![ref] -> ![alt][ref] by design
-            change = f"{old.syntax.value} {old.src!r} -> {new.syntax.value} {new.src!r}"
+            change = f"{old.syntax.value} {shown(old.src, 'no src')} -> {new.syntax.value} {shown(new.src, 'no src')}"
             problems.append(f"{where}: the element itself changed ({change})")
             continue
         if new.span.start != _shift(old.span.start, edits):
@@ -351,13 +356,14 @@ def verify(
         if decision is None:
             if (new.alt, new.decorative, new.decorative_marker) != (old.alt, old.decorative, old.decorative_marker):
                 problems.append(
-                    f"{where}: alt changed although no decision was made for it ({old.alt!r} -> {new.alt!r})"
+                    f"{where}: alt changed although no decision was made for it "
+                    f"({shown(old.alt, 'no alt')} -> {shown(new.alt, 'no alt')})"
                 )
         elif decision.decorative:
             if new.alt != "" or (new.is_markdown_syntax and not new.decorative_marker):
-                problems.append(f"{where}: expected a decorative image, re-scan reads alt {new.alt!r}")
+                problems.append(f"{where}: expected a decorative image, re-scan reads {shown(new.alt, 'no alt')}")
         elif new.alt != decision.alt or new.decorative_marker:
-            problems.append(f"{where}: expected alt {decision.alt!r}, re-scan reads {new.alt!r}")
+            problems.append(f"{where}: expected alt {decision.alt!r}, re-scan reads {shown(new.alt, 'no alt')}")
     return problems
 
 
@@ -424,10 +430,12 @@ def select_decisions(
 ) -> tuple[list[tuple[ImageRef, Decision]], list[str]]:
     """Pair images with their decisions, keeping a human-written alt unless it is broken.
 
-    An image is edited only when one of its findings is fixable or `overwrite` is set. Fixable
-    means: the rule is in `fixable_rules` when given, else `check.rules.is_fixable` (the rules marked
-    fixable - missing-alt, empty-alt, whitespace-alt, filename-alt, placeholder-alt - on images
-    named by their alt). Returns the pairs to edit and one line per decision not applied;
+    An image that has written alt text is edited only when one of its findings is fixable or
+    `overwrite` is set; one with no alt, or an empty one, has no words to keep (a decision for a
+    `decorative-exposed` image, hidden with no alt, is written). Fixable means: the rule is in
+    `fixable_rules` when given, else `check.rules.is_fixable` (the rules marked fixable -
+    missing-alt, empty-alt, whitespace-alt, filename-alt, placeholder-alt - on images named by
+    their alt). Returns the pairs to edit and one line per decision not applied;
     decisions that ask for what is already there are dropped silently.
     """
     if fixable_rules is None:
@@ -455,7 +463,7 @@ def select_decisions(
             )
         elif is_satisfied(image, decision):
             continue
-        elif not overwrite and not rules.get(key):
+        elif not overwrite and not rules.get(key) and image.alt is not None and image.alt.strip():
             notes.append(
                 f"{where}: not changed: keeps its written alt {image.alt!r} "
                 "(no fixable finding; use --overwrite to replace it)"
