@@ -57,7 +57,7 @@ def run_pure(data: bytes, kind: str, path: str, decisions: dict[int, str]) -> by
     source = decode(data, is_html=kind == "html")
     images = scan_text(source.text, path, kind)  # type: ignore[arg-type]
     pairs = [(images[i], decision(alt)) for i, alt in decisions.items()]
-    result = rewrite_text(source.text, path, kind, images, pairs, encoding=source.encoding)
+    result = rewrite_text(source.text, path, kind, images, pairs, encoding=source.candidates or source.encoding)
     return source.encode(result.text)
 
 
@@ -355,6 +355,41 @@ def test_select_decisions_guard() -> None:
     assert "cannot be decorative" in notes[1]
     pairs, notes = select_decisions(images, decisions, findings, fixable_rules=FIXABLE, overwrite=True)
     assert [image.src for image, _ in pairs] == ["a.png", "b.png", "c.png"]
+
+
+def test_select_decisions_writes_a_reviewed_alt_where_there_is_no_alt() -> None:
+    """`decorative-exposed` (hidden, focusable, no alt at all) is not a fixable rule, but there is
+    no written alt to keep: the decision is applied, and no note shows Python's None."""
+    from alttext_tools.check.rules import evaluate_all
+
+    images = scan_text('<img src="logo.png" role="presentation" tabindex="0">', "t.html", "html")
+    findings = evaluate_all(images)
+    assert [f.rule for f in findings] == ["decorative-exposed"] and images[0].alt is None
+    pairs, notes = select_decisions(images, {image_key(images[0]): Decision.text("Company logo")}, findings)
+    assert [image.src for image, _ in pairs] == ["logo.png"] and notes == []
+
+
+@pytest.mark.parametrize("alt", ["", ' alt=""'], ids=["no-alt", "empty-alt"])
+def test_reviewed_text_for_an_exposed_decorative_image_is_written(alt: str) -> None:
+    from alttext_tools.check.rules import evaluate_all
+
+    images = scan_text(f'<img src="logo.png" role="presentation" tabindex="0"{alt}>', "t.html", "html")
+    findings = evaluate_all(images)
+    assert [f.rule for f in findings] == ["decorative-exposed"]
+    pairs, notes = select_decisions(images, {image_key(images[0]): Decision.text("Company logo")}, findings)
+    assert len(pairs) == 1 and notes == []
+
+
+def test_note_for_an_image_without_alt_never_shows_none() -> None:
+    images = scan_text('<img src="a.png">', "t.html", "html")
+    pairs, notes = select_decisions(images, {image_key(images[0]): Decision.text("x")}, [])
+    assert pairs == []
+    assert notes == ["t.html:1:1: not changed: no fixable finding for it (use --overwrite to write its alt anyway)"]
+
+
+def test_guessed_encoding_writes_a_character_as_is_only_where_every_candidate_agrees() -> None:
+    assert escape_html_attr("\u0141\u00f3d\u017a", '"', ("cp1250", "cp1252")) == "&#x141;\u00f3d&#x17A;"
+    assert escape_md_label("\u00df \u20ac", ("cp1252", "iso8859-15")) == "\u00df &#x20AC;"  # € is 0x80 / 0xA4
 
 
 def test_select_decisions_skips_ignored_and_satisfied() -> None:

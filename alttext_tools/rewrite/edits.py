@@ -38,6 +38,10 @@ _MD_BACKSLASHED = frozenset("\\[]*_`")
 _MD_HTML_REFS = {ch: f"&#{ord(ch)};" for ch in "`\\[]$*_|"}
 
 
+# The file's codec, or, for a guessed one, every codec the file could be in (`SourceText.candidates`).
+Encoding = str | tuple[str, ...]
+
+
 class RewriteError(AltTextError):
     """An edit that cannot be made safely. The message is one line for the user."""
 
@@ -63,14 +67,18 @@ class Edit:
             raise ValueError(f"bad edit range {self.start}..{self.end}")
 
 
-def _char_ref(ch: str, encoding: str) -> str | None:
-    """A numeric character reference for a character the file's encoding cannot hold."""
-    if encoding.replace("_", "-").lower() in ("utf-8", "utf8") or encodable(ch, encoding):
+def _char_ref(ch: str, encoding: Encoding) -> str | None:
+    """A numeric character reference for a character the file's encoding cannot hold, or, when the
+    encoding was guessed (a tuple of the encodings it could be), one they would not all store alike."""
+    if isinstance(encoding, str):
+        if encoding.replace("_", "-").lower() in ("utf-8", "utf8") or encodable(ch, encoding):
+            return None
+    elif all(encodable(ch, name) for name in encoding) and len({ch.encode(name) for name in encoding}) == 1:
         return None
     return f"&#x{ord(ch):X};"
 
 
-def escape_html_attr(value: str, quote: str, encoding: str = "utf-8", *, in_markdown: bool = False) -> str:
+def escape_html_attr(value: str, quote: str, encoding: Encoding = "utf-8", *, in_markdown: bool = False) -> str:
     """`value` as the inside of an HTML attribute value quoted with `quote` ('"' or "'").
 
     `in_markdown`: the tag sits in a Markdown page, so what a Markdown renderer would still read
@@ -95,7 +103,7 @@ def escape_html_attr(value: str, quote: str, encoding: str = "utf-8", *, in_mark
     return "".join(out)
 
 
-def escape_md_label(value: str, encoding: str = "utf-8") -> str:
+def escape_md_label(value: str, encoding: Encoding = "utf-8") -> str:
     """`value` as Markdown image description text that renders back to exactly `value`.
 
     Only what could be read as syntax is escaped: backslashes, brackets, emphasis, code spans,
@@ -122,7 +130,7 @@ def escape_md_label(value: str, encoding: str = "utf-8") -> str:
     return "".join(out)
 
 
-def escape_attr_list(value: str, quote: str, encoding: str = "utf-8") -> str:
+def escape_attr_list(value: str, quote: str, encoding: Encoding = "utf-8") -> str:
     """`value` inside a quoted attr_list value (`{ alt="..." }`): it has no backslash escapes, so
     the quote, `&`, `<`, `>`, `}` (which would end the list), "|" (which would end a table cell) and
     what Python-Markdown's inline patterns would read before attr_list sees the value (code spans,
@@ -154,7 +162,9 @@ def is_satisfied(image: ImageRef, decision: Decision) -> bool:
     return image.alt == decision.alt and not image.decorative_marker
 
 
-def plan_edits(text: str, decisions: Iterable[tuple[ImageRef, Decision]], *, encoding: str = "utf-8") -> list[Edit]:
+def plan_edits(
+    text: str, decisions: Iterable[tuple[ImageRef, Decision]], *, encoding: Encoding = "utf-8"
+) -> list[Edit]:
     """The edits that give each image its decided alt, touching nothing but alt values.
 
     `encoding` is the file's codec: characters it cannot hold are written as `&#x...;`.
@@ -180,7 +190,7 @@ def _where(image: ImageRef) -> str:
     return f"{image.path}:{image.line}:{image.column}"
 
 
-def _html_edit(text: str, image: ImageRef, value: str, encoding: str, in_markdown: bool) -> Edit:
+def _html_edit(text: str, image: ImageRef, value: str, encoding: Encoding, in_markdown: bool) -> Edit:
     def escape(quote: str) -> str:
         return escape_html_attr(value, quote, encoding, in_markdown=in_markdown)
 
@@ -238,7 +248,7 @@ def _html_insert(text: str, tag: StartTag, escape: Callable[[str], str]) -> Edit
     return Edit(last_end, last_end, " " + attribute)
 
 
-def _md_label_edits(text: str, image: ImageRef, decision: Decision, encoding: str) -> list[Edit]:
+def _md_label_edits(text: str, image: ImageRef, decision: Decision, encoding: Encoding) -> list[Edit]:
     """Edits for an image whose alt is its label (`![label](src)`, `![label][ref]`...).
 
     The scanner's `span` runs from `!` to the closing `)`/`]`, extended over a trailing attr_list;
@@ -278,7 +288,7 @@ def _md_label_edits(text: str, image: ImageRef, decision: Decision, encoding: st
     return edits
 
 
-def _attr_list_edit(text: str, image: ImageRef, value: str, encoding: str) -> Edit:
+def _attr_list_edit(text: str, image: ImageRef, value: str, encoding: Encoding) -> Edit:
     if image.alt_span is None:
         raise RewriteError(f"{_where(image)}: attr_list without an alt value span")
     quote = image.alt_quote
@@ -381,7 +391,7 @@ def rewrite_text(
     images: Sequence[ImageRef],
     decisions: Sequence[tuple[ImageRef, Decision]],
     *,
-    encoding: str = "utf-8",
+    encoding: Encoding = "utf-8",
 ) -> Rewrite:
     """Plan, apply, re-scan and verify. Raises RewriteError/VerifyError (one line) when unsafe.
 
@@ -430,14 +440,16 @@ def select_decisions(
 ) -> tuple[list[tuple[ImageRef, Decision]], list[str]]:
     """Pair images with their decisions, keeping a human-written alt unless it is broken.
 
-    An image that has written alt text is edited only when one of its findings is fixable or
-    `overwrite` is set; one with no alt, or an empty one, has no words to keep (a decision for a
-    `decorative-exposed` image, hidden with no alt, is written). Fixable means: the rule is in
+    An image is edited only when one of its findings is fixable or `overwrite` is set, or when it is
+    `decorative-exposed` (hidden, yet exposed: "give it a text alternative") and the decision gives
+    it text. Fixable means: the rule is in
     `fixable_rules` when given, else `check.rules.is_fixable` (the rules marked fixable -
     missing-alt, empty-alt, whitespace-alt, filename-alt, placeholder-alt - on images named by
     their alt). Returns the pairs to edit and one line per decision not applied;
     decisions that ask for what is already there are dropped silently.
     """
+    findings = list(findings)
+    exposed = {image_key(f.image) for f in findings if f.rule == "decorative-exposed"}
     if fixable_rules is None:
         findings = [f for f in findings if is_fixable(f)]
     else:
@@ -463,11 +475,16 @@ def select_decisions(
             )
         elif is_satisfied(image, decision):
             continue
-        elif not overwrite and not rules.get(key) and image.alt is not None and image.alt.strip():
-            notes.append(
-                f"{where}: not changed: keeps its written alt {image.alt!r} "
-                "(no fixable finding; use --overwrite to replace it)"
-            )
+        elif not overwrite and not rules.get(key) and not (key in exposed and not decision.decorative):
+            if image.alt is None:
+                notes.append(
+                    f"{where}: not changed: no fixable finding for it (use --overwrite to write its alt anyway)"
+                )
+            else:
+                notes.append(
+                    f"{where}: not changed: keeps its written alt {image.alt!r} "
+                    "(no fixable finding; use --overwrite to replace it)"
+                )
         else:
             pairs.append((image, decision))
     return pairs, notes
