@@ -32,6 +32,12 @@ SAME = [
         '<figure markdown="span">\n![](a.png)\n</figure>\n',
         '<figure markdown="span">\n![A fox](a.png)\n</figure>\n',
     ),
+    (
+        "md-admonition-body",  # an indented code block to markdown-it, the admonition's body to MkDocs
+        "markdown",
+        "!!! note\n\n    Text ![](a.png) more\n",
+        "!!! note\n\n    Text ![A fox](a.png) more\n",
+    ),
     ("html-insert", "html", '<p>x <img src="a.png"> y</p>', '<p>x <img src="a.png" alt="A &lt;b&gt;"> y</p>'),
     (
         "html-insert-own-line",
@@ -77,6 +83,15 @@ def test_python_markdown_reading_is_compared_only_for_mkdocs_pages() -> None:
     old, new = 'T <img src="a.png"> u\n', 'T <img src="a.png" alt="see [a](b)"> u\n'
     assert structure_change(old, new, "markdown") is None
     problem = structure_change(old, new, "markdown", python_markdown=True)
+    assert problem is not None and "Python-Markdown" in problem
+
+
+def test_indented_code_is_code_outside_mkdocs_and_to_python_markdown() -> None:
+    admonition = ("!!! note\n\n    Text ![](a.png) more\n", "!!! note\n\n    Text ![A fox](a.png) more\n")
+    problem = structure_change(*admonition, "markdown")
+    assert problem is not None and "code_block" in problem
+    code = ("Code:\n\n    x = ![](a.png)\n", "Code:\n\n    x = ![A fox](a.png)\n")
+    problem = structure_change(*code, "markdown", python_markdown=True)
     assert problem is not None and "Python-Markdown" in problem
 
 

@@ -52,7 +52,8 @@ def structure_change(old: str, new: str, kind: str, *, python_markdown: bool = F
         return _first_difference("html.parser", html_events(old), html_events(new))
     if kind != "markdown":
         return None
-    problem = _first_difference("markdown-it", markdown_events(old), markdown_events(new))
+    reading = markdown_events_mkdocs if python_markdown else markdown_events
+    problem = _first_difference("markdown-it", reading(old), reading(new))
     if problem is None and python_markdown and _python_markdown_installed():
         problem = _first_difference(
             "Python-Markdown", html_events(python_markdown_html(old)), html_events(python_markdown_html(new))
@@ -194,13 +195,15 @@ def _markdown_it() -> MarkdownIt:
     return md
 
 
-def markdown_events(text: str) -> list[Event]:
+def markdown_events(text: str, *, code_blocks: bool = False) -> list[Event]:
     """markdown-it's token stream (type, tag, nesting, attributes, markup, content) with alt values
     masked: an image's label, raw HTML alt attributes, decorative markers, and the attr_list that
     follows an image (`{ width=100 alt="..." }`: its items are the image's attributes, which the
-    rewriter's verification compares one by one)."""
+    rewriter's verification compares one by one). `code_blocks`: read the content of indented code
+    blocks as Markdown too (on a MkDocs page they are often the body of an admonition or a tab,
+    and Python-Markdown's reading, compared as well, shows a real code block as code)."""
     events: list[Event] = []
-    for event in _token_events(_markdown_it().parse(text)):
+    for event in _token_events(_markdown_it().parse(text), code_blocks):
         if event[0] == "text" and events and events[-1][0] == "text":
             event = ("text", f"{events[-1][1]}{event[1]}")
             events.pop()
@@ -208,6 +211,10 @@ def markdown_events(text: str) -> list[Event]:
     # Text runs as HTML shows them (code spans and blocks are other tokens, compared as written).
     events = [("text", _SPACES.sub(" ", str(e[1]))) if e[0] == "text" else e for e in events]
     return _trim(events, lambda event: event[0] not in _INLINE_TOKENS)
+
+
+def markdown_events_mkdocs(text: str) -> list[Event]:
+    return markdown_events(text, code_blocks=True)
 
 
 def _trim(events: list[Event], ends_text: Callable[[Event], bool]) -> list[Event]:
@@ -224,7 +231,7 @@ def _trim(events: list[Event], ends_text: Callable[[Event], bool]) -> list[Event
     return out
 
 
-def _token_events(tokens: Sequence[Token]) -> Iterator[Event]:
+def _token_events(tokens: Sequence[Token], code_blocks: bool) -> Iterator[Event]:
     after_image = False
     in_attr_list = False  # inside the attr_list that follows an image (it may hold emphasis etc.)
     for token in tokens:
@@ -263,11 +270,14 @@ def _token_events(tokens: Sequence[Token]) -> Iterator[Event]:
         if token.type == "text":
             yield ("text", token.content)
             continue
+        if token.type == "code_block" and code_blocks:
+            yield ("code_block", tuple(markdown_events(token.content, code_blocks=True)))
+            continue
         content = "" if token.type == "inline" else token.content
         attrs = tuple(sorted((k, str(v)) for k, v in token.attrs.items()))
         yield (token.type, token.tag, token.nesting, attrs, token.markup, token.info, content)
         if token.children:
-            yield from _token_events(token.children)
+            yield from _token_events(token.children, code_blocks)
 
 
 # --------------------------------------------------------------------------- Python-Markdown
