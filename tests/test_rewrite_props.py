@@ -330,8 +330,13 @@ def check(text: str, kind: str, data: st.DataObject) -> None:
             else:
                 assert after[k] == before[k]
 
-    # The page reads the same once alt values are masked (markdown-it, Python-Markdown, html.parser).
-    assert structure_change(text, new_text, kind, python_markdown=True) is None
+    # The page reads the same once alt values are masked (markdown-it, html.parser), and to
+    # Python-Markdown too, unless a replaced label spanned lines: joining them can make a setext
+    # underline apply to Python-Markdown's one-line heading (the guard then refuses the file).
+    assert structure_change(text, new_text, kind) is None
+    joined = any((span := images[i].alt_span) is not None and "\n" in text[span.start : span.end] for i in chosen)
+    if not joined:
+        assert structure_change(text, new_text, kind, python_markdown=True) is None
 
     # Idempotent: the same decisions on the output change nothing.
     again = rewrite_text(new_text, path, kind, new_images, [(new_images[i], d) for i, d in decided.items()])

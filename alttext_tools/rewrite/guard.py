@@ -82,10 +82,11 @@ def _show(event: Event) -> str:
         text = f"</{event[1]}>"
     elif kind in ("text", "comment", "declaration", "processing instruction"):
         text = f"{kind} {event[1]!r}"
-    elif kind in ("html_block", "html_inline", "markdown"):
-        text = f"{kind} " + ", ".join(_show(inner) for inner in event[1][:3])  # type: ignore[index]
+    elif kind in ("html_block", "html_inline", "markdown", "code_block") and isinstance(event[1], tuple):
+        text = f"{kind} " + ", ".join(_show(inner) for inner in event[1][:3])
     elif kind == "image":
-        text = "an image"
+        src = [value for name, value in event[1] if name == "src"] if isinstance(event[1], tuple) else []
+        text = f"an image of {src[0]!r}" if src else "an image"
     else:  # a markdown-it token: (type, tag, nesting, attrs, markup, info, content)
         text = str(kind) + (f" {event[6]!r}" if event[6] else "")
     return text if len(text) <= 80 else text[:77] + "..."
@@ -214,6 +215,7 @@ def markdown_events(text: str, *, code_blocks: bool = False) -> list[Event]:
 
 
 def markdown_events_mkdocs(text: str) -> list[Event]:
+    """`markdown_events` for a page MkDocs builds."""
     return markdown_events(text, code_blocks=True)
 
 
