@@ -80,9 +80,7 @@ def main() -> int:
     rewrite, guard, with_pm = (statistics.median(t) for t in (rewrite_times, guard_times, python_markdown_times))
     size = sum(len(text) for _, text, _ in rewritten) / 1e6
     print(f"corpus: {corpus}")
-    print(
-        f"files rewritten: {len(rewritten)} ({images} images, {size:.1f} M characters), refused by the guard: {refused}"
-    )
+    print(f"files rewritten: {len(rewritten)} ({images} images, {size:.1f} M characters), guard refused: {refused}")
     print(f"rewrite (plan, apply, re-scan, verify): {rewrite:.2f} s")
     print(f"guard, markdown-it / html.parser:        {guard:.2f} s ({guard / rewrite:.0%} of the rewrite)")
     print(f"guard, plus Python-Markdown (MkDocs):    {with_pm:.2f} s ({with_pm / rewrite:.0%} of the rewrite)")

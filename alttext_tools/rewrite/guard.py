@@ -9,10 +9,11 @@ for HTML. Any other difference is reported in one line. Pure: no I/O (docs/rewri
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator, Sequence
+import threading
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from functools import lru_cache
 from html.parser import HTMLParser
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from alttext_tools.rewrite.edits import MARKER_COMMENT
 
@@ -52,8 +53,7 @@ def structure_change(old: str, new: str, kind: str, *, python_markdown: bool = F
         return _first_difference("html.parser", html_events(old), html_events(new))
     if kind != "markdown":
         return None
-    reading = markdown_events_mkdocs if python_markdown else markdown_events
-    problem = _first_difference("markdown-it", reading(old), reading(new))
+    problem = _markdown_it_difference(old, new, code_blocks=python_markdown)
     if problem is None and python_markdown and _python_markdown_installed():
         problem = _first_difference(
             "Python-Markdown", html_events(python_markdown_html(old)), html_events(python_markdown_html(new))
@@ -186,6 +186,10 @@ def html_events(text: str, *, markdown: bool = False) -> list[Event]:
 
 @lru_cache(maxsize=1)
 def _markdown_it() -> MarkdownIt:
+    return _markdown_it_config()
+
+
+def _markdown_it_config() -> MarkdownIt:
     """The scanner's reading (CommonMark + tables, links as written). Character references stay as
     written in text: they never change the structure, and it keeps an attr_list one text token."""
     from markdown_it import MarkdownIt
@@ -196,6 +200,14 @@ def _markdown_it() -> MarkdownIt:
     return md
 
 
+@lru_cache(maxsize=1)
+def _markdown_it_blocks() -> MarkdownIt:
+    """`_markdown_it` that stops at blocks: inline content is parsed on demand."""
+    md = _markdown_it_config()
+    md.disable("inline")
+    return md
+
+
 def markdown_events(text: str, *, code_blocks: bool = False) -> list[Event]:
     """markdown-it's token stream (type, tag, nesting, attributes, markup, content) with alt values
     masked: an image's label, raw HTML alt attributes, decorative markers, and the attr_list that
@@ -203,20 +215,57 @@ def markdown_events(text: str, *, code_blocks: bool = False) -> list[Event]:
     rewriter's verification compares one by one). `code_blocks`: read the content of indented code
     blocks as Markdown too (on a MkDocs page they are often the body of an admonition or a tab,
     and Python-Markdown's reading, compared as well, shows a real code block as code)."""
-    events: list[Event] = []
-    for event in _token_events(_markdown_it().parse(text), code_blocks):
-        if event[0] == "text" and events and events[-1][0] == "text":
-            event = ("text", f"{events[-1][1]}{event[1]}")
-            events.pop()
-        events.append(event)
+    return _joined(_token_events(_markdown_it().parse(text), code_blocks))
+
+
+def _markdown_it_difference(old: str, new: str, *, code_blocks: bool) -> str | None:
+    """`_first_difference` of the two texts' `markdown_events`, computed the cheap way: both are
+    parsed into blocks first, and only the inline content that differs is parsed further (the same
+    content, with the same link reference definitions, parses the same)."""
+    md = _markdown_it_blocks()
+    old_env: dict[str, Any] = {}
+    new_env: dict[str, Any] = {}
+    old_tokens, new_tokens = md.parse(old, old_env), md.parse(new, new_env)
+    problem = _first_difference(
+        "markdown-it", list(_token_events(old_tokens, code_blocks)), list(_token_events(new_tokens, code_blocks))
+    )
+    if problem is None and _references(old_env) != _references(new_env):
+        problem = "the edit would change the page's link reference definitions"
+    if problem is not None:
+        return problem
+    old_inline = [t for t in old_tokens if t.type == "inline"]
+    new_inline = [t for t in new_tokens if t.type == "inline"]
+    for before, after in zip(old_inline, new_inline):
+        if before.content != after.content:
+            problem = _first_difference(
+                "markdown-it", _inline_events(before.content, md, old_env), _inline_events(after.content, md, new_env)
+            )
+            if problem is not None:
+                return problem
+    return None
+
+
+def _references(env: dict[str, Any]) -> dict[str, tuple[str, str]]:
+    return {label: (ref.get("href", ""), ref.get("title", "")) for label, ref in env.get("references", {}).items()}
+
+
+def _inline_events(content: str, md: MarkdownIt, env: dict[str, Any]) -> list[Event]:
+    children: list[Token] = []
+    md.inline.parse(content, md, env, children)
+    return _joined(_token_events(children, code_blocks=False))
+
+
+def _joined(events: Iterable[Event]) -> list[Event]:
+    """Adjacent text joined and shown as HTML shows it; white space that ends a block dropped."""
+    out: list[Event] = []
+    for event in events:
+        if event[0] == "text" and out and out[-1][0] == "text":
+            event = ("text", f"{out[-1][1]}{event[1]}")
+            out.pop()
+        out.append(event)
     # Text runs as HTML shows them (code spans and blocks are other tokens, compared as written).
-    events = [("text", _SPACES.sub(" ", str(e[1]))) if e[0] == "text" else e for e in events]
-    return _trim(events, lambda event: event[0] not in _INLINE_TOKENS)
-
-
-def markdown_events_mkdocs(text: str) -> list[Event]:
-    """`markdown_events` for a page MkDocs builds."""
-    return markdown_events(text, code_blocks=True)
+    out = [("text", _SPACES.sub(" ", str(e[1]))) if e[0] == "text" else e for e in out]
+    return _trim(out, lambda event: event[0] not in _INLINE_TOKENS)
 
 
 def _trim(events: list[Event], ends_text: Callable[[Event], bool]) -> list[Event]:
@@ -269,7 +318,7 @@ def _token_events(tokens: Sequence[Token], code_blocks: bool) -> Iterator[Event]
         if token.type in ("html_block", "html_inline"):
             yield (token.type, tuple(html_events(token.content, markdown=True)))
             continue
-        if token.type == "text":
+        if token.type in ("text", "text_special"):  # text_special: an escaped character
             yield ("text", token.content)
             continue
         if token.type == "code_block" and code_blocks:
@@ -292,8 +341,17 @@ def _python_markdown_installed() -> bool:
     return find_spec("markdown") is not None
 
 
+_PYTHON_MARKDOWN_LOCK = threading.Lock()  # one converter, reset between pages, used by one thread at a time
+
+
 def python_markdown_html(text: str) -> str:
     """The HTML Python-Markdown (as MkDocs runs it) makes of `text`. Imported only when needed."""
+    with _PYTHON_MARKDOWN_LOCK:
+        return str(_python_markdown().reset().convert(text))
+
+
+@lru_cache(maxsize=1)
+def _python_markdown() -> Any:
     import markdown
 
-    return str(markdown.Markdown(extensions=list(PYTHON_MARKDOWN_EXTENSIONS)).convert(text))
+    return markdown.Markdown(extensions=list(PYTHON_MARKDOWN_EXTENSIONS))
