@@ -174,3 +174,100 @@ def test_many_files_fixed_in_parallel_match_serial(tmp_path: Path) -> None:
         b"# Page 0\r\n\r\n![Figure 3 of part0/page0.md & &lt;more>](img0.png)\r\n\r\n"
         b"<img src='x0.png' alt='Figure 5 of part0/page0.md &amp; &lt;more&gt;'>\r\n"
     )
+
+
+def decide_all(root: Path, new_alt: str = "Alt for {src}") -> Path:
+    """`check --format json` with a new_alt for every entry, written to root/d.json."""
+    entries = json.loads(alttext("check", "--format", "json", cwd=root).stdout)
+    for entry in entries:
+        entry["new_alt"] = new_alt.format(src=entry["src"])
+    (root / "d.json").write_text(json.dumps(entries), encoding="utf-8")
+    return root / "d.json"
+
+
+@pytest.mark.parametrize(
+    ("page", "new_alt", "written"),
+    [
+        (
+            "# Report\n\n![](chart.png)\n---\nNext section text.\n",
+            "Revenue | costs by quarter",
+            "# Report\n\n![Revenue &#124; costs by quarter](chart.png)\n---\nNext section text.\n",
+        ),
+        ("![](fm.png)\n--\n![|]()\n", "a|b", "![a&#124;b](fm.png)\n--\n![|]()\n"),
+    ],
+    ids=["heading", "setext-and-pipe-label"],
+)
+def test_pipe_in_alt_keeps_the_page_structure(tmp_path: Path, page: str, new_alt: str, written: str) -> None:
+    """A "|" written into a label must not turn a heading and paragraph into a table (nor end in
+    "internal error: image count changed", exit 4)."""
+    from markdown_it import MarkdownIt
+
+    (tmp_path / "a.md").write_text(page, encoding="utf-8")
+    decide_all(tmp_path, new_alt)
+    proc = alttext("fix", "--from", "d.json", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "a.md").read_text(encoding="utf-8") == written
+    parser = MarkdownIt("commonmark").enable("table")
+    assert [t.type for t in parser.parse(written)] == [t.type for t in parser.parse(page)]
+
+
+def test_reapplying_a_decisions_file_is_a_no_op(tmp_path: Path) -> None:
+    """Several images on one line: after the first run the later ones have moved right. Entries whose
+    image already carries their new_alt are done; the second run changes nothing and exits 0."""
+    (tmp_path / "a.md").write_text("Icons: ![](a.png) ![](b.png) ![](c.png)\n", encoding="utf-8")
+    (tmp_path / "p.html").write_text('<p>Icons: <img src="a.png"><img src="b.png"></p>\n', encoding="utf-8")
+    decide_all(tmp_path)
+    first = alttext("fix", "--from", "d.json", cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    after = {p: p.read_bytes() for p in (tmp_path / "a.md", tmp_path / "p.html")}
+    assert (
+        after[tmp_path / "a.md"] == b"Icons: ![Alt for a.png](a.png) ![Alt for b.png](b.png) ![Alt for c.png](c.png)\n"
+    )
+    for args in (["--check"], [], ["--diff"]):
+        again = alttext("fix", "--from", "d.json", *args, cwd=tmp_path)
+        assert again.returncode == 0, again.stderr
+        assert b"no image at this position" not in again.stderr and again.stdout == b""
+        assert {p: p.read_bytes() for p in after} == after
+
+
+def test_reviewed_alt_for_a_hidden_image_without_alt_is_written(tmp_path: Path) -> None:
+    """`decorative-exposed` with no alt at all: there is no written alt to keep, so the reviewed
+    new_alt is written; no message ever shows Python's None."""
+    (tmp_path / "p.html").write_text('<p><img src="logo.png" role="presentation" tabindex="0"></p>\n', encoding="utf-8")
+    entries = json.loads(alttext("check", "--format", "json", cwd=tmp_path).stdout)
+    assert [(e["rule"], e["alt"]) for e in entries] == [("decorative-exposed", None)]
+    decide_all(tmp_path, "Company logo")
+    proc = alttext("fix", "--from", "d.json", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert b"None" not in proc.stderr
+    written = (tmp_path / "p.html").read_text(encoding="utf-8")
+    assert written == '<p><img src="logo.png" role="presentation" tabindex="0" alt="Company logo"></p>\n'
+
+
+def test_diff_and_check_write_nothing_not_even_the_cache(tmp_path: Path) -> None:
+    """With a model (a scripted OpenAI-compatible server), `--diff`, `--check` and both together
+    leave every file as it was: no alt-text cache is created. A real run then writes it."""
+    from openai_servers import FakeOpenAI, Reply, completion
+
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "fox.png").write_bytes((FIXTURES / "site" / "img" / "logo.png").read_bytes())
+    (tmp_path / "docs" / "index.md").write_text("# Fox\n\n![](fox.png)\n", encoding="utf-8")
+
+    def snapshot() -> dict[Path, bytes]:
+        return {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file() and ".git" not in p.parts}
+
+    before = snapshot()
+    server_args = ["--backend", "openai", "--model", "fake"]
+    with FakeOpenAI(lambda seen, n: Reply(body=completion()), models=["fake"]) as server:
+        for mode, code in ((["--diff"], 0), (["--check"], 1), (["--check", "--diff"], 1)):
+            proc = alttext("fix", "docs", *server_args, "--base-url", server.base_url, *mode, cwd=tmp_path)
+            assert proc.returncode == code, proc.stderr
+            assert snapshot() == before, mode
+        assert server.chats
+        proc = alttext("fix", "docs", *server_args, "--base-url", server.base_url, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / ".alttext-cache.jsonl").is_file()
+    assert (tmp_path / "docs" / "index.md").read_text(
+        encoding="utf-8"
+    ) == "# Fox\n\n![A red square on white](fox.png)\n"

@@ -125,6 +125,43 @@ def test_src_guard_null_and_missing() -> None:
     assert load([item]).decide(IMAGES)
 
 
+def test_entry_already_applied_on_its_line_is_done() -> None:
+    """After a first run, images later on a line have moved right: an entry that finds, on its line,
+    an image with its src already carrying its new_alt is done, not stale."""
+    before = "Icons: ![](a.png) ![](b.png) ![](c.png)\n"
+    items = [
+        {
+            "path": "docs/i.md",
+            "line": 1,
+            "column": image.column,
+            "src": image.src,
+            "alt": "",
+            "new_alt": f"Alt {image.src}",
+        }
+        for image in scan_text(before, "docs/i.md", "markdown")
+    ]
+    after = "Icons: ![Alt a.png](a.png) ![Alt b.png](b.png) ![Alt c.png](c.png)\n"
+    fd = load(items)
+    decided = fd.decide(scan_text(after, "docs/i.md", "markdown"))
+    assert list(decided.values()) == [Decision.text("Alt a.png", "file")]  # still at its place: satisfied
+    assert fd.unmatched(["docs/i.md"]) == [] and fd.problems == []
+
+
+def test_moved_entry_not_yet_applied_is_still_reported() -> None:
+    items = [{"path": "docs/i.md", "line": 1, "column": 19, "src": "b.png", "new_alt": "Alt b"}]  # now at 20
+    fd = load(items)
+    assert fd.decide(scan_text("Icons: ![x](a.png) ![](b.png)\n", "docs/i.md", "markdown")) == {}
+    [problem] = fd.unmatched(["docs/i.md"])
+    assert "no image at this position any more" in str(problem)
+
+
+def test_src_guard_names_a_missing_src_in_words() -> None:
+    fd = load([entry(1, 1, src="a.png")])
+    assert fd.decide(scan_text("<img alt=x>", "docs/page.html", "html")) == {}
+    [problem] = fd.problems
+    assert "src is now none, not 'a.png'" in str(problem) and "None" not in str(problem)
+
+
 def test_entries_without_new_alt_are_skipped() -> None:
     fd = load([entry(1, 4, ...), entry(3, 3, None, src="b.png")])
     assert fd.entries == [] and fd.skipped == 2

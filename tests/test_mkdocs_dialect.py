@@ -251,7 +251,7 @@ def test_plugin_check_reports_images_in_blocks(material: Path, plugin_env: dict[
         capture_output=True,
         text=True,
     )
-    warnings = re.findall(r"^WARNING\s+-\s+alttext_tools: (\S+:\d+:\d+): (\S+)", proc.stderr, re.M)
+    warnings = re.findall(r"^WARNING\s+-\s+alttext: (\S+:\d+:\d+): (\S+)", proc.stderr, re.M)
     assert ("docs/index.md:17:5", "empty-alt") in warnings  # in `!!! tip`
     assert ("docs/guide/install.md:18:9", "empty-alt") in warnings  # in a tab in a tab
     assert ("docs/guide/install.md:43:13", "empty-alt") in warnings  # details in a tab in a list item

@@ -4,8 +4,11 @@ plus unit tests of normalising, escaping, planning, applying and verifying."""
 from __future__ import annotations
 
 import codecs
+import re
+from html.parser import HTMLParser
 from pathlib import Path
 
+import markdown
 import pytest
 from rewrite_helpers import FIXTURES, Case, decision, html_refs, md_ref, read_cases, rendered_alts
 
@@ -54,7 +57,7 @@ def run_pure(data: bytes, kind: str, path: str, decisions: dict[int, str]) -> by
     source = decode(data, is_html=kind == "html")
     images = scan_text(source.text, path, kind)  # type: ignore[arg-type]
     pairs = [(images[i], decision(alt)) for i, alt in decisions.items()]
-    result = rewrite_text(source.text, path, kind, images, pairs, encoding=source.encoding)
+    result = rewrite_text(source.text, path, kind, images, pairs, encoding=source.candidates or source.encoding)
     return source.encode(result.text)
 
 
@@ -354,6 +357,41 @@ def test_select_decisions_guard() -> None:
     assert [image.src for image, _ in pairs] == ["a.png", "b.png", "c.png"]
 
 
+def test_select_decisions_writes_a_reviewed_alt_where_there_is_no_alt() -> None:
+    """`decorative-exposed` (hidden, focusable, no alt at all) is not a fixable rule, but there is
+    no written alt to keep: the decision is applied, and no note shows Python's None."""
+    from alttext_tools.check.rules import evaluate_all
+
+    images = scan_text('<img src="logo.png" role="presentation" tabindex="0">', "t.html", "html")
+    findings = evaluate_all(images)
+    assert [f.rule for f in findings] == ["decorative-exposed"] and images[0].alt is None
+    pairs, notes = select_decisions(images, {image_key(images[0]): Decision.text("Company logo")}, findings)
+    assert [image.src for image, _ in pairs] == ["logo.png"] and notes == []
+
+
+@pytest.mark.parametrize("alt", ["", ' alt=""'], ids=["no-alt", "empty-alt"])
+def test_reviewed_text_for_an_exposed_decorative_image_is_written(alt: str) -> None:
+    from alttext_tools.check.rules import evaluate_all
+
+    images = scan_text(f'<img src="logo.png" role="presentation" tabindex="0"{alt}>', "t.html", "html")
+    findings = evaluate_all(images)
+    assert [f.rule for f in findings] == ["decorative-exposed"]
+    pairs, notes = select_decisions(images, {image_key(images[0]): Decision.text("Company logo")}, findings)
+    assert len(pairs) == 1 and notes == []
+
+
+def test_note_for_an_image_without_alt_never_shows_none() -> None:
+    images = scan_text('<img src="a.png">', "t.html", "html")
+    pairs, notes = select_decisions(images, {image_key(images[0]): Decision.text("x")}, [])
+    assert pairs == []
+    assert notes == ["t.html:1:1: not changed: no fixable finding for it (use --overwrite to write its alt anyway)"]
+
+
+def test_guessed_encoding_writes_a_character_as_is_only_where_every_candidate_agrees() -> None:
+    assert escape_html_attr("\u0141\u00f3d\u017a", '"', ("cp1250", "cp1252")) == "&#x141;\u00f3d&#x17A;"
+    assert escape_md_label("\u00df \u20ac", ("cp1252", "iso8859-15")) == "\u00df &#x20AC;"  # € is 0x80 / 0xA4
+
+
 def test_select_decisions_skips_ignored_and_satisfied() -> None:
     text = '<img src="a.png" data-alttext-ignore><img src="b.png" alt="Same">'
     images = scan_text(text, "t.html", "html")
@@ -388,3 +426,48 @@ def test_select_decisions_default_uses_the_rules_flags() -> None:
     decisions = {image_key(i): Decision.text("New") for i in images}
     pairs, notes = select_decisions(images, decisions, evaluate_all(images))
     assert [image.src for image, _ in pairs] == ["a.png"] and len(notes) == 1
+
+
+# --------------------------------------------------------------------------- what Python-Markdown makes of our escapes
+
+
+class _Images(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.alts: list[str | None] = []
+        self.tags: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.append(tag)
+        if tag == "img":
+            self.alts.append(dict(attrs).get("alt"))
+
+    handle_startendtag = handle_starttag
+
+
+RENDERER_SYNTAX = "Use `code`, [a link](x), ![i](y), *stars*, **bold**, _under_, a\\b, $x$ and 1 | 2"
+PYTHON_MARKDOWN = ["tables", "attr_list", "md_in_html", "pymdownx.arithmatex"]
+
+
+@pytest.mark.parametrize(
+    "page",
+    [
+        'Text <img src="a.png"> more\n',
+        '<p>\n<img src="a.png">\n</p>\n',
+        '<figure markdown="span">\n  <img src="a.png">\n</figure>\n',
+        '| a | b |\n|---|---|\n| <img src="a.png"> | x |\n',
+        '![Photo](a.png){ .wide alt="photo" }\n',
+    ],
+    ids=["inline", "html-block", "md-in-html", "table-cell", "attr-list"],
+)
+def test_alt_with_markdown_syntax_survives_python_markdown(page: str) -> None:
+    """The alt written into raw HTML (or an attr_list) in a Markdown page comes out of
+    Python-Markdown as one intact <img> whose alt is exactly the text asked for."""
+    images = scan_text(page, "page.md", "markdown")
+    result = rewrite_text(page, "page.md", "markdown", images, [(images[0], Decision.text(RENDERER_SYNTAX))])
+    parsed = _Images()
+    parsed.feed(markdown.markdown(result.text, extensions=PYTHON_MARKDOWN))
+    parsed.close()
+    assert parsed.alts == [RENDERER_SYNTAX]
+    assert not {"code", "a", "em", "strong", "script", "span"} & set(parsed.tags)
+    assert not re.search(r"[`\[\]*_$|\\]", result.text[images[0].span.start : images[0].span.end].split("alt=")[-1])

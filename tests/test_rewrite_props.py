@@ -16,6 +16,7 @@ from rewrite_helpers import rendered_alts
 
 from alttext_tools.core import AltKind, Decision, ImageRef
 from alttext_tools.rewrite.edits import _MARKER_AFTER, rewrite_text
+from alttext_tools.rewrite.guard import structure_change
 from alttext_tools.scan.dispatch import scan_text
 from alttext_tools.text import normalize_alt
 
@@ -207,7 +208,9 @@ def md_image(draw: st.DrawFn) -> str:
 def md_docs(draw: st.DrawFn) -> str:
     blocks = ["# Title"]
     for _ in range(draw(st.integers(1, 4))):
-        shape = draw(st.sampled_from(["paragraph", "paragraph", "list", "quote", "table", "html-block", "code"]))
+        shape = draw(
+            st.sampled_from(["paragraph", "paragraph", "list", "quote", "table", "html-block", "code", "setext"])
+        )
         images = draw(st.lists(md_image(), min_size=1, max_size=3))
         line = " and ".join(images)
         if shape == "paragraph":
@@ -222,6 +225,8 @@ def md_docs(draw: st.DrawFn) -> str:
             blocks.append(f"| {header} |\n|{'---|' * len(images)}\n| {cells} |")
         elif shape == "html-block":
             blocks.append(f'<div align="center">\n  {draw(html_tag()).replace(chr(10), " ")}\n</div>')
+        elif shape == "setext":  # a line under an image line: a heading, or a table if the line held a "|"
+            blocks.append(f"{line}\n{draw(st.sampled_from(['---', '--', '===', '-', ':--']))}\nNext line {line}")
         else:
             blocks.append(f"```\n{line}\n```")
     blocks.append("[r1]: r1.png\n[ref two]: r2.png 'Two'")
@@ -325,6 +330,14 @@ def check(text: str, kind: str, data: st.DataObject) -> None:
             else:
                 assert after[k] == before[k]
 
+    # The page reads the same once alt values are masked (markdown-it, html.parser), and to
+    # Python-Markdown too, unless a replaced label spanned lines: joining them can make a setext
+    # underline apply to Python-Markdown's one-line heading (the guard then refuses the file).
+    assert structure_change(text, new_text, kind) is None
+    joined = any((span := images[i].alt_span) is not None and "\n" in text[span.start : span.end] for i in chosen)
+    if not joined:
+        assert structure_change(text, new_text, kind, python_markdown=True) is None
+
     # Idempotent: the same decisions on the output change nothing.
     again = rewrite_text(new_text, path, kind, new_images, [(new_images[i], d) for i, d in decided.items()])
     assert again.edits == () and again.text == new_text
@@ -351,3 +364,87 @@ def test_markdown_label_escaping_round_trips(alt: str) -> None:
     for preset in ("commonmark", "gfm"):
         assert rendered_alts(f"![{escape_md_label(value)}](x.png)\n", preset) == [value]
         assert rendered_alts(f"| h |\n|---|\n| ![{escape_md_label(value)}](x.png) |\n", preset) == [value]
+
+
+# --------------------------------------------------------------------------- the guard sees other changes
+
+# Inserted outside every image: each changes what a reader makes of the page, or nothing at all.
+# (White space alone is left to Markdown: in HTML text the guard reads runs of it as one space.)
+_MUTATIONS = ["|", "\n---\n", "`", "*", "x", "\n\n# h\n", "<b>", "](y)", "\\", "&amp;", "<!-- c -->"]
+
+
+def _unmasked_markdown(text: str) -> list[tuple[object, ...]]:
+    """markdown-it's full token stream, alts included (an independent reading)."""
+    from markdown_it import MarkdownIt
+
+    md = MarkdownIt("commonmark").enable("table")
+    out: list[tuple[object, ...]] = []
+
+    def walk(tokens: list) -> None:  # type: ignore[type-arg]
+        for t in tokens:
+            out.append((t.type, t.tag, t.nesting, sorted(t.attrs.items()), t.content if t.type != "inline" else ""))
+            if t.children:
+                walk(t.children)
+
+    walk(md.parse(text))
+    return out
+
+
+class _AllEvents(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.events: list[tuple[object, ...]] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.events.append(("start", tag, attrs))
+
+    def handle_endtag(self, tag: str) -> None:
+        self.events.append(("end", tag))
+
+    def handle_data(self, data: str) -> None:
+        self.events.append(("data", data))
+
+    def handle_comment(self, data: str) -> None:
+        self.events.append(("comment", data))
+
+
+def _unmasked_html(text: str) -> list[tuple[object, ...]]:
+    parser = _AllEvents()
+    parser.feed(text)
+    parser.close()
+    merged: list[tuple[object, ...]] = []
+    for event in parser.events:  # html.parser may split one run of text in several calls
+        if event[0] == "data" and merged and merged[-1][0] == "data":
+            merged[-1] = ("data", str(merged[-1][1]) + str(event[1]))
+        else:
+            merged.append(event)
+    return merged
+
+
+def mutation_is_seen(text: str, kind: str, data: st.DataObject) -> None:
+    path = "doc.html" if kind == "html" else "doc.md"
+    images = scan_text(text, path, kind)  # type: ignore[arg-type]
+    taken = []
+    for image in images:
+        end = image.span.end
+        marker = _MARKER_AFTER.match(text, end)
+        taken.append((image.span.start, marker.end() if marker else end))
+    free = [i for i in range(len(text) + 1) if not any(a <= i <= b for a, b in taken)]
+    at = data.draw(st.sampled_from(free), label="at")
+    mutations = _MUTATIONS if kind == "html" else [*_MUTATIONS, "\n    "]
+    mutated = text[:at] + data.draw(st.sampled_from(mutations), label="inserted") + text[at:]
+    reading = _unmasked_html if kind == "html" else _unmasked_markdown
+    if reading(text) != reading(mutated):
+        assert structure_change(text, mutated, kind) is not None
+
+
+@SETTINGS
+@given(doc=md_docs(), data=st.data())
+def test_guard_sees_markdown_changes_outside_alt(doc: str, data: st.DataObject) -> None:
+    mutation_is_seen(doc, "markdown", data)
+
+
+@SETTINGS
+@given(doc=html_docs(), data=st.data())
+def test_guard_sees_html_changes_outside_alt(doc: str, data: st.DataObject) -> None:
+    mutation_is_seen(doc, "html", data)

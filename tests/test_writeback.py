@@ -272,7 +272,9 @@ def test_verification_failure_is_an_internal_error(tmp_path: Path, monkeypatch: 
     page.write_bytes(HTML)
     from alttext_tools.rewrite import edits as rewrite
 
-    monkeypatch.setattr(rewrite, "escape_html_attr", lambda value, quote, encoding="utf-8", pipe=False: value + "!")
+    monkeypatch.setattr(
+        rewrite, "escape_html_attr", lambda value, quote, encoding="utf-8", in_markdown=False: value + "!"
+    )
     outcome = fix(page, WriteBack.WRITE)
     assert outcome.status is Status.FAILED and outcome.internal
     assert outcome.message is not None and outcome.message.startswith(
@@ -420,3 +422,48 @@ def test_real_docs_diff_equals_write(tmp_path: Path) -> None:
         assert (trees["git"] / relative).read_bytes() == expected
         assert (trees["patch"] / relative).read_bytes() == expected
         assert (trees["diff"] / relative).read_bytes() == source.read_bytes()  # DIFF wrote nothing
+
+
+# --------------------------------------------------------------------------- guessed encodings
+
+# A cp1252 page with no declared charset: detected as cp1250, or (shorter) as cp775.
+CP1252_PAGE = '<p>Na\u00efve r\u00e9sum\u00e9 at the caf\u00e9 \u2013 \u201cquoted\u201d</p>\n<img src="a.png">\n'
+CP1252_SHORT = '<p>Na\u00efve r\u00e9sum\u00e9</p>\n<img src="a.png">\n'
+POLISH = "\u0141\u00f3d\u017a, \u0160\u00e1rka"
+
+
+def test_guessed_encoding_lists_its_candidates(tmp_path: Path) -> None:
+    page = tmp_path / "page.html"
+    page.write_bytes(CP1252_PAGE.encode("cp1252"))
+    source, _, _ = scanned(page)
+    assert source.encoding == "cp1250" and source.detected
+    assert {"cp1250", "cp1252"} <= set(source.candidates)
+    utf8 = tmp_path / "utf8.html"
+    utf8.write_bytes(CP1252_PAGE.encode("utf-8"))
+    assert scanned(utf8)[0].candidates == ()
+
+
+def test_guessed_encoding_gets_character_references(tmp_path: Path) -> None:
+    """Written in the guessed cp1250, "Łódź, Šárka" would be mojibake on the cp1252 page it really
+    is (and the page would then be detected as cp1252): character references read the same in both."""
+    page = tmp_path / "page.html"
+    page.write_bytes(CP1252_PAGE.encode("cp1252"))
+    outcome = fix(page, WriteBack.WRITE, {image_key(scanned(page)[1][0]): Decision.text(POLISH)})
+    assert outcome.status is Status.CHANGED, outcome.message
+    expected = CP1252_PAGE.replace('src="a.png"', 'src="a.png" alt="&#x141;&#xF3;d&#x17A;, &#x160;&#xE1;rka"')
+    assert page.read_bytes() == expected.encode("cp1252")
+    assert scanned(page)[0].encoding == "cp1250"  # detected as before
+
+
+def test_edit_that_changes_the_detected_encoding_is_refused(tmp_path: Path) -> None:
+    page = tmp_path / "page.html"
+    page.write_bytes(CP1252_SHORT.encode("cp1252"))
+    source, images, _ = scanned(page)
+    outcome = fix(page, WriteBack.WRITE, {image_key(images[0]): Decision.text(POLISH)})
+    assert outcome.status is Status.FAILED and not outcome.internal
+    assert outcome.message is not None and "\n" not in outcome.message
+    assert outcome.message.startswith(
+        f"error: cannot fix page.html: its encoding was detected as {source.encoding} and would be detected as "
+    )
+    assert outcome.message.endswith(" after the edit; not rewriting it (convert the file to UTF-8)")
+    assert page.read_bytes() == CP1252_SHORT.encode("cp1252")

@@ -236,12 +236,14 @@ def fix(
     else:
         show_progress = sys.stderr.isatty() if progress is None else progress
         cache = None if no_cache else open_cache(config)
-        models = model_provider(config, threads, verbose, show_progress, cache, read_only=mode is WriteBack.CHECK)
+        # --diff and --check write nothing at all: the cache is only read.
+        writes = mode is WriteBack.WRITE
+        models = model_provider(config, threads, verbose, show_progress, cache, read_only=not writes)
         try:
             run = run_fix(scanned, models, mode, **run_options)
         finally:
             models.close()
-            if cache is not None and mode is not WriteBack.CHECK:
+            if cache is not None and writes:
                 flush_cache(cache)
         problems = list(models.problems)
     _print_outcomes(run, problems)

@@ -36,6 +36,7 @@ from alttext_tools.report.text import format_text
 from alttext_tools.rewrite.decisions import DecisionsError, FileDecisions
 from alttext_tools.rewrite.edits import RewriteError, plan_edits, rewrite_text, select_decisions
 from alttext_tools.rewrite.fix import needs_alt
+from alttext_tools.rewrite.guard import structure_change
 from alttext_tools.scan.dialects import MKDOCS, Dialect, mkdocs_dialect
 from alttext_tools.scan.markdown import scan_markdown
 from alttext_tools.scan.mkdocs_config import extension_names
@@ -351,6 +352,12 @@ class AltTextPlugin(BasePlugin[AltTextConfig]):  # type: ignore[no-untyped-call]
             result = rewrite_text(located.text, display, "markdown", scanned, usable, dialect=self._dialect)
         except RewriteError as exc:  # VerifyError included: never render a doubtful edit
             log.warning(f"{display}: alt text not filled: {exc}")
+            return markdown, set()
+        changed = structure_change(
+            located.text, result.text, "markdown", python_markdown=True, extensions=self._dialect.extensions
+        )
+        if changed:  # the page would render differently beyond its alt text
+            log.warning(f"{display}: alt text not filled: {changed}")
             return markdown, set()
         self._stats.filled_images += len(result.changed)
         self._stats.filled_pages += 1 if result.changed else 0

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from alttext_tools.core import Decision, ImageKey, ImageRef, image_key, norm_path
 from alttext_tools.errors import AltTextError
+from alttext_tools.rewrite.edits import is_satisfied, shown
 
 
 class DecisionsError(AltTextError):
@@ -104,7 +105,7 @@ class FileDecisions:
             if (entry.decision.alt, entry.decision.decorative) != (previous.decision.alt, previous.decision.decorative):
                 why = f"{_show(previous.decision)} vs {_show(entry.decision)}"
             elif entry.has_src and previous.has_src and entry.src != previous.src:
-                why = f"src {previous.src!r} vs {entry.src!r}"
+                why = f"src {shown(previous.src, 'none')} vs {shown(entry.src, 'none')}"
             else:
                 continue
             if entry.key not in conflicted:
@@ -159,14 +160,27 @@ class FileDecisions:
     def decide(self, images: Sequence[ImageRef]) -> dict[ImageKey, Decision]:
         """Decisions for those of `images` an entry names (position and src both agree).
 
-        An entry whose src differs from the image now at its position becomes a problem; entries
-        that match no image at all are reported by `unmatched()` once every file is done.
+        An entry that no longer finds its image at its position, but finds one on the same line with
+        its src that already carries its `new_alt`, is done: applying a decisions file twice changes
+        nothing, even where an earlier edit on the line moved the image. Otherwise an entry whose src
+        differs from the image now at its position becomes a problem, and entries that match no
+        image at all are reported by `unmatched()` once every file is done.
         """
         by_key = {image_key(image): image for image in images}
+        by_line: dict[tuple[str, int], list[ImageRef]] = {}
+        for each in images:
+            by_line.setdefault(image_key(each)[:2], []).append(each)
         decided: dict[ImageKey, Decision] = {}
         for entry in self.entries:
+            if entry.index in self._decided:
+                continue
             image = by_key.get(entry.key)
-            if image is None or entry.index in self._decided:
+            if (image is None or (entry.has_src and entry.src != image.src)) and _applied(
+                entry, by_line.get(entry.key[:2], [])
+            ):
+                self._decided.add(entry.index)  # applied before: an earlier edit on its line moved it
+                continue
+            if image is None:
                 continue
             self._decided.add(entry.index)
             if entry.has_src and entry.src != image.src:
@@ -174,7 +188,8 @@ class FileDecisions:
                     self._problem(
                         entry.index,
                         entry.key,
-                        f"src is now {image.src!r}, not {entry.src!r} (file changed since the check?); "
+                        f"src is now {shown(image.src, 'none')}, not {shown(entry.src, 'none')} "
+                        "(file changed since the check?); "
                         "image left unchanged",
                     )
                 )
@@ -204,6 +219,11 @@ class FileDecisions:
             found.append(self._problem(entry.index, entry.key, message))
         self.problems.extend(found)
         return found
+
+
+def _applied(entry: DecisionEntry, line: Sequence[ImageRef]) -> bool:
+    """Whether an image on the entry's line, with the entry's src, already has what it asks for."""
+    return any((not entry.has_src or image.src == entry.src) and is_satisfied(image, entry.decision) for image in line)
 
 
 def _position(value: object) -> int | None:

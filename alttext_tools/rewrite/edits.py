@@ -25,13 +25,23 @@ from alttext_tools.text import encodable
 # which only works where attr_list is enabled; images that already have an attr_list get alt=""
 # there instead. The Markdown scanner recognises both.
 DECORATIVE_MARKER = "<!-- alttext: decorative -->"
-# What counts as "a marker is already written right after this image" (spacing and case tolerant).
-_MARKER_AFTER = re.compile(r"[ \t]*<!--[ \t]*alttext:[ \t]*decorative[ \t]*-->", re.IGNORECASE)
+# The marker comment as the scanner reads it (spacing and case tolerant).
+MARKER_COMMENT = re.compile(r"<!--[ \t]*alttext:[ \t]*decorative[ \t]*-->", re.IGNORECASE)
+# What counts as "a marker is already written right after this image".
+_MARKER_AFTER = re.compile(r"[ \t]*" + MARKER_COMMENT.pattern, re.IGNORECASE)
 
 # `&` followed by what CommonMark/HTML would decode as a character reference.
 _ENTITY_LIKE = re.compile(r"&(?:#[0-9]{1,7};|#[xX][0-9a-fA-F]{1,6};|[A-Za-z][A-Za-z0-9]{0,31};)")
-# Backslash-escaped in Markdown labels: escapes, brackets, emphasis, code spans, table cell pipes.
-_MD_BACKSLASHED = frozenset("\\[]*_`|")
+# Backslash-escaped in Markdown labels: escapes, brackets, emphasis, code spans.
+_MD_BACKSLASHED = frozenset("\\[]*_`")
+# Written as character references inside an HTML tag in a Markdown page: what Python-Markdown's inline
+# patterns that run before it sets raw HTML aside would interpret there (code spans, backslash escapes,
+# links and images, arithmatex's `$`), and "|", which would end a table cell.
+_MD_HTML_REFS = {ch: f"&#{ord(ch)};" for ch in "`\\[]$*_|"}
+
+
+# The file's codec, or, for a guessed one, every codec the file could be in (`SourceText.candidates`).
+Encoding = str | tuple[str, ...]
 
 
 class RewriteError(AltTextError):
@@ -59,21 +69,28 @@ class Edit:
             raise ValueError(f"bad edit range {self.start}..{self.end}")
 
 
-def _char_ref(ch: str, encoding: str) -> str | None:
-    """A numeric character reference for a character the file's encoding cannot hold."""
-    if encoding.replace("_", "-").lower() in ("utf-8", "utf8") or encodable(ch, encoding):
+def _char_ref(ch: str, encoding: Encoding) -> str | None:
+    """A numeric character reference for a character the file's encoding cannot hold, or, when the
+    encoding was guessed (a tuple of the encodings it could be), one they would not all store alike."""
+    if isinstance(encoding, str):
+        if encoding.replace("_", "-").lower() in ("utf-8", "utf8") or encodable(ch, encoding):
+            return None
+    elif all(encodable(ch, name) for name in encoding) and len({ch.encode(name) for name in encoding}) == 1:
         return None
     return f"&#x{ord(ch):X};"
 
 
-def escape_html_attr(value: str, quote: str, encoding: str = "utf-8", *, pipe: bool = False) -> str:
+def escape_html_attr(value: str, quote: str, encoding: Encoding = "utf-8", *, in_markdown: bool = False) -> str:
     """`value` as the inside of an HTML attribute value quoted with `quote` ('"' or "'").
 
-    `pipe`: also write "|" as `&#124;` (HTML inside Markdown may sit in a table row, where a raw
-    "|" would end the cell)."""
+    `in_markdown`: the tag sits in a Markdown page, so what a Markdown renderer would still read
+    inside it (`` ` ``, `\\`, `[`, `]`, `$`, `*`, `_`) and the "|" that would end a table cell are
+    written as numeric character references too."""
     out = []
     for ch in value:
-        if ch == "&":
+        if in_markdown and ch in _MD_HTML_REFS:
+            out.append(_MD_HTML_REFS[ch])
+        elif ch == "&":
             out.append("&amp;")
         elif ch == "<":
             out.append("&lt;")
@@ -83,25 +100,27 @@ def escape_html_attr(value: str, quote: str, encoding: str = "utf-8", *, pipe: b
             out.append("&quot;")
         elif ch == "'" and quote == "'":
             out.append("&#39;")
-        elif ch == "|" and pipe:
-            out.append("&#124;")
         else:
             out.append(_char_ref(ch, encoding) or ch)
     return "".join(out)
 
 
-def escape_md_label(value: str, encoding: str = "utf-8") -> str:
+def escape_md_label(value: str, encoding: Encoding = "utf-8") -> str:
     """`value` as Markdown image description text that renders back to exactly `value`.
 
     Only what could be read as syntax is escaped: backslashes, brackets, emphasis, code spans,
-    table pipes (`\\|` is a plain `|` outside tables too), `~~` strikethrough, `<` (autolinks and
-    raw HTML, written `&lt;` so Python-Markdown agrees) and `&` where it would start an entity.
+    `~~` strikethrough, `<` (autolinks and raw HTML, written `&lt;` so Python-Markdown agrees),
+    `&` where it would start an entity, and "|" as `&#124;`: a line holding a "|" (even `\\|`)
+    followed by a `---` line is a table to GFM, so a pipe in the label could turn a heading and
+    its paragraph into one.
     """
     out = []
     n = len(value)
     for i, ch in enumerate(value):
         if ch in _MD_BACKSLASHED:
             out.append("\\" + ch)
+        elif ch == "|":
+            out.append("&#124;")
         elif ch == "<":
             out.append("&lt;")
         elif ch == "&" and _ENTITY_LIKE.match(value, i):
@@ -113,16 +132,17 @@ def escape_md_label(value: str, encoding: str = "utf-8") -> str:
     return "".join(out)
 
 
-def escape_attr_list(value: str, quote: str, encoding: str = "utf-8") -> str:
-    """`value` inside a quoted attr_list value (`{ alt="..." }`): the quote, `&`, `<`, `>`, `}`
-    (which would end the list) and `|` (which would end a table cell) become character
-    references, and so do the characters of inline markup (`*`, `_`, a backtick, `[`, a
-    backslash): Python-Markdown reads that markup inside the braces first, and an emphasis or code
-    span there keeps the list from applying at all."""
-    return escape_html_attr(value, quote, encoding, pipe=True).translate(_ATTR_LIST_MARKUP)
+def escape_attr_list(value: str, quote: str, encoding: Encoding = "utf-8") -> str:
+    """`value` inside a quoted attr_list value (`{ alt="..." }`): it has no backslash escapes, so
+    the quote, `&`, `<`, `>`, `}` (which would end the list), "|" (which would end a table cell) and
+    what Python-Markdown's inline patterns would read before attr_list sees the value (code spans,
+    links, emphasis: see `escape_html_attr`) become character references."""
+    return escape_html_attr(value, quote, encoding, in_markdown=True).replace("}", "&#125;")
 
 
-_ATTR_LIST_MARKUP = str.maketrans({c: f"&#{ord(c)};" for c in "}*_`[\\"})
+def shown(value: str | None, absent: str) -> str:
+    """A value for a message: quoted, or `absent` ("no alt", "no src") when there is none."""
+    return absent if value is None else repr(value)
 
 
 # --------------------------------------------------------------------------- planning
@@ -144,7 +164,9 @@ def is_satisfied(image: ImageRef, decision: Decision) -> bool:
     return image.alt == decision.alt and not image.decorative_marker
 
 
-def plan_edits(text: str, decisions: Iterable[tuple[ImageRef, Decision]], *, encoding: str = "utf-8") -> list[Edit]:
+def plan_edits(
+    text: str, decisions: Iterable[tuple[ImageRef, Decision]], *, encoding: Encoding = "utf-8"
+) -> list[Edit]:
     """The edits that give each image its decided alt, touching nothing but alt values.
 
     `encoding` is the file's codec: characters it cannot hold are written as `&#x...;`.
@@ -172,9 +194,9 @@ def _where(image: ImageRef) -> str:
     return f"{image.path}:{image.line}:{image.column}"
 
 
-def _html_edit(text: str, image: ImageRef, value: str, encoding: str, in_markdown: bool) -> Edit:
+def _html_edit(text: str, image: ImageRef, value: str, encoding: Encoding, in_markdown: bool) -> Edit:
     def escape(quote: str) -> str:
-        return escape_html_attr(value, quote, encoding, pipe=in_markdown)
+        return escape_html_attr(value, quote, encoding, in_markdown=in_markdown)
 
     if text[image.span.start : image.span.start + 1] != "<":
         raise RewriteError(f"{_where(image)}: no tag at the scanned position (file changed?)")
@@ -230,7 +252,7 @@ def _html_insert(text: str, tag: StartTag, escape: Callable[[str], str]) -> Edit
     return Edit(last_end, last_end, " " + attribute)
 
 
-def _md_label_edits(text: str, image: ImageRef, decision: Decision, encoding: str) -> list[Edit]:
+def _md_label_edits(text: str, image: ImageRef, decision: Decision, encoding: Encoding) -> list[Edit]:
     """Edits for an image whose alt is its label (`![label](src)`, `![label][ref]`...).
 
     The scanner's `span` runs from `!` to the closing `)`/`]`, extended over a trailing attr_list;
@@ -253,7 +275,11 @@ def _md_label_edits(text: str, image: ImageRef, decision: Decision, encoding: st
     elif decision.decorative and marker is None:
         edits.append(Edit(image.span.end, image.span.end, DECORATIVE_MARKER))
     elif not decision.decorative and marker is not None:
-        edits.append(Edit(image.span.end, marker.end(), ""))  # a described image is not decorative
+        # A described image is not decorative. The spaces before the marker go with it, unless text
+        # follows it directly: then they are what keeps that text apart from the image.
+        glued = text[marker.end() : marker.end() + 1] not in ("", " ", "\t", "\n", "\r")
+        start = text.index("<!--", image.span.end) if glued else image.span.end
+        edits.append(Edit(start, marker.end(), ""))
     if image.syntax is Syntax.MD_REFERENCE and image.ref_form in ("shortcut", "collapsed"):
         # `![ref]` / `![ref][]`: the label *is* the reference; keep it, as written, explicitly.
         closing = "][]" if image.ref_form == "collapsed" else "]"
@@ -266,7 +292,7 @@ def _md_label_edits(text: str, image: ImageRef, decision: Decision, encoding: st
     return edits
 
 
-def _attr_list_edit(text: str, image: ImageRef, value: str, encoding: str) -> Edit:
+def _attr_list_edit(text: str, image: ImageRef, value: str, encoding: Encoding) -> Edit:
     if image.alt_span is None:
         raise RewriteError(f"{_where(image)}: attr_list without an alt value span")
     quote = image.alt_quote
@@ -275,10 +301,12 @@ def _attr_list_edit(text: str, image: ImageRef, value: str, encoding: str) -> Ed
     return Edit(image.alt_span.start, image.alt_span.end, '"' + escape_attr_list(value, '"', encoding) + '"')
 
 
-def _option_edit(text: str, image: ImageRef, value: str, encoding: str) -> Edit:
-    """A directive's `:alt:` option (reST, MyST): rewrite/options.py."""
+def _option_edit(text: str, image: ImageRef, value: str, encoding: Encoding) -> Edit:
+    """A directive's `:alt:` option (reST, MyST): rewrite/options.py. With several candidate
+    encodings the value must fit each of them."""
     try:
-        start, end, new = plan_option_edit(text, image, value, encoding)
+        for candidate in (encoding,) if isinstance(encoding, str) else encoding[::-1]:
+            start, end, new = plan_option_edit(text, image, value, candidate)
     except OptionEditError as exc:
         raise RewriteError(f"{_where(image)}: {exc}") from None
     return Edit(start, end, new)
@@ -340,7 +368,7 @@ def verify(
             new.in_html_block,
             new.ignored,
         ) or (old.ref_form != new.ref_form and new.ref_form != "full"):  # ![ref] -> ![alt][ref] by design
-            change = f"{old.syntax.value} {old.src!r} -> {new.syntax.value} {new.src!r}"
+            change = f"{old.syntax.value} {shown(old.src, 'no src')} -> {new.syntax.value} {shown(new.src, 'no src')}"
             problems.append(f"{where}: the element itself changed ({change})")
             continue
         if new.span.start != _shift(old.span.start, edits):
@@ -353,13 +381,14 @@ def verify(
         if decision is None:
             if (new.alt, new.decorative, new.decorative_marker) != (old.alt, old.decorative, old.decorative_marker):
                 problems.append(
-                    f"{where}: alt changed although no decision was made for it ({old.alt!r} -> {new.alt!r})"
+                    f"{where}: alt changed although no decision was made for it "
+                    f"({shown(old.alt, 'no alt')} -> {shown(new.alt, 'no alt')})"
                 )
         elif decision.decorative:
             if new.alt != "" or (new.is_markdown_syntax and not new.decorative_marker):
-                problems.append(f"{where}: expected a decorative image, re-scan reads alt {new.alt!r}")
+                problems.append(f"{where}: expected a decorative image, re-scan reads {shown(new.alt, 'no alt')}")
         elif new.alt != decision.alt or new.decorative_marker:
-            problems.append(f"{where}: expected alt {decision.alt!r}, re-scan reads {new.alt!r}")
+            problems.append(f"{where}: expected alt {decision.alt!r}, re-scan reads {shown(new.alt, 'no alt')}")
     return problems
 
 
@@ -377,7 +406,7 @@ def rewrite_text(
     images: Sequence[ImageRef],
     decisions: Sequence[tuple[ImageRef, Decision]],
     *,
-    encoding: str = "utf-8",
+    encoding: Encoding = "utf-8",
     dialect: Dialect | None = None,
 ) -> Rewrite:
     """Plan, apply, re-scan and verify. Raises RewriteError/VerifyError (one line) when unsafe.
@@ -428,12 +457,16 @@ def select_decisions(
 ) -> tuple[list[tuple[ImageRef, Decision]], list[str]]:
     """Pair images with their decisions, keeping a human-written alt unless it is broken.
 
-    An image is edited only when one of its findings is fixable or `overwrite` is set. Fixable
-    means: the rule is in `fixable_rules` when given, else `check.rules.is_fixable` (the rules marked
-    fixable - missing-alt, empty-alt, whitespace-alt, filename-alt, placeholder-alt - on images
-    named by their alt). Returns the pairs to edit and one line per decision not applied;
+    An image is edited only when one of its findings is fixable or `overwrite` is set, or when it is
+    `decorative-exposed` (hidden, yet exposed: "give it a text alternative") and the decision gives
+    it text. Fixable means: the rule is in
+    `fixable_rules` when given, else `check.rules.is_fixable` (the rules marked fixable -
+    missing-alt, empty-alt, whitespace-alt, filename-alt, placeholder-alt - on images named by
+    their alt). Returns the pairs to edit and one line per decision not applied;
     decisions that ask for what is already there are dropped silently.
     """
+    findings = list(findings)
+    exposed = {image_key(f.image) for f in findings if f.rule == "decorative-exposed"}
     if fixable_rules is None:
         findings = [f for f in findings if is_fixable(f)]
     else:
@@ -459,11 +492,16 @@ def select_decisions(
             )
         elif is_satisfied(image, decision):
             continue
-        elif not overwrite and not rules.get(key):
-            notes.append(
-                f"{where}: not changed: keeps its written alt {image.alt!r} "
-                "(no fixable finding; use --overwrite to replace it)"
-            )
+        elif not overwrite and not rules.get(key) and not (key in exposed and not decision.decorative):
+            if image.alt is None:
+                notes.append(
+                    f"{where}: not changed: no fixable finding for it (use --overwrite to write its alt anyway)"
+                )
+            else:
+                notes.append(
+                    f"{where}: not changed: keeps its written alt {image.alt!r} "
+                    "(no fixable finding; use --overwrite to replace it)"
+                )
         else:
             pairs.append((image, decision))
     return pairs, notes

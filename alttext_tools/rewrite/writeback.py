@@ -16,7 +16,15 @@ from alttext_tools.core import Decision, Finding, ImageKey, ImageRef
 from alttext_tools.fsio import ReadOnlyFileError, atomic_write
 from alttext_tools.report.outcome import ExitCode
 from alttext_tools.rewrite.diff import diff_path, unified_diff
-from alttext_tools.rewrite.edits import RewriteError, VerifyError, plan_edits, rewrite_text, select_decisions
+from alttext_tools.rewrite.edits import (
+    Encoding,
+    RewriteError,
+    VerifyError,
+    plan_edits,
+    rewrite_text,
+    select_decisions,
+)
+from alttext_tools.rewrite.guard import structure_change
 from alttext_tools.scan.dialects import Dialect
 from alttext_tools.scan.dispatch import dialect_of, kind_of
 from alttext_tools.scan.sources import SourceError, SourceText, decode
@@ -171,7 +179,9 @@ def fix_file(
     `edits.select_decisions`; `fixable_rules=None` means the rules' own `fixable` flags).
     Without findings nothing is edited unless `overwrite`: the safe default.
     Before writing, the file on disk must still be byte-identical to the scanned source; the
-    result is re-scanned and verified (`edits.rewrite_text`). Never raises for one bad file.
+    result is re-scanned and verified (`edits.rewrite_text`), then compared with the old text, alt
+    values masked (`guard.structure_change`): any other difference refuses the file. Never raises
+    for one bad file.
     """
     shown = display if display is not None else str(path)
     outcome = FileOutcome(shown, mode)
@@ -181,13 +191,16 @@ def fix_file(
     pairs, outcome.notes = select_decisions(
         images, decisions, findings, fixable_rules=fixable_rules, overwrite=overwrite
     )
-    pairs = _plannable(source.text, pairs, source.encoding, outcome.notes)
+    # A guessed encoding: a new character is written as it is only where every encoding the file
+    # could be in stores it alike, else as a character reference (which reads the same in all).
+    escape_for: Encoding = source.candidates or source.encoding
+    pairs = _plannable(source.text, pairs, escape_for, outcome.notes)
     if not pairs:
         return outcome
     try:
         if kind == "markdown" and dialect is None:
             dialect = dialect_of(path)  # the dialect scan_file read it in by default
-        result = rewrite_text(source.text, shown, kind, images, pairs, encoding=source.encoding, dialect=dialect)
+        result = rewrite_text(source.text, shown, kind, images, pairs, encoding=escape_for, dialect=dialect)
     except VerifyError as exc:
         return _failed(outcome, str(exc), internal=True)
     except RewriteError as exc:
@@ -196,12 +209,22 @@ def fix_file(
         return _failed(outcome, f"{type(exc).__name__}: {exc}", internal=True)
     if not result.edits:
         return outcome
+    try:
+        python_markdown = kind == "markdown" and dialect is not None and dialect.python_markdown
+        extensions = dialect.extensions if dialect is not None else ()
+        changed = structure_change(
+            source.text, result.text, kind, python_markdown=python_markdown, extensions=extensions
+        )
+    except Exception as exc:  # a parser failing on this page: do not write what could not be compared
+        return _failed(outcome, f"{type(exc).__name__} while comparing the page before and after: {exc}", internal=True)
+    if changed:
+        return _failed(outcome, f"{changed}; file left unchanged")
     old = source.encode(source.text)
     try:
         new = source.encode(result.text)
     except UnicodeEncodeError as exc:  # rewrite escapes what the codec lacks; this is a bug
         return _failed(outcome, f"new text cannot be encoded as {source.encoding}: {exc.reason}", internal=True)
-    problem = _still_as_scanned(path, old, source, kind == "html")
+    problem = _still_as_scanned(path, old, source, kind == "html") or _same_detection(new, source, kind == "html")
     if problem:
         return _failed(outcome, problem)
     if mode is WriteBack.DIFF:
@@ -219,10 +242,11 @@ def fix_file(
     outcome.status = Status.CHANGED
     outcome.images = len(result.changed)
     return outcome
+    return False
 
 
 def _plannable(
-    text: str, pairs: list[tuple[ImageRef, Decision]], encoding: str, notes: list[str]
+    text: str, pairs: list[tuple[ImageRef, Decision]], encoding: Encoding, notes: list[str]
 ) -> list[tuple[ImageRef, Decision]]:
     """The pairs that can be edited on their own; one that cannot (e.g. a Markdown label the
     scanner could not locate exactly) becomes a note, and the file's other images still get fixed."""
@@ -253,6 +277,22 @@ def _still_as_scanned(path: Path, old: bytes, source: SourceText, is_html: bool)
     except SourceError:
         pass
     return "file changed since it was scanned; run again"
+
+
+def _same_detection(new: bytes, source: SourceText, is_html: bool) -> str | None:
+    """None unless the encoding was detected and the new bytes would be detected as another one."""
+    if not source.detected:
+        return None
+    try:
+        again = decode(new, is_html=is_html).encoding
+    except SourceError as exc:
+        again = str(exc)
+    if again == source.encoding:
+        return None
+    return (
+        f"its encoding was detected as {source.encoding} and would be detected as {again} after the edit; "
+        "not rewriting it (convert the file to UTF-8)"
+    )
 
 
 def _failed(outcome: FileOutcome, error: str, *, internal: bool = False) -> FileOutcome:

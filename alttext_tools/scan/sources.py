@@ -36,6 +36,13 @@ class SourceText:
     text: str  # decoded, BOM removed, newlines as stored
     encoding: str  # a Python codec name
     bom: bytes  # b"" when there was none
+    # Guessed from the bytes (no BOM, not UTF-8, no declared charset): every ASCII-compatible encoding
+    # the detector found plausible, `encoding` first. Empty when the encoding is certain.
+    candidates: tuple[str, ...] = ()
+
+    @property
+    def detected(self) -> bool:
+        return bool(self.candidates)
 
     def encode(self, text: str) -> bytes:
         """Encode edited text the way the original was stored (same codec, same BOM)."""
@@ -102,10 +109,15 @@ def _checked(payload: bytes, encoding: str, bom: bytes) -> SourceText:
 
 
 def _detected(data: bytes, utf8_error: UnicodeDecodeError) -> SourceText:
-    """Last resort for legacy files (Latin-1, cp1252, Shift-JIS...): detect, then demand a round trip."""
+    """Last resort for legacy files (Latin-1, cp1252, Shift-JIS...): detect, then demand a round trip.
+
+    A cp1252 page is often detected as cp1250: `candidates` keeps every encoding the bytes could be
+    in, and the rewriter writes a new character as it is only where all of them store it alike
+    (otherwise as a character reference)."""
     from charset_normalizer import from_bytes  # imported lazily: rarely needed, not cheap
 
-    best = from_bytes(data).best()
+    results = from_bytes(data)
+    best = results.best()
     line = data.count(b"\n", 0, utf8_error.start) + 1
     if best is None or best.encoding is None:
         raise SourceError(
@@ -118,4 +130,24 @@ def _detected(data: bytes, utf8_error: UnicodeDecodeError) -> SourceText:
         raise SourceError(
             f"not valid UTF-8 (line {line}) and {encoding} does not round-trip; convert the file to UTF-8"
         )
-    return SourceText(text, encoding, b"")
+    plausible = [name for match in results for name in (match.encoding, *match.could_be_from_charset)]
+    others = [name for name in map(_codec_name, plausible) if _ascii_compatible(name)]
+    return SourceText(text, encoding, b"", tuple(dict.fromkeys([encoding, *others])))
+
+
+def _codec_name(name: str) -> str:
+    try:
+        return codecs.lookup(name).name
+    except LookupError:
+        return ""
+
+
+_ASCII = bytes(range(0x20, 0x7F))
+
+
+def _ascii_compatible(encoding: str) -> bool:
+    """Whether `encoding` stores printable ASCII as ASCII (not UTF-16, not EBCDIC)."""
+    try:
+        return _ASCII.decode(encoding) == _ASCII.decode("ascii")
+    except (UnicodeDecodeError, LookupError):
+        return False
