@@ -392,15 +392,21 @@ class Tag:
 
 
 class _TagReader(HTMLParser):
-    """Records every tag and comment of a piece of the source with its offsets."""
+    """Records every tag and comment of the source from `start` on, with its offsets, as far as
+    it is fed (`read_to`)."""
 
-    def __init__(self, src: str, start: int, end: int) -> None:
+    def __init__(self, src: str, start: int) -> None:
         super().__init__(convert_charrefs=False)
-        self.src, self.base = src, start
-        self.lines = [start] + [start + m.end() for m in re.finditer("\n", src[start:end])]
+        self.src, self.fed = src, start
+        self.lines = [start]  # where each line fed so far starts
         self.tags: list[Tag] = []
-        self.feed(src[start:end])
-        self.close()
+
+    def read_to(self, end: int) -> None:
+        """Feed the source up to `end` (a tag cut off there waits for the next call)."""
+        chunk = self.src[self.fed : end]
+        self.lines.extend(self.fed + m.end() for m in re.finditer("\n", chunk))
+        self.fed = end
+        self.feed(chunk)
 
     def _at(self) -> int:
         line, column = self.getpos()
@@ -426,24 +432,37 @@ class _TagReader(HTMLParser):
 
 def read_tags(src: str, start: int, end: int) -> list[Tag]:
     """Tags and comments in src[start:end], in order (script and style content is text)."""
-    return _TagReader(src, start, end).tags
+    reader = _TagReader(src, start)
+    reader.read_to(end)
+    reader.close()
+    return reader.tags
 
 
 def raw_element_end(src: str, start: int, end: int) -> int:
     """End of the raw element whose start tag is at `start` (html.parser's stack, as Python-
-    Markdown keeps it): just after the end tag that empties the stack, or `end` if none does."""
+    Markdown keeps it): just after the end tag that empties the stack, or `end` if none does.
+    The source is read a line at a time and no further than that end tag."""
     stack: list[str] = []
-    for tag in read_tags(src, start, end):
-        if tag.name is None:
-            continue  # a comment
-        if tag.closing:
-            if tag.name in stack:
-                while stack.pop() != tag.name:
-                    pass
-        elif not tag.self_closing and not (not stack and tag.name in EMPTY_TAGS):
-            stack.append(tag.name)
-        if not stack:
-            return tag.end
+    reader = _TagReader(src, start)
+    seen, pos = 0, start
+    while pos < end:
+        newline = src.find("\n", pos, end)
+        pos = end if newline < 0 else newline + 1
+        reader.read_to(pos)
+        if pos == end:
+            reader.close()
+        for tag in reader.tags[seen:]:
+            if tag.name is None:
+                continue  # a comment
+            if tag.closing:
+                if tag.name in stack:
+                    while stack.pop() != tag.name:
+                        pass
+            elif not tag.self_closing and not (not stack and tag.name in EMPTY_TAGS):
+                stack.append(tag.name)
+            if not stack:
+                return tag.end
+        seen = len(reader.tags)
     return end
 
 
