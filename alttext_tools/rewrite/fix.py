@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sys
 import threading
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -73,9 +73,13 @@ def run_fix(
     root: Path | None = None,
     every_image: bool = False,
     jobs: int = 0,
+    before_writing: Callable[[], None] | None = None,
 ) -> FixRun:
     """`every_image`: ask the provider about all images (a reviewed decisions file names its own);
-    otherwise only about those that need alt. fix_file still refuses to overwrite human alt."""
+    otherwise only about those that need alt. fix_file still refuses to overwrite human alt.
+
+    `before_writing` runs once every decision is made and before the first file is touched (the
+    alt-text cache is saved there: if that fails, it raises and no file changes)."""
     run = FixRun()
     if every_image:
         targets = [image for item in scanned for image in item.images]
@@ -89,6 +93,8 @@ def run_fix(
             pending.append((index, _Job(item, mine)))
         else:
             run.outcomes.append(FileOutcome(item.display, mode, Status.UNCHANGED))
+    if pending and before_writing is not None:
+        before_writing()
     done = _fix_all([job for _, job in pending], mode, overwrite, root, jobs_wanted=jobs if _safe_to_fork() else 1)
     # Keep the scan's file order in the report, whatever order the workers finished in.
     order = {item.display: i for i, item in enumerate(scanned)}
