@@ -8,8 +8,10 @@ import json
 import os
 import resource
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -181,3 +183,82 @@ def test_decisions_for_files_outside_the_project_are_refused(tmp_path: Path) -> 
     assert len(refused) == 3, proc.stderr
     assert outside.read_text(encoding="utf-8") == PAGE
     assert "![Inside](a.png)" in (site / "docs" / "page.md").read_text(encoding="utf-8")
+
+
+# --- workers die with their parent -----------------------------------------------------------------
+
+
+def _children(pid: int) -> set[int]:
+    found = set()
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == pid:
+                found.add(int(entry.name))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = (Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_fix_workers_die_with_their_parent(tmp_path: Path) -> None:
+    """`fix -j 2` on a tree big enough for worker processes; the parent is killed with SIGKILL
+    while the rewriting workers run (they replace the scanning ones): they must go too."""
+    site = tmp_path / "site"
+    (site / "docs").mkdir(parents=True)
+    (site / ".alttext.toml").write_text("", encoding="utf-8")
+    body = "".join(f"Paragraph {i} with a picture.\n\n![](img{i}.png)\n\n" for i in range(20))
+    for n in range(120):
+        (site / "docs" / f"page{n:03}.md").write_text(f"# Page {n}\n\n{body}", encoding="utf-8")
+    check = alttext("check", "--format", "json", cwd=site)
+    entries = json.loads(check.stdout)
+    for entry in entries:
+        entry["new_alt"] = f"Picture {entry['line']}"
+    (site / "decisions.json").write_text(json.dumps(entries), encoding="utf-8")
+    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
+    parent = subprocess.Popen(
+        [sys.executable, "-m", "alttext_tools", "fix", "-j", "2", "--from", "decisions.json"],
+        cwd=site,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    seen: set[int] = set()
+    rewriting: set[int] = set()
+    try:
+        scanning: set[int] = set()
+        for _ in range(3000):  # 30 s at most: the scan pool's workers, then the rewriting pool's
+            children = _children(parent.pid)
+            if not scanning and len(children) >= 2:
+                scanning = set(children)
+            elif scanning and children - scanning:
+                rewriting = children - scanning
+                break
+            if parent.poll() is not None:
+                break
+            time.sleep(0.01)
+        assert rewriting, "the rewriting workers never started"
+        seen = rewriting | scanning
+        parent.kill()
+        parent.wait(timeout=10)
+        for _ in range(100):  # 5 s at most
+            if not any(_alive(pid) for pid in rewriting):
+                break
+            time.sleep(0.05)
+        assert not any(_alive(pid) for pid in rewriting), "workers outlived their parent"
+    finally:
+        if parent.poll() is None:
+            parent.kill()
+            parent.wait(timeout=10)
+        for pid in seen:  # on failure: the workers this test started, by pid
+            if _alive(pid):
+                os.kill(pid, signal.SIGKILL)

@@ -6,6 +6,7 @@ and load once); files are then rewritten one by one, each independently of the o
 
 from __future__ import annotations
 
+import os
 import sys
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -17,6 +18,7 @@ from alttext_tools.check.run import CHUNK, check_files, worker_count
 from alttext_tools.core import Decision, FileError, Finding, ImageKey, ImageRef, Provider, image_key
 from alttext_tools.rewrite.writeback import FileOutcome, Status, WriteBack, fix_file
 from alttext_tools.scan.sources import SourceError, read_source
+from alttext_tools.workers import die_with_parent
 
 
 @dataclass
@@ -143,7 +145,9 @@ def _fix_all(
 
     batches = [jobs[i : i + CHUNK] for i in range(0, len(jobs), CHUNK)]
     context = multiprocessing.get_context("fork")
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+    with ProcessPoolExecutor(
+        max_workers=workers, mp_context=context, initializer=die_with_parent, initargs=(os.getpid(),)
+    ) as pool:
         futures = [pool.submit(_fix_batch, batch, mode, overwrite, root) for batch in batches]
         return [outcome for future in futures for outcome in future.result()]
 
