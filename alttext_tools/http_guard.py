@@ -201,7 +201,8 @@ def load_json(raw: bytes, max_depth: int = MAX_JSON_DEPTH) -> Any:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise ValueError(f"not UTF-8 (byte {exc.start})") from None
-    if json_depth(text) > max_depth:
+    opening = text.count("[") + text.count("{")  # fast: most bodies cannot nest that deep at all
+    if opening > max_depth and json_depth(text) > max_depth:
         raise ValueError(f"nested deeper than {max_depth} levels")
     try:
         return json.loads(text)
