@@ -7,11 +7,8 @@ parent dies (PR_SET_PDEATHSIG); everywhere a thread polls the parent's pid as a 
 
 from __future__ import annotations
 
-import ctypes
 import os
-import signal
 import sys
-import threading
 import time
 
 PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
@@ -20,6 +17,11 @@ PARENT_POLL_S = 0.25
 
 def die_with_parent(parent: int) -> None:
     """Pool initializer (`initargs=(os.getpid(),)` in the parent): end this worker when `parent` dies."""
+    # Imported here, in the worker: a one-file `check` never starts one (~8 ms of start-up).
+    import ctypes
+    import signal
+    import threading
+
     if sys.platform == "linux":
         try:
             libc = ctypes.CDLL(None, use_errno=True)
