@@ -2,7 +2,9 @@
 
 A worker blocked on its task queue, or busy rewriting files, would otherwise outlive a parent
 killed with SIGKILL: nothing tells it. On Linux the kernel sends SIGKILL to the worker when the
-parent dies (PR_SET_PDEATHSIG); everywhere a thread polls the parent's pid as a fallback.
+parent dies (PR_SET_PDEATHSIG; strictly, when the thread that forked it ends: the pools are made
+and fed by the thread running the command, which outlives them); everywhere a thread polls the
+parent's pid as a fallback.
 """
 
 from __future__ import annotations
