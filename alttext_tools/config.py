@@ -7,6 +7,7 @@ project" boundary for image paths are all relative to the folder that holds it.
 from __future__ import annotations
 
 import dataclasses
+import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -206,6 +207,11 @@ def _validate(config: Config, origin: str) -> None:
     for rule, level in config.severity.items():
         if level not in ("error", "warning"):
             raise ConfigError(f"{origin}: severity.{rule} must be 'error' or 'warning'")
+    if config.cache and Path(os.path.normpath(config.cache)).parts[:1] == ("..",):  # an absolute path: on purpose
+        raise ConfigError(
+            f"{origin}: cache = {config.cache!r} is outside the project root {config.root}; "
+            "give an absolute path to keep the cache there on purpose"
+        )
 
 
 def _read_table(path: Path) -> dict[str, Any]:

@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import socket
@@ -162,6 +163,8 @@ class Reply:
     headers: dict[str, str] = field(default_factory=dict)
     delay: float = 0.0  # seconds before answering
     drop: bool = False  # close the connection without any answer
+    drip: float = 0.0  # send the answer's first `drip_bytes` bytes one at a time, this many seconds apart
+    drip_bytes: int = 40
 
 
 @dataclass
@@ -216,6 +219,9 @@ class FakeOpenAI:
                     if isinstance(body, bytes)
                     else (body.encode() if isinstance(body, str) else json.dumps(body).encode())
                 )
+                buffer = io.BytesIO()
+                if reply.drip:
+                    self.wfile = buffer  # the whole answer, then sent byte by byte
                 self.send_response(reply.status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(data)))
@@ -223,6 +229,18 @@ class FakeOpenAI:
                     self.send_header(name, value)
                 self.end_headers()
                 self.wfile.write(data)
+                if reply.drip:
+                    self._drip(buffer.getvalue(), reply)
+
+            def _drip(self, answer: bytes, reply: Reply) -> None:
+                self.close_connection = True
+                try:
+                    for index in range(min(reply.drip_bytes, len(answer))):
+                        self.connection.sendall(answer[index : index + 1])
+                        time.sleep(reply.drip)
+                    self.connection.sendall(answer[reply.drip_bytes :])
+                except OSError:  # the client gave up
+                    pass
 
             def do_GET(self) -> None:
                 fake.seen.append(Seen("GET", self.path, dict(self.headers), None))

@@ -17,7 +17,7 @@ import pytest
 
 from alttext_tools.cache.file import DEFAULT_CACHE_FILE, HUMAN, Entry, parse, resolve_conflicts
 from alttext_tools.cache.key import cache_key
-from alttext_tools.cache.lock import lock_path
+from alttext_tools.cache.lock import LOCK_MARK, lock_path
 from alttext_tools.cache.store import EDITED, GENERATED, REVIEWED, AltCache, cache_path_for
 from alttext_tools.config import Config
 from alttext_tools.errors import CacheError
@@ -262,6 +262,24 @@ def test_a_symlinked_cache_stays_a_symlink(tmp_path: Path) -> None:
     write_cache(link, [entry(2)])
     assert link.is_symlink()
     assert {e.sha256 for e in AltCache.open(real).entries()} == {sha(1), sha(2)}
+
+
+def test_the_lock_is_never_followed_through_a_symlink_nor_removed_unless_the_tools(tmp_path: Path) -> None:
+    path = tmp_path / "uv"
+    assert lock_path(path).name == ".uv.alttext-lock"  # never uv.lock
+    victim = tmp_path / "victim.txt"
+    victim.write_text("keep me\n", encoding="utf-8")
+    lock_path(path).symlink_to(victim)
+    cache = AltCache.open(path)
+    cache.put(entry(1))
+    with pytest.raises(CacheError, match=r"\.uv\.alttext-lock: cannot open the cache lock file"):
+        cache.flush()
+    assert victim.read_text(encoding="utf-8") == "keep me\n" and lock_path(path).is_symlink()
+    assert not path.exists()
+    lock_path(path).unlink()
+    lock_path(path).write_bytes(LOCK_MARK)  # left behind by a writer that was killed: the tool's own
+    cache.flush()
+    assert not lock_path(path).exists() and AltCache.open(path).get(entry(1).key) is not None
 
 
 def test_newer_format_version_is_refused(tmp_path: Path) -> None:

@@ -615,3 +615,35 @@ def test_backend_settings_from_the_config_file(tmp_path: Path) -> None:
     (root / ".alttext.toml").write_text('backend = "remote"\n', encoding="utf-8")
     bad = alttext("fix", "docs", cwd=root)
     assert bad.returncode == 2 and "backend must be one of local, openai" in bad.stderr
+
+
+@pytest.mark.parametrize("dripped", ["answer", "headers"])
+def test_timeout_is_a_deadline_for_the_whole_request(tmp_path: Path, dripped: str) -> None:
+    """A server that sends a byte every 0.5 s never lets a 2 s read timeout expire; `--timeout 2`
+    still ends the request at 2 s, and `fix` goes on (exit 3: the image could not be done)."""
+    drip_bytes = 40 if dripped == "answer" else 10  # 20 s of dripping; within the status line and headers, or not
+    reply = Reply(body=completion(), drip=0.5, drip_bytes=drip_bytes)
+    root = site(tmp_path / "site", 1, duplicate=False, missing=False)
+    with FakeOpenAI(always(reply), models=["vision"]) as fake:
+        started = time.monotonic()
+        proc = alttext(
+            "fix",
+            "--backend",
+            "openai",
+            "--base-url",
+            fake.base_url,
+            "--model",
+            "vision",
+            "--timeout",
+            "2",
+            "--retries",
+            "0",
+            "--no-cache",
+            "docs",
+            cwd=root,
+            timeout=60,
+        )
+        elapsed = time.monotonic() - started
+    assert proc.returncode == 3, proc.stderr
+    assert f"no answer from {fake.base_url} within 2 s (--timeout)" in proc.stderr
+    assert fake.chat_requests == 1 and elapsed < 10, elapsed

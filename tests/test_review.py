@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from http_helpers import chunked, exchange, request_bytes
 
 from alttext_tools.cache.file import Entry
 from alttext_tools.cache.store import AltCache
@@ -83,16 +84,19 @@ class Server:
         body: Any = None,
         token: str | None = "header",
         headers: dict[str, str] | None = None,
+        raw: bytes | None = None,
     ) -> tuple[int, Any]:
-        """(status, JSON or text) of one request; token="header" sends the right token."""
+        """(status, JSON or text) of one request; token="header" sends the right token; `raw` is a
+        body sent as it is."""
         sent = dict(headers or {})
         if token == "header":
             sent["X-Alttext-Token"] = self.token
         elif token is not None:
             sent["X-Alttext-Token"] = token
-        data = None
+        data = raw
         if body is not None:
             data = json.dumps(body).encode()
+        if data is not None:
             sent.setdefault("Content-Type", "application/json")
         request = urllib.request.Request(f"http://127.0.0.1:{self.port}{path}", data=data, method=method, headers=sent)
         try:
@@ -504,6 +508,43 @@ def test_token_interface_and_host(small_site: Path) -> None:
     finally:
         code = stop(server)
     assert code == 0 and "stopped" in server.stderr.read_text()  # SIGTERM stops it cleanly
+
+
+def test_cross_site_requests_and_unframed_bodies_are_refused(small_site: Path) -> None:
+    server = start_server(small_site, "--no-model")
+    try:
+        port, token = server.port, {"X-Alttext-Token": server.token}
+        status, listed = server.api("/api/items")
+        assert status == 200
+        edit = f"/api/items/{listed['items'][0]['id']}/edit"
+        # Another site's page: refused even with the right token (Origin or Sec-Fetch-Site).
+        assert server.api("/api/apply", method="POST", body={}, headers={"Origin": "http://evil.example"})[0] == 403
+        assert server.api("/api/apply", method="POST", body={}, headers={"Sec-Fetch-Site": "cross-site"})[0] == 403
+        assert server.api("/api/items", headers={"Sec-Fetch-Site": "cross-site"})[0] == 403
+        same = {"Origin": f"http://127.0.0.1:{port}", "Sec-Fetch-Site": "same-origin"}
+        assert server.api("/api/items", headers=same)[0] == 200
+        assert server.raw_get(f"/api/items?token={server.token}", host=f"[::1]:{port}")[0] == 200
+        # Nested 50,000 deep: a 400, not a RecursionError (and the server goes on).
+        status, answer = server.api(edit, method="POST", raw=b"[" * 50_000)
+        assert status == 400 and "nested deeper than" in answer["error"]
+        status, answer = server.api(edit, method="POST", raw=b'{"alt": ' + b"[" * 5000 + b"]" * 5000 + b"}")
+        assert status == 400
+        # A chunked body is refused and never read as the next request.
+        smuggled = request_bytes("GET", f"/api/items?token={server.token}", port, {})
+        body = chunked(smuggled)
+        head = {**token, "Content-Type": "application/json", "Transfer-Encoding": "chunked"}
+        assert exchange(port, request_bytes("POST", "/api/apply", port, head, body), timeout=10) == [411]
+        # Nor is the body of a request refused unread (no token, a GET, a PUT).
+        framed = {"Content-Type": "application/json", "Content-Length": str(len(smuggled))}
+        assert exchange(port, request_bytes("POST", "/api/apply", port, framed, smuggled), timeout=10) == [403]
+        get = request_bytes("GET", f"/api/items?token={server.token}", port, framed, smuggled)
+        assert exchange(port, get, timeout=10) == [200]
+        assert exchange(port, request_bytes("PUT", "/api/apply", port, framed, smuggled), timeout=10) == [405]
+        assert server.api("/api/items")[0] == 200
+    finally:
+        code = stop(server)
+    assert code == 0
+    assert "Traceback" not in server.stderr.read_text()
 
 
 def test_port_option_opens_the_browser_and_reports_errors(small_site: Path, tmp_path: Path) -> None:

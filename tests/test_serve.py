@@ -28,6 +28,7 @@ from typing import Any
 import jsonschema
 import pytest
 from click.testing import CliRunner
+from http_helpers import Dripper, exchange, request_bytes
 from openai_servers import FakeOpenAI, Reply, completion
 from PIL import Image
 
@@ -282,6 +283,8 @@ def test_limits_and_malformed_requests(server: Served) -> None:
         post_multipart(url, {"page_title": "x"}, {}), 400, "bad_request"
     )
     assert_error(post_json(url, {"image_base64": ""}), 400, "bad_request")  # empty image
+    deep = b'{"image_base64": "AAAA", "context": ' + b"[" * 5000 + b"]" * 5000 + b"}"
+    assert "nested deeper than" in assert_error(post_json(url, deep), 400, "bad_request")  # not a RecursionError
     assert_error(call(f"{url}/v2/alt", "POST", b"{}", {"Content-Type": "application/json"}), 404, "not_found")
     wrong_method = call(f"{url}/v1/alt", "GET")
     assert_error(wrong_method, 405, "method_not_allowed")
@@ -429,3 +432,113 @@ def test_full_queue_answers_503_through_the_openai_backend(tmp_path: Path) -> No
     assert busy.headers["retry-after"] == "1"
     assert first[0].status == 200 and first[0].body["alt"] == "A slow but fine answer"
     assert first[0].body["model"] == "openai:vision:mtmd"
+
+
+# --- who may call, and how slowly ------------------------------------------------------------------
+
+
+def _fake_model() -> FakeOpenAI:
+    reply = Reply(body=completion('{"alt": "A fine answer", "decorative": false}'))
+    return FakeOpenAI(lambda seen, n: reply, models=["vision"])
+
+
+def _serve_openai(tmp_path: Path, fake: FakeOpenAI, *args: str) -> Served:
+    return start_serve(tmp_path, "--backend", "openai", "--base-url", fake.base_url, "--model", "vision", *args)
+
+
+@pytest.mark.parametrize(
+    ("headers", "status"),
+    [
+        ({"Host": "attacker.example:{port}", "Origin": "http://evil.example"}, 403),  # a page using DNS rebinding
+        ({"Host": "attacker.example:{port}"}, 403),
+        ({"Host": "attacker.example"}, 403),
+        ({"Host": "127.0.0.1:1"}, 403),
+        ({"Host": ""}, 403),
+        ({"Origin": "http://evil.example"}, 403),  # a form POST from another site
+        ({"Origin": "null"}, 403),
+        ({"Origin": "http://127.0.0.1:1"}, 403),
+        ({"Sec-Fetch-Site": "cross-site"}, 403),
+        ({"Sec-Fetch-Site": "same-site"}, 403),
+        ({}, 200),  # curl, a CMS hook
+        ({"Host": "localhost:{port}"}, 200),
+        ({"Host": "[::1]:{port}"}, 200),
+        ({"Host": "LOCALHOST:{port}", "Origin": "http://localhost:{port}"}, 200),
+        ({"Origin": "http://127.0.0.1:{port}", "Sec-Fetch-Site": "same-origin"}, 200),
+        ({"Sec-Fetch-Site": "none"}, 200),
+    ],
+)
+def test_host_and_origin(openai_served: tuple[Served, FakeOpenAI], headers: dict[str, str], status: int) -> None:
+    served, fake = openai_served
+    port = int(served.url.rsplit(":", 1)[1])
+    sent = {name: value.format(port=port) for name, value in headers.items()}
+    body, content_type = multipart({}, {"image": png(8)})
+    before = fake.chat_requests
+    alt = request_bytes(
+        "POST",
+        "/v1/alt",
+        port,
+        {**sent, "Content-Type": content_type, "Content-Length": str(len(body)), "Connection": "close"},
+        body,
+    )
+    assert exchange(port, alt) == [status]
+    assert fake.chat_requests == before + (status == 200)  # a refused request never reaches the model
+    health = request_bytes("GET", "/healthz", port, {**sent, "Connection": "close"})
+    assert exchange(port, health) == [status]
+    expect = request_bytes(
+        "POST",
+        "/v1/alt",
+        port,
+        {**sent, "Content-Type": content_type, "Content-Length": str(len(body)), "Expect": "100-continue"},
+    )
+    waited = 1 if status == 200 else 10  # an accepted upload waits for its body: stop listening soon
+    assert exchange(port, expect, timeout=waited) == ([100] if status == 200 else [status])  # refused before the body
+
+
+@pytest.fixture(scope="module")
+def openai_served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Served, FakeOpenAI]]:
+    with _fake_model() as fake:
+        served = _serve_openai(tmp_path_factory.mktemp("serve-openai"), fake)
+        try:
+            yield served, fake
+        finally:
+            stop_serve(served)
+
+
+def test_slow_uploads_do_not_starve_the_queue(tmp_path: Path) -> None:
+    """Sixteen clients that drip their bodies hold no place in the model queue, lose their
+    connection at the upload deadline, and never keep another client waiting."""
+    with _fake_model() as fake:
+        served = _serve_openai(tmp_path, fake, "--upload-timeout", "4", "--max-uploads", "17")
+        try:
+            port = int(served.url.rsplit(":", 1)[1])
+            head = request_bytes(
+                "POST", "/v1/alt", port, {"Content-Type": "application/json", "Content-Length": "100000"}
+            )
+            started = time.monotonic()
+            drippers = [Dripper(port, head, interval=0.5, max_bytes=60).start() for _ in range(16)]
+            for _ in range(100):  # every dripper is sending its body
+                if all(d.sent for d in drippers):
+                    break
+                time.sleep(0.05)
+            assert all(d.sent for d in drippers)
+            normal = post_multipart(served.url, {}, {"image": png(9)})
+            assert normal.status == 200 and normal.body["alt"] == "A fine answer", normal.body
+            health = call(f"{served.url}/healthz").body
+            assert health["queue"]["in_flight"] == 0  # the drippers are not in the queue
+            # The 17th body being read at once is the last one allowed: the next upload is turned away.
+            extra = Dripper(port, head, interval=0.5, max_bytes=60).start()
+            for _ in range(100):
+                if extra.sent:
+                    break
+                time.sleep(0.05)
+            busy = post_multipart(served.url, {}, {"image": png(10)})
+            assert_error(busy, 503, "busy")
+            for dripper in [*drippers, extra]:
+                dripper.join(timeout=20)
+            elapsed = time.monotonic() - started
+            assert [d.status for d in drippers] == [408] * 16 and extra.status == 408
+            assert elapsed < 15  # the deadline, not the 30 s idle timeout, ended them
+            assert max(d.sent for d in drippers) < 20
+            assert post_multipart(served.url, {}, {"image": png(11)}).status == 200
+        finally:
+            stop_serve(served)

@@ -17,19 +17,22 @@ the residual stream plus a large negative output weight on that dimension.
 A fixed seed and a fixed writing order make the files byte-identical across runs.
 
 For failure tests: `build_variant` writes one of the files without chosen tensors or metadata
-keys, and `build_utf8_trap_text` writes a text model that emits nothing but UTF-8 lead bytes.
+keys, or with chosen values and tensors replaced, and `build_utf8_trap_text` writes a text model
+that emits nothing but UTF-8 lead bytes.
 """
 
 from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
-from gguf import GGMLQuantizationType, GGUFWriter, TokenType
+from gguf import GGMLQuantizationType, GGUFValueType, GGUFWriter, TokenType
+from gguf.gguf_writer import GGUFValue
 
 SEED = 20240611
 
@@ -137,20 +140,38 @@ class _FileSpec:
     tensors: dict[str, np.ndarray]
 
 
-def _write(path: Path, spec: _FileSpec, drop_tensors: Iterable[str] = (), drop_keys: Iterable[str] = ()) -> Path:
+def _write(
+    path: Path,
+    spec: _FileSpec,
+    drop_tensors: Iterable[str] = (),
+    drop_keys: Iterable[str] = (),
+    set_keys: Mapping[str, Any] | None = None,
+    set_tensors: Mapping[str, np.ndarray] | None = None,
+) -> Path:
     writer = GGUFWriter(str(path), spec.arch)
     spec.add_meta(writer)
+    kv = writer.kv_data[0]
     for key in drop_keys:
-        del writer.kv_data[0][key]  # KeyError on a typo: a test must not silently drop nothing
+        del kv[key]  # KeyError on a typo: a test must not silently drop nothing
+    for key, value in (set_keys or {}).items():
+        if isinstance(value, GGUFValue):
+            kv[key] = value
+        else:  # the key's own type: KeyError for a new key, which needs a GGUFValue
+            kv[key] = GGUFValue(value, kv[key].type, kv[key].sub_type)
     dropped = set(drop_tensors)
     unknown = dropped - spec.tensors.keys()
     if unknown:
         raise KeyError(f"no such tensor(s): {sorted(unknown)}")
-    for name, array in spec.tensors.items():
+    for name, array in {**spec.tensors, **(set_tensors or {})}.items():
         if name not in dropped:
             writer.add_tensor(name, np.ascontiguousarray(array), raw_dtype=F32)
     writer.write_header_to_file()
-    writer.write_kv_data_to_file()
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(max(limit, 50_000))  # gguf's writer packs nested arrays recursively
+    try:
+        writer.write_kv_data_to_file()
+    finally:
+        sys.setrecursionlimit(limit)
     writer.write_tensors_to_file()
     writer.close()
     return path
@@ -418,9 +439,27 @@ def tensor_names(key: str) -> list[str]:
     return list(_file_spec(key).tensors)
 
 
-def build_variant(key: str, path: Path, *, drop_tensors: Iterable[str] = (), drop_keys: Iterable[str] = ()) -> Path:
-    """Write file `key` (a FILES key) to `path` without some tensors / metadata keys."""
-    return _write(Path(path), _file_spec(key), drop_tensors, drop_keys)
+def build_variant(
+    key: str,
+    path: Path,
+    *,
+    drop_tensors: Iterable[str] = (),
+    drop_keys: Iterable[str] = (),
+    set_keys: Mapping[str, Any] | None = None,
+    set_tensors: Mapping[str, np.ndarray] | None = None,
+) -> Path:
+    """Write file `key` (a FILES key) to `path` without some tensors / metadata keys, or with some
+    values (`set_keys`: a plain value keeps the key's type; a `GGUFValue` sets any key) and tensors
+    (`set_tensors`: replaced or added, float32) of its own."""
+    return _write(Path(path), _file_spec(key), drop_tensors, drop_keys, set_keys, set_tensors)
+
+
+def nested_array(depth: int) -> GGUFValue:
+    """A metadata value that is an array of arrays `depth` levels deep around one uint32."""
+    value: Any = [1]
+    for _ in range(depth - 1):
+        value = [value]
+    return GGUFValue(value, GGUFValueType.ARRAY)
 
 
 def build_tiny_models(outdir: Path) -> dict[str, Path]:

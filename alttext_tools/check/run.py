@@ -15,6 +15,7 @@ from alttext_tools.report.outcome import Report
 from alttext_tools.scan.dialects import Dialect, DialectResolver
 from alttext_tools.scan.dispatch import FileScan, kind_of, scan_file
 from alttext_tools.scan.walk import display_path
+from alttext_tools.workers import die_with_parent
 
 # Below this many files a process pool costs more (fork + pickling) than it saves.
 PARALLEL_THRESHOLD = 48
@@ -73,7 +74,8 @@ def _check_chunk(chunk: list[tuple[str, str, Dialect | None]], settings: RuleSet
     return [check_file(Path(p), d, settings, dialect) for p, d, dialect in chunk]
 
 
-def _worker_init() -> None:
+def _worker_init(parent: int) -> None:
+    die_with_parent(parent)
     gc.freeze()  # what the parent had before the fork is never garbage here: stop scanning it
     gc.set_threshold(WORKER_GC_THRESHOLD, *gc.get_threshold()[1:])
 
@@ -95,7 +97,9 @@ def check_files(
 
     results: dict[int, FileResult] = {}
     context = multiprocessing.get_context("fork") if sys.platform == "linux" else None
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_worker_init) as pool:
+    with ProcessPoolExecutor(
+        max_workers=workers, mp_context=context, initializer=_worker_init, initargs=(os.getpid(),)
+    ) as pool:
         tasks = [
             (batch, pool.submit(_check_chunk, [items[i] for i in batch], settings))
             for batch in _batches(items, workers)

@@ -19,6 +19,7 @@ import click
 
 from alttext_tools import __version__
 from alttext_tools.cli.options import (
+    CacheProblem,
     common_overrides,
     emit_report,
     flush_cache,
@@ -219,6 +220,7 @@ def fix(
             decisions = FileDecisions.load(from_file)
         except DecisionsError as exc:
             raise click.UsageError(str(exc)) from None
+        decisions.refuse_outside(config.root)
         if not paths:
             paths = tuple(Path(p) for p in decisions.paths() if Path(p).exists() or Path(p).is_symlink())
     else:
@@ -239,11 +241,23 @@ def fix(
         # --diff and --check write nothing at all: the cache is only read.
         writes = mode is WriteBack.WRITE
         models = model_provider(config, threads, verbose, show_progress, cache, read_only=not writes)
+        unsaved: list[CacheProblem] = []
+
+        def save_cache_first() -> None:  # the cache holds the alt text before any source does
+            assert cache is not None
+            try:
+                flush_cache(cache)
+            except CacheProblem as exc:
+                unsaved.append(exc)
+                raise CacheProblem(f"{exc.message}; no file was changed (fix that, or run with --no-cache)") from None
+
+        if cache is not None and mode is WriteBack.WRITE:
+            run_options["before_writing"] = save_cache_first
         try:
             run = run_fix(scanned, models, mode, **run_options)
         finally:
             models.close()
-            if cache is not None and writes:
+            if cache is not None and writes and not unsaved:
                 flush_cache(cache)
         problems = list(models.problems)
     _print_outcomes(run, problems)

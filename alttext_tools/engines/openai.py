@@ -144,7 +144,7 @@ class _Reset(Exception):
 
 
 class _TimedOut(Exception):
-    """No (complete) answer within the timeout."""
+    """No complete answer within the timeout (the whole request's deadline)."""
 
 
 class _Unreachable(Exception):
@@ -159,7 +159,11 @@ class _Reply:
 
 
 class _Http:
-    """One request per connection over http.client; transport failures become the classes above."""
+    """One request per connection over http.client; transport failures become the classes above.
+
+    The timeout is a deadline for the whole request, connecting to the last byte of the answer:
+    a timer shuts the socket down when it passes, so a server that sends a byte now and then
+    (each read well within the timeout) cannot hold a request longer."""
 
     def __init__(self, base_url: str, timeout: float) -> None:
         parts = urlsplit(base_url)
@@ -179,6 +183,33 @@ class _Http:
             conn = http.client.HTTPSConnection(self.host, self.port, timeout=wait, context=self._ssl)
         else:
             conn = http.client.HTTPConnection(self.host, self.port, timeout=wait)
+        expired = threading.Event()
+
+        def expire() -> None:
+            expired.set()
+            sock = conn.sock
+            if sock is not None:
+                try:  # the plain socket's shutdown (TLS too): wakes the reading thread at once
+                    socket.socket.shutdown(sock, socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+        timer = threading.Timer(wait, expire)
+        timer.daemon = True
+        timer.start()
+        try:
+            return self._exchange(conn, method, path, body, headers)
+        except (_Refused, _Reset, _Unreachable) as err:
+            if expired.is_set():
+                raise _TimedOut(f"no complete answer within {wait:g} s") from None
+            raise err from None
+        finally:
+            timer.cancel()
+            conn.close()
+
+    def _exchange(
+        self, conn: http.client.HTTPConnection, method: str, path: str, body: bytes | None, headers: dict[str, str]
+    ) -> _Reply:
         try:
             conn.request(method, self.prefix + path, body=body, headers=headers)
             response = conn.getresponse()
@@ -195,8 +226,6 @@ class _Http:
             raise _Unreachable(f"{type(err).__name__}: {err}") from None
         except OSError as err:  # EHOSTUNREACH, ENETUNREACH...
             raise _Unreachable(f"{type(err).__name__}: {err}") from None
-        finally:
-            conn.close()
 
 
 def _error_text(body: bytes) -> str:

@@ -4,6 +4,7 @@ one-line `ModelFileError` naming the file and the exact problem (see docs/models
 from __future__ import annotations
 
 import functools
+import math
 import mmap
 import os
 import struct
@@ -20,6 +21,10 @@ GGUF_MAGIC = b"GGUF"
 DEFAULT_ALIGNMENT = 32
 # Arrays longer than this are summarised (type, count): nobody needs 150k tokens in memory here.
 _KEEP_ARRAY_MAX = 64
+# Arrays of arrays deeper than this are refused: real files nest at most one level.
+MAX_ARRAY_DEPTH = 8
+# Elements of a tensor: ggml counts them in an int64.
+_MAX_ELEMENTS = 2**62
 
 # --- header parsing ------------------------------------------------------------------------------
 
@@ -107,27 +112,30 @@ class _Cursor:
         self.pos += length
         return raw.decode("utf-8", errors="replace")
 
-    def value(self, vtype: int) -> Any:
+    def value(self, vtype: int, depth: int = 0) -> Any:
         if vtype == ValueType.STRING:
             return self.string()
         if vtype == ValueType.ARRAY:
-            return self.array()
+            return self.array(depth + 1)
         fmt = _SCALAR_FORMATS.get(vtype)
         if fmt is None:
             raise _HeaderError(f"unknown metadata value type {vtype}")
         return self.unpack(fmt)
 
-    def array(self) -> list[Any] | ArrayInfo:
+    def array(self, depth: int = 1) -> list[Any] | ArrayInfo:
+        """An array value (`depth`: how many arrays enclose its elements, itself included)."""
+        if depth > MAX_ARRAY_DEPTH:
+            raise _HeaderError(f"corrupt header (metadata arrays nested deeper than {MAX_ARRAY_DEPTH} levels)")
         elem_type = self.unpack("<I")
         count = self.unpack("<Q")
-        if count > len(self.buf):
-            raise _HeaderError(f"corrupt header (array of {count} elements)")
+        if count * _min_size(elem_type) > len(self.buf) - self.pos:
+            raise _HeaderError(f"corrupt header (array of {count} elements runs past the end of the file)")
         if count <= _KEEP_ARRAY_MAX:
-            return [self.value(elem_type) for _ in range(count)]
-        self.skip_array(elem_type, count)
+            return [self.value(elem_type, depth) for _ in range(count)]
+        self.skip_array(elem_type, count, depth)
         return ArrayInfo(elem_type, count)
 
-    def skip_array(self, elem_type: int, count: int) -> None:
+    def skip_array(self, elem_type: int, count: int, depth: int) -> None:
         fmt = _SCALAR_FORMATS.get(elem_type)
         if fmt is not None:
             self.pos += struct.calcsize(fmt) * count
@@ -135,9 +143,17 @@ class _Cursor:
             self.pos = _skip_strings(self.buf, self.pos, count)
         else:
             for _ in range(count):
-                self.value(elem_type)
+                self.value(elem_type, depth)
         if self.pos > len(self.buf):
             raise _HeaderError("header is truncated (array runs past the end of the file)")
+
+
+def _min_size(vtype: int) -> int:
+    """The fewest bytes a value of this type takes in the file (a string or an array: its header)."""
+    fmt = _SCALAR_FORMATS.get(vtype)
+    if fmt is not None:
+        return struct.calcsize(fmt)
+    return 12 if vtype == ValueType.ARRAY else 8
 
 
 def _skip_strings(buf: mmap.mmap, pos: int, count: int) -> int:
@@ -193,6 +209,8 @@ def _parse(buf: mmap.mmap, path: Path, file_size: int) -> GGUFHeader:
         if n_dims > 8:
             raise _HeaderError(f"corrupt tensor info for {name!r} ({n_dims} dimensions)")
         shape = tuple(cur.unpack("<Q") for _ in range(n_dims))
+        if math.prod(shape) > _MAX_ELEMENTS:
+            raise _HeaderError(f"corrupt tensor info for {name!r} (shape {list(shape)})")
         ggml_type = cur.unpack("<I")
         offset = cur.unpack("<Q")
         tensors[name] = TensorInfo(shape, ggml_type, offset, _tensor_nbytes(shape, ggml_type))
@@ -310,6 +328,18 @@ def _int_key(header: GGUFHeader, key: str) -> int:
     return value
 
 
+def _positive_float_key(header: GGUFHeader, key: str) -> float:
+    value = header.metadata.get(key)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+        raise ModelFileError(header.path, f"metadata key {key} must be a positive number, got {value!r}")
+    return float(value)
+
+
+def _divides(header: GGUFHeader, part_key: str, part: int, whole_key: str, whole: int) -> None:
+    if whole % part:
+        raise ModelFileError(header.path, f"metadata key {part_key} ({part}) must divide {whole_key} ({whole})")
+
+
 def _count(value: Any) -> int:
     return value.count if isinstance(value, ArrayInfo) else len(value) if isinstance(value, list) else 0
 
@@ -324,6 +354,74 @@ def _block_indices(header: GGUFHeader, prefix: str) -> set[int]:
     return found
 
 
+def _layer_count(header: GGUFHeader, key: str, prefix: str) -> int:
+    """The key's layer count, once every layer below it has tensors: a count is never trusted
+    further than the tensors the file holds (2**31 layers would otherwise be 2**31 names)."""
+    n_layer = _int_key(header, key)
+    found = _block_indices(header, prefix)
+    missing = next((i for i in range(len(found) + 1) if i not in found), None)
+    if missing is not None and missing < n_layer:
+        raise ModelFileError(header.path, f"missing tensors for layer {prefix}{missing} ({key} is {n_layer})")
+    return n_layer
+
+
+def _shape(header: GGUFHeader, name: str, expected: tuple[int | None, ...], why: str) -> tuple[int, ...]:
+    """The tensor's ggml shape (innermost first), checked where `expected` gives a size (None: any)."""
+    shape = header.tensors[name].shape
+    if len(shape) != len(expected) or any(want is not None and got != want for got, want in zip(shape, expected)):
+        wanted = ", ".join("*" if want is None else str(want) for want in expected)
+        raise ModelFileError(header.path, f"tensor {name} has shape {list(shape)}, expected [{wanted}] ({why})")
+    return shape
+
+
+def _check_shape_if_present(header: GGUFHeader, name: str, expected: tuple[int | None, ...], why: str) -> None:
+    if name in header.tensors:
+        _shape(header, name, expected, why)
+
+
+def _check_linear(header: GGUFHeader, prefix: str, n_in: int, n_out: int | None, why: str) -> int:
+    """`prefix.weight` takes `n_in` inputs (and gives `n_out`, when given); `prefix.bias`, if any,
+    matches its outputs. Returns the number of outputs: a matmul of other sizes aborts ggml."""
+    n_out = _shape(header, f"{prefix}.weight", (n_in, n_out), why)[1]
+    _check_shape_if_present(header, f"{prefix}.bias", (n_out,), f"{prefix}.weight gives {n_out}")
+    return n_out
+
+
+def _check_text_attention(header: GGUFHeader, arch: str, n_embd: int) -> None:
+    """Head counts and rotary sizes llama.cpp divides by, or asserts on while building the graph."""
+    key = f"{arch}.attention.head_count"
+    heads = header.metadata.get(key)
+    if isinstance(heads, (list, ArrayInfo)):
+        return  # one count per layer: llama.cpp checks those itself
+    n_head = _int_key(header, key)
+    kv_key = f"{arch}.attention.head_count_kv"
+    if isinstance(header.metadata.get(kv_key), int):
+        _divides(header, kv_key, _int_key(header, kv_key), key, n_head)
+    head_key = f"{arch}.attention.key_length"
+    if head_key in header.metadata:
+        head_dim = _int_key(header, head_key)
+    else:
+        _divides(header, key, n_head, f"{arch}.embedding_length", n_embd)
+        head_dim = n_embd // n_head
+    rot_key = f"{arch}.rope.dimension_count"
+    n_rot = head_dim
+    if rot_key in header.metadata:
+        n_rot = _int_key(header, rot_key)
+        if n_rot > head_dim or n_rot % 2:
+            raise ModelFileError(
+                header.path, f"metadata key {rot_key} ({n_rot}) must be even and at most the head size {head_dim}"
+            )
+    sections_key = f"{arch}.rope.dimension_sections"
+    sections = header.metadata.get(sections_key)
+    if isinstance(sections, list) and (
+        not all(isinstance(n, int) and n >= 0 for n in sections) or not 0 < sum(sections) <= n_rot // 2
+    ):
+        raise ModelFileError(
+            header.path,
+            f"metadata key {sections_key} {sections} must add up to between 1 and {n_rot // 2} (half of {n_rot})",
+        )
+
+
 def validate_text_model(header: GGUFHeader) -> TextModelInfo:
     arch = header.metadata.get("general.architecture")
     if not isinstance(arch, str) or not arch:
@@ -336,14 +434,11 @@ def validate_text_model(header: GGUFHeader) -> TextModelInfo:
     _require_keys(header, ("tokenizer.ggml.model", "tokenizer.ggml.tokens"))
     if arch in ("qwen2vl", "qwen3vl", "qwen3vlmoe"):
         _require_keys(header, (f"{arch}.rope.dimension_sections",))
-    n_layer = _int_key(header, f"{arch}.block_count")
     n_embd = _int_key(header, f"{arch}.embedding_length")
     _require_tensors(header, ("token_embd.weight", "output_norm.weight"), f"every {arch} text model has it")
-    missing_blocks = sorted(set(range(n_layer)) - _block_indices(header, "blk."))
-    if missing_blocks:
-        raise ModelFileError(
-            header.path, f"missing tensors for layer blk.{missing_blocks[0]} ({arch}.block_count is {n_layer})"
-        )
+    n_layer = _layer_count(header, f"{arch}.block_count", "blk.")
+    if f"{arch}.attention.head_count" in header.metadata:
+        _check_text_attention(header, arch, n_embd)
     n_vocab = _count(header.metadata["tokenizer.ggml.tokens"])
     embd_rows = header.tensors["token_embd.weight"].shape[-1]
     if embd_rows != n_vocab:
@@ -362,44 +457,128 @@ def _projector_type(header: GGUFHeader) -> str:
     raise ModelFileError(header.path, "missing metadata key clip.projector_type")
 
 
-def _check_vit_blocks(header: GGUFHeader, n_layer: int, *, qkv_bias: bool) -> None:
-    """Tensors the llava/qwen ViT graphs use unconditionally (NULL there means a segfault)."""
-    for i in range(n_layer):
+@dataclass(frozen=True)
+class _Vision:
+    """The vision encoder's sizes, from its metadata keys."""
+
+    n_embd: int
+    n_layer: int
+    patch: int
+    image_size: int
+
+
+_EMBD = "clip.vision.embedding_length"
+
+
+def _check_vit_blocks(header: GGUFHeader, vision: _Vision, *, qkv_bias: bool) -> None:
+    """Tensors the llava/qwen ViT graphs use unconditionally (NULL there means a segfault), and
+    the shapes their matmuls and norms need (another shape is a ggml abort)."""
+    n_embd = vision.n_embd
+    why = f"{_EMBD} is {n_embd}"
+    for i in range(vision.n_layer):
         p = f"v.blk.{i}."
         names = [p + f"attn_{x}.weight" for x in "qkv"]
         if qkv_bias:
             names += [p + f"attn_{x}.bias" for x in "qkv"]
         names += [p + "attn_out.weight", p + "ffn_up.weight", p + "ffn_down.weight"]
         _require_tensors(header, names, f"vision block {i}")
+        for proj in ("attn_q", "attn_k", "attn_v", "attn_out"):
+            _check_linear(header, p + proj, n_embd, n_embd, why)
+        for norm in ("ln1", "ln2"):
+            for kind in ("weight", "bias"):
+                _check_shape_if_present(header, f"{p}{norm}.{kind}", (n_embd,), why)
+        hidden = _check_linear(header, p + "ffn_up", n_embd, None, why)
+        if p + "ffn_gate.weight" in header.tensors:
+            _check_linear(header, p + "ffn_gate", n_embd, hidden, f"{p}ffn_up.weight gives {hidden}")
+        _check_linear(header, p + "ffn_down", hidden, n_embd, f"{p}ffn_up.weight gives {hidden}; {why}")
 
 
-def _check_mlp(header: GGUFHeader, n_layer: int) -> int:
+def _check_patch_embedding(header: GGUFHeader, name: str, vision: _Vision) -> None:
+    p = vision.patch
+    _shape(header, name, (p, p, 3, vision.n_embd), f"clip.vision.patch_size {p}, 3 colours, {_EMBD} {vision.n_embd}")
+
+
+def _check_mlp(header: GGUFHeader, vision: _Vision) -> int:
     _require_tensors(header, ("v.patch_embd.weight", "v.position_embd.weight"), "mlp projector input")
-    _check_vit_blocks(header, n_layer, qkv_bias=False)
+    n_embd = vision.n_embd
+    if vision.image_size < vision.patch:
+        raise ModelFileError(
+            header.path,
+            f"metadata key clip.vision.image_size ({vision.image_size}) is smaller than clip.vision.patch_size"
+            f" ({vision.patch}): no image patches",
+        )
+    _check_patch_embedding(header, "v.patch_embd.weight", vision)
+    _check_shape_if_present(header, "v.patch_embd.bias", (n_embd,), f"{_EMBD} is {n_embd}")
+    _check_shape_if_present(header, "v.class_embd", (n_embd,), f"{_EMBD} is {n_embd}")
+    positions = (vision.image_size // vision.patch) ** 2 + ("v.class_embd" in header.tensors)
+    rows = _shape(header, "v.position_embd.weight", (n_embd, None), f"{_EMBD} is {n_embd}")[1]
+    if rows < positions:
+        raise ModelFileError(
+            header.path,
+            f"tensor v.position_embd.weight has {rows} positions but clip.vision.image_size {vision.image_size}"
+            f" and clip.vision.patch_size {vision.patch} need {positions}",
+        )
+    for norm in ("v.pre_ln", "v.post_ln"):
+        for kind in ("weight", "bias"):
+            _check_shape_if_present(header, f"{norm}.{kind}", (n_embd,), f"{_EMBD} is {n_embd}")
+    _check_vit_blocks(header, vision, qkv_bias=False)
     if "mm.3.weight" in header.tensors:  # Yi-style llava: clip.cpp switches to mlp_norm
         names = [f"mm.{i}.{kind}" for i in (0, 1, 3, 4) for kind in ("weight", "bias")]
         _require_tensors(header, names, "mlp_norm projector")
-        return header.tensors["mm.3.bias"].shape[0]
+        hidden = _check_linear(header, "mm.0", n_embd, None, f"{_EMBD} is {n_embd}")
+        for kind in ("weight", "bias"):
+            _shape(header, f"mm.1.{kind}", (hidden,), f"mm.0.weight gives {hidden}")
+        out = _check_linear(header, "mm.3", hidden, None, f"mm.0.weight gives {hidden}")
+        for kind in ("weight", "bias"):
+            _shape(header, f"mm.4.{kind}", (out,), f"mm.3.weight gives {out}")
+        return out
     _require_tensors(header, ("mm.0.weight", "mm.0.bias", "mm.2.weight", "mm.2.bias"), "mlp projector")
-    return header.tensors["mm.2.weight"].shape[1]
+    hidden = _check_linear(header, "mm.0", n_embd, None, f"{_EMBD} is {n_embd}")
+    return _check_linear(header, "mm.2", hidden, None, f"mm.0.weight gives {hidden}")
 
 
-def _check_qwen_merger(header: GGUFHeader, projector: str, n_layer: int) -> int:
+def _check_qwen_merger(header: GGUFHeader, projector: str, vision: _Vision) -> int:
     _require_tensors(header, ("v.patch_embd.weight", "v.patch_embd.weight.1"), f"{projector} patch embedding")
     for forbidden in ("v.patch_embd.bias", "v.class_embd"):
         if forbidden in header.tensors:  # clip.cpp GGML_ASSERTs (aborts) on these for qwen
             raise ModelFileError(header.path, f"unexpected tensor {forbidden} for projector {projector}")
     if projector == "qwen2.5vl_merger":
         _require_keys(header, ("clip.vision.n_wa_pattern",))
-    _check_vit_blocks(header, n_layer, qkv_bias=True)
+    merge = (
+        _int_key(header, "clip.vision.spatial_merge_size") if "clip.vision.spatial_merge_size" in header.metadata else 2
+    )
+    n_embd = vision.n_embd
+    for name in ("v.patch_embd.weight", "v.patch_embd.weight.1"):
+        _check_patch_embedding(header, name, vision)
+    for kind in ("weight", "bias"):
+        _check_shape_if_present(header, f"v.post_ln.{kind}", (n_embd,), f"{_EMBD} is {n_embd}")
+    _check_vit_blocks(header, vision, qkv_bias=True)
     _require_tensors(header, ("mm.0.weight", "mm.0.bias", "mm.2.weight", "mm.2.bias"), f"{projector} merger")
-    return header.tensors["mm.2.bias"].shape[0]
+    merged = n_embd * merge * merge
+    hidden = _check_linear(
+        header, "mm.0", merged, None, f"{_EMBD} {n_embd} times clip.vision.spatial_merge_size {merge} squared"
+    )
+    return _check_linear(header, "mm.2", hidden, None, f"mm.0.weight gives {hidden}")
 
 
 def _check_other_projector(header: GGUFHeader) -> None:
     _require_tensors(header, ("v.patch_embd.weight",), "vision patch embedding")
     if "v.position_embd.weight" not in header.tensors and not _block_indices(header, "v.blk."):
         raise ModelFileError(header.path, "missing tensor v.position_embd.weight and no v.blk.* vision blocks")
+
+
+def _vision(header: GGUFHeader) -> _Vision:
+    """The encoder's sizes; the values clip.cpp divides by or asserts on are checked here."""
+    n_embd = _int_key(header, _EMBD)
+    n_head = _int_key(header, "clip.vision.attention.head_count")
+    _divides(header, "clip.vision.attention.head_count", n_head, _EMBD, n_embd)
+    _positive_float_key(header, "clip.vision.attention.layer_norm_epsilon")
+    return _Vision(
+        n_embd=n_embd,
+        n_layer=_layer_count(header, "clip.vision.block_count", "v.blk."),
+        patch=_int_key(header, "clip.vision.patch_size"),
+        image_size=_int_key(header, "clip.vision.image_size"),
+    )
 
 
 def validate_mmproj(header: GGUFHeader) -> MmprojInfo:
@@ -417,12 +596,12 @@ def validate_mmproj(header: GGUFHeader) -> MmprojInfo:
     for key in ("clip.vision.image_mean", "clip.vision.image_std"):
         if _count(header.metadata.get(key, [])) < 3:
             raise ModelFileError(header.path, f"metadata key {key} must list 3 values")
-    n_layer = _int_key(header, "clip.vision.block_count")
+    vision = _vision(header)
     n_embd_out: int | None = None
     if projector == "mlp":
-        n_embd_out = _check_mlp(header, n_layer)
+        n_embd_out = _check_mlp(header, vision)
     elif projector in ("qwen2vl_merger", "qwen2.5vl_merger"):
-        n_embd_out = _check_qwen_merger(header, projector, n_layer)
+        n_embd_out = _check_qwen_merger(header, projector, vision)
     else:
         _check_other_projector(header)
     return MmprojInfo(header.path, projector, n_embd_out)

@@ -1,4 +1,4 @@
-"""The review page's HTTP server: 127.0.0.1 only, Host checked, a per-run token, strict headers.
+"""The review page's HTTP server: 127.0.0.1 only, Host and Origin checked, a per-run token, strict headers.
 
 Routes and the security model: docs/review.md.
 """
@@ -12,10 +12,12 @@ import re
 import secrets
 import socketserver
 import sys
+import time
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from alttext_tools.http_guard import HostGuard, Refused, content_length, load_json, read_body
 from alttext_tools.review.session import DEFAULT_PAGE_SIZE, ActionError, ReviewSession
 
 PAGE_DIR = Path(__file__).resolve().parent / "page"
@@ -26,6 +28,7 @@ STATIC = {  # no data in these: served without the token
 }
 TOKEN_HEADER = "X-Alttext-Token"
 MAX_BODY = 64 * 1024
+BODY_SECONDS = 30.0  # a POST's whole body must arrive within this
 
 CSP_PAGE = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; "
@@ -51,6 +54,7 @@ class ReviewServer(http.server.ThreadingHTTPServer):
         self.token = token or secrets.token_urlsafe(32)
         self.verbose = verbose
         super().__init__(("127.0.0.1", port), _Handler)
+        self.guard = HostGuard.for_address("127.0.0.1", self.port)
 
     def server_bind(self) -> None:
         # HTTPServer.server_bind asks DNS for the host's name (slow or hanging offline): skip it.
@@ -105,10 +109,6 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     def _error(self, status: int, message: str) -> None:
         self._json(status, {"error": message})
 
-    def _host_ok(self) -> bool:
-        host = (self.headers.get("Host") or "").strip().lower()
-        return host in (f"127.0.0.1:{self.server.port}", f"localhost:{self.server.port}")
-
     def _authorized(self, query: dict[str, list[str]], allow_query: bool) -> bool:
         given = self.headers.get(TOKEN_HEADER)
         if given is None and allow_query and query.get("token"):
@@ -119,12 +119,15 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         """(path, query) of an authorised request; None once a refusal was sent."""
         parts = urlsplit(self.path)
         query = parse_qs(parts.query, keep_blank_values=True)
-        if not self._host_ok():
-            self._error(403, "unexpected Host header: open the page at the 127.0.0.1 URL `alttext review` printed")
+        refusal = self.server.guard.refusal(self.headers)
+        if refusal is not None:
+            self.close_connection = True
+            self._error(403, f"{refusal}; open the page at the 127.0.0.1 URL `alttext review` printed")
             return None
         if parts.path in STATIC:
             return parts.path, query
         if not self._authorized(query, allow_query):
+            self.close_connection = True  # a POST's body stays unread
             if parts.path == "/":
                 body = b"403: wrong or missing token. Open the exact URL that `alttext review` printed.\n"
                 self._send(403, body, "text/plain; charset=utf-8")
@@ -136,6 +139,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     # -- GET -------------------------------------------------------------------------------
 
     def do_GET(self) -> None:
+        if self.headers.get("Transfer-Encoding") is not None or self.headers.get("Content-Length") not in (None, "0"):
+            self.close_connection = True  # a body that is never read must not be taken for the next request
         guarded = self._guard(allow_query=True)
         if guarded is None:
             return
@@ -193,23 +198,25 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self._error(500, f"internal error: {type(exc).__name__}: {exc}")
 
     def _body(self) -> dict[str, Any] | None:
+        """The POST's JSON object; None once a refusal was sent. The body is read whole (bounded in
+        size and time) or the connection is closed, so no byte of it is taken for the next request."""
         try:
-            length = int(self.headers.get("Content-Length") or 0)
-        except ValueError:
-            length = -1
-        if length < 0 or length > MAX_BODY:
+            length = content_length(self.headers, required=False)
+            if length > MAX_BODY:
+                raise Refused(413, "request body too large")
+            raw = read_body(self.rfile, self.connection, length, time.monotonic() + BODY_SECONDS) if length else b""
+        except Refused as exc:
             self.close_connection = True
-            self._error(413, "request body too large")
+            self._error(exc.status, exc.message)
             return None
-        raw = self.rfile.read(length) if length else b""
         content_type = (self.headers.get("Content-Type") or "").split(";")[0].strip().lower()
         if raw and content_type != "application/json":
             self._error(415, "send JSON (Content-Type: application/json)")
             return None
         try:
-            body = json.loads(raw.decode("utf-8")) if raw else {}
-        except (UnicodeDecodeError, ValueError):
-            self._error(400, "the body is not JSON")
+            body = load_json(raw) if raw else {}
+        except ValueError as exc:
+            self._error(400, f"the body is not JSON: {exc}")
             return None
         if not isinstance(body, dict):
             self._error(400, "the body must be a JSON object")
@@ -217,6 +224,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         return body
 
     def do_PUT(self) -> None:
+        self.close_connection = True  # its body, if any, stays unread
         self._error(405, "method not allowed")
 
     do_DELETE = do_PATCH = do_OPTIONS = do_PUT

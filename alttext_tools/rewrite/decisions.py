@@ -6,6 +6,7 @@ The format and how entries are matched to images: docs/rewriting.md.
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -151,6 +152,25 @@ class FileDecisions:
             return None
         return DecisionEntry(index, key, src, "src" in item, decision)
 
+    def refuse_outside(self, root: Path) -> list[DecisionProblem]:
+        """Drop the entries that name a file outside `root` (an absolute path elsewhere, `..`, or a
+        symlink leading out): a decisions file edits the project's own files only. Each becomes
+        a problem (also appended to `problems`)."""
+        base = Path(os.path.realpath(root))
+        refused = []
+        kept = []
+        for entry in self.entries:
+            path = entry.key[0]
+            if all(_inside(Path(where), base) for where in (os.path.abspath(path), os.path.realpath(path))):
+                kept.append(entry)
+                continue
+            self._decided.add(entry.index)
+            message = f"{path} is outside the project root {base}; image left unchanged"
+            refused.append(self._problem(entry.index, entry.key, message))
+        self.entries = kept
+        self.problems.extend(refused)
+        return refused
+
     # ----------------------------------------------------------------- Provider and matching
 
     def paths(self) -> list[str]:
@@ -224,6 +244,10 @@ class FileDecisions:
 def _applied(entry: DecisionEntry, line: Sequence[ImageRef]) -> bool:
     """Whether an image on the entry's line, with the entry's src, already has what it asks for."""
     return any((not entry.has_src or image.src == entry.src) and is_satisfied(image, entry.decision) for image in line)
+
+
+def _inside(path: Path, root: Path) -> bool:
+    return path == root or root in path.parents
 
 
 def _position(value: object) -> int | None:

@@ -6,9 +6,10 @@ and load once); files are then rewritten one by one, each independently of the o
 
 from __future__ import annotations
 
+import os
 import sys
 import threading
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from alttext_tools.core import Decision, FileError, Finding, ImageKey, ImageRef,
 from alttext_tools.rewrite.writeback import FileOutcome, Status, WriteBack, fix_file
 from alttext_tools.scan.dialects import Dialect
 from alttext_tools.scan.sources import SourceError, read_source
+from alttext_tools.workers import die_with_parent
 
 
 @dataclass
@@ -76,9 +78,13 @@ def run_fix(
     root: Path | None = None,
     every_image: bool = False,
     jobs: int = 0,
+    before_writing: Callable[[], None] | None = None,
 ) -> FixRun:
     """`every_image`: ask the provider about all images (a reviewed decisions file names its own);
-    otherwise only about those that need alt. fix_file still refuses to overwrite human alt."""
+    otherwise only about those that need alt. fix_file still refuses to overwrite human alt.
+
+    `before_writing` runs once every decision is made and before the first file is touched (the
+    alt-text cache is saved there: if that fails, it raises and no file changes)."""
     run = FixRun()
     if every_image:
         targets = [image for item in scanned for image in item.images]
@@ -92,6 +98,8 @@ def run_fix(
             pending.append((index, _Job(item, mine)))
         else:
             run.outcomes.append(FileOutcome(item.display, mode, Status.UNCHANGED))
+    if pending and before_writing is not None:
+        before_writing()
     done = _fix_all([job for _, job in pending], mode, overwrite, root, jobs_wanted=jobs if _safe_to_fork() else 1)
     # Keep the scan's file order in the report, whatever order the workers finished in.
     order = {item.display: i for i, item in enumerate(scanned)}
@@ -141,7 +149,9 @@ def _fix_all(
 
     batches = [jobs[i : i + CHUNK] for i in range(0, len(jobs), CHUNK)]
     context = multiprocessing.get_context("fork")
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+    with ProcessPoolExecutor(
+        max_workers=workers, mp_context=context, initializer=die_with_parent, initargs=(os.getpid(),)
+    ) as pool:
         futures = [pool.submit(_fix_batch, batch, mode, overwrite, root) for batch in batches]
         return [outcome for future in futures for outcome in future.result()]
 

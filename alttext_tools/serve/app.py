@@ -8,7 +8,6 @@ from __future__ import annotations
 import base64
 import binascii
 import hmac
-import ipaddress
 import json
 import threading
 import time
@@ -22,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from alttext_tools import __version__
 from alttext_tools.core import Context, ImageRef, Span, Syntax
 from alttext_tools.errors import AltTextError
+from alttext_tools.http_guard import HostGuard, Refused, content_length, is_loopback, load_json, read_body
 from alttext_tools.serve.openapi import MAX_CONTEXT_CHARS, OPENAPI
 
 if TYPE_CHECKING:
@@ -31,14 +31,18 @@ DEFAULT_PORT = 8765
 DEFAULT_MAX_BYTES = 20 * 1024 * 1024
 DEFAULT_MAX_PIXELS = 40_000_000
 DEFAULT_QUEUE = 16
+DEFAULT_UPLOADS = 64  # connections sending a body at once; more get 503 before their body is read
+DEFAULT_UPLOAD_TIMEOUT = 60.0  # seconds a client gets to send a whole body
 TOKEN_ENV = "ALTTEXT_SERVE_TOKEN"
 MIN_REMOTE_TOKEN = 16
 CONTEXT_FIELDS = ("page_title", "text", "language", "link_target")
 _OVERHEAD = 64 * 1024  # room for multipart headers / JSON keys and context around the image
-READ_TIMEOUT = 30.0  # seconds a client may stall while sending
-# A refused request's body is read and dropped (up to this much) before the error is sent, so a
-# client that sends the whole body before reading (no Expect: 100-continue) still gets the answer.
+READ_TIMEOUT = 30.0  # seconds a client may stall while sending the request line and headers
+# A refused request's body is read and dropped (up to this much, for at most this long) before the
+# error is sent, so a client that sends the whole body before reading (no Expect: 100-continue)
+# still gets the answer.
 DRAIN_MAX = 64 * 1024 * 1024
+DRAIN_SECONDS = 5.0
 
 
 class ApiError(AltTextError):
@@ -66,6 +70,8 @@ class AltService:
         language: str | None = None,
         max_bytes: int = DEFAULT_MAX_BYTES,
         queue: int = DEFAULT_QUEUE,
+        uploads: int = DEFAULT_UPLOADS,
+        upload_timeout: float = DEFAULT_UPLOAD_TIMEOUT,
         token: str | None = None,
         log: Callable[[str], None] | None = None,
     ) -> None:
@@ -74,18 +80,34 @@ class AltService:
         self.language = language
         self.max_bytes = max_bytes
         self.queue_limit = queue
+        self.upload_limit = uploads
+        self.upload_timeout = upload_timeout
         self.token = token
         self.log: Callable[[str], None] = log or (lambda line: None)
         self._engine_slots = threading.BoundedSemaphore(provider.concurrency)
         self._lock = threading.Lock()
         self.in_flight = 0
+        self.uploading = 0
         self.ok = 0
         self.failed = 0
         self.openapi = json.dumps(OPENAPI, ensure_ascii=False).encode("utf-8")
 
     # admission ---------------------------------------------------------------------------------
 
+    def start_upload(self) -> bool:
+        """A connection may start reading its body (at most `upload_limit` at once)."""
+        with self._lock:
+            if self.uploading >= self.upload_limit:
+                return False
+            self.uploading += 1
+            return True
+
+    def end_upload(self) -> None:
+        with self._lock:
+            self.uploading -= 1
+
     def admit(self) -> bool:
+        """A request whose body has arrived may wait for the model (at most `queue_limit` at once)."""
         with self._lock:
             if self.in_flight >= self.queue_limit:
                 return False
@@ -229,8 +251,8 @@ def _context_value(name: str, value: Any) -> str | None:
 
 def parse_json(body: bytes) -> tuple[bytes, dict[str, str | None]]:
     try:
-        document = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as err:
+        document = load_json(body)
+    except ValueError as err:
         raise ApiError(400, "bad_request", f"the body is not valid JSON ({err})") from None
     if not isinstance(document, dict):
         raise ApiError(400, "bad_request", "the JSON body must be an object with image_base64")
@@ -309,6 +331,7 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     timeout = READ_TIMEOUT
     service: AltService  # set on the subclass made by make_server
+    guard: HostGuard  # likewise, once the port is known
     _body_pending = False  # a request body not read (yet): the connection cannot be reused
     _expect_refused = False  # refused at Expect: 100-continue: the client never sends the body
 
@@ -342,57 +365,25 @@ class _Handler(BaseHTTPRequestHandler):
         self._send_json(err.status, {"error": err.code, "message": err.message}, err.headers)
 
     def _drain(self) -> None:
-        """Read and drop an unread request body (bounded); the connection closes anyway."""
+        """Read and drop an unread request body (bounded in size and time); the connection closes anyway."""
         self.close_connection = True
         try:
-            if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
-                self._drain_chunked()
-                return
-            remaining = int(self.headers.get("Content-Length") or 0)
-            if remaining > DRAIN_MAX:
-                return
-            while remaining > 0:
-                chunk = self.rfile.read(min(remaining, 1 << 20))
-                if not chunk:
-                    return
-                remaining -= len(chunk)
-        except (OSError, ValueError):
-            return
-
-    def _drain_chunked(self) -> None:
-        total = 0
-        while total <= DRAIN_MAX:
-            size_line = self.rfile.readline(1024)
-            if not size_line:
-                return
-            size = int(size_line.split(b";", 1)[0].strip() or b"0", 16)
-            if size == 0:
-                while self.rfile.readline(1024) not in (b"\r\n", b"\n", b""):  # trailers
-                    pass
-                return
-            total += size
-            remaining = size + 2  # the chunk and its CRLF
-            while remaining > 0:
-                chunk = self.rfile.read(min(remaining, 1 << 20))
-                if not chunk:
-                    return
-                remaining -= len(chunk)
+            length = content_length(self.headers, required=True)
+        except Refused:
+            return  # chunked or unframed: nothing can be read safely
+        if length <= DRAIN_MAX:
+            deadline = time.monotonic() + min(DRAIN_SECONDS, self.service.upload_timeout)
+            try:
+                read_body(self.rfile, self.connection, length, deadline)
+            except (Refused, OSError, ValueError):
+                pass
 
     def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
         """http.server's own errors (malformed request line, 414, 501...) as JSON too."""
         self.close_connection = True
-        codes = {
-            400: "bad_request",
-            404: "not_found",
-            405: "method_not_allowed",
-            411: "length_required",
-            413: "payload_too_large",
-        }
         text = message or HTTPStatus(code).phrase
         try:
-            self._send_json(
-                code, {"error": codes.get(code, "bad_request" if code < 500 else "internal_error"), "message": text}
-            )
+            self._send_json(code, {"error": _STATUS_CODES.get(code, _fallback_code(code)), "message": text})
         except OSError:
             pass
 
@@ -410,6 +401,10 @@ class _Handler(BaseHTTPRequestHandler):
         self._body_pending = bool(self.headers.get("Transfer-Encoding")) or (length not in ("", "0"))
         allowed = _ROUTES.get(path)
         try:
+            refusal = self.guard.refusal(self.headers)
+            if refusal is not None:
+                self.close_connection = True
+                raise ApiError(403, "forbidden", refusal)
             if allowed is None:
                 raise ApiError(
                     404, "not_found", f"no such endpoint {path[:100]}: POST /v1/alt, GET /healthz, GET /openapi.json"
@@ -462,20 +457,11 @@ class _Handler(BaseHTTPRequestHandler):
                 "unsupported_media_type",
                 f"{shown}: send multipart/form-data (field image) or application/json (image_base64)",
             )
-        if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
-            self.close_connection = True
-            raise ApiError(411, "length_required", "chunked uploads are not accepted: send Content-Length")
-        length_header = self.headers.get("Content-Length")
-        if length_header is None:
-            self.close_connection = True
-            raise ApiError(411, "length_required", "Content-Length is required")
         try:
-            length = int(length_header)
-            if length < 0:
-                raise ValueError
-        except ValueError:
+            length = content_length(self.headers, required=True)
+        except Refused as err:
             self.close_connection = True
-            raise ApiError(400, "bad_request", f"invalid Content-Length {length_header[:40]!r}") from None
+            raise ApiError(err.status, _STATUS_CODES[err.status], err.message) from None
         limit = service.body_limit(media)
         if length > limit:
             self.close_connection = True
@@ -488,47 +474,62 @@ class _Handler(BaseHTTPRequestHandler):
         return media, length
 
     def handle_expect_100(self) -> bool:
-        """Refuse an oversized or unauthorised upload before the client sends it."""
+        """Refuse a foreign, oversized or unauthorised upload before the client sends it."""
         if self._path() == "/v1/alt" and self.command == "POST":
             try:
+                refusal = self.guard.refusal(self.headers)
+                if refusal is not None:
+                    raise ApiError(403, "forbidden", refusal)
                 self._precheck()
             except ApiError as err:
                 self._expect_refused = True
                 self._body_pending = True  # so the connection closes
+                self.service.count_failure()
                 self._send_error_json(err)
                 return False
         return super().handle_expect_100()
 
-    def _read_body(self, length: int) -> bytes:
-        chunks: list[bytes] = []
-        remaining = length
-        while remaining > 0:
-            chunk = self.rfile.read(min(remaining, 1 << 20))
-            if not chunk:
-                self.close_connection = True
-                raise ApiError(400, "bad_request", f"the body ended after {length - remaining} of {length} bytes")
-            chunks.append(chunk)
-            remaining -= len(chunk)
+    def _read_body(self, length: int, deadline: float) -> bytes:
+        """The whole body, before the deadline; at most `uploads` connections read at once."""
+        service = self.service
+        if not service.start_upload():
+            self.close_connection = True  # the body stays unread
+            raise ApiError(
+                503,
+                "busy",
+                f"{service.upload_limit} uploads are already in progress; retry shortly",
+                {"Retry-After": "1"},
+            )
+        try:
+            body = read_body(self.rfile, self.connection, length, deadline)
+        except Refused as err:
+            self.close_connection = True
+            self._body_pending = False  # partly read: nothing left worth draining
+            code = "request_timeout" if err.status == 408 else "bad_request"
+            raise ApiError(err.status, code, err.message) from None
+        finally:
+            service.end_upload()
         self._body_pending = False
-        return b"".join(chunks)
+        return body
 
     def _alt(self) -> None:
         service = self.service
         received = time.perf_counter()
+        deadline = time.monotonic() + service.upload_timeout
         try:
             media, length = self._precheck()
+            # Admitted to the model queue only once the body is here: a slow sender holds no place in it.
+            body = self._read_body(length, deadline)
         except ApiError:
             service.count_failure()
             raise
         if not service.admit():
-            self.close_connection = True  # the body stays unread
             service.count_failure()
             raise ApiError(
                 503, "busy", f"{service.queue_limit} requests are already queued; retry shortly", {"Retry-After": "1"}
             )
         ok = False
         try:
-            body = self._read_body(length)
             if media == "application/json":
                 data, context = parse_json(body)
             else:
@@ -541,6 +542,21 @@ class _Handler(BaseHTTPRequestHandler):
         self._send_json(200, result)
 
 
+_STATUS_CODES = {
+    400: "bad_request",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    408: "request_timeout",
+    411: "length_required",
+    413: "payload_too_large",
+}
+
+
+def _fallback_code(status: int) -> str:
+    return "bad_request" if status < 500 else "internal_error"
+
+
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     block_on_close = False
@@ -549,20 +565,14 @@ class _Server(ThreadingHTTPServer):
 
 
 def make_server(service: AltService, host: str, port: int) -> ThreadingHTTPServer:
-    handler = type("AltHandler", (_Handler,), {"service": service})
-    return _Server((host, port), handler)
+    """Bind `host:port`; the handler answers only to the Host names that address allows."""
+    handler: type[_Handler] = type("AltHandler", (_Handler,), {"service": service})
+    server = _Server((host, port), handler)
+    handler.guard = HostGuard.for_address(host, int(server.server_address[1]))
+    return server
 
 
 # --- binding policy ------------------------------------------------------------------------------
-
-
-def is_loopback(host: str) -> bool:
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False  # a host name: it may resolve to anything
 
 
 def binding_problem(host: str, allow_remote_clients: bool, token: str | None) -> str | None:

@@ -24,6 +24,8 @@ from alttext_tools.serve.app import (
     DEFAULT_MAX_PIXELS,
     DEFAULT_PORT,
     DEFAULT_QUEUE,
+    DEFAULT_UPLOAD_TIMEOUT,
+    DEFAULT_UPLOADS,
     TOKEN_ENV,
     AltService,
     binding_problem,
@@ -78,6 +80,20 @@ from alttext_tools.serve.app import (
     show_default=True,
     help="Requests admitted at once (waiting or running); more get 503.",
 )
+@click.option(
+    "--max-uploads",
+    type=click.IntRange(min=1),
+    default=DEFAULT_UPLOADS,
+    show_default=True,
+    help="Connections sending an image at once; more get 503. Only a complete upload joins the queue.",
+)
+@click.option(
+    "--upload-timeout",
+    type=click.FloatRange(min=0.1),
+    default=DEFAULT_UPLOAD_TIMEOUT,
+    show_default=True,
+    help="Seconds a client gets to send a whole request body; a slower upload gets 408.",
+)
 @click.option("--max-length", type=click.IntRange(min=1), help="Longest alt text (default 150, or the config's).")
 @click.option(
     "--config",
@@ -95,6 +111,8 @@ def serve(
     max_bytes: int,
     max_pixels: int,
     queue: int,
+    max_uploads: int,
+    upload_timeout: float,
     max_length: int | None,
     config_file: Path | None,
     quiet: bool,
@@ -130,6 +148,8 @@ def serve(
             language=language,
             max_bytes=max_bytes,
             queue=queue,
+            uploads=max_uploads,
+            upload_timeout=upload_timeout,
             token=token or None,
             log=(lambda line: None) if quiet else log,
         )

@@ -11,8 +11,10 @@ from alttext_tools import __version__
 _ERROR_CODES = [
     "bad_request",
     "unauthorized",
+    "forbidden",
     "not_found",
     "method_not_allowed",
+    "request_timeout",
     "length_required",
     "payload_too_large",
     "unsupported_media_type",
@@ -32,6 +34,7 @@ def _error_response(description: str) -> dict[str, Any]:
     }
 
 
+_FORBIDDEN = "A Host the server does not answer to, or a request from another site's page (Origin, Sec-Fetch-Site)"
 _NULLABLE_MS = {"type": ["number", "null"], "minimum": 0}
 _CONTEXT_STRING = {"type": ["string", "null"], "maxLength": MAX_CONTEXT_CHARS}
 
@@ -117,6 +120,8 @@ OPENAPI: dict[str, Any] = {
                         "Malformed request: bad JSON or multipart, missing image, invalid base64, wrong field type"
                     ),
                     "401": _error_response("The server requires a token: send Authorization: Bearer TOKEN"),
+                    "403": _error_response(_FORBIDDEN),
+                    "408": _error_response("The body did not arrive within the server's upload timeout"),
                     "411": _error_response("Content-Length is required (no chunked uploads)"),
                     "413": _error_response("The body, the image bytes or its pixel count is over the server's limit"),
                     "415": _error_response("Not multipart/form-data or JSON, or the bytes are not a supported image"),
@@ -124,7 +129,9 @@ OPENAPI: dict[str, Any] = {
                         "The image was read but no usable alt text came out (model answer unusable, SVG without title)"
                     ),
                     "500": _error_response("Internal error"),
-                    "503": _error_response("Queue full (retry after Retry-After seconds) or no usable model"),
+                    "503": _error_response(
+                        "Queue or uploads full (retry after Retry-After seconds), or no usable model"
+                    ),
                 },
             }
         },
@@ -136,7 +143,8 @@ OPENAPI: dict[str, Any] = {
                     "200": {
                         "description": "The service is up",
                         "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Health"}}},
-                    }
+                    },
+                    "403": _error_response(_FORBIDDEN),
                 },
             }
         },
@@ -148,7 +156,8 @@ OPENAPI: dict[str, Any] = {
                     "200": {
                         "description": "OpenAPI 3.1 document",
                         "content": {"application/json": {"schema": {"type": "object"}}},
-                    }
+                    },
+                    "403": _error_response(_FORBIDDEN),
                 },
             }
         },
