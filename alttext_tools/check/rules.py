@@ -106,7 +106,9 @@ RULES: dict[str, Rule] = dict(
             'Alt text starts with "image of" or similar.',
             'Screen readers already announce an image as an image, so "Image of a cat" is read '
             'as "image, Image of a cat". Start with the content: "A cat asleep on a keyboard". '
-            "Say that it is a screenshot or a painting only when the medium matters.",
+            "Say that it is a screenshot, a photo, a diagram or a painting only when the medium matters, "
+            'and then say what it shows: "Screenshot of the settings page with Save highlighted" is '
+            'fine, "Screenshot of page" says nothing.',
             False,
         ),
         _rule(
@@ -121,7 +123,7 @@ RULES: dict[str, Rule] = dict(
         _rule(
             "alt-duplicates-text",
             W,
-            "Alt text repeats the adjacent link, button or caption text.",
+            "Alt text repeats the adjacent link, button, caption or paragraph text.",
             "When the image's alt text equals the text next to it, screen readers read the same "
             'words twice. Use alt="" (mark the image decorative) when the text already says it all, '
             "or describe what the text does not say.",
@@ -401,15 +403,14 @@ def _quality(image: ImageRef, settings: RuleSettings) -> _Verdict:
         yield "filename-alt", f"{what} {shown} looks like a file name; describe what the image shows"
     elif _placeholder_key(text) in _PLACEHOLDERS | settings.extra_placeholders:
         yield "placeholder-alt", f"{what} {shown} is a placeholder; describe what the image shows or does"
-    prefix = _REDUNDANT_PREFIX.match(text)
-    if prefix:
-        yield (
-            "redundant-prefix",
-            (
-                f"{what} {shown} starts with {_quote(prefix.group(1).strip())}; screen readers already "
-                "announce images, so start with the content"
-            ),
-        )
+    prefix = _flagged_prefix(text)
+    if prefix is not None:
+        start = _quote(prefix.text.strip())
+        if prefix.bare:
+            advice = "; screen readers already announce images, so start with the content"
+        else:
+            advice = " and says nothing else; say what it shows, or start with the content"
+        yield "redundant-prefix", f"{what} {shown} starts with {start}{advice}"
     if len(text) > settings.max_length:
         yield (
             "alt-too-long",
@@ -445,6 +446,10 @@ def _duplicated(text: str, image: ImageRef) -> str | None:
         return "button text" if ctx.in_button else "link text"
     if ctx.caption and _compare_key(ctx.caption) == key:
         return "caption"
+    # The whole text of the image's own paragraph, list item or block, as axe's image-redundant-alt
+    # compares it: `<p><img alt="Sunset"><br>Sunset</p>` is read "Sunset, Sunset".
+    if ctx.paragraph and _compare_key(ctx.paragraph) == key:
+        return "text of its paragraph"
     return None
 
 
@@ -572,12 +577,101 @@ def _placeholder_key(text: str) -> str:
     return _ARTICLE.sub("", key).strip(_PUNCT)
 
 
-_MEDIUM = r"image|picture|pic|photo|photograph|graphic|screenshot|screen\s*shot|icon|illustration|img|drawing|gif"
+# Words that only say "this is an image": redundant at the start of any alt ("Image of a cat").
+_BARE_MEDIUM = r"image|picture|pic|img|graphic|icon"
+# Media whose kind can matter ("Screenshot of the settings page with Save highlighted", "Painting
+# of a harbour at dusk"): flagged only when what follows says nothing ("Screenshot of page").
+_TELLING_MEDIUM = (
+    r"photo|photograph|screenshot|screen\s*shot|screen\s*capture|diagram|painting|drawing|illustration|sketch|gif"
+)
 _REDUNDANT_PREFIX = re.compile(
-    rf"^((?:(?:an?|the)\s+)?(?:{_MEDIUM})\s+(?:of|showing|shows|depicting|displaying|with)\b"
-    rf"|(?:{_MEDIUM})\s*[:–—-]\s)(?=\s*\S)",
+    rf"^((?:(?:an?|the)\s+)?(?:(?P<bare>{_BARE_MEDIUM})|{_TELLING_MEDIUM})"
+    rf"\s+(?:of|showing|shows|depicting|displaying|with)\b"
+    rf"|(?:(?P<bare_colon>{_BARE_MEDIUM})|{_TELLING_MEDIUM})\s*[:–—-]\s)(?=\s*\S)",
     re.I,
 )
+# What follows a telling medium when it carries nothing: compared with `_placeholder_key` of the rest.
+_GENERIC_SUBJECTS = frozenset(
+    {
+        "page",
+        "web page",
+        "webpage",
+        "site",
+        "website",
+        "screen",
+        "app",
+        "application",
+        "window",
+        "program",
+        "software",
+        "tool",
+        "ui",
+        "user interface",
+        "interface",
+        "dashboard",
+        "menu",
+        "dialog",
+        "form",
+        "settings",
+        "document",
+        "file",
+        "text",
+        "code",
+        "data",
+        "output",
+        "result",
+        "results",
+        "error",
+        "example",
+        "it",
+        "this",
+        "that",
+        "something",
+        "thing",
+        "things",
+        "stuff",
+        "object",
+        "item",
+        "scene",
+        "view",
+        "person",
+        "people",
+        "someone",
+        "product",
+    }
+)
+
+
+@dataclass(frozen=True)
+class _Prefix:
+    text: str  # as written, e.g. "Image of "
+    bare: bool  # a bare medium ("image of"), not a telling one ("screenshot of")
+    end: int
+
+
+def _flagged_prefix(text: str) -> _Prefix | None:
+    """The redundant prefix of `text`: a bare medium ("Image of a cat"), or a telling one followed
+    by nothing that says what it shows ("Screenshot of the page"); None when there is none."""
+    match = _REDUNDANT_PREFIX.match(text)
+    if match is None:
+        return None
+    prefix = _Prefix(match.group(1), bool(match.group("bare") or match.group("bare_colon")), match.end())
+    if prefix.bare:
+        return prefix
+    rest = _placeholder_key(text[prefix.end :])
+    return prefix if not rest or rest in _GENERIC_SUBJECTS or rest in _PLACEHOLDERS else None
+
+
+def strip_redundant_prefix(text: str) -> str:
+    """`text` without a bare-medium prefix the redundant-prefix rule flags ("Image of a cat" ->
+    "A cat"); unchanged when it has none, or when the flagged prefix is a telling medium that
+    nothing follows (stripping "Screenshot of page" would leave "page", no better)."""
+    prefix = _flagged_prefix(text)
+    if prefix is None or not prefix.bare:
+        return text
+    rest = text[prefix.end :].strip()
+    return rest[:1].upper() + rest[1:]
+
 
 # --- file names ------------------------------------------------------------------------------
 
