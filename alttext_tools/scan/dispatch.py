@@ -13,6 +13,7 @@ Kind = Literal["html", "markdown"]
 HTML_SUFFIXES = (".html", ".htm", ".xhtml")
 MARKDOWN_SUFFIXES = (".md", ".markdown", ".mdown", ".mkd")
 SUFFIXES = HTML_SUFFIXES + MARKDOWN_SUFFIXES
+NOT_A_SOURCE = f"not an HTML, Markdown or reST file, so it was not checked (alttext reads {', '.join(SUFFIXES)})"
 
 
 def kind_of(path: Path | str) -> Kind | None:
@@ -50,7 +51,7 @@ def scan_file(path: Path, display: str | None = None) -> FileScan:
     shown = display if display is not None else str(path)
     kind = kind_of(path)
     if kind is None:
-        return FileScan(shown, None, [], FileError(shown, "not an HTML or Markdown file"))
+        return FileScan(shown, None, [], FileError(shown, NOT_A_SOURCE))
     try:
         source = read_source(path)
     except SourceError as exc:
