@@ -15,6 +15,7 @@ from alttext_tools.config import ConfigError, load_config
 from alttext_tools.errors import AltTextError
 from alttext_tools.scan.sources import SourceError, read_source
 
+
 def package_modules() -> list[str]:
     """Every module of the package (`__main__` modules aside: importing them runs the command)."""
     walked = pkgutil.walk_packages([str(Path(alttext_tools.__file__).parent)], prefix="alttext_tools.")

@@ -6,7 +6,16 @@ from dataclasses import replace
 
 import pytest
 
-from alttext_tools.check.rules import DEFAULT_SETTINGS, RULES, RuleSettings, evaluate, evaluate_all, is_fixable
+from alttext_tools.check.rules import (
+    DEFAULT_SETTINGS,
+    RULES,
+    RuleSettings,
+    evaluate,
+    evaluate_all,
+    is_fixable,
+    judge_alt,
+    strip_redundant_prefix,
+)
 from alttext_tools.core import AltKind, Attr, Context, Finding, ImageRef, Severity, Span, Syntax
 
 HTML = Syntax.HTML_IMG
@@ -632,3 +641,51 @@ def test_settings_pickle_and_accept_plain_collections() -> None:
     clone = pickle.loads(pickle.dumps(settings))
     assert clone == settings
     assert rules_of(image("Foto hier"), clone) == ["placeholder-alt"]
+
+
+# --- judging an alt before it is written (the generation gate) ---------------------------------
+
+
+@pytest.mark.parametrize(
+    ("img", "alt", "expected"),
+    [
+        pytest.param(image(None), "Boats in a calm harbour", [], id="fine"),
+        pytest.param(image(None), "IMG_2041.jpg", ["filename-alt"], id="file-name"),
+        pytest.param(image(None, src="img/harbour-2x.png"), "harbour-2x", ["filename-alt"], id="src-stem"),
+        pytest.param(image(""), "photo", ["placeholder-alt"], id="placeholder-on-decorative-img"),
+        pytest.param(image(None, syntax=MD), "Screenshot of page", ["redundant-prefix"], id="bare-telling-medium"),
+        pytest.param(image(None), "x" * 151, ["alt-too-long"], id="too-long"),
+        pytest.param(image(None, context=LINK_HOME), "Home", ["alt-duplicates-text"], id="link-text"),
+        pytest.param(
+            image(None, context=Context(paragraph="Sunset over the bay")),
+            "Sunset over the bay.",
+            ["alt-duplicates-text"],
+            id="paragraph-text",
+        ),
+        # An aria-label still names the image: the alt's words are not what is announced.
+        pytest.param(image(None, name="Home page", name_from="aria-label"), "photo", [], id="aria-label-wins"),
+        # Findings about the element, not the words, are not the alt's fault.
+        pytest.param(image(None, attrs={"aria-hidden": "true", "tabindex": "0"}), "A harbour", [], id="exposed"),
+    ],
+)
+def test_judge_alt_is_what_check_says_once_it_is_written(img: ImageRef, alt: str, expected: list[str]) -> None:
+    assert [f.rule for f in judge_alt(img, alt)] == expected
+    assert [f.rule for f in judge_alt(img, alt, RuleSettings(disabled=frozenset(expected)))] == []
+
+
+@pytest.mark.parametrize(
+    ("text", "stripped"),
+    [
+        ("Image of a red kite", "A red kite"),
+        ("an image of a cat", "A cat"),
+        ("Icon: settings", "Settings"),
+        (
+            "Screenshot of the settings page with Save highlighted",
+            "Screenshot of the settings page with Save highlighted",
+        ),
+        ("Screenshot of page", "Screenshot of page"),  # nothing worth keeping after the prefix: judged, not stripped
+        ("A cat, in an image of its own", "A cat, in an image of its own"),
+    ],
+)
+def test_strip_redundant_prefix(text: str, stripped: str) -> None:
+    assert strip_redundant_prefix(text) == stripped

@@ -9,12 +9,16 @@ from __future__ import annotations
 import posixpath
 import re
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlsplit
 
 from alttext_tools.check.exposure import exposed_by, is_marked_decorative
 from alttext_tools.core import AltKind, Finding, ImageRef, Severity, Syntax
 from alttext_tools.scan.aria import PRESENTATIONAL_ROLES, first_values, is_true, role_of
+
+if TYPE_CHECKING:
+    from alttext_tools.config import Config
 
 
 @dataclass(frozen=True)
@@ -169,6 +173,17 @@ class RuleSettings:
     def severity(self, rule: str) -> Severity:
         return self.severity_overrides.get(rule, RULES[rule].severity)
 
+    @classmethod
+    def for_config(cls, config: Config, disable: Iterable[str] = ()) -> RuleSettings:
+        """The settings `config` gives (max_length, disable, severity, placeholders), plus rules
+        turned off on the command line. ValueError, one line, for an unknown rule or level."""
+        return cls(
+            max_length=config.max_length,
+            disabled=frozenset([*config.disable, *disable]),
+            severity_overrides={rule: Severity(level) for rule, level in config.severity.items()},
+            extra_placeholders=frozenset(config.placeholders),
+        )
+
 
 DEFAULT_SETTINGS = RuleSettings()
 
@@ -187,6 +202,24 @@ def evaluate(image: ImageRef, settings: RuleSettings = DEFAULT_SETTINGS) -> list
 def evaluate_all(images: Iterable[ImageRef], settings: RuleSettings = DEFAULT_SETTINGS) -> list[Finding]:
     findings = [finding for image in images for finding in evaluate(image, settings)]
     return sorted(findings, key=lambda f: f.sort_key)
+
+
+# The rules that judge the words of a present text alternative (the rest judge its absence or the
+# element's attributes).
+ALT_TEXT_RULES = frozenset(
+    {"filename-alt", "placeholder-alt", "redundant-prefix", "alt-too-long", "alt-duplicates-text"}
+)
+
+
+def judge_alt(image: ImageRef, alt: str, settings: RuleSettings = DEFAULT_SETTINGS) -> list[Finding]:
+    """What `check` will say about the words of `alt` once it is written as `image`'s alt text,
+    in the image's own context (link, caption, paragraph): the ALT_TEXT_RULES findings of the
+    image as a re-scan reads it. An aria-label or aria-labelledby name still wins over the alt."""
+    name, name_from = image.name, image.name_from
+    if name_from not in ("aria-label", "aria-labelledby"):
+        name, name_from = _collapse(alt) or None, "alt"
+    written = replace(image, alt=alt, name=name, name_from=name_from, decorative=False, decorative_marker=False)
+    return [finding for finding in evaluate(written, settings) if finding.rule in ALT_TEXT_RULES]
 
 
 def is_fixable(finding: Finding) -> bool:

@@ -129,16 +129,10 @@ def common_overrides(
 def rule_settings(config: Config, exclude: Sequence[str], disable: Sequence[str]) -> RuleSettings:
     """The rules' settings from `config` plus --disable; --exclude is added to `config.exclude`."""
     from alttext_tools.check.rules import RuleSettings
-    from alttext_tools.core import Severity
 
     config.exclude = [*config.exclude, *exclude]
     try:
-        return RuleSettings(
-            max_length=config.max_length,
-            disabled=frozenset([*config.disable, *disable]),
-            severity_overrides={rule: Severity(level) for rule, level in config.severity.items()},
-            extra_placeholders=frozenset(config.placeholders),
-        )
+        return RuleSettings.for_config(config, disable)
     except ValueError as exc:
         raise click.UsageError(f"{config.source or 'command line'}: {exc}") from None
 

@@ -131,12 +131,7 @@ class AltTextPlugin(BasePlugin[AltTextConfig]):  # type: ignore[no-untyped-call]
         self._docs_dir = Path(config.docs_dir)
         self.project = self._load_project(config)
         try:
-            self.settings = RuleSettings(
-                max_length=self.project.max_length,
-                disabled=frozenset(self.project.disable),
-                severity_overrides={rule: Severity(level) for rule, level in self.project.severity.items()},
-                extra_placeholders=frozenset(self.project.placeholders),
-            )
+            self.settings = RuleSettings.for_config(self.project)
         except ValueError as exc:
             raise PluginError(f"alttext: {self.project.source or 'configuration'}: {exc}") from None
         self._warn_rank = None if self.project.fail_on == "never" else Severity(self.project.fail_on).rank
