@@ -162,6 +162,16 @@ def test_alt_text_that_breaks_a_rule_is_asked_again_once_then_failed(tmp_path: P
     assert alt_findings(root) == []
 
 
+def test_a_rule_turned_off_is_not_asked_about(tmp_path: Path) -> None:
+    root = project(tmp_path / "off", GATE_PAGE.split("<p>Our files")[0] + "</body></html>\n", 1)
+    with FakeOpenAI(scripted(root, {0: ["Sunset over the bay", "Boats"]}), models=["vlm"]) as fake:
+        args = ["fix", "--backend", "openai", "--base-url", fake.base_url, "--model", "vlm", "--no-cache"]
+        proc = alttext(*args, "--disable", "alt-duplicates-text", "docs", cwd=root)
+    assert proc.returncode == 0, proc.stderr
+    assert fake.chat_requests == 1
+    assert 'alt="Sunset over the bay"' in (root / "docs" / "index.html").read_text(encoding="utf-8")
+
+
 def test_check_never_reports_what_fix_wrote_in_markdown(tmp_path: Path) -> None:
     root = tmp_path / "md"
     (root / "docs").mkdir(parents=True)

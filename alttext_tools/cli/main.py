@@ -239,7 +239,9 @@ def fix(
     else:
         show_progress = sys.stderr.isatty() if progress is None else progress
         cache = None if no_cache else open_cache(config)
-        models = model_provider(config, threads, verbose, show_progress, cache, read_only=mode is WriteBack.CHECK)
+        models = model_provider(
+            config, threads, verbose, show_progress, cache, read_only=mode is WriteBack.CHECK, rules=settings
+        )
         try:
             run = run_fix(scanned, models, mode, **run_options)
         finally:

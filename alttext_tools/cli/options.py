@@ -385,10 +385,12 @@ def model_provider(
     *,
     read_only: bool = False,
     max_pixels: int | None = None,
+    rules: RuleSettings | None = None,
 ) -> ModelProvider:
     """The generation provider for `config` (llama.cpp in this process, or `backend = "openai"`'s
     server), reading and writing `cache` (only reading it when `read_only`). `max_pixels` bounds
-    decoded images (default: the pipeline's). NoModel, one line, when no model can be set up."""
+    decoded images (default: the pipeline's); `rules`: what generated alt text must pass (default:
+    the config's). NoModel, one line, when no model can be set up."""
     from alttext_tools.cache.providers import GenerationCacheAdapter
     from alttext_tools.engines.base import EngineSettings
     from alttext_tools.generate.provider import ModelProvider, models_for
@@ -398,7 +400,9 @@ def model_provider(
         slots, engine = models_for(config)
     except ModelSetupError as exc:
         raise NoModel(str(exc)) from None
-    limits: dict[str, int] = {} if max_pixels is None else {"max_pixels": max_pixels}
+    limits: dict[str, Any] = {} if max_pixels is None else {"max_pixels": max_pixels}
+    if rules is not None:
+        limits["rules"] = rules
     return ModelProvider.from_config(
         config,
         slots,
