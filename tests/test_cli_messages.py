@@ -209,3 +209,19 @@ def test_check_a_text_file_says_plainly_what_it_is_not(tmp_path: Path) -> None:
     assert proc.stdout.startswith("notes.txt: error: not an HTML, Markdown or reST file, so it was not checked")
     assert "No problems found" not in proc.stderr
     assert lines(proc.stderr) == ["Nothing checked: 1 file could not be checked."]
+
+
+def test_ctrl_c_exits_130_not_1(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from click.testing import CliRunner
+
+    import alttext_tools.check.run
+
+    def interrupted(*args: object, **kwargs: object) -> None:
+        raise KeyboardInterrupt
+
+    (tmp_path / "index.html").write_text(PAGE, encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(alttext_tools.check.run, "check_files", interrupted)
+    result = CliRunner().invoke(cli, ["check", "."])
+    assert result.exit_code == ExitCode.INTERRUPTED == 130
+    assert "interrupted" in result.stderr and "Aborted" not in result.output

@@ -418,7 +418,7 @@ def test_models_list_json_and_table(hf_home: Path, hub: FakeHub, monkeypatch: py
 def test_models_path_cached_and_uncached(hf_home: Path, hub: FakeHub, monkeypatch: pytest.MonkeyPatch) -> None:
     runner = CliRunner()
     missing = runner.invoke(models, ["path", "moondream2"])
-    assert missing.exit_code == 1
+    assert missing.exit_code == 3
     assert missing.stdout == ""
     assert missing.stderr.splitlines() == _error_lines(missing.stderr)  # exactly one line, the error
     assert len(missing.stderr.splitlines()) == 1
