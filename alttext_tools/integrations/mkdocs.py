@@ -22,7 +22,6 @@ from mkdocs.exceptions import PluginError
 from mkdocs.plugins import BasePlugin, get_plugin_logger
 from mkdocs.structure.files import Files
 from mkdocs.structure.pages import Page
-from pathspec import GitIgnoreSpec
 
 from alttext_tools.check.rules import RuleSettings, evaluate_all
 from alttext_tools.config import ROUTER_MODES, ConfigError, apply_overrides, load_config
@@ -35,7 +34,7 @@ from alttext_tools.rewrite.decisions import DecisionsError, FileDecisions
 from alttext_tools.rewrite.edits import RewriteError, plan_edits, rewrite_text, select_decisions
 from alttext_tools.rewrite.fix import needs_alt
 from alttext_tools.scan.markdown import scan_markdown
-from alttext_tools.scan.walk import display_path
+from alttext_tools.scan.walk import Patterns, display_path, ignore_patterns
 
 if TYPE_CHECKING:
     from alttext_tools.cache.store import AltCache
@@ -116,8 +115,8 @@ class AltTextPlugin(BasePlugin[AltTextConfig]):  # type: ignore[no-untyped-call]
         self._cache: AltCache | None = None  # the cache a fill build reads (and, with a model, writes)
         self._docs_dir = Path.cwd()
         self._warn_rank: int | None = Severity.ERROR.rank
-        self._exclude_project = GitIgnoreSpec.from_lines([])
-        self._exclude_docs = GitIgnoreSpec.from_lines([])
+        self._exclude_project: Patterns = ignore_patterns([])[0]
+        self._exclude_docs: Patterns = ignore_patterns([])[0]
         self._stats = _BuildStats()
 
     # ------------------------------------------------------------------ events
@@ -135,8 +134,8 @@ class AltTextPlugin(BasePlugin[AltTextConfig]):  # type: ignore[no-untyped-call]
         except ValueError as exc:
             raise PluginError(f"alttext: {self.project.source or 'configuration'}: {exc}") from None
         self._warn_rank = None if self.project.fail_on == "never" else Severity(self.project.fail_on).rank
-        self._exclude_project = GitIgnoreSpec.from_lines(self.project.exclude)
-        self._exclude_docs = GitIgnoreSpec.from_lines(self.config.exclude)
+        self._exclude_project = self._patterns(self.project.exclude)
+        self._exclude_docs = self._patterns(self.config.exclude)
         self._stats = _BuildStats()
         if self.config.mode == "fill":
             self.provider = self._provider_for_build()
@@ -189,6 +188,14 @@ class AltTextPlugin(BasePlugin[AltTextConfig]):  # type: ignore[no-untyped-call]
         self.provider = None
 
     # ------------------------------------------------------------------ configuration
+
+    @staticmethod
+    def _patterns(lines: list[str]) -> Patterns:
+        """Exclude globs; an invalid one is skipped with a warning, as `alttext check` skips it."""
+        patterns, skipped = ignore_patterns(lines)
+        for line in skipped:
+            log.warning(f"alttext: {line}")
+        return patterns
 
     def _load_project(self, config: MkDocsConfig) -> ProjectConfig:
         """The alttext configuration of the project, with this plugin's options on top."""

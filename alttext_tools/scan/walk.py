@@ -142,30 +142,34 @@ class Walker:
         return self._read[key]
 
     def _spec(self, lines: Iterable[str], source: Path | None) -> Patterns:
-        """Patterns from `lines` (of the file `source`, else the exclude settings); each invalid
-        one skipped with a warning."""
-        lines = list(lines)
-        if not lines:
-            return _EMPTY
-        # Imported on first use (~15 ms): a run with no excludes and no .gitignore never needs it.
-        from pathspec import GitIgnoreSpec
+        patterns, skipped = ignore_patterns(lines, display_path(source) if source else None)
+        self.warnings.extend(skipped)
+        return patterns
 
+
+def ignore_patterns(lines: Iterable[str], source: str | None = None) -> tuple[Patterns, list[str]]:
+    """Gitignore-style patterns from `lines` (of the file `source`, else exclude settings), and one
+    warning per invalid pattern, which is skipped as git skips it (`!`, `\\`, `[z-a]`)."""
+    lines = list(lines)
+    if not lines:
+        return _EMPTY, []
+    # Imported on first use (~15 ms): a run with no excludes and no .gitignore never needs it.
+    from pathspec import GitIgnoreSpec
+
+    try:
+        return GitIgnoreSpec.from_lines(lines), []
+    except (ValueError, re.error):  # pathspec's GitIgnorePatternError; re.error for a range like [z-a]
+        pass
+    kept, skipped = [], []
+    for number, line in enumerate(lines, 1):
         try:
-            return GitIgnoreSpec.from_lines(lines)
-        except (ValueError, re.error):  # pathspec's GitIgnorePatternError; re.error for a range like [z-a]
-            pass
-        kept = []
-        for number, line in enumerate(lines, 1):
-            try:
-                GitIgnoreSpec.from_lines([line])
-            except (ValueError, re.error):
-                where = (
-                    f"{display_path(source)}:{number}: invalid ignore pattern" if source else "invalid exclude pattern"
-                )
-                self.warnings.append(f"{where} {line!r} skipped")
-                continue
-            kept.append(line)
-        return GitIgnoreSpec.from_lines(kept)
+            GitIgnoreSpec.from_lines([line])
+        except (ValueError, re.error):
+            where = f"{source}:{number}: invalid ignore pattern" if source else "invalid exclude pattern"
+            skipped.append(f"{where} {line!r} skipped")
+            continue
+        kept.append(line)
+    return GitIgnoreSpec.from_lines(kept), skipped
 
 
 class _NoPatterns:
