@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, TypeGuard, get_args
@@ -80,12 +81,15 @@ class Config:
     threads: int | None = None  # CPU threads (default: physical cores)
     gpu_layers: int | None = None  # layers offloaded to the GPU: -1 all, 0 none ("all" / "none" in files)
     dialect: str = "auto"  # Markdown dialect: one of DIALECTS
+    # How each key that was set was written, and where, for messages: ("--model", "command line"),
+    # ("fast_model", "/project/pyproject.toml").
+    given_as: dict[str, tuple[str, str]] = field(default_factory=dict)
 
     def site_root_path(self) -> Path:
         return (self.root / self.site_root).resolve() if self.site_root else self.root.resolve()
 
 
-_FIELDS = {f.name: f for f in dataclasses.fields(Config) if f.name not in ("root", "source")}
+_FIELDS = {f.name: f for f in dataclasses.fields(Config) if f.name not in ("root", "source", "given_as")}
 
 
 def find_config(start: Path) -> tuple[Path | None, Path]:
@@ -116,8 +120,11 @@ def load_config(start: Path | None = None, explicit: Path | None = None) -> Conf
     return apply_overrides(config, table, origin=str(path))
 
 
-def apply_overrides(config: Config, values: dict[str, Any], *, origin: str) -> Config:
-    """Set config keys (dashes or underscores) from a file table or CLI flags, type-checked."""
+def apply_overrides(
+    config: Config, values: dict[str, Any], *, origin: str, given_as: Mapping[str, str] | None = None
+) -> Config:
+    """Set config keys (dashes or underscores) from a file table or CLI flags, type-checked.
+    `given_as`: how the user wrote each key (a flag such as "--model"), when not the key itself."""
     for raw_key, value in values.items():
         if value is None:
             continue
@@ -126,6 +133,7 @@ def apply_overrides(config: Config, values: dict[str, Any], *, origin: str) -> C
         if spec is None:
             raise ConfigError(f"{origin}: unknown key {raw_key!r} (known: {', '.join(sorted(_FIELDS))})")
         setattr(config, key, _coerce(key, value, spec.type, origin))
+        config.given_as[key] = ((given_as or {}).get(key, raw_key), origin)
     _validate(config, origin)
     return config
 
@@ -216,15 +224,19 @@ def _validate(config: Config, origin: str) -> None:
 
 def _read_table(path: Path) -> dict[str, Any]:
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        data: dict[str, Any] = tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: cannot read: {exc}") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: invalid TOML: {exc}") from None
-    if path.name == "pyproject.toml":
-        table = data.get("tool", {}).get("alttext", {})
-    else:
-        table = data
+    except RecursionError:  # tomllib recurses into nested arrays and inline tables
+        raise ConfigError(f"{path}: invalid TOML: values are nested too deeply") from None
+    if path.name != "pyproject.toml":
+        return data
+    tool = data.get("tool", {})
+    if not isinstance(tool, dict):
+        raise ConfigError(f"{path}: `tool` must be a table ([tool.alttext] holds the alttext settings)")
+    table = tool.get("alttext", {})
     if not isinstance(table, dict):
         raise ConfigError(f"{path}: [tool.alttext] must be a table")
     return table

@@ -65,10 +65,12 @@ def test_fix_writes_generated_alt_once_per_model(site: Path, tiny_models: dict[s
     assert summary["images"] == 8  # the fixable findings of the example site
     assert summary["generated"] + summary["failed"] + summary["deduplicated"] == 8
     assert sorted(summary["model_loads"].values()) == [1, 1]  # one load per model for the whole run
-    routes = {(r["path"], r["src"]): r["route"] for r in report["images"]}
-    assert routes[("index.html", "img/mountains.jpg")] == "fast"  # photo -> Moondream slot
-    assert routes[("index.html", "img/settings-screenshot.png")] == "text"  # screenshot -> Qwen slot
-    assert routes[("docs/guide.md", "../img/chart.png")] == "text"
+    # The router's verdicts; a random model's degenerate answer may then send an image to the other slot.
+    kinds = {(r["path"], r["src"]): r["kind"] for r in report["images"]}
+    assert kinds[("index.html", "img/mountains.jpg")] == "photo"  # photo -> Moondream slot
+    assert kinds[("index.html", "img/settings-screenshot.png")] == "text"  # screenshot -> Qwen slot
+    assert kinds[("docs/guide.md", "../img/chart.png")] == "text"
+    assert {r["route"] for r in report["images"]} == {"fast", "text"}
     assert "route" in proc.stderr and "model load" in proc.stderr  # verbose per-image lines
     # Every generated answer is now in the file, exactly (the scanner reads it back unescaped).
     alts = current_alts(site)

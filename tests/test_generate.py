@@ -496,7 +496,7 @@ def test_relative_model_paths_are_taken_from_the_project_root(tiny_models: dict[
             "model file not found: /nowhere/model.gguf",
         ),
         ({"fast_model": "/nowhere/model.gguf"}, "needs --fast-mmproj PATH"),
-        ({"text_mmproj": "/x/mmproj.gguf"}, "--text-model is not"),
+        ({"text_mmproj": "/x/mmproj.gguf"}, "pass --text-model PATH"),
         ({"fast_model": "moondream3"}, "unknown model preset 'moondream3'"),
         ({"fast_model": "moondream2", "fast_mmproj": "/x.gguf"}, "brings its own mmproj"),
         ({"text_model": "qwen2.5-vl-7b", "text_handler": "llava"}, "uses the qwen2.5-vl handler"),

@@ -271,7 +271,7 @@ def test_interrupted_download_resumes_with_range_request(tmp_path: Path, hub: Fa
 def test_failed_pull_is_one_line_and_next_pull_completes(tmp_path: Path, hub: FakeHub) -> None:
     hub.fail_next_get(MOONDREAM.mmproj_file, status=500)
     failed = run_cli(tmp_path, "pull", "moondream2", endpoint=hub.endpoint)
-    assert failed.returncode == 1
+    assert failed.returncode == 3  # README's exit codes: a file could not be downloaded
     assert _error_lines(failed.stderr) == [
         f"Error: downloading {MOONDREAM.mmproj_file} from {hub.endpoint} failed: HTTP 500"
     ]
@@ -283,7 +283,7 @@ def test_failed_pull_is_one_line_and_next_pull_completes(tmp_path: Path, hub: Fa
     listed = run_cli(tmp_path, "list", "--format", "json")
     assert json.loads(listed.stdout)["models"][0]["state"] == "partial"
     missing = run_cli(tmp_path, "path", "moondream2")
-    assert missing.returncode == 1
+    assert missing.returncode == 3
     assert MOONDREAM.mmproj_file in missing.stderr and MOONDREAM.text_file not in missing.stderr
 
     retried = run_cli(tmp_path, "pull", "moondream2", endpoint=hub.endpoint)
@@ -293,10 +293,10 @@ def test_failed_pull_is_one_line_and_next_pull_completes(tmp_path: Path, hub: Fa
     )
 
 
-def test_pull_unreachable_without_cache_is_one_line_exit_1(tmp_path: Path) -> None:
+def test_pull_unreachable_without_cache_is_one_line_exit_3(tmp_path: Path) -> None:
     endpoint = f"http://127.0.0.1:{free_port()}"
     result = run_cli(tmp_path, "pull", "moondream2", endpoint=endpoint)
-    assert result.returncode == 1
+    assert result.returncode == 3  # in README's exit-code table: a file could not be downloaded
     assert _error_lines(result.stderr) == [
         (
             f"Error: cannot reach {endpoint} (offline?): pull moondream2 when online, "
@@ -324,7 +324,7 @@ def test_pull_with_cache_but_hub_unreachable_keeps_cached_copy(tmp_path: Path, h
 
 def test_pull_offline_mode(tmp_path: Path, hub: FakeHub) -> None:
     nothing = run_cli(tmp_path, "pull", "moondream2", endpoint=hub.endpoint, HF_HUB_OFFLINE="1")
-    assert nothing.returncode == 1
+    assert nothing.returncode == 3
     assert _error_lines(nothing.stderr) == [
         (
             f"Error: offline mode is on (HF_HUB_OFFLINE) and {MOONDREAM.text_file} is not cached: "
@@ -418,7 +418,7 @@ def test_models_list_json_and_table(hf_home: Path, hub: FakeHub, monkeypatch: py
 def test_models_path_cached_and_uncached(hf_home: Path, hub: FakeHub, monkeypatch: pytest.MonkeyPatch) -> None:
     runner = CliRunner()
     missing = runner.invoke(models, ["path", "moondream2"])
-    assert missing.exit_code == 1
+    assert missing.exit_code == 3
     assert missing.stdout == ""
     assert missing.stderr.splitlines() == _error_lines(missing.stderr)  # exactly one line, the error
     assert len(missing.stderr.splitlines()) == 1

@@ -180,6 +180,16 @@ def test_excluded_or_disabled_pages_are_not_checked(
 
 
 @needs_mkdocs
+def test_invalid_exclude_pattern_is_skipped_with_a_warning(site: Path, plugin_env: dict[str, str]) -> None:
+    configure(site, with_options(snippet("mkdocs-check")["plugins"], exclude=["!", "guide.md"]))
+    code, log = build(site, plugin_env)
+    assert code == 0, log
+    assert "Traceback" not in log
+    assert "alttext: invalid exclude pattern '!' skipped" in plugin_lines(log, "WARNING")
+    assert not [line for line in findings(plugin_lines(log, "WARNING")) if "guide.md" in line]
+
+
+@needs_mkdocs
 def test_line_numbers_survive_crlf_sources(site: Path, plugin_env: dict[str, str]) -> None:
     guide = site / "docs" / "guide.md"
     guide.write_bytes(guide.read_bytes().replace(b"\n", b"\r\n"))

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from alttext_tools.core import Decision
-from alttext_tools.generate.postprocess import CleanResult, clean_alt, fit_length, strip_filler
+from alttext_tools.generate.postprocess import CleanResult, clean_alt, degenerate_reason, fit_length, strip_filler
 
 
 def alt(raw: str, *, max_length: int = 150, json_mode: bool = False) -> str | None:
@@ -184,3 +186,49 @@ def test_any_text_gives_one_line_within_limit_or_a_reason(raw: str, max_length: 
         assert "\n" not in result.alt and "\r" not in result.alt
         assert result.alt == result.alt.strip()
         Decision.text(result.alt)  # never refused
+
+
+# --- degenerate answers --------------------------------------------------------------------------
+
+DEGENERATE = [
+    pytest.param("V" * 112, id="one-character"),
+    pytest.param("猫" * 20, id="one-cjk-character"),
+    pytest.param("V V V V V V V V", id="one-character-spaced"),
+    pytest.param("dL00060Cz'0+,0{rCZ0^vrh!F]", id="noise"),
+    pytest.param("dL00060Cz 0+,0 rCZ0^vrh!F] 7Bq #!", id="noise-with-spaces"),
+    pytest.param("==> ** <== !! ??", id="symbols"),
+    pytest.param("a cat on a mat " * 6, id="phrase-loop"),
+    pytest.param("A cat on a mat, a cat on a mat, a cat on a mat, a cat on", id="phrase-loop-cut-off"),
+    pytest.param("harbour " * 10, id="word-loop"),
+    pytest.param("The the the the the the", id="word-loop-case"),
+    pytest.param("abcabcabcabcabcabc", id="characters-loop"),
+]
+NOT_DEGENERATE = [
+    "A red fox asleep in the snow",
+    "Step 1, step 2, step 3: install the package",
+    "He said ha ha ha and left the room quietly",
+    "2024 Q3 revenue: $1,234,567 (+12%)",
+    "12:30 on 2024-05-01",
+    "x = 1",
+    "A 3D model of the H2O molecule",
+    "Temperature 21°C in Zürich",
+    "一只猫在垫子上睡觉",
+    "Left: a red car. Right: a red car.",
+    "IMG_2041.jpg",
+]
+
+
+@pytest.mark.parametrize("text", DEGENERATE)
+@pytest.mark.parametrize("json_mode", [False, True])
+def test_degenerate_answers_are_rejected(text: str, json_mode: bool) -> None:
+    raw = json.dumps({"alt": text, "decorative": True}) if json_mode else text
+    result = clean_alt(raw, max_length=150, json_mode=json_mode)
+    assert result.alt is None and result.degenerate and not result.decorative
+    assert result.reason is not None and result.reason.startswith("degenerate answer (") and "\n" not in result.reason
+    assert degenerate_reason(text) is not None
+
+
+@pytest.mark.parametrize("text", NOT_DEGENERATE)
+def test_ordinary_answers_are_not_degenerate(text: str) -> None:
+    assert degenerate_reason(text) is None
+    assert not clean_alt(text, max_length=150, json_mode=False).degenerate

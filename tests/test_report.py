@@ -581,6 +581,7 @@ def test_exit_code_values() -> None:
         ("USAGE", 2),
         ("FILE_ERRORS", 3),
         ("INTERNAL_ERROR", 4),
+        ("INTERRUPTED", 130),
     ]
 
 

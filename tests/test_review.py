@@ -310,7 +310,8 @@ def test_review_accept_edit_decorative_regenerate_apply(
         expect(chart.locator("dl")).to_contain_text("Page titleUser guide")  # context
         expect(chart.locator("dl")).to_contain_text("looks like a file name")  # why it is listed
         expect(chart).to_contain_text("characters")
-        expect(chart).to_contain_text("written by tiny-qwen-text (text model)")
+        # The text model's random answer for the chart may be a loop, which goes to the fast model.
+        expect(chart).to_contain_text(re.compile(r"written by tiny-(qwen-text \(text|moondream-text \(fast) model\)"))
         assert chart.locator("img").evaluate("img => img.complete && img.naturalWidth > 0")
 
         # Keyboard: j moves through the list; a accepts (then the next item gets the focus).
@@ -385,9 +386,11 @@ def test_review_accept_edit_decorative_regenerate_apply(
     qwen = "tiny-qwen-text:qwen2.5-vl:tiny-qwen-text.gguf"
     moondream = "tiny-moondream-text:moondream:tiny-moondream-text.gguf"
     img = site / "img"
-    chart_row = by_key[(sha(img / "chart.png"), None, "informative", qwen)]
+    # Written by the text model, or by the fast one when the text model's answer was a loop.
+    [chart_key] = [key for key in by_key if key[:3] == (sha(img / "chart.png"), None, "informative")]
+    chart_row = by_key[chart_key]
     assert chart_row["state"] == "reviewed"
-    assert chart_row["alt"] == before_cache[(sha(img / "chart.png"), None, "informative", qwen)]["alt"]
+    assert chart_row["alt"] == before_cache[chart_key]["alt"]
     photo_row = by_key[(sha(img / "mountains.jpg"), None, "informative", moondream)]
     assert (photo_row["state"], photo_row["decorative"], photo_row["alt"], photo_row["written_by"]) == (
         "edited",

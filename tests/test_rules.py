@@ -6,7 +6,16 @@ from dataclasses import replace
 
 import pytest
 
-from alttext_tools.check.rules import DEFAULT_SETTINGS, RULES, RuleSettings, evaluate, evaluate_all, is_fixable
+from alttext_tools.check.rules import (
+    DEFAULT_SETTINGS,
+    RULES,
+    RuleSettings,
+    evaluate,
+    evaluate_all,
+    is_fixable,
+    judge_alt,
+    strip_redundant_prefix,
+)
 from alttext_tools.core import AltKind, Attr, Context, Finding, ImageRef, Severity, Span, Syntax
 
 HTML = Syntax.HTML_IMG
@@ -238,12 +247,26 @@ CASES: list[tuple[str, ImageRef, list[str]]] = [
     ("prefix-image-of", image("Image of a cat asleep on a keyboard"), ["redundant-prefix"]),
     ("prefix-an-image-of", image("an image of a cat"), ["redundant-prefix"]),
     ("prefix-picture-of", image("Picture of the team"), ["redundant-prefix"]),
-    ("prefix-photo-of", image("PHOTO OF the team"), ["redundant-prefix"]),
     ("prefix-graphic-of", image("graphic of sales"), ["redundant-prefix"]),
-    ("prefix-screenshot-of", image("Screenshot of the settings page"), ["redundant-prefix"]),
     ("prefix-icon-of", image("Icon of a gear"), ["redundant-prefix"]),
     ("prefix-image-colon", image("Image: a cat"), ["redundant-prefix"]),
-    ("prefix-photo-showing", image("Photo showing the office"), ["redundant-prefix"]),
+    # A medium that can matter (screenshot, photo, diagram, painting) is fine when the alt goes on
+    # to say what it shows, and flagged only when nothing else follows.
+    (
+        "medium-screenshot-of-content",
+        image("Screenshot of the settings page with the Save button highlighted"),
+        [],
+    ),
+    ("medium-photo-of-content", image("PHOTO OF the team at the 2024 offsite"), []),
+    ("medium-photo-showing-content", image("Photo showing the office"), []),
+    ("medium-diagram-of-content", image("Diagram of the request flow from client to cache"), []),
+    ("medium-painting-of-content", image("Painting of a harbour at dusk"), []),
+    ("medium-screenshot-colon-content", image("Screenshot: the settings page"), []),
+    ("medium-screenshot-of-page", image("screenshot of page"), ["redundant-prefix"]),
+    ("medium-screenshot-of-the-page", image("Screenshot of the page."), ["redundant-prefix"]),
+    ("medium-photo-of-it", image("A photo of it"), ["redundant-prefix"]),
+    ("medium-diagram-of-something", image("Diagram of something"), ["redundant-prefix"]),
+    ("medium-screenshot-of-image", image("Screenshot of image"), ["redundant-prefix"]),
     ("no-prefix-photo-by", image("Photo by Jane Doe"), []),
     ("no-prefix-imagery", image("Imagery of Mars from orbit"), []),
     ("no-prefix-mid-sentence", image("A cat, in an image of its own"), []),
@@ -268,6 +291,22 @@ CASES: list[tuple[str, ImageRef, list[str]]] = [
         ["alt-duplicates-text"],
     ),
     ("dup-different-text", image("Acme logo", context=LINK_HOME), []),
+    # The whole text of the image's own paragraph (axe's image-redundant-alt).
+    (
+        "dup-paragraph",
+        image("Sunset over the bay", context=Context(paragraph="Sunset over the bay")),
+        ["alt-duplicates-text"],
+    ),
+    (
+        "dup-paragraph-case-punct",
+        image("sunset over the bay", syntax=MD, context=Context(paragraph="Sunset over  the bay.")),
+        ["alt-duplicates-text"],
+    ),
+    (
+        "dup-paragraph-part-only",
+        image("Sunset over the bay", context=Context(paragraph="Sunset over the bay, taken from the pier")),
+        [],
+    ),
     ("dup-md-link", image("Docs", syntax=MD, context=Context(in_link=True, link_text="docs")), ["alt-duplicates-text"]),
     (
         "dup-and-placeholder",
@@ -520,6 +559,8 @@ SCANNED_HTML = """<html><body>
 <a href="/" aria-label="Home"><img src="logo.png" alt=""></a>
 <a href="/">Home <img src="home.png" alt="Home"></a>
 <img src="img/hero.png" alt="hero">
+<p><img src="sunset.jpg" alt="Sunset over the bay"><br>Sunset over the bay</p>
+<p><img src="bay.jpg" alt="The bay"><br>Sunset over the bay</p>
 </body></html>
 """
 SCANNED_HTML_EXPECTED = [
@@ -539,6 +580,8 @@ SCANNED_HTML_EXPECTED = [
     (15, []),
     (16, ["alt-duplicates-text"]),
     (17, ["filename-alt"]),
+    (18, ["alt-duplicates-text"]),
+    (19, []),
 ]
 SCANNED_MD = """# Title
 
@@ -553,6 +596,9 @@ SCANNED_MD = """# Title
 [![Docs](docs.png) Docs](https://example.com)
 
 ![image](e.png)
+
+![Sunset over the bay](sunset.jpg)
+Sunset over the bay
 """
 SCANNED_MD_EXPECTED = [
     (3, ["empty-alt"]),
@@ -561,6 +607,7 @@ SCANNED_MD_EXPECTED = [
     (9, ["missing-alt"]),
     (11, ["alt-duplicates-text"]),
     (13, ["placeholder-alt"]),
+    (15, ["alt-duplicates-text"]),
 ]
 
 
@@ -594,3 +641,51 @@ def test_settings_pickle_and_accept_plain_collections() -> None:
     clone = pickle.loads(pickle.dumps(settings))
     assert clone == settings
     assert rules_of(image("Foto hier"), clone) == ["placeholder-alt"]
+
+
+# --- judging an alt before it is written (the generation gate) ---------------------------------
+
+
+@pytest.mark.parametrize(
+    ("img", "alt", "expected"),
+    [
+        pytest.param(image(None), "Boats in a calm harbour", [], id="fine"),
+        pytest.param(image(None), "IMG_2041.jpg", ["filename-alt"], id="file-name"),
+        pytest.param(image(None, src="img/harbour-2x.png"), "harbour-2x", ["filename-alt"], id="src-stem"),
+        pytest.param(image(""), "photo", ["placeholder-alt"], id="placeholder-on-decorative-img"),
+        pytest.param(image(None, syntax=MD), "Screenshot of page", ["redundant-prefix"], id="bare-telling-medium"),
+        pytest.param(image(None), "x" * 151, ["alt-too-long"], id="too-long"),
+        pytest.param(image(None, context=LINK_HOME), "Home", ["alt-duplicates-text"], id="link-text"),
+        pytest.param(
+            image(None, context=Context(paragraph="Sunset over the bay")),
+            "Sunset over the bay.",
+            ["alt-duplicates-text"],
+            id="paragraph-text",
+        ),
+        # An aria-label still names the image: the alt's words are not what is announced.
+        pytest.param(image(None, name="Home page", name_from="aria-label"), "photo", [], id="aria-label-wins"),
+        # Findings about the element, not the words, are not the alt's fault.
+        pytest.param(image(None, attrs={"aria-hidden": "true", "tabindex": "0"}), "A harbour", [], id="exposed"),
+    ],
+)
+def test_judge_alt_is_what_check_says_once_it_is_written(img: ImageRef, alt: str, expected: list[str]) -> None:
+    assert [f.rule for f in judge_alt(img, alt)] == expected
+    assert [f.rule for f in judge_alt(img, alt, RuleSettings(disabled=frozenset(expected)))] == []
+
+
+@pytest.mark.parametrize(
+    ("text", "stripped"),
+    [
+        ("Image of a red kite", "A red kite"),
+        ("an image of a cat", "A cat"),
+        ("Icon: settings", "Settings"),
+        (
+            "Screenshot of the settings page with Save highlighted",
+            "Screenshot of the settings page with Save highlighted",
+        ),
+        ("Screenshot of page", "Screenshot of page"),  # nothing worth keeping after the prefix: judged, not stripped
+        ("A cat, in an image of its own", "A cat, in an image of its own"),
+    ],
+)
+def test_strip_redundant_prefix(text: str, stripped: str) -> None:
+    assert strip_redundant_prefix(text) == stripped

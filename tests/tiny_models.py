@@ -12,7 +12,9 @@ Random weights can emit half a UTF-8 character forever; llama-cpp-python 0.3.36 
 max_tokens check and runs into n_ctx. So the output layer is rigged to make every token except
 printable ASCII (and the end-of-turn token) practically impossible: via ``output.bias`` for phi2,
 and for qwen2vl (whose graph ignores ``output.bias``) via a hidden dimension held constant through
-the residual stream plus a large negative output weight on that dimension.
+the residual stream plus a large negative output weight on that dimension. The same bias favours
+letters and spaces, so answers look like (random) words: line noise is what the tool rejects as a
+degenerate answer.
 
 A fixed seed and a fixed writing order make the files byte-identical across runs.
 
@@ -82,6 +84,9 @@ CHAT_TEMPLATE = (
 BLOCKED = -100.0
 # Mild penalty on end-of-turn so answers are usually a few words, not empty.
 EOS_PENALTY = -4.0
+# Logit bonus for letters and spaces, so answers look like words rather than line noise (which the
+# tool rejects as degenerate); which letters, and whether they loop, stays up to the random weights.
+LETTER_BONUS = 6.0
 
 F32 = GGMLQuantizationType.F32
 
@@ -190,9 +195,16 @@ def _add_tokenizer(writer: GGUFWriter, pre: str) -> None:
     writer.add_chat_template(CHAT_TEMPLATE)
 
 
+def _wordy(tokens: list[str]) -> np.ndarray:
+    """Tokens made of letters or a leading space ("Ġ" in the byte-level vocabulary): favoured."""
+    return np.array([t == "Ġ" or t.replace("Ġ", "").isalpha() for t in tokens])
+
+
 def _output_bias(allowed: list[bool]) -> np.ndarray:
     bias = np.where(np.array(allowed), 0.0, BLOCKED).astype(np.float32)
-    bias[build_vocab()[0].index(EOS)] = EOS_PENALTY
+    tokens = build_vocab()[0]
+    bias[_wordy(tokens) & np.array(allowed)] += LETTER_BONUS
+    bias[tokens.index(EOS)] = EOS_PENALTY
     return bias
 
 

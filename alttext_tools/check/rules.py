@@ -9,12 +9,16 @@ from __future__ import annotations
 import posixpath
 import re
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlsplit
 
 from alttext_tools.check.exposure import exposed_by, is_marked_decorative
 from alttext_tools.core import AltKind, Finding, ImageRef, Severity, Syntax
 from alttext_tools.scan.aria import PRESENTATIONAL_ROLES, first_values, is_true, role_of
+
+if TYPE_CHECKING:
+    from alttext_tools.config import Config
 
 
 @dataclass(frozen=True)
@@ -106,7 +110,9 @@ RULES: dict[str, Rule] = dict(
             'Alt text starts with "image of" or similar.',
             'Screen readers already announce an image as an image, so "Image of a cat" is read '
             'as "image, Image of a cat". Start with the content: "A cat asleep on a keyboard". '
-            "Say that it is a screenshot or a painting only when the medium matters.",
+            "Say that it is a screenshot, a photo, a diagram or a painting only when the medium matters, "
+            'and then say what it shows: "Screenshot of the settings page with Save highlighted" is '
+            'fine, "Screenshot of page" says nothing.',
             False,
         ),
         _rule(
@@ -121,7 +127,7 @@ RULES: dict[str, Rule] = dict(
         _rule(
             "alt-duplicates-text",
             W,
-            "Alt text repeats the adjacent link, button or caption text.",
+            "Alt text repeats the adjacent link, button, caption or paragraph text.",
             "When the image's alt text equals the text next to it, screen readers read the same "
             'words twice. Use alt="" (mark the image decorative) when the text already says it all, '
             "or describe what the text does not say.",
@@ -167,6 +173,17 @@ class RuleSettings:
     def severity(self, rule: str) -> Severity:
         return self.severity_overrides.get(rule, RULES[rule].severity)
 
+    @classmethod
+    def for_config(cls, config: Config, disable: Iterable[str] = ()) -> RuleSettings:
+        """The settings `config` gives (max_length, disable, severity, placeholders), plus rules
+        turned off on the command line. ValueError, one line, for an unknown rule or level."""
+        return cls(
+            max_length=config.max_length,
+            disabled=frozenset([*config.disable, *disable]),
+            severity_overrides={rule: Severity(level) for rule, level in config.severity.items()},
+            extra_placeholders=frozenset(config.placeholders),
+        )
+
 
 DEFAULT_SETTINGS = RuleSettings()
 
@@ -185,6 +202,24 @@ def evaluate(image: ImageRef, settings: RuleSettings = DEFAULT_SETTINGS) -> list
 def evaluate_all(images: Iterable[ImageRef], settings: RuleSettings = DEFAULT_SETTINGS) -> list[Finding]:
     findings = [finding for image in images for finding in evaluate(image, settings)]
     return sorted(findings, key=lambda f: f.sort_key)
+
+
+# The rules that judge the words of a present text alternative (the rest judge its absence or the
+# element's attributes).
+ALT_TEXT_RULES = frozenset(
+    {"filename-alt", "placeholder-alt", "redundant-prefix", "alt-too-long", "alt-duplicates-text"}
+)
+
+
+def judge_alt(image: ImageRef, alt: str, settings: RuleSettings = DEFAULT_SETTINGS) -> list[Finding]:
+    """What `check` will say about the words of `alt` once it is written as `image`'s alt text,
+    in the image's own context (link, caption, paragraph): the ALT_TEXT_RULES findings of the
+    image as a re-scan reads it. An aria-label or aria-labelledby name still wins over the alt."""
+    name, name_from = image.name, image.name_from
+    if name_from not in ("aria-label", "aria-labelledby"):
+        name, name_from = _collapse(alt) or None, "alt"
+    written = replace(image, alt=alt, name=name, name_from=name_from, decorative=False, decorative_marker=False)
+    return [finding for finding in evaluate(written, settings) if finding.rule in ALT_TEXT_RULES]
 
 
 def is_fixable(finding: Finding) -> bool:
@@ -405,15 +440,14 @@ def _quality(image: ImageRef, settings: RuleSettings) -> _Verdict:
         yield "filename-alt", f"{what} {shown} looks like a file name; describe what the image shows"
     elif _placeholder_key(text) in _PLACEHOLDERS | settings.extra_placeholders:
         yield "placeholder-alt", f"{what} {shown} is a placeholder; describe what the image shows or does"
-    prefix = _REDUNDANT_PREFIX.match(text)
-    if prefix:
-        yield (
-            "redundant-prefix",
-            (
-                f"{what} {shown} starts with {_quote(prefix.group(1).strip())}; screen readers already "
-                "announce images, so start with the content"
-            ),
-        )
+    prefix = _flagged_prefix(text)
+    if prefix is not None:
+        start = _quote(prefix.text.strip())
+        if prefix.bare:
+            advice = "; screen readers already announce images, so start with the content"
+        else:
+            advice = " and says nothing else; say what it shows, or start with the content"
+        yield "redundant-prefix", f"{what} {shown} starts with {start}{advice}"
     if len(text) > settings.max_length:
         yield (
             "alt-too-long",
@@ -449,6 +483,10 @@ def _duplicated(text: str, image: ImageRef) -> str | None:
         return "button text" if ctx.in_button else "link text"
     if ctx.caption and _compare_key(ctx.caption) == key:
         return "caption"
+    # The whole text of the image's own paragraph, list item or block, as axe's image-redundant-alt
+    # compares it: `<p><img alt="Sunset"><br>Sunset</p>` is read "Sunset, Sunset".
+    if ctx.paragraph and _compare_key(ctx.paragraph) == key:
+        return "text of its paragraph"
     return None
 
 
@@ -576,12 +614,101 @@ def _placeholder_key(text: str) -> str:
     return _ARTICLE.sub("", key).strip(_PUNCT)
 
 
-_MEDIUM = r"image|picture|pic|photo|photograph|graphic|screenshot|screen\s*shot|icon|illustration|img|drawing|gif"
+# Words that only say "this is an image": redundant at the start of any alt ("Image of a cat").
+_BARE_MEDIUM = r"image|picture|pic|img|graphic|icon"
+# Media whose kind can matter ("Screenshot of the settings page with Save highlighted", "Painting
+# of a harbour at dusk"): flagged only when what follows says nothing ("Screenshot of page").
+_TELLING_MEDIUM = (
+    r"photo|photograph|screenshot|screen\s*shot|screen\s*capture|diagram|painting|drawing|illustration|sketch|gif"
+)
 _REDUNDANT_PREFIX = re.compile(
-    rf"^((?:(?:an?|the)\s+)?(?:{_MEDIUM})\s+(?:of|showing|shows|depicting|displaying|with)\b"
-    rf"|(?:{_MEDIUM})\s*[:–—-]\s)(?=\s*\S)",
+    rf"^((?:(?:an?|the)\s+)?(?:(?P<bare>{_BARE_MEDIUM})|{_TELLING_MEDIUM})"
+    rf"\s+(?:of|showing|shows|depicting|displaying|with)\b"
+    rf"|(?:(?P<bare_colon>{_BARE_MEDIUM})|{_TELLING_MEDIUM})\s*[:–—-]\s)(?=\s*\S)",
     re.I,
 )
+# What follows a telling medium when it carries nothing: compared with `_placeholder_key` of the rest.
+_GENERIC_SUBJECTS = frozenset(
+    {
+        "page",
+        "web page",
+        "webpage",
+        "site",
+        "website",
+        "screen",
+        "app",
+        "application",
+        "window",
+        "program",
+        "software",
+        "tool",
+        "ui",
+        "user interface",
+        "interface",
+        "dashboard",
+        "menu",
+        "dialog",
+        "form",
+        "settings",
+        "document",
+        "file",
+        "text",
+        "code",
+        "data",
+        "output",
+        "result",
+        "results",
+        "error",
+        "example",
+        "it",
+        "this",
+        "that",
+        "something",
+        "thing",
+        "things",
+        "stuff",
+        "object",
+        "item",
+        "scene",
+        "view",
+        "person",
+        "people",
+        "someone",
+        "product",
+    }
+)
+
+
+@dataclass(frozen=True)
+class _Prefix:
+    text: str  # as written, e.g. "Image of "
+    bare: bool  # a bare medium ("image of"), not a telling one ("screenshot of")
+    end: int
+
+
+def _flagged_prefix(text: str) -> _Prefix | None:
+    """The redundant prefix of `text`: a bare medium ("Image of a cat"), or a telling one followed
+    by nothing that says what it shows ("Screenshot of the page"); None when there is none."""
+    match = _REDUNDANT_PREFIX.match(text)
+    if match is None:
+        return None
+    prefix = _Prefix(match.group(1), bool(match.group("bare") or match.group("bare_colon")), match.end())
+    if prefix.bare:
+        return prefix
+    rest = _placeholder_key(text[prefix.end :])
+    return prefix if not rest or rest in _GENERIC_SUBJECTS or rest in _PLACEHOLDERS else None
+
+
+def strip_redundant_prefix(text: str) -> str:
+    """`text` without a bare-medium prefix the redundant-prefix rule flags ("Image of a cat" ->
+    "A cat"); unchanged when it has none, or when the flagged prefix is a telling medium that
+    nothing follows (stripping "Screenshot of page" would leave "page", no better)."""
+    prefix = _flagged_prefix(text)
+    if prefix is None or not prefix.bare:
+        return text
+    rest = text[prefix.end :].strip()
+    return rest[:1].upper() + rest[1:]
+
 
 # --- file names ------------------------------------------------------------------------------
 

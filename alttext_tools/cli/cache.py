@@ -15,7 +15,7 @@ import click
 
 from alttext_tools.cache.file import STATES, Entry, resolve_conflicts
 from alttext_tools.cache.store import CacheStats, cache_path_for
-from alttext_tools.cli.options import CacheProblem, config_option, load_project_config, open_cache_file
+from alttext_tools.cli.options import CacheProblem, config_option, load_project_config, open_cache_file, walk_files
 from alttext_tools.config import Config
 from alttext_tools.errors import CacheError
 
@@ -145,8 +145,6 @@ def prune_command(
     if they hold every page of the site: entries used only by pages outside them are dropped.
     Nothing is pruned if a page cannot be read.
     """
-    from alttext_tools.scan.walk import Walker
-
     overrides = {
         "gitignore": False if no_gitignore else None,
         "site_root": str(site_root.resolve()) if site_root else None,
@@ -156,11 +154,7 @@ def prune_command(
     config.exclude = [*config.exclude, *exclude]
     path = _cache_file(config, cache_file)
     alt_cache = open_cache_file(path)
-    given = list(paths) or [config.root]
-    missing = [p for p in given if not p.exists() and not p.is_symlink()]
-    if missing:
-        raise click.UsageError(f"no such file or directory: {missing[0]}")
-    refs = referenced_hashes(Walker(config.root, config.exclude, config.gitignore).files(given), config)
+    refs = referenced_hashes(walk_files(list(paths) or [config.root], config), config)
     for error in refs.page_errors:
         _say(error)
     if refs.page_errors:

@@ -24,6 +24,7 @@ from alttext_tools.cli.options import (
     emit_report,
     flush_cache,
     load_project_config,
+    model_flags,
     model_options,
     model_overrides,
     model_provider,
@@ -58,6 +59,15 @@ class LazyGroup(click.Group):
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted([*super().list_commands(ctx), *self.lazy])
+
+    def invoke(self, ctx: click.Context) -> Any:
+        """Ctrl+C exits 130 (click's own handling would print "Aborted!" and exit 1, which
+        means findings)."""
+        try:
+            return super().invoke(ctx)
+        except KeyboardInterrupt:
+            click.echo("interrupted", err=True)
+            raise click.exceptions.Exit(int(ExitCode.INTERRUPTED)) from None
 
     def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
         if name in self.lazy:
@@ -211,7 +221,7 @@ def fix(
 
     overrides = common_overrides(no_gitignore, max_length, site_root, jobs)
     overrides.update(model_overrides(model_options))
-    config = load_project_config(paths, config_file, overrides)
+    config = load_project_config(paths, config_file, overrides, model_flags(model_options))
     settings = rule_settings(config, exclude, disable)
     mode = WriteBack.from_flags(check=check_only, diff=diff)
     decisions: FileDecisions | None = None
@@ -240,7 +250,7 @@ def fix(
         cache = None if no_cache else open_cache(config)
         # --diff and --check write nothing at all: the cache is only read.
         writes = mode is WriteBack.WRITE
-        models = model_provider(config, threads, verbose, show_progress, cache, read_only=not writes)
+        models = model_provider(config, threads, verbose, show_progress, cache, read_only=not writes, rules=settings)
         unsaved: list[CacheProblem] = []
 
         def save_cache_first() -> None:  # the cache holds the alt text before any source does

@@ -1,8 +1,9 @@
 """`alttext models pull|list|path`: fetch and inspect preset vision models.
 
-Data goes to stdout (paths, the table, JSON); status and errors go to stderr. Exit codes: 0 ok,
-1 model not available / download failed, 2 usage error (an unknown preset name, which lists the
-valid ones, or an install without the `local` extra), 130 interrupted.
+Data goes to stdout (paths, the table, JSON); status and errors go to stderr. Exit codes
+(report.ExitCode): 0 ok, 2 usage error (an unknown preset name, which lists the valid ones, or an
+install without the `local` extra), 3 a model could not be downloaded (no network, a file missing
+upstream) or is not downloaded (`path`), 130 interrupted.
 """
 
 from __future__ import annotations
@@ -12,8 +13,16 @@ import json
 import click
 
 from alttext_tools.cli.options import require_extra
+from alttext_tools.errors import AltTextError
 from alttext_tools.models.hub import ModelError, format_size, hub_cache_dir, list_models, pull, resolve_local
 from alttext_tools.models.presets import UnknownPresetError, get_preset
+from alttext_tools.report.outcome import ExitCode
+
+
+class ModelFilesProblem(click.ClickException, AltTextError):
+    """A model's files could not be downloaded, or are not there: one line, exit 3."""
+
+    exit_code = int(ExitCode.FILE_ERRORS)
 
 
 def _say(message: str) -> None:
@@ -56,11 +65,11 @@ def pull_command(names: tuple[str, ...], no_progress: bool) -> None:
         try:
             spec = pull(name, progress=not no_progress, log=log)
         except ModelError as exc:
-            raise click.ClickException(str(exc)) from None
+            raise ModelFilesProblem(str(exc)) from None
         except KeyboardInterrupt:
             # huggingface_hub deletes its partial file on interrupt: say so rather than promise a resume.
             _say(f"{name}: interrupted, partial file discarded; run `alttext models pull {name}` again")
-            raise click.exceptions.Exit(130) from None
+            raise click.exceptions.Exit(int(ExitCode.INTERRUPTED)) from None
         click.echo(spec.text_path)
         click.echo(spec.mmproj_path)
         _say(f"{name}: ready")
@@ -105,6 +114,6 @@ def path_command(name: str) -> None:
     try:
         spec = resolve_local(name)
     except ModelError as exc:
-        raise click.ClickException(str(exc)) from None
+        raise ModelFilesProblem(str(exc)) from None
     click.echo(spec.text_path)
     click.echo(spec.mmproj_path)

@@ -41,6 +41,12 @@ class MissingExtra(click.ClickException, AltTextError):
     exit_code = int(ExitCode.USAGE)
 
 
+class ConfigProblem(click.ClickException, AltTextError):
+    """An invalid configuration file or setting: one line naming the file and the key, exit 2."""
+
+    exit_code = int(ExitCode.USAGE)
+
+
 class CacheProblem(click.ClickException, AltTextError):
     """A damaged or unwritable alt-text cache: one line naming the file (and line)."""
 
@@ -87,15 +93,24 @@ def scan_options(func: F) -> F:
     return func
 
 
-def load_project_config(paths: Sequence[Path], config_file: Path | None, overrides: Mapping[str, object]) -> Config:
+def load_project_config(
+    paths: Sequence[Path],
+    config_file: Path | None,
+    overrides: Mapping[str, object],
+    flags: Mapping[str, str] | None = None,
+) -> Config:
     """The project's config (`config_file`, else found upwards from the first path or the cwd)
-    with the command line's `overrides` on top (None values are skipped). Usage error if invalid."""
+    with the command line's `overrides` on top (None values are skipped). `flags`: the option
+    that set a key when it is not `--the-key` (`model_flags`), for messages. ConfigProblem
+    (one line, exit 2) if invalid."""
     start = paths[0] if paths else Path.cwd()
+    named = {key: "--" + key.replace("_", "-") for key in overrides}
+    named.update(flags or {})
     try:
         config = load_config(start, config_file)
-        apply_overrides(config, dict(overrides), origin="command line")
+        apply_overrides(config, dict(overrides), origin="command line", given_as=named)
     except ConfigError as exc:
-        raise click.UsageError(str(exc)) from None
+        raise ConfigProblem(str(exc)) from None
     return config
 
 
@@ -114,29 +129,28 @@ def common_overrides(
 def rule_settings(config: Config, exclude: Sequence[str], disable: Sequence[str]) -> RuleSettings:
     """The rules' settings from `config` plus --disable; --exclude is added to `config.exclude`."""
     from alttext_tools.check.rules import RuleSettings
-    from alttext_tools.core import Severity
 
     config.exclude = [*config.exclude, *exclude]
     try:
-        return RuleSettings(
-            max_length=config.max_length,
-            disabled=frozenset([*config.disable, *disable]),
-            severity_overrides={rule: Severity(level) for rule, level in config.severity.items()},
-            extra_placeholders=frozenset(config.placeholders),
-        )
+        return RuleSettings.for_config(config, disable)
     except ValueError as exc:
         raise click.UsageError(f"{config.source or 'command line'}: {exc}") from None
 
 
 def walk_files(paths: Sequence[Path], config: Config) -> list[tuple[Path, str]]:
-    """(path, display) of every source under `paths` (default: the cwd), excludes applied."""
+    """(path, display) of every source under `paths` (default: the cwd), excludes applied; an
+    invalid ignore pattern is a warning on stderr."""
     from alttext_tools.scan.walk import Walker
 
     given = list(paths) or [Path(".")]
     missing = [p for p in given if not p.exists() and not p.is_symlink()]
     if missing:
         raise click.UsageError(f"no such file or directory: {missing[0]}")
-    return list(Walker(config.root, config.exclude, config.gitignore).files(given))
+    walker = Walker(config.root, config.exclude, config.gitignore)
+    files = list(walker.files(given))
+    for warning in walker.warnings:
+        click.echo(f"warning: {warning}", err=True)
+    return files
 
 
 def unreviewed_alt_findings(config: Config, images: Sequence[ImageRef], settings: RuleSettings) -> list[Finding]:
@@ -247,13 +261,29 @@ def model_options(func: F) -> F:
         click.option("--mmproj", type=click.Path(path_type=Path), help="The vision projector GGUF for --model PATH."),
         click.option("--handler", type=handler, help="Chat handler for --model PATH."),
         click.option("--fast-model", metavar="PRESET|PATH", help="Model for photos (default moondream2)."),
-        click.option("--fast-mmproj", type=click.Path(path_type=Path)),
-        click.option("--fast-handler", type=handler),
+        click.option(
+            "--fast-mmproj",
+            type=click.Path(path_type=Path),
+            help="The vision projector GGUF for --fast-model PATH (a preset brings its own).",
+        ),
+        click.option(
+            "--fast-handler",
+            type=handler,
+            help="Chat handler for --fast-model PATH (default mtmd: the model's own chat template).",
+        ),
         click.option(
             "--text-model", metavar="PRESET|PATH", help="Model for text-heavy images (default qwen2.5-vl-3b)."
         ),
-        click.option("--text-mmproj", type=click.Path(path_type=Path)),
-        click.option("--text-handler", type=handler),
+        click.option(
+            "--text-mmproj",
+            type=click.Path(path_type=Path),
+            help="The vision projector GGUF for --text-model PATH (a preset brings its own).",
+        ),
+        click.option(
+            "--text-handler",
+            type=handler,
+            help="Chat handler for --text-model PATH (default mtmd: the model's own chat template).",
+        ),
         click.option("--language", metavar="LANG", help="Write alt text in this language (default: the page's own)."),
         click.option(
             "--allow-remote",
@@ -338,6 +368,16 @@ def model_overrides(options: Mapping[str, Any]) -> dict[str, object]:
     return values
 
 
+def model_flags(options: Mapping[str, Any]) -> dict[str, str]:
+    """The option that set each slot key of `model_overrides`: `--fast-model`, or `--model` when
+    it filled both slots, so messages name what the user typed."""
+    flags: dict[str, str] = {}
+    for slot in ("fast", "text"):
+        for what in ("model", "mmproj", "handler"):
+            flags[f"{slot}_{what}"] = f"--{slot}-{what}" if options.get(f"{slot}_{what}") else f"--{what}"
+    return flags
+
+
 def _absolute_if_path(value: str | None) -> str | None:
     """A model file given on the command line is relative to the cwd; a preset name stays a name,
     and so does anything that is neither a file here nor GGUF-shaped (a server's model id such as
@@ -378,10 +418,12 @@ def model_provider(
     *,
     read_only: bool = False,
     max_pixels: int | None = None,
+    rules: RuleSettings | None = None,
 ) -> ModelProvider:
     """The generation provider for `config` (llama.cpp in this process, or `backend = "openai"`'s
     server), reading and writing `cache` (only reading it when `read_only`). `max_pixels` bounds
-    decoded images (default: the pipeline's). NoModel, one line, when no model can be set up."""
+    decoded images (default: the pipeline's); `rules`: what generated alt text must pass (default:
+    the config's). NoModel, one line, when no model can be set up."""
     from alttext_tools.cache.providers import GenerationCacheAdapter
     from alttext_tools.engines.base import engine_settings
     from alttext_tools.generate.provider import ModelProvider, models_for
@@ -397,7 +439,9 @@ def model_provider(
         note = gpu_offload_note(config.gpu_layers)
         if note:
             click.echo(f"warning: {note}", err=True)
-    limits: dict[str, int] = {} if max_pixels is None else {"max_pixels": max_pixels}
+    limits: dict[str, Any] = {} if max_pixels is None else {"max_pixels": max_pixels}
+    if rules is not None:
+        limits["rules"] = rules
     return ModelProvider.from_config(
         config,
         slots,

@@ -12,7 +12,7 @@ import unicodedata
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["CleanResult", "clean_alt", "fit_length", "strip_filler"]
+__all__ = ["DEGENERATE", "CleanResult", "clean_alt", "degenerate_reason", "fit_length", "strip_filler"]
 
 
 @dataclass(frozen=True)
@@ -24,6 +24,7 @@ class CleanResult:
     decorative: bool
     reason: str | None = None
     parsed: str = "text"  # "json", "json-partial" (cut-off object) or "text"
+    degenerate: bool = False  # the answer is a loop or noise: another model may do better
 
 
 # --- characters ----------------------------------------------------------------------------------
@@ -219,6 +220,8 @@ _DECORATIVE_WORDS = frozenset(
         "none (decorative)",
     }
 )
+# Echoes of the answer format rather than alt text. Words that only name the medium ("photo",
+# "image") are left to the rules gate (check.rules' placeholder-alt), which asks the model again.
 _PLACEHOLDERS = frozenset(
     {
         "alt",
@@ -229,10 +232,6 @@ _PLACEHOLDERS = frozenset(
         "string",
         "text",
         "description",
-        "image",
-        "picture",
-        "photo",
-        "graphic",
         "none",
         "null",
         "n/a",
@@ -246,8 +245,6 @@ _PLACEHOLDERS = frozenset(
         "...",
         "…",
         "alt-text",
-        "imagen",
-        "bild",
     }
 )
 _SENTENCE_END = re.compile(r"[.!?…。！？](?=[\s\"'”’)\]]|$)")
@@ -336,6 +333,59 @@ def fit_length(text: str, max_length: int) -> str:
     return cut.rstrip(_DANGLING) or cut.strip()
 
 
+# --- degenerate answers ---------------------------------------------------------------------------
+
+DEGENERATE = "degenerate answer"
+_WORD = re.compile(r"\w+")
+_LONGEST_CHAR_PERIOD = 16  # "abcabcabc..." loops without spaces, as in CJK text or noise
+_NUMBER = re.compile(r"[$€£¥#+\-−]?\d+(?:[.,:/\-]\d+)*[%‰°]?")
+_ENCLOSING = "()[]{}\"'“”‘’«».,;:!?"
+
+
+def _longest_loop(items: list[str], max_period: int) -> tuple[list[str], int]:
+    """The unit and the number of items covered by the longest stretch where a unit of
+    1..max_period items repeats back to back at least three times ("a cat on a mat a cat on a mat
+    a cat..."); ([], 0) when nothing does."""
+    unit: list[str] = []
+    covered = 0
+    for period in range(1, min(max_period, len(items) // 3) + 1):
+        run = 0
+        for i in range(len(items) - period):
+            run = run + 1 if items[i] == items[i + period] else 0
+            if run >= 2 * period and run + period > covered:
+                first = i + period - run - period + 1
+                unit, covered = items[first : first + period], run + period
+    return unit, covered
+
+
+def degenerate_reason(text: str) -> str | None:
+    """Why `text` (a cleaned answer) is a model's loop or noise rather than alt text, or None.
+
+    Small models and broken weights fail this way: one character over and over ("VVVV..."), a
+    word or phrase looping ("a cat on a mat a cat on a mat ..."), or characters that are mostly
+    not letters (`dL00060Cz'0+,0{rCZ0^vrh!F]`). A repetition counts only when it covers half the
+    answer, so "Step 1, step 2, step 3" or "ha ha ha" inside a longer sentence pass.
+    """
+    chars = [ch for ch in text.casefold() if not ch.isspace()]
+    if len(chars) >= 2 and len(set(chars)) == 1:
+        return f"one character repeated ({chars[0]!r} {len(chars)} times)"
+    words = _WORD.findall(text.casefold())
+    unit, covered = _longest_loop(words, len(words) // 3)
+    if covered * 2 >= len(words) and covered >= 3:
+        return f"{' '.join(unit)!r} repeated"
+    unit, covered = _longest_loop(chars, _LONGEST_CHAR_PERIOD)
+    if covered >= 12 and covered * 2 >= len(chars):
+        return f"{''.join(unit)!r} repeated"
+    # Letters, plus whole numbers ("$1,234", "+12%"): digits inside a word of noise do not count.
+    wordy = 0
+    for token in text.split():
+        core = token.strip(_ENCLOSING)
+        wordy += len(core) if _NUMBER.fullmatch(core) else sum(ch.isalpha() for ch in token)
+    if chars and wordy * 2 < len(chars):
+        return "mostly characters that are not letters"
+    return None
+
+
 def _show(raw: str) -> str:
     flat = _flatten(raw)
     return repr(flat if len(flat) <= 60 else flat[:57] + "...")
@@ -384,6 +434,9 @@ def clean_alt(raw: str, *, max_length: int, json_mode: bool) -> CleanResult:
             None, parsed.decorative, f"no alt text left after cleaning the model's answer {_show(raw)}", parsed.how
         )
 
+    why = degenerate_reason(text)
+    if why is not None:  # never a decorative verdict either: the whole answer is noise
+        return CleanResult(None, False, f"{DEGENERATE} ({why}): {_show(raw)}", parsed.how, degenerate=True)
     text = fit_length(text, max_length)
     if text.lower().strip(" .!:") in _PLACEHOLDERS:
         return CleanResult(

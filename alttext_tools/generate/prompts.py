@@ -21,6 +21,7 @@ CONTEXT_LIMITS: dict[str, int] = {
     "caption": 240,
     "link_text": 160,
     "link_href": 200,
+    "hint": 300,
 }
 
 # English names for the languages the scanners detect, and a few more. The model gets
@@ -229,6 +230,7 @@ def build_prompt(
     *,
     text_heavy: bool = False,
     json_output: bool = True,
+    hint: str | None = None,
 ) -> Prompt:
     """The request for one image.
 
@@ -237,6 +239,7 @@ def build_prompt(
     where the instructions go (MoondreamChatHandler drops the system message); `text_heavy` is
     the router's verdict, a hint that the image carries text to transcribe; `json_output` asks
     for the JSON object (the schema is returned for the engine's grammar) or for plain text.
+    `hint`: why an earlier answer for this image was rejected (a rule's message), when asking again.
     """
     ctx = image.context
     lines: list[str] = []
@@ -267,6 +270,10 @@ def build_prompt(
         lines.append(f"{what}. {goal} It is never decorative.")
     elif text_heavy:
         lines.append("The image seems to contain text: transcribe the text that matters.")
+
+    reason = sanitize_context(hint, CONTEXT_LIMITS["hint"])
+    if reason:
+        lines.append(f"An earlier answer was rejected: {reason}. Write a different alt text that avoids this.")
 
     language = language_name(lang)
     if language:

@@ -15,7 +15,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from alttext_tools.cache.key import CachedAlt, GenerationCache, GenerationKey, generation_key_for
+from alttext_tools.cache.key import CachedAlt, GenerationCache, generation_key_for
+from alttext_tools.check.rules import RuleSettings, judge_alt, strip_redundant_prefix
 from alttext_tools.config import ROUTER_MODES, Config, is_router_mode
 from alttext_tools.core import Decision, ImageKey, ImageRef, image_key, image_role, is_functional
 from alttext_tools.engines.base import Engine, EngineSettings, Generation
@@ -149,9 +150,11 @@ class ModelProvider:
         json_output: bool = True,
         engine: Engine | None = None,
         max_pixels: int = DEFAULT_MAX_PIXELS,
+        rules: RuleSettings | None = None,
     ) -> None:
         """`engine`: default a LazyLocalEngine(engine_settings); the provider closes it.
-        `max_pixels`: decoded images larger than this fail."""
+        `max_pixels`: decoded images larger than this fail. `rules`: the settings `check` judges
+        alt text with (default: the defaults with `max_length`); no alt that breaks them is kept."""
         if not is_router_mode(router_mode):
             raise ValueError(f"unknown router mode {router_mode!r}; expected one of {', '.join(ROUTER_MODES)}")
         if max_length < 1:
@@ -171,6 +174,7 @@ class ModelProvider:
         self.cache = cache
         self.json_output = json_output
         self.max_pixels = max_pixels
+        self.rules = rules if rules is not None else RuleSettings(max_length=max_length)
         self.engine: Engine = engine if engine is not None else LazyLocalEngine(engine_settings)
         self._qwen_budget = self.engine.image_max_tokens or QWEN_DEFAULT_TOKEN_BUDGET
         # Images in flight at once: only engines that take concurrent requests get more than one.
@@ -195,6 +199,10 @@ class ModelProvider:
     def from_config(cls, config: Config, slots: Slots, **options: Any) -> ModelProvider:
         """A provider for `slots` (see `models_for`) with the project settings of `config`;
         `options` add to or override them (a forced router mode, the cache, logging...)."""
+        try:
+            rules = RuleSettings.for_config(config)
+        except ValueError:  # an unknown rule in `disable`: the commands that check report it
+            rules = RuleSettings(max_length=config.max_length)
         settings: dict[str, Any] = {
             "project_root": config.root,
             "site_root": config.site_root_path(),
@@ -202,6 +210,7 @@ class ModelProvider:
             "language": config.language,
             "allow_remote": config.allow_remote,
             "max_length": config.max_length,
+            "rules": rules,
         }
         return cls(slots, **{**settings, **options})
 
@@ -345,6 +354,9 @@ class ModelProvider:
         # Duplicates of images still in flight, with their own reading time (not the wait).
         waiting: list[tuple[int, ImageRecord, Outcome, float]] = []
 
+        def reuse(index: int, shared: Outcome, record: ImageRecord) -> Callable[[], Decision | None]:
+            return functools.partial(self._reuse, images[index], shared, record)
+
         def finish(index: int, record: ImageRecord, decision: Decision | None) -> None:
             results[index] = (record, decision)
             self._flush_deferred(bar)
@@ -360,7 +372,7 @@ class ModelProvider:
                     still.append((index, record, shared, read_s))
                     continue
                 began = time.perf_counter() - read_s
-                finish(index, record, self._settle(record, began, functools.partial(self._reuse, shared, record)))
+                finish(index, record, self._settle(record, began, reuse(index, shared, record)))
             waiting[:] = still
 
         def collect(block: bool) -> None:
@@ -386,9 +398,7 @@ class ModelProvider:
                 shared = self._shared.get(read.key)
                 if shared is not None:
                     if shared.done:
-                        finish(
-                            index, record, self._settle(record, began, functools.partial(self._reuse, shared, record))
-                        )
+                        finish(index, record, self._settle(record, began, reuse(index, shared, record)))
                     else:
                         waiting.append((index, record, shared, read.read_s))
                     continue
@@ -487,21 +497,24 @@ class ModelProvider:
         read = self._read(image, record)
         shared = self._shared.get(read.key)
         if shared is not None:
-            return self._reuse(shared, record)
+            return self._reuse(image, shared, record)
         outcome = Outcome(record, None)
         self._shared[read.key] = outcome
         outcome.decision = self._first(image, record, read, bar)
         return outcome.decision
 
-    def _reuse(self, shared: Outcome, record: ImageRecord) -> Decision | None:
+    def _reuse(self, image: ImageRef, shared: Outcome, record: ImageRecord) -> Decision | None:
         first = shared.first
         record.duplicate_of = first.where
         for name in ("route", "kind", "score", "model_id", "alt", "decorative", "json_mode"):
             setattr(record, name, getattr(first, name))
         if first.status == FAILED or shared.decision is None:
             raise ImageFailed(f"{first.error} (same image as {first.where})")
-        record.status = DEDUPLICATED
-        return shared.decision
+        decision, broken = self._judge(image, shared.decision)
+        if broken is not None:  # fits the first occurrence's context, not this one's
+            raise ImageFailed(f"the alt text written for the same image at {first.where} {broken} here")
+        record.status, record.alt = DEDUPLICATED, None if decision.decorative else decision.alt
+        return decision
 
     def _first(self, image: ImageRef, record: ImageRecord, read: ImageRead, bar: Progress | None = None) -> Decision:
         """Decode, route, prompt, generate and clean a first occurrence. May run on a worker
@@ -509,15 +522,15 @@ class ModelProvider:
         src = image.src or ""
         digest, role, lang = read.digest, read.role, read.lang
         decode_started = time.perf_counter() - read.read_s
-        cached = self._cached_for_any_route(digest, lang, role, record)
+        cached = self._cached_for_any_route(image, digest, lang, role, record)
         if cached is not None:
             return cached
         if digest in self._svg_texts:  # the same SVG in another language or role: not read again
-            return self._svg(read, src, record)
+            return self._svg(image, read, src, record)
         data = read.data
         try:
             if looks_like_svg(data):
-                return self._svg(read, src, record)
+                return self._svg(image, read, src, record)
             img = load_image(data, max_pixels=self.max_pixels, src=src)
         except ImageTooLargeError as err:
             raise ImageFailed(err.reason, FAIL_TOO_LARGE) from None
@@ -533,9 +546,11 @@ class ModelProvider:
         record.route_ms = to_ms(time.perf_counter() - route_started)
 
         prepared: dict[str, bytes] = {}
-        tried: list[str] = []
+        tried: list[str] = []  # slots that gave up on this image (unusable model, degenerate answers)
+        degenerate: str | None = None  # the last degenerate answer, when that is why slots ran out
+        hint: str | None = None  # why the previous answer was rejected; asked once per image
         while True:
-            slot = self._choose(verdict, tried)
+            slot = self._choose(verdict, tried, degenerate)
             spec = self.slots.available[slot]
             record.route, record.model_id = slot, spec.model_id
             if bar is not None and bar.model != spec.name:
@@ -547,7 +562,13 @@ class ModelProvider:
                 with self._lock:
                     hit = self.cache.get(cache_key)
                 if hit is not None:
-                    return self._from_cache(hit, record, role)
+                    cache_key = None  # a context-specific answer never replaces an entry
+                    if hint is None:
+                        decision, broken = self._judge(image, self._from_cache(hit, record, role))
+                        if broken is None:
+                            return decision
+                        hint = f"the cached alt text {broken}"
+                        record.status, record.alt, record.model_id = FAILED, None, spec.model_id
 
             prep_started = time.perf_counter()
             preset = preset_for_handler(spec.handler, qwen_token_budget=self._qwen_budget)
@@ -563,6 +584,7 @@ class ModelProvider:
                 self.max_length,
                 text_heavy=verdict.kind == "text",
                 json_output=self.json_output,
+                hint=hint,
             )
             try:
                 generation = self.engine.generate(
@@ -576,9 +598,55 @@ class ModelProvider:
                 raise ImageFailed(str(err), FAIL_IMAGE) from None
             except GenerationError as err:
                 raise ImageFailed(str(err)) from None
-            return self._decision(generation, record, role, cache_key)
+            try:
+                decision = self._decision(generation, record, role)
+            except DegenerateAnswer as err:
+                degenerate = str(err)  # the other slot, when it has another model
+                tried += [other for other, model in self.slots.available.items() if model.model_id == spec.model_id]
+                continue
+            decision, broken = self._judge(image, decision)
+            if broken is not None:
+                record.status, record.alt = FAILED, None
+                if hint is not None:
+                    raise ImageFailed(f"{generation.model_id}: the answer {broken}, also when asked again")
+                hint = f"the answer {broken}"
+                continue  # the same model once more, told what was wrong
+            record.status = GENERATED
+            if self.cache is not None and cache_key is not None:
+                with self._lock:
+                    self.cache.put(
+                        cache_key,
+                        CachedAlt(
+                            None if decision.decorative else decision.alt,
+                            decision.decorative,
+                            generation.model_id,
+                            generation.handler,
+                        ),
+                    )
+            return decision
 
-    def _cached_for_any_route(self, digest: str, lang: str | None, role: str, record: ImageRecord) -> Decision | None:
+    def _judge(self, image: ImageRef, decision: Decision) -> tuple[Decision, str | None]:
+        """`decision` as it may be written for `image`: a redundant "Image of" stripped; and,
+        when the alt text would still break one of `check`'s rules in the image's context (a file
+        name, a placeholder, the link or paragraph text repeated...), what is wrong, naming the
+        rule: `check` never reports an alt that generation wrote."""
+        if decision.decorative:
+            return decision, None
+        alt = strip_redundant_prefix(decision.alt)
+        if alt != decision.alt:
+            try:
+                decision = Decision.text(alt, decision.origin)
+            except ValueError:
+                return decision, f"{_show(decision.alt)} is only a prefix (redundant-prefix)"
+        findings = judge_alt(image, decision.alt, self.rules)
+        if not findings:
+            return decision, None
+        finding = findings[0]
+        return decision, f"{_show(decision.alt)} breaks rule {finding.rule}: {finding.message}"
+
+    def _cached_for_any_route(
+        self, image: ImageRef, digest: str, lang: str | None, role: str, record: ImageRecord
+    ) -> Decision | None:
         """A cache hit found before decoding: decoding and routing cost more than everything else
         in a fully cached run. Taken when the models that could be chosen all answer alike (a
         person's entry answers for every model), or when only one of them has an entry - the one
@@ -600,9 +668,13 @@ class ModelProvider:
             return None
         slot, hit = next(iter(hits.items()))
         record.route, record.model_id = slot, slots[slot].model_id
-        return self._from_cache(hit, record, role)
+        decision, broken = self._judge(image, self._from_cache(hit, record, role))
+        if broken is not None:  # decode and route as usual: the chosen model is asked again
+            record.status, record.alt, record.route, record.model_id = FAILED, None, None, None
+            return None
+        return decision
 
-    def _svg(self, read: ImageRead, src: str, record: ImageRecord) -> Decision:
+    def _svg(self, image: ImageRef, read: ImageRead, src: str, record: ImageRecord) -> Decision:
         """The SVG's own text alternative; each SVG is parsed once per run (its bytes are read
         only for that parse)."""
         if read.digest not in self._svg_texts:
@@ -613,16 +685,23 @@ class ModelProvider:
             raise ImageFailed(
                 "SVG without <title> or <desc>: SVG images are not rasterised, write its alt by hand", FAIL_SVG
             )
-        record.status, record.alt = SVG_TITLE, alt
-        return Decision.text(alt, "svg-title")
+        decision, broken = self._judge(image, Decision.text(alt, "svg-title"))
+        if broken is not None:
+            raise ImageFailed(f"the SVG's own <title>/<desc> {broken}: write its alt by hand", FAIL_SVG)
+        record.status, record.alt = SVG_TITLE, decision.alt
+        return decision
 
-    def _choose(self, verdict: RouteDecision, tried: list[str]) -> str:
+    def _choose(self, verdict: RouteDecision, tried: list[str], degenerate: str | None = None) -> str:
+        """The slot for the next try; ImageFailed when none is left (`degenerate`: the last
+        slot's answer was a loop or noise, which is then the reason)."""
         with self._lock:
             usable = {
                 slot
                 for slot, spec in self.slots.available.items()
                 if spec.model_id not in self._broken and slot not in tried
             }
+            if not usable and degenerate is not None:
+                raise ImageFailed(degenerate)
             if not usable:
                 reasons = "; ".join(dict.fromkeys(self._broken.values())) or "no model"
                 raise ImageFailed(f"no usable model ({reasons})", FAIL_NO_MODEL)
@@ -657,43 +736,39 @@ class ModelProvider:
         record.alt = decision.alt
         return decision
 
-    def _decision(
-        self, generation: Generation, record: ImageRecord, role: str, cache_key: GenerationKey | None
-    ) -> Decision:
+    def _decision(self, generation: Generation, record: ImageRecord, role: str) -> Decision:
+        """The model's answer as a Decision (not yet judged by the rules); ImageFailed when it
+        has none, DegenerateAnswer when it is a loop or noise."""
         record.json_mode = generation.json_mode
         record.load_ms = to_ms(generation.load_s) if generation.load_s else None
         record.encode_ms = to_ms(generation.encode_s)
         record.generate_ms = to_ms(generation.generate_s)
         clean = clean_alt(generation.text, max_length=self.max_length, json_mode=generation.json_mode)
+        if clean.degenerate:
+            raise DegenerateAnswer(f"{generation.model_id}: {clean.reason}")
         record.decorative = clean.decorative and not is_functional(role)
         if record.decorative:
-            decision = Decision.mark_decorative("model")
-        elif clean.alt:
+            return Decision.mark_decorative("model")
+        if clean.alt:
             record.alt = clean.alt
             try:
-                decision = Decision.text(clean.alt, "model")
+                return Decision.text(clean.alt, "model")
             except ValueError as err:
                 raise ImageFailed(f"{generation.model_id}: unusable answer: {err}") from None
-        elif clean.decorative:  # functional
+        if clean.decorative:  # functional
             raise ImageFailed(
                 f"{generation.model_id}: the model called an image inside a link/button decorative;"
                 " it needs alt text naming the destination"
             )
-        else:
-            raise ImageFailed(f"{generation.model_id}: {clean.reason}")
-        record.status = GENERATED
-        if self.cache is not None and cache_key is not None:
-            with self._lock:
-                self.cache.put(
-                    cache_key,
-                    CachedAlt(
-                        None if record.decorative else record.alt,
-                        record.decorative,
-                        generation.model_id,
-                        generation.handler,
-                    ),
-                )
-        return decision
+        raise ImageFailed(f"{generation.model_id}: {clean.reason}")
+
+
+class DegenerateAnswer(ImageFailed):
+    """The model answered with a loop or noise ("degenerate answer"): the other slot may do better."""
+
+
+def _show(alt: str) -> str:
+    return repr(alt if len(alt) <= 80 else alt[:77] + "...")
 
 
 def _raiser(err: Exception) -> Callable[[], Decision | None]:

@@ -24,7 +24,6 @@ from mkdocs.exceptions import PluginError
 from mkdocs.plugins import BasePlugin, get_plugin_logger
 from mkdocs.structure.files import Files
 from mkdocs.structure.pages import Page
-from pathspec import GitIgnoreSpec
 
 from alttext_tools.check.rules import RuleSettings, evaluate_all
 from alttext_tools.config import ENGINE_SETTINGS, ROUTER_MODES, ConfigError, apply_overrides, load_config
@@ -40,7 +39,7 @@ from alttext_tools.rewrite.guard import structure_change
 from alttext_tools.scan.dialects import MKDOCS, Dialect, mkdocs_dialect
 from alttext_tools.scan.markdown import scan_markdown
 from alttext_tools.scan.mkdocs_config import extension_names
-from alttext_tools.scan.walk import display_path
+from alttext_tools.scan.walk import Patterns, display_path, ignore_patterns
 
 if TYPE_CHECKING:
     from alttext_tools.cache.store import AltCache
@@ -130,8 +129,8 @@ class AltTextPlugin(BasePlugin[AltTextConfig]):  # type: ignore[no-untyped-call]
         self._cache: AltCache | None = None  # the cache a fill build reads (and, with a model, writes)
         self._docs_dir = Path.cwd()
         self._warn_rank: int | None = Severity.ERROR.rank
-        self._exclude_project = GitIgnoreSpec.from_lines([])
-        self._exclude_docs = GitIgnoreSpec.from_lines([])
+        self._exclude_project: Patterns = ignore_patterns([])[0]
+        self._exclude_docs: Patterns = ignore_patterns([])[0]
         self._stats = _BuildStats()
         self._dialect: Dialect = MKDOCS
 
@@ -148,17 +147,12 @@ class AltTextPlugin(BasePlugin[AltTextConfig]):  # type: ignore[no-untyped-call]
         self._dialect = mkdocs_dialect(extension_names([str(name) for name in config.markdown_extensions]))
         self.project = self._load_project(config)
         try:
-            self.settings = RuleSettings(
-                max_length=self.project.max_length,
-                disabled=frozenset(self.project.disable),
-                severity_overrides={rule: Severity(level) for rule, level in self.project.severity.items()},
-                extra_placeholders=frozenset(self.project.placeholders),
-            )
+            self.settings = RuleSettings.for_config(self.project)
         except ValueError as exc:
             raise PluginError(f"alttext: {self.project.source or 'configuration'}: {exc}") from None
         self._warn_rank = None if self.project.fail_on == "never" else Severity(self.project.fail_on).rank
-        self._exclude_project = GitIgnoreSpec.from_lines(self.project.exclude)
-        self._exclude_docs = GitIgnoreSpec.from_lines(self.config.exclude)
+        self._exclude_project = self._patterns(self.project.exclude)
+        self._exclude_docs = self._patterns(self.config.exclude)
         self._stats = _BuildStats()
         if self.config.mode == "fill":
             self.provider = self._provider_for_build()
@@ -211,6 +205,14 @@ class AltTextPlugin(BasePlugin[AltTextConfig]):  # type: ignore[no-untyped-call]
         self.provider = None
 
     # ------------------------------------------------------------------ configuration
+
+    @staticmethod
+    def _patterns(lines: list[str]) -> Patterns:
+        """Exclude globs; an invalid one is skipped with a warning, as `alttext check` skips it."""
+        patterns, skipped = ignore_patterns(lines)
+        for line in skipped:
+            log.warning(f"alttext: {line}")
+        return patterns
 
     def _load_project(self, config: MkDocsConfig) -> ProjectConfig:
         """The alttext configuration of the project, with this plugin's options on top."""

@@ -4,6 +4,7 @@ one-line `ModelFileError` naming the file and the exact problem (see docs/models
 from __future__ import annotations
 
 import functools
+import importlib.util
 import math
 import mmap
 import os
@@ -168,12 +169,20 @@ def _skip_strings(buf: mmap.mmap, pos: int, count: int) -> int:
 def _quant_sizes() -> dict[int, tuple[int, int]]:
     """(elements per block, bytes per block) for each ggml tensor type the gguf package knows.
 
-    The table changes with every new quantisation, so it comes from gguf (imported here, when a
-    model is checked, never when this module is imported).
+    The table changes with every new quantisation, so it comes from gguf, read when a model is
+    checked, never when this module is imported. Only `gguf/constants.py` runs (standard library
+    only): the package itself imports numpy (~0.3 s), which setting up a run does not need.
     """
-    from gguf import GGML_QUANT_SIZES
-
-    return {int(kind): (int(block), int(size)) for kind, (block, size) in GGML_QUANT_SIZES.items()}
+    found = importlib.util.find_spec("gguf")
+    constants = Path(found.origin).parent / "constants.py" if found is not None and found.origin else None
+    spec = importlib.util.spec_from_file_location("_alttext_gguf_constants", constants) if constants else None
+    if spec is None or spec.loader is None or constants is None or not constants.is_file():
+        from gguf import GGML_QUANT_SIZES as table
+    else:
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        table = module.GGML_QUANT_SIZES
+    return {int(kind): (int(block), int(size)) for kind, (block, size) in table.items()}
 
 
 def _tensor_nbytes(shape: tuple[int, ...], ggml_type: int) -> int | None:

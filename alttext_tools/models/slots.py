@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from alttext_tools.config import Config
+from alttext_tools.errors import ModelFileError
+from alttext_tools.models.gguf_check import check_model_pair
 from alttext_tools.models.hub import ModelError, ModelNotAvailableError, hub_cache_dir, resolve_local
 from alttext_tools.models.presets import PRESETS, UnknownPresetError, get_preset
 from alttext_tools.models.spec import HANDLERS, SLOTS, ModelSpec, VisionModel
@@ -82,36 +84,75 @@ def _local_path(value: str, root: Path) -> Path:
     return path if path.is_absolute() else root / path
 
 
+def _given(config: Config, key: str) -> tuple[str, str]:
+    """(how the user wrote `key`, where): ("--model", "command line"), ("fast_model", "pyproject.toml").
+    A key set in code reads as the slot's own flag."""
+    return config.given_as.get(key, ("--" + key.replace("_", "-"), "command line"))
+
+
+def _setting(config: Config, key: str) -> str:
+    """`key` with its value, as the user gave it: "--model x.gguf", "fast_model 'x.gguf' in pyproject.toml"."""
+    spelled, origin = _given(config, key)
+    value = getattr(config, key)
+    if spelled.startswith("--"):
+        return f"{spelled} {value}"
+    return f"{spelled} {str(value)!r} in {origin}"
+
+
+def _sibling(config: Config, key: str, what: str) -> str:
+    """The option for a path `what` ("mmproj", "model") written the way `key` was: "--model" ->
+    "--mmproj PATH", "--fast-model" -> "--fast-mmproj PATH", "fast_model" (a file's key) -> "fast_mmproj"."""
+    spelled = _given(config, key)[0]
+    stem = spelled.rsplit(key.split("_", 1)[1], 1)[0]
+    return f"{stem}{what} PATH" if spelled.startswith("--") else f"{stem}{what}"
+
+
 def _resolve_slot(config: Config, slot: str, cache_dir: Path | None) -> tuple[ModelSpec | None, str | None]:
-    model = getattr(config, f"{slot}_model")
-    mmproj = getattr(config, f"{slot}_mmproj")
-    handler = getattr(config, f"{slot}_handler")
-    flag = f"--{slot}-model"
+    model_key, mmproj_key, handler_key = f"{slot}_model", f"{slot}_mmproj", f"{slot}_handler"
+    model = getattr(config, model_key)
+    mmproj = getattr(config, mmproj_key)
+    handler = getattr(config, handler_key)
     if model is None and mmproj is not None:
-        raise ModelPathError(f"--{slot}-mmproj is set but {flag} is not: pass {flag} PATH (the text GGUF) as well")
+        given = _given(config, mmproj_key)[0]
+        raise ModelPathError(
+            f"{given} is set but no model is: pass {_sibling(config, mmproj_key, 'model')} (the text GGUF) as well"
+        )
     name = model or DEFAULT_PRESETS[slot]
     if name in PRESETS:
         preset = get_preset(name)
         if mmproj is not None:
-            raise ModelPathError(f"--{slot}-mmproj is only for {flag} PATH; preset {name} brings its own mmproj")
+            raise ModelPathError(
+                f"{_setting(config, mmproj_key)}: an mmproj is only for a model given by path;"
+                f" preset {name} brings its own mmproj"
+            )
         if handler is not None and handler != preset.handler:
             raise ModelPathError(
-                f"preset {name} uses the {preset.handler} handler, not {handler}; drop --{slot}-handler"
+                f"preset {name} uses the {preset.handler} handler, not {handler}; drop {_given(config, handler_key)[0]}"
             )
         try:
             return resolve_local(name, cache_dir=cache_dir), None
         except ModelNotAvailableError as err:
             return None, str(err)
     if not _looks_like_path(name) and not _local_path(name, config.root).exists():
-        raise ModelPathError(f"{flag} {name}: {UnknownPresetError(name)}, or give the path of a text GGUF file")
+        raise ModelPathError(
+            f"{_setting(config, model_key)}: {UnknownPresetError(name)}, or give the path of a text GGUF file"
+        )
     if mmproj is None:
-        raise ModelPathError(f"{flag} {name}: a model path needs --{slot}-mmproj PATH (its vision projector GGUF)")
+        raise ModelPathError(
+            f"{_setting(config, model_key)}: a model path needs {_sibling(config, model_key, 'mmproj')}"
+            " (its vision projector GGUF)"
+        )
     try:
         spec = spec_from_paths(
             _local_path(name, config.root), _local_path(mmproj, config.root), handler or DEFAULT_LOCAL_HANDLER
         )
     except ModelPathError as err:
-        raise ModelPathError(f"{slot} model: {err}") from None
+        raise ModelPathError(f"{_setting(config, model_key)}: {err}") from None
+    try:  # a pair that cannot work (a moondream model with a qwen projector) is set up wrong
+        check_model_pair(spec.text_path, spec.mmproj_path, spec.handler)
+    except ModelFileError as err:
+        key = model_key if err.path == spec.text_path else mmproj_key
+        raise ModelPathError(f"{_given(config, key)[0]}: {err}") from None
     return spec, None
 
 

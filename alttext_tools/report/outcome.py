@@ -18,8 +18,9 @@ class ExitCode(IntEnum):
     OK = 0  # nothing at or above the fail level
     FINDINGS = 1  # findings at or above the fail level
     USAGE = 2  # bad command line or configuration (click's own code)
-    FILE_ERRORS = 3  # some files could not be read or scanned; wins over FINDINGS
+    FILE_ERRORS = 3  # some files could not be read, fixed or downloaded; wins over FINDINGS
     INTERNAL_ERROR = 4  # a bug in alttext itself; wins over everything
+    INTERRUPTED = 130  # Ctrl+C or SIGTERM (128 + SIGINT, as shells report it)
 
 
 FailOn = Literal["error", "warning", "never"]
@@ -79,9 +80,12 @@ class Report:
                 f"{plural(warnings, 'warning')}) in {plural(files, 'file')}"
             )
             head = paint(head, RED if errors else YELLOW, color)
+        elif self.file_errors and not self.files_checked:
+            head = paint("Nothing checked", RED, color)
+            checked = ""
         else:
             head = paint("No problems found", GREEN, color)
-        line = f"{head}; {checked}"
+        line = f"{head}; {checked}" if checked else f"{head}:"
         if self.file_errors:
             count = len({e.path for e in self.file_errors})
             line += " " + paint(f"{plural(count, 'file')} could not be checked.", RED, color)

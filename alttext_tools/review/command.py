@@ -19,6 +19,7 @@ from alttext_tools.cli.options import (
     NoModel,
     common_overrides,
     load_project_config,
+    model_flags,
     model_options,
     model_overrides,
     open_cache_file,
@@ -75,7 +76,7 @@ def review(
 
     overrides = common_overrides(no_gitignore, max_length, site_root, jobs)
     overrides.update(model_overrides(model_options))
-    config = load_project_config(paths, config_file, overrides)
+    config = load_project_config(paths, config_file, overrides, model_flags(model_options))
     settings = rule_settings(config, exclude, disable)
     cache_path = cache_path_for(config)
     if cache_path is None:

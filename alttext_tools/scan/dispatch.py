@@ -18,6 +18,7 @@ RST_SUFFIXES = (".rst", ".rest")
 SUFFIXES = HTML_SUFFIXES + MARKDOWN_SUFFIXES + RST_SUFFIXES
 # Scanned only where a Sphinx project's `source_suffix` names them (scan/sphinx_conf.py).
 EXTRA_SUFFIXES = (".txt",)
+NOT_A_SOURCE = f"not an HTML, Markdown or reST file, so it was not checked (alttext reads {', '.join(SUFFIXES)})"
 
 
 def kind_of(path: Path | str) -> Kind | None:
@@ -86,7 +87,7 @@ def scan_file(path: Path, display: str | None = None, dialect: Dialect | None = 
     shown = display if display is not None else str(path)
     kind = kind_of(path)
     if kind is None:
-        return FileScan(shown, None, [], FileError(shown, "not an HTML, Markdown or reStructuredText file"))
+        return FileScan(shown, None, [], FileError(shown, NOT_A_SOURCE))
     try:
         source = read_source(path)
     except SourceError as exc:

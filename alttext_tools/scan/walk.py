@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,20 +29,23 @@ class Walker:
     """Yields (path, display) for every HTML, Markdown or reStructuredText source under the given paths.
 
     Files named explicitly are always taken (pre-commit passes exact file names), except those an
-    exclude glob matches; directories are walked with .gitignore files and excludes applied.
+    exclude glob matches; directories are walked with .gitignore files and excludes applied. An
+    invalid pattern is skipped, as git skips it, with one line in `warnings`.
     """
 
     root: Path  # project root: excludes and .gitignore patterns are relative to it
     exclude: Sequence[str] = ()
     use_gitignore: bool = True
+    warnings: list[str] = field(init=False, default_factory=list)  # one line per skipped pattern
     _exclude_spec: Patterns = field(init=False)
     _excludes: bool = field(init=False)  # any exclude pattern at all
     _root: str = field(init=False)
+    _read: dict[str, Patterns | None] = field(init=False, default_factory=dict)  # .gitignore files by folder
 
     def __post_init__(self) -> None:
         self.root = self.root.resolve()
         self._root = str(self.root)
-        self._exclude_spec = _gitignore_spec(self.exclude)
+        self._exclude_spec = self._spec(self.exclude, None)
         self._excludes = len(self._exclude_spec) > 0
 
     def files(self, paths: Iterable[Path]) -> Iterator[tuple[Path, str]]:
@@ -74,7 +78,7 @@ class Walker:
     def _walk(self, folder: Path, real: str, ignores: list[tuple[str, Patterns]]) -> Iterator[tuple[Path, str]]:
         """Yields (path, realpath) of the sources under `folder`, whose realpath is `real`."""
         if self.use_gitignore:
-            spec = _read_gitignore(folder)
+            spec = self._gitignore(folder)
             if spec is not None:
                 ignores = [*ignores, (real, spec)]
         try:
@@ -122,10 +126,27 @@ class Walker:
         chain = [p for p in [top, *top.parents] if _relative_to(p, self.root) is not None]
         specs = []
         for folder in reversed(chain[1:]):  # `top` itself is read by _walk
-            spec = _read_gitignore(folder)
+            spec = self._gitignore(folder)
             if spec is not None:
                 specs.append((str(folder), spec))
         return specs
+
+    def _gitignore(self, folder: Path) -> Patterns | None:
+        """The patterns of `folder`'s .gitignore (None: it has none), read once per run."""
+        key = str(folder)
+        if key not in self._read:
+            try:
+                lines = (folder / ".gitignore").read_text(encoding="utf-8", errors="replace").splitlines()
+            except OSError:
+                self._read[key] = None
+            else:
+                self._read[key] = self._spec(lines, folder / ".gitignore")
+        return self._read[key]
+
+    def _spec(self, lines: Iterable[str], source: Path | None) -> Patterns:
+        patterns, skipped = ignore_patterns(lines, display_path(source) if source else None)
+        self.warnings.extend(skipped)
+        return patterns
 
 
 def _sphinx_source(folder: str, name: str) -> bool:
@@ -135,14 +156,29 @@ def _sphinx_source(folder: str, name: str) -> bool:
     return sphinx_kind(Path(folder) / name) is not None
 
 
-def _gitignore_spec(lines: Iterable[str]) -> Patterns:
+def ignore_patterns(lines: Iterable[str], source: str | None = None) -> tuple[Patterns, list[str]]:
+    """Gitignore-style patterns from `lines` (of the file `source`, else exclude settings), and one
+    warning per invalid pattern, which is skipped as git skips it (`!`, `\\`, `[z-a]`)."""
     lines = list(lines)
     if not lines:
-        return _EMPTY
+        return _EMPTY, []
     # Imported on first use (~15 ms): a run with no excludes and no .gitignore never needs it.
     from pathspec import GitIgnoreSpec
 
-    return GitIgnoreSpec.from_lines(lines)
+    try:
+        return GitIgnoreSpec.from_lines(lines), []
+    except (ValueError, re.error):  # pathspec's GitIgnorePatternError; re.error for a range like [z-a]
+        pass
+    kept, skipped = [], []
+    for number, line in enumerate(lines, 1):
+        try:
+            GitIgnoreSpec.from_lines([line])
+        except (ValueError, re.error):
+            where = f"{source}:{number}: invalid ignore pattern" if source else "invalid exclude pattern"
+            skipped.append(f"{where} {line!r} skipped")
+            continue
+        kept.append(line)
+    return GitIgnoreSpec.from_lines(kept), skipped
 
 
 class _NoPatterns:
@@ -156,14 +192,6 @@ class _NoPatterns:
 
 
 _EMPTY: Patterns = _NoPatterns()
-
-
-def _read_gitignore(folder: Path) -> Patterns | None:
-    try:
-        lines = (folder / ".gitignore").read_text(encoding="utf-8", errors="replace").splitlines()
-    except OSError:
-        return None
-    return _gitignore_spec(lines)
 
 
 def _rel(path: str, base: str) -> str | None:

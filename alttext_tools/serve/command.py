@@ -14,6 +14,7 @@ import click
 from alttext_tools.cli.options import (
     NoModel,
     load_project_config,
+    model_flags,
     model_options,
     model_overrides,
     model_provider,
@@ -129,7 +130,7 @@ def serve(
         raise click.UsageError(problem)
     overrides = model_overrides(model_options)
     overrides["max_length"] = max_length
-    config = load_project_config((), config_file, overrides)
+    config = load_project_config((), config_file, overrides, model_flags(model_options))
     language, config.language = config.language, None  # a request's own language wins over --language
     require_local_models(config, "alttext serve")
 
@@ -156,7 +157,7 @@ def serve(
         try:
             httpd = make_server(service, host, port)
         except OSError as exc:
-            raise click.ClickException(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+            raise click.UsageError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
         bound_host, bound_port = httpd.server_address[:2]
         host_text = bound_host if isinstance(bound_host, str) else bound_host.decode()
         shown = f"[{host_text}]" if ":" in host_text else host_text
