@@ -1,13 +1,91 @@
-"""Shared pytest fixtures."""
+"""Shared pytest fixtures and test helpers (tests import the helpers: `from conftest import ...`)."""
 
 from __future__ import annotations
 
 import importlib.metadata
 import os
+import re
+import subprocess
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+import click
 import pytest
+import yaml
+from click.testing import CliRunner
 from tiny_models import build_tiny_models  # tests/ is on sys.path (pytest's default rootdir import)
+
+REPO = Path(__file__).resolve().parent.parent
+FIXTURES = REPO / "fixtures"
+DOCS_INTEGRATIONS = REPO / "docs" / "integrations.md"
+
+
+def snippet(name: str, page: Path = DOCS_INTEGRATIONS) -> Any:
+    """The YAML snippet marked `<!-- snippet: name -->` in `page` (docs/integrations.md)."""
+    text = page.read_text(encoding="utf-8")
+    match = re.search(rf"<!-- snippet: {re.escape(name)} -->\s*```yaml\n(.*?)```", text, re.S)
+    assert match, f"snippet {name!r} not found in {page}"
+    return yaml.safe_load(match.group(1))
+
+
+def invoke(command: click.Command, args: Sequence[str], cwd: Path) -> tuple[int, str, str]:
+    """Run a click command in-process from `cwd`; returns (exit code, stdout, stderr)."""
+    old = Path.cwd()
+    try:
+        os.chdir(cwd)
+        result = CliRunner().invoke(command, list(args), catch_exceptions=False)
+    finally:
+        os.chdir(old)
+    return result.exit_code, result.stdout, result.stderr
+
+
+def alttext(
+    *args: str, cwd: Path, env: dict[str, str] | None = None, timeout: float = 300
+) -> subprocess.CompletedProcess[str]:
+    """`python -m alttext_tools ARGS` from `cwd`, as a user runs it; text output captured."""
+    return subprocess.run(
+        [sys.executable, "-m", "alttext_tools", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=timeout,
+    )
+
+
+@dataclass(frozen=True)
+class FixtureBlock:
+    """One case of a fixture file: its title line and the sections between its dots."""
+
+    title: str
+    sections: tuple[str, ...]
+    line: int  # 1-based line of the title
+
+
+def read_fixture_blocks(path: Path, sections: int) -> list[FixtureBlock]:
+    """The cases of a fixture file in markdown-it's layout: a title line, then `sections` sections,
+    each opened and the last one closed by a line holding only ".". Other lines between cases
+    (blank lines, comments) are skipped."""
+    lines = path.read_text(encoding="utf-8").split("\n")
+    blocks: list[FixtureBlock] = []
+    parts: list[str] = []
+    dots, start, title = 0, 0, 0
+    for number, line in enumerate(lines):
+        if line != ".":
+            continue
+        if dots == 0:
+            title, parts = number - 1, []
+        else:
+            parts.append("\n".join(lines[start:number]))
+        start, dots = number + 1, dots + 1
+        if dots == sections + 1:
+            blocks.append(FixtureBlock(lines[title], tuple(parts), title + 1))
+            dots = 0
+    assert dots == 0, f"{path}: the case at line {title + 1} is not closed"
+    return blocks
 
 
 @pytest.fixture(scope="session")

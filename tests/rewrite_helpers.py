@@ -6,6 +6,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from conftest import read_fixture_blocks
 from markdown_it import MarkdownIt
 
 from alttext_tools.core import AltKind, Decision, ImageRef, Span, Syntax
@@ -138,45 +139,20 @@ def read_cases(path: Path) -> list[Case]:
     expected end with a newline; tests derive CRLF, BOM and no-newline variants themselves.
     """
     kind = "html" if path.name.endswith(".html.txt") else "markdown"
-    lines = path.read_text(encoding="utf-8").split("\n")
     cases: list[Case] = []
-    i = 0
-
-    def block() -> list[str]:
-        nonlocal i
-        if lines[i] != ".":
-            raise ValueError(f"{path.name}:{i + 1}: expected '.'")
-        i += 1
-        out = []
-        while lines[i] != ".":
-            out.append(lines[i])
-            i += 1
-        return out
-
-    while i < len(lines):
-        if not lines[i].strip() or lines[i].startswith("#"):
-            i += 1
-            continue
-        header = _HEADER.match(lines[i])
+    for block in read_fixture_blocks(path, 3):
+        header = _HEADER.match(block.title)
         if not header:
-            raise ValueError(f"{path.name}:{i + 1}: expected '[case-id] title', got {lines[i]!r}")
-        i += 1
-        source = block()
-        raw_decisions = block()
-        expected = block()
-        if lines[i] != ".":
-            raise ValueError(f"{path.name}:{i + 1}: expected closing '.'")
-        i += 1
+            raise ValueError(f"{path.name}:{block.line}: expected '[case-id] title', got {block.title!r}")
+        source, raw_decisions, expected = block.sections
         decisions = {}
-        for raw in raw_decisions:
+        for raw in raw_decisions.split("\n") if raw_decisions else []:
             m = _DECISION.match(raw)
             if not m:
                 raise ValueError(f"{path.name}: case {header['id']}: bad decision line {raw!r}")
             alt = m["alt"]
             decisions[(int(m["line"]), int(m["column"]))] = "" if alt == '""' else alt
-        cases.append(
-            Case(header["id"], header["title"], kind, "\n".join(source) + "\n", decisions, "\n".join(expected) + "\n")
-        )
+        cases.append(Case(header["id"], header["title"], kind, source + "\n", decisions, expected + "\n"))
     ids = [c.id for c in cases]
     if len(ids) != len(set(ids)):
         raise ValueError(f"{path.name}: duplicate case ids")

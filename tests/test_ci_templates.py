@@ -24,24 +24,15 @@ from typing import Any
 import jsonschema
 import pytest
 import yaml
+from conftest import REPO, snippet
 
-REPO = Path(__file__).resolve().parent.parent
 ACTION_DIR = REPO / "integrations" / "github-action"
 GITLAB_TEMPLATE = REPO / "integrations" / "gitlab" / "alttext.gitlab-ci.yml"
-DOCS_PAGE = REPO / "docs" / "integrations.md"
 SARIF_MIN_SCHEMA = json.loads((Path(__file__).parent / "sarif_min.schema.json").read_text(encoding="utf-8"))
 BIN = Path(sys.executable).parent
 
 GUIDE = '# Garden\n\n<img src="img/fox.png">\n'  # missing-alt (error) at 3:1
 INDEX = "# Home\n\n![screenshot](img/home.png)\n"  # placeholder-alt (warning) at 3:1
-
-
-def snippet(name: str) -> Any:
-    """The YAML snippet marked `<!-- snippet: name -->` in docs/integrations.md."""
-    text = DOCS_PAGE.read_text(encoding="utf-8")
-    match = re.search(rf"<!-- snippet: {re.escape(name)} -->\s*```yaml\n(.*?)```", text, re.S)
-    assert match, f"snippet {name!r} not found in {DOCS_PAGE}"
-    return yaml.safe_load(match.group(1))
 
 
 @pytest.fixture

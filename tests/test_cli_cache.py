@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from conftest import invoke
 
 from alttext_tools.cache.file import DEFAULT_CACHE_FILE, Entry
 from alttext_tools.cache.store import EDITED, REVIEWED, AltCache
@@ -17,16 +17,6 @@ from alttext_tools.images.resolve import content_hash
 
 PHOTOS = sorted((Path(__file__).resolve().parent.parent / "fixtures" / "router" / "photo").glob("*.png"))
 T0 = "2025-01-01T00:00:00Z"
-
-
-def run(args: list[str], cwd: Path) -> tuple[int, str, str]:
-    old = Path.cwd()
-    try:
-        os.chdir(cwd)
-        result = CliRunner().invoke(cache_group, args, catch_exceptions=False)
-    finally:
-        os.chdir(old)
-    return result.exit_code, result.stdout, result.stderr
 
 
 def put(
@@ -64,7 +54,7 @@ def test_prune_drops_only_unreferenced_images(site: Path) -> None:
     put(path, digest(site, "owl.png"), "An owl", state=REVIEWED)
     put(path, digest(site, "unused.png"), "Not on any page", state=EDITED)
     put(path, "0" * 64, "An image deleted long ago")
-    code, out, err = run(["prune"], site)
+    code, out, err = invoke(cache_group, ["prune"], site)
     assert code == 0, err
     assert out.strip().startswith(f"dropped 2 of 5 entries from {path}")
     left = AltCache.open(path)
@@ -76,7 +66,7 @@ def test_prune_dry_run_lists_and_changes_nothing(site: Path) -> None:
     put(path, digest(site, "fox.png"), "A fox")
     put(path, digest(site, "unused.png"), "Not on any page")
     before = path.read_bytes()
-    code, out, _ = run(["prune", "--dry-run"], site)
+    code, out, _ = invoke(cache_group, ["prune", "--dry-run"], site)
     assert code == 0
     lines = out.strip().splitlines()
     assert '"Not on any page"' in lines[0] and digest(site, "unused.png")[:12] in lines[0]
@@ -88,7 +78,7 @@ def test_prune_from_a_subfolder_still_scans_the_whole_project(site: Path) -> Non
     path = site / DEFAULT_CACHE_FILE
     put(path, digest(site, "fox.png"), "A fox")
     put(path, digest(site, "owl.png"), "An owl")
-    code, out, _ = run(["prune"], site / "docs" / "img")
+    code, out, _ = invoke(cache_group, ["prune"], site / "docs" / "img")
     assert code == 0 and out.startswith("dropped 0 of 2")
 
 
@@ -97,7 +87,7 @@ def test_moving_an_image_keeps_its_entry_through_prune(site: Path) -> None:
     put(path, digest(site, "owl.png"), "An owl")
     (site / "docs" / "img" / "owl.png").rename(site / "docs" / "guide" / "barn-owl.png")
     (site / "docs" / "guide" / "birds.html").write_text('<img src="barn-owl.png" alt="An owl">\n', encoding="utf-8")
-    code, out, _ = run(["prune"], site)
+    code, out, _ = invoke(cache_group, ["prune"], site)
     assert code == 0 and out.startswith("dropped 0 of 1")
 
 
@@ -106,7 +96,7 @@ def test_prune_refuses_when_a_page_cannot_be_read(site: Path) -> None:
     put(path, digest(site, "unused.png"), "Not on any page")
     (site / "docs" / "broken.md").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\x00")
     before = path.read_bytes()
-    code, _, err = run(["prune"], site)
+    code, _, err = invoke(cache_group, ["prune"], site)
     assert code == 3
     assert "broken.md" in err and "nothing pruned" in err
     assert path.read_bytes() == before
@@ -114,7 +104,7 @@ def test_prune_refuses_when_a_page_cannot_be_read(site: Path) -> None:
 
 def test_prune_notes_remote_images_it_did_not_fetch(site: Path) -> None:
     (site / "docs" / "remote.md").write_text("![A map](https://example.com/map.png)\n", encoding="utf-8")
-    code, _, err = run(["prune"], site)
+    code, _, err = invoke(cache_group, ["prune"], site)
     assert code == 0
     assert "1 remote image(s) not fetched" in err and "--allow-remote" in err
 
@@ -124,7 +114,7 @@ def test_prune_with_paths_and_a_configured_cache_path(site: Path) -> None:
     path = site / "docs" / "alt-cache.jsonl"
     put(path, digest(site, "fox.png"), "A fox")
     put(path, digest(site, "owl.png"), "An owl")
-    code, out, _ = run(["prune", "docs/index.md"], site)  # only this page: the owl's entry goes
+    code, out, _ = invoke(cache_group, ["prune", "docs/index.md"], site)  # only this page: the owl's entry goes
     assert code == 0 and out.startswith(f"dropped 1 of 2 entries from {path}")
     assert not (site / DEFAULT_CACHE_FILE).exists()
 
@@ -134,7 +124,7 @@ def test_prune_on_a_damaged_cache_exits_3_naming_the_line(site: Path) -> None:
     put(path, digest(site, "fox.png"), "A fox")
     path.write_text(path.read_text(encoding="utf-8") + "{not json\n", encoding="utf-8")
     before = path.read_bytes()
-    code, _, err = run(["prune"], site)
+    code, _, err = invoke(cache_group, ["prune"], site)
     assert code == 3
     assert f"{path}:3: damaged cache entry" in err
     assert path.read_bytes() == before
@@ -145,14 +135,14 @@ def test_stats_text_and_json(site: Path) -> None:
     put(path, digest(site, "fox.png"), "A fox")
     put(path, digest(site, "fox.png"), "A fox, by qwen", model="qwen2.5-vl-3b", state=REVIEWED)
     put(path, digest(site, "owl.png"), "An owl", state=EDITED)
-    code, out, _ = run(["stats"], site)
+    code, out, _ = invoke(cache_group, ["stats"], site)
     assert code == 0
     lines = out.splitlines()
     assert lines[0] == f"{path}: 3 entries for 2 images (1 generated, 1 reviewed, 1 edited)"
     assert lines[2].split() == ["MODEL", "GENERATED", "REVIEWED", "EDITED", "TOTAL"]
     assert lines[3].split() == ["moondream2", "1", "0", "1", "2"]
     assert lines[4].split() == ["qwen2.5-vl-3b", "0", "1", "0", "1"]
-    code, out, _ = run(["stats", "--format", "json"], site)
+    code, out, _ = invoke(cache_group, ["stats", "--format", "json"], site)
     data = json.loads(out)
     assert data["entries"] == 3 and data["images"] == 2 and data["exists"] is True
     assert data["by_state"] == {"generated": 1, "reviewed": 1, "edited": 1}
@@ -160,9 +150,9 @@ def test_stats_text_and_json(site: Path) -> None:
 
 
 def test_stats_without_a_cache_file(site: Path) -> None:
-    code, out, _ = run(["stats"], site)
+    code, out, _ = invoke(cache_group, ["stats"], site)
     assert code == 0 and "no cache file yet" in out
-    code, out, _ = run(["stats", "-f", "json", "--cache", "elsewhere.jsonl"], site)
+    code, out, _ = invoke(cache_group, ["stats", "-f", "json", "--cache", "elsewhere.jsonl"], site)
     assert code == 0 and json.loads(out)["entries"] == 0
 
 
@@ -185,11 +175,11 @@ def test_fix_conflicts(site: Path) -> None:
         + "\n",
         encoding="utf-8",
     )
-    code, _, err = run(["stats"], site)
+    code, _, err = invoke(cache_group, ["stats"], site)
     assert code == 3 and "fix-conflicts" in err
-    code, out, _ = run(["fix-conflicts"], site)
+    code, out, _ = invoke(cache_group, ["fix-conflicts"], site)
     assert code == 0 and "resolved 1 conflict(s); 2 entries" in out
-    code, out, _ = run(["fix-conflicts"], site)
+    code, out, _ = invoke(cache_group, ["fix-conflicts"], site)
     assert code == 0 and "no merge conflicts" in out
 
 

@@ -11,15 +11,11 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import FIXTURES, alttext
 
 from alttext_tools.cache.store import AltCache
 
-FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 SOURCES = ("index.html", "docs/guide.md", "docs/es/guia.md")
-
-
-def alttext(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "alttext_tools", *args], cwd=cwd, capture_output=True, text=True)
 
 
 def models(tiny: dict[str, Path]) -> list[str]:

@@ -3,30 +3,17 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
+from conftest import FIXTURES, invoke
 
 from alttext_tools.cli.main import cli
 
-FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 SITE = FIXTURES / "site"
-
-
-def run(args: list[str], cwd: Path) -> tuple[int, str, str]:
-    """Run the CLI in-process from `cwd`; returns (exit code, stdout, stderr)."""
-    old = Path.cwd()
-    try:
-        os.chdir(cwd)
-        result = CliRunner().invoke(cli, args, catch_exceptions=False)
-    finally:
-        os.chdir(old)
-    return result.exit_code, result.stdout, result.stderr
 
 
 @pytest.fixture()
@@ -101,7 +88,7 @@ def test_check_table(
     tmp_path: Path, files: dict[str, str | bytes], args: list[str], code: int, expected: list[str]
 ) -> None:
     write(tmp_path, files)
-    exit_code, out, _ = run(["check", "--format", "json", *args], tmp_path)
+    exit_code, out, _ = invoke(cli, ["check", "--format", "json", *args], tmp_path)
     entries = json.loads(out)
     got = [f"{e['path']}:{e['line']}:{e['column']} {e['rule']}" for e in entries if e["rule"] != "file-error"]
     assert got == expected
@@ -109,7 +96,7 @@ def test_check_table(
 
 
 def test_text_format_lines_and_summary(site: Path) -> None:
-    code, out, err = run(["check", "--no-color"], site)
+    code, out, err = invoke(cli, ["check", "--no-color"], site)
     assert code == 1
     lines = out.splitlines()
     assert 'index.html:14:5: missing-alt image has no alt text (add alt="..." or alt="" if decorative)' in lines
@@ -119,12 +106,12 @@ def test_text_format_lines_and_summary(site: Path) -> None:
 
 
 def test_color_forced(site: Path) -> None:
-    _, out, _ = run(["check", "--color"], site)
+    _, out, _ = invoke(cli, ["check", "--color"], site)
     assert "\x1b[" in out
 
 
 def test_sarif_and_output_file(site: Path) -> None:
-    code, out, _ = run(["check", "--format", "sarif", "--output", "report/alttext.sarif"], site)
+    code, out, _ = invoke(cli, ["check", "--format", "sarif", "--output", "report/alttext.sarif"], site)
     assert code == 1 and out == ""
     log = json.loads((site / "report" / "alttext.sarif").read_text())
     assert log["version"] == "2.1.0"
@@ -135,13 +122,13 @@ def test_sarif_and_output_file(site: Path) -> None:
 
 
 def test_github_format(site: Path) -> None:
-    _, out, _ = run(["check", "--format", "github"], site)
+    _, out, _ = invoke(cli, ["check", "--format", "github"], site)
     assert "::error file=index.html,line=14,col=5," in out
     assert "::warning file=docs/guide.md,line=13,col=1," in out
 
 
 def test_json_fields(site: Path) -> None:
-    _, out, _ = run(["check", "--format", "json"], site)
+    _, out, _ = invoke(cli, ["check", "--format", "json"], site)
     entry = next(e for e in json.loads(out) if e["rule"] == "filename-alt" and e["path"] == "index.html")
     assert {"path", "line", "column", "rule", "severity", "message", "src", "alt"} <= entry.keys()
     assert entry["src"] == "img/logo.png" and entry["alt"] == "logo.png" and entry["severity"] == "warning"
@@ -166,7 +153,7 @@ def test_json_fields(site: Path) -> None:
 )
 def test_config(tmp_path: Path, config_name: str, content: str, args: list[str], code: int) -> None:
     write(tmp_path, {config_name: content, "a.md": "![image](b.png)\n"})
-    exit_code, _, err = run(["check", *args], tmp_path)
+    exit_code, _, err = invoke(cli, ["check", *args], tmp_path)
     assert exit_code == code, err
     if code == 2:
         assert config_name in err and "Traceback" not in err
@@ -174,20 +161,20 @@ def test_config(tmp_path: Path, config_name: str, content: str, args: list[str],
 
 def test_config_found_from_subfolder(tmp_path: Path) -> None:
     write(tmp_path, {".alttext.toml": 'exclude = ["drafts/"]\n', "docs/drafts/a.md": "![](x)\n", "docs/b.md": "ok\n"})
-    code, _, _ = run(["check", "docs"], tmp_path)
+    code, _, _ = invoke(cli, ["check", "docs"], tmp_path)
     assert code == 0
 
 
 def test_usage_errors(tmp_path: Path) -> None:
-    assert run(["check", "nope/"], tmp_path)[0] == 2
-    assert run(["check", "--format", "xml"], tmp_path)[0] == 2
-    assert run(["frobnicate"], tmp_path)[0] == 2
+    assert invoke(cli, ["check", "nope/"], tmp_path)[0] == 2
+    assert invoke(cli, ["check", "--format", "xml"], tmp_path)[0] == 2
+    assert invoke(cli, ["frobnicate"], tmp_path)[0] == 2
 
 
 def test_bad_files_do_not_stop_the_run(tmp_path: Path) -> None:
     write(tmp_path, {"a.md": b"\x00\x01binary", "b.html": '<img src="x.png">', "c.md": "![](y.png)\n"})
     (tmp_path / "dangling.md").symlink_to(tmp_path / "missing-target.md")
-    code, out, err = run(["check", "a.md", "b.html", "c.md", "dangling.md"], tmp_path)
+    code, out, err = invoke(cli, ["check", "a.md", "b.html", "c.md", "dangling.md"], tmp_path)
     assert code == 3
     assert "a.md: error: binary file" in out
     assert "dangling.md: error: file not found" in out
@@ -197,15 +184,15 @@ def test_bad_files_do_not_stop_the_run(tmp_path: Path) -> None:
 
 def test_huge_file_is_refused_cleanly(tmp_path: Path) -> None:
     (tmp_path / "big.md").write_bytes(b"a" * (21 * 1024 * 1024))
-    code, out, _ = run(["check", "big.md"], tmp_path)
+    code, out, _ = invoke(cli, ["check", "big.md"], tmp_path)
     assert code == 3 and "big.md: error: file too large" in out
 
 
 def test_many_files_in_parallel_match_serial(tmp_path: Path) -> None:
     files = {f"d{i % 7}/p{i}.md": f"# Page {i}\n\n![](img{i}.png)\n\n![Fine alt {i}](ok.png)\n" for i in range(120)}
     write(tmp_path, files)
-    _, serial, _ = run(["check", "--format", "json", "-j", "1"], tmp_path)
-    _, parallel, _ = run(["check", "--format", "json", "-j", "2"], tmp_path)
+    _, serial, _ = invoke(cli, ["check", "--format", "json", "-j", "1"], tmp_path)
+    _, parallel, _ = invoke(cli, ["check", "--format", "json", "-j", "2"], tmp_path)
     assert json.loads(serial) == json.loads(parallel)
     assert len(json.loads(serial)) == 120
 

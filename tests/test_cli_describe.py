@@ -16,11 +16,11 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import FIXTURES
 from openai_servers import FakeOpenAI, Reply, Seen, completion
 
 from alttext_tools.cli.describe import COLUMNS, Row, image_files, render
 
-FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 IMAGES = sorted(p.name for p in (FIXTURES / "site" / "img").iterdir())
 
 

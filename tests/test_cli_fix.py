@@ -10,8 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
-
-FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
+from conftest import FIXTURES
 
 NEW_ALTS = {
     "img/mountains.jpg": 'Green hills under a "blue" sky & <clouds>',

@@ -5,21 +5,12 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from conftest import FIXTURES, alttext
 
 from alttext_tools.scan.dispatch import scan_file
-
-FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
-
-
-def alttext(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "alttext_tools", *args], cwd=cwd, capture_output=True, text=True, env=env
-    )
 
 
 @pytest.fixture()

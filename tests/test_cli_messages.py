@@ -10,13 +10,13 @@ from pathlib import Path
 
 import click
 import pytest
+from conftest import REPO
 from openai_servers import free_port
 
 from alttext_tools.cli.main import cli
 from alttext_tools.report.outcome import ExitCode
 from alttext_tools.scan.walk import Walker
 
-REPO = Path(__file__).resolve().parent.parent
 PAGE = '<p><img src="a.png"></p>\n'
 
 

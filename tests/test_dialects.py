@@ -9,13 +9,13 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import REPO
 
 from alttext_tools.config import ConfigError, load_config
 from alttext_tools.scan.dialects import COMMONMARK, MKDOCS, MYST, DialectResolver, mkdocs_dialect
 from alttext_tools.scan.dispatch import scan_text
 from alttext_tools.scan.mkdocs_config import MkDocsConfigError, extension_names, read_site
 
-REPO = Path(__file__).resolve().parent.parent
 SITES = REPO / "fixtures" / "mkdocs-sites"
 
 

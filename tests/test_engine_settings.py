@@ -9,13 +9,13 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import FIXTURES
 
 from alttext_tools.config import Config, ConfigError, apply_overrides, load_config
 from alttext_tools.engines.base import EngineSettings, engine_settings
 from alttext_tools.engines.llama import LocalEngine, gpu_offload_note
 from alttext_tools.models.spec import ModelSpec
 
-FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 DEFAULTS = EngineSettings()
 
 

@@ -20,9 +20,9 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from conftest import REPO
 from openai_servers import FakeOpenAI, Reply, completion
 
-REPO = Path(__file__).resolve().parent.parent
 FOX = REPO / "fixtures" / "mkdocs-site" / "docs" / "img" / "fox.png"
 EXTRA = "alttext-tools[local]"
 

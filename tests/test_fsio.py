@@ -12,11 +12,10 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from conftest import REPO
 
 from alttext_tools import fsio
 from alttext_tools.fsio import TEMP_INFIX, ReadOnlyFileError, atomic_write
-
-REPO = Path(__file__).resolve().parent.parent
 
 
 def temps(folder: Path) -> list[Path]:

@@ -15,12 +15,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from conftest import REPO
 from openai_servers import FakeOpenAI, Reply, Seen, completion
 from PIL import Image
 
 from alttext_tools.check.rules import ALT_TEXT_RULES
 
-REPO = Path(__file__).resolve().parent.parent
 HINT = "An earlier answer was rejected"
 
 

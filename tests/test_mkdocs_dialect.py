@@ -23,6 +23,7 @@ from pathlib import Path
 
 import pytest
 from bs4 import BeautifulSoup
+from conftest import REPO
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -34,7 +35,6 @@ from alttext_tools.scan.markdown import scan_markdown
 from alttext_tools.scan.sources import read_source
 from tests.test_scan_markdown import CASES, Case
 
-REPO = Path(__file__).resolve().parent.parent
 SITES = REPO / "fixtures" / "mkdocs-sites"
 # Where each theme puts the page's own content.
 CONTENT = ("article.md-content__inner", "div[role=main]")

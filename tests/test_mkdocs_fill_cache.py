@@ -9,13 +9,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import REPO
 
 from alttext_tools.cache.store import AltCache
 from alttext_tools.images.resolve import content_hash
 
 pytest.importorskip("mkdocs")
 
-REPO = Path(__file__).resolve().parent.parent
 SITE = REPO / "fixtures" / "mkdocs-site"
 
 

@@ -19,10 +19,9 @@ from typing import Any
 
 import pytest
 import yaml
+from conftest import REPO, snippet
 
-REPO = Path(__file__).resolve().parent.parent
 SITE = REPO / "fixtures" / "mkdocs-site"
-DOCS_PAGE = REPO / "docs" / "integrations.md"
 ALTTEXT = [sys.executable, "-m", "alttext_tools"]
 
 needs_mkdocs = pytest.mark.skipif(
@@ -37,14 +36,6 @@ needs_material = pytest.mark.skipif(
 # The findings the fixture's guide.md holds, as `alttext check` prints them (lines count the front matter).
 GUIDE_ERRORS = ["docs/guide.md:9:1: missing-alt", "docs/guide.md:11:1: empty-alt"]
 GUIDE_WARNINGS = ["docs/guide.md:13:1: placeholder-alt"]
-
-
-def snippet(name: str) -> Any:
-    """The YAML snippet marked `<!-- snippet: name -->` in docs/integrations.md."""
-    text = DOCS_PAGE.read_text(encoding="utf-8")
-    match = re.search(rf"<!-- snippet: {re.escape(name)} -->\s*```yaml\n(.*?)```", text, re.S)
-    assert match, f"snippet {name!r} not found in {DOCS_PAGE}"
-    return yaml.safe_load(match.group(1))
 
 
 @pytest.fixture

@@ -17,13 +17,13 @@ import json
 import os
 import re
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from conftest import alttext
 from openai_servers import FakeOpenAI, LlamaServer, Reply, Seen, completion, free_port, llama_server_available
 from PIL import Image
 
@@ -402,19 +402,6 @@ def test_a_model_the_server_lacks_stops_that_slot_not_the_run(tmp_path: Path, mo
 
 
 # --- a real server: llama-cpp-python's, with the tiny moondream pair --------------------------------
-
-
-def alttext(
-    *args: str, cwd: Path, env: dict[str, str] | None = None, timeout: float = 120
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "alttext_tools", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=timeout,
-    )
 
 
 def site(root: Path, count: int, *, duplicate: bool = True, missing: bool = True) -> Path:

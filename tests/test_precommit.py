@@ -22,9 +22,8 @@ from typing import Any
 
 import pytest
 import yaml
+from conftest import DOCS_INTEGRATIONS, REPO, snippet
 
-REPO = Path(__file__).resolve().parent.parent
-DOCS_PAGE = REPO / "docs" / "integrations.md"
 BIN = Path(sys.executable).parent  # where the `alttext` console script is installed
 
 pytestmark = pytest.mark.skipif(
@@ -34,14 +33,6 @@ pytestmark = pytest.mark.skipif(
 
 MISSING = '# Garden\n\n<img src="img/fox.png">\n'
 FIXED = '# Garden\n\n<img src="img/fox.png" alt="A red fox on the lawn">\n'
-
-
-def snippet(name: str) -> Any:
-    """The YAML snippet marked `<!-- snippet: name -->` in docs/integrations.md."""
-    text = DOCS_PAGE.read_text(encoding="utf-8")
-    match = re.search(rf"<!-- snippet: {re.escape(name)} -->\s*```yaml\n(.*?)```", text, re.S)
-    assert match, f"snippet {name!r} not found in {DOCS_PAGE}"
-    return yaml.safe_load(match.group(1))
 
 
 @pytest.fixture(scope="module")
@@ -215,7 +206,7 @@ def test_fix_hook_modifies_files_and_the_second_commit_passes(hook_repo: tuple[P
 def test_documented_model_presets_exist() -> None:
     from alttext_tools.models.presets import PRESETS
 
-    text = DOCS_PAGE.read_text(encoding="utf-8")
+    text = DOCS_INTEGRATIONS.read_text(encoding="utf-8")
     pulls = re.findall(r"alttext models pull ([^\n`]+)", text)
     assert pulls, "docs/integrations.md should say how to pull the models"
     for line in pulls:

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import FIXTURES
 from http_helpers import chunked, exchange, request_bytes
 
 from alttext_tools.cache.file import Entry
@@ -37,7 +38,6 @@ from alttext_tools.cache.store import AltCache
 from alttext_tools.images.resolve import content_hash
 from alttext_tools.scan.dispatch import scan_file
 
-FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--headless",

@@ -8,6 +8,7 @@ import re
 from pathlib import Path
 
 import pytest
+from conftest import REPO
 from test_scan_markdown import Case, read_cases
 from test_scan_rst import rendered_alts
 
@@ -20,7 +21,6 @@ from alttext_tools.scan.dispatch import scan_file, scan_text
 
 pytest.importorskip("myst_parser")
 
-REPO = Path(__file__).resolve().parent.parent
 HOSTILE = (
     'He said "don\'t" & left \\ a back\\slash, a | pipe, *stars*, `ticks`, <b>tags</b>, :alt: x # y\n'
     "a new line, café, 中文, emoji 🦊 and a long tail "

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from conftest import REPO, read_fixture_blocks
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -18,7 +19,6 @@ from alttext_tools.scan.dialects import COMMONMARK, MKDOCS, Dialect, mkdocs_dial
 from alttext_tools.scan.markdown import scan_markdown
 from alttext_tools.scan.positions import LineIndex
 
-REPO = Path(__file__).resolve().parent.parent
 FIXTURES = REPO / "fixtures" / "markdown"
 
 # --------------------------------------------------------------------------- fixture files
@@ -93,20 +93,7 @@ class Case:
 
 
 def read_cases(path: Path) -> list[Case]:
-    lines = path.read_text(encoding="utf-8").split("\n")
-    cases, section, parts, start = [], 0, [], 0
-    for number, line in enumerate(lines):
-        if line != ".":
-            continue
-        if section == 0:
-            parts, start = [lines[number - 1]], number + 1
-        else:
-            parts.append("\n".join(lines[start:number]))
-            start = number + 1
-        section = (section + 1) % 3
-        if section == 0:
-            cases.append(_case(*parts, line=number))
-    return cases
+    return [_case(block.title, *block.sections, line=block.line - 1) for block in read_fixture_blocks(path, 2)]
 
 
 def _case(title: str, raw: str, expected: str, line: int) -> Case:

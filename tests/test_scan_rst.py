@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from conftest import REPO
 from test_architecture import loaded_in_repo  # tests/ is on sys.path
 from test_scan_markdown import BASE, Case, image_dict, read_cases
 
@@ -14,7 +15,6 @@ from alttext_tools.scan.walk import Walker
 
 pytest.importorskip("myst_parser")
 
-REPO = Path(__file__).resolve().parent.parent
 CASES = [(case, "rst") for case in read_cases(REPO / "fixtures" / "rst" / "images.txt")] + [
     (case, "myst") for case in read_cases(REPO / "fixtures" / "myst" / "images.txt")
 ]

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import REPO
 
 from alttext_tools.cache.store import AltCache
 from alttext_tools.images.resolve import content_hash
@@ -17,7 +18,6 @@ from alttext_tools.images.resolve import content_hash
 pytest.importorskip("sphinx")
 pytest.importorskip("myst_parser")
 
-REPO = Path(__file__).resolve().parent.parent
 SITE = REPO / "fixtures" / "sphinx-site"
 ALTTEXT = [sys.executable, "-m", "alttext_tools"]
 

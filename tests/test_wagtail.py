@@ -17,10 +17,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import FIXTURES
 
 pytest.importorskip("wagtail")
 
-FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 IMAGES = FIXTURES / "site" / "img"
 
 

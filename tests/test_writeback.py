@@ -9,6 +9,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from conftest import REPO
 
 from alttext_tools import fsio
 from alttext_tools.check.rules import evaluate_all
@@ -19,7 +20,6 @@ from alttext_tools.rewrite.diff import diff_path, unified_diff
 from alttext_tools.rewrite.writeback import FixSummary, Status, WriteBack, fix_file
 from alttext_tools.scan.dispatch import scan_file
 
-REPO = Path(__file__).resolve().parent.parent
 FIXABLE = frozenset({"missing-alt", "empty-alt", "whitespace-alt", "filename-alt", "placeholder-alt"})
 
 
