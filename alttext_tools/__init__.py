@@ -1,3 +1,3 @@
-"""alttext-tools: find, write and fix image alt text in HTML and Markdown sources."""
+"""alttext-tools: find, write and fix image alt text in HTML, Markdown and reST sources."""
 
 __version__ = "0.1.0"

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from email.message import Message
 from typing import Any
 
+from alttext_tools.errors import AltTextError
+
 LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")
 WILDCARD_ADDRESSES = ("", "0.0.0.0", "::", "[::]")
 # Browsers send Sec-Fetch-Site with every request: "same-origin" from our own page, "none" when
@@ -29,7 +31,7 @@ _JSON_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
 _BRACKETS = re.compile(r"[\[\]{}]")
 
 
-class Refused(Exception):
+class Refused(AltTextError):
     """A request refused before it is handled: an HTTP status and one line for people."""
 
     def __init__(self, status: int, message: str) -> None:

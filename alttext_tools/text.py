@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from functools import lru_cache
@@ -114,6 +115,7 @@ def normalize_language(value: str | None) -> str | None:
     return language_tag(value) or value.strip() or None
 
 
+@functools.lru_cache(maxsize=1024)
 def language_key(value: str | None) -> str | None:
     """One spelling per language for comparing and keying (BCP 47 tags are case-insensitive):
     `normalize_language` lower-cased, so `pt_BR`, `pt-br` and `PT-BR` are one key. None for none or ""."""

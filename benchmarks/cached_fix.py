@@ -114,7 +114,8 @@ def main() -> int:
             fill_s, proc = alttext(["fix", ".", *common, *model, "--format", "json"], tree)
             first = json.loads(proc.stdout)["summary"]
             print(
-                f"cache filled in {fill_s:.1f} s: {first['generated']} generated, {first['deduplicated']} deduplicated, "
+                f"cache filled in {fill_s:.1f} s: {first['generated']} generated, "
+                f"{first['deduplicated']} deduplicated, "
                 f"{first['failed']} failed (remote images are not fetched), model loads {first['model_loads']}"
             )
             if options.cache is not None:
@@ -160,7 +161,8 @@ def main() -> int:
         )
         passed = ratios["fixed"] <= 1.2 and loads["fixed"] == 0 and loads["pristine"] == 0
         print(
-            f"target: a re-run of fix <= 1.2x check, no model loaded -> {'PASS' if passed else 'FAIL'} ({ratios['fixed']:.2f}x)"
+            f"target: a re-run of fix <= 1.2x check, no model loaded -> "
+            f"{'PASS' if passed else 'FAIL'} ({ratios['fixed']:.2f}x)"
         )
         return 0 if passed else 1
 

@@ -389,17 +389,20 @@ def main(argv: list[str] | None = None) -> int:
     one_ok = one_median < ONE_FILE_TARGET_S
     ok &= one_ok and not heavy
     print(
-        f"{'one-file check':26s}{one_median:>20.3f} s   median of {args.one_file_runs}, target < {ONE_FILE_TARGET_S} s: {'PASS' if one_ok else 'FAIL'}"
+        f"{'one-file check':26s}{one_median:>20.3f} s   median of {args.one_file_runs}, "
+        f"target < {ONE_FILE_TARGET_S} s: {'PASS' if one_ok else 'FAIL'}"
         f"  ({one_rel}, {one.stat().st_size} bytes)"
     )
     print(
-        f"{'heavy imports':26s}{'none' if not heavy else ', '.join(heavy):>22s}   llama_cpp imported: {'yes' if 'llama_cpp' in imported else 'no'}, "
+        f"{'heavy imports':26s}{'none' if not heavy else ', '.join(heavy):>22s}   "
+        f"llama_cpp imported: {'yes' if 'llama_cpp' in imported else 'no'}, "
         f"PIL imported: {'yes' if 'PIL' in imported else 'no'}  ({len(imported)} top-level modules)"
     )
     print(
         f"{'machine':26s}  {cores} cores, Python {platform.python_version()}"
         + (
-            f", node {subprocess.run(['node', '--version'], capture_output=True, text=True).stdout.strip()}, markdownlint-cli2 {args.markdownlint_version}"
+            f", node {subprocess.run(['node', '--version'], capture_output=True, text=True).stdout.strip()}, "
+            f"markdownlint-cli2 {args.markdownlint_version}"
             if mdl_cmd
             else ""
         )
@@ -410,7 +413,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     if not_comparable:
         print(
-            f"(not compared: {not_comparable} missing/empty alt findings on <input type=image>/<area>/role=img, which MD045 does not check)"
+            f"(not compared: {not_comparable} missing/empty alt findings on <input type=image>/<area>/role=img, "
+            "which MD045 does not check)"
         )
 
     if mdl_cmd:

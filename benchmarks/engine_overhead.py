@@ -103,7 +103,8 @@ def run(spec: ModelSpec, settings: EngineSettings, n: int) -> None:
         finally:
             llm.close()
     print(
-        f"model: {spec.model_id}  threads: {settings.n_threads}  max_tokens: {settings.max_tokens}  n: {n}  (medians per image)"
+        f"model: {spec.model_id}  threads: {settings.n_threads}  max_tokens: {settings.max_tokens}  n: {n}  "
+        "(medians per image)"
     )
     report("wall", [w for w, _ in bare_s], [w for w, _ in engine_s])
     report("cpu", [c for _, c in bare_s], [c for _, c in engine_s])

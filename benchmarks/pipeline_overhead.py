@@ -42,7 +42,7 @@ from alttext_tools.core import ImageRef, image_role
 from alttext_tools.engines.base import EngineSettings
 from alttext_tools.engines.llama import HANDLER_CLASSES
 from alttext_tools.generate.postprocess import clean_alt
-from alttext_tools.generate.prompts import build_prompt
+from alttext_tools.generate.prompts import Prompt, build_prompt
 from alttext_tools.generate.provider import ModelProvider
 from alttext_tools.generate.router import classify
 from alttext_tools.images.decode import load_image
@@ -165,11 +165,11 @@ def run(spec: ModelSpec, settings: EngineSettings, rounds: int, limit: int, json
                         )
                         bare_text = ""
 
-                        def bare() -> None:
+                        def bare(path: Path = path, prompt: Prompt = prompt) -> None:
                             nonlocal bare_text
                             bare_text = bare_call(llm, path, prompt.system, prompt.user, prompt.json_schema, settings)
 
-                        def pipe() -> None:
+                        def pipe(image: ImageRef = image) -> None:
                             provider.decide([image])
 
                         for fn in (bare, pipe) if index % 2 == 0 else (pipe, bare):

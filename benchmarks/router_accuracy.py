@@ -76,7 +76,8 @@ def evaluate(
         feats = " ".join(f"{k}={v:.3f}" for k, v in decision.features.items())
         if decision.kind != label:
             misses.append(
-                f"  {label:5s} -> {decision.kind:5s} score={decision.score:.3f}  {path.parent.name}/{path.name}  {feats}"
+                f"  {label:5s} -> {decision.kind:5s} score={decision.score:.3f}  "
+                f"{path.parent.name}/{path.name}  {feats}"
             )
         elif show_features:
             print(f"  ok    {label:5s} score={decision.score:.3f}  {path.name}  {feats}")

@@ -144,9 +144,10 @@ def main() -> int:
     if args.fake_latency is not None:
         where = f"scripted parallel server, {args.fake_latency:g} s per answer"
     elif args.base_url is None:
-        where = "llama_cpp.server (--n_threads %d), tiny moondream pair" % args.server_threads
+        where = f"llama_cpp.server (--n_threads {args.server_threads}), tiny moondream pair"
     print(
-        f"server: {where}; {args.images} distinct images per run, median of {args.repeats} runs, max_tokens {args.max_tokens}"
+        f"server: {where}; {args.images} distinct images per run, median of {args.repeats} runs, "
+        f"max_tokens {args.max_tokens}"
     )
     print(f"{'concurrency':>11}  {'images/s':>9}  {'s/image':>8}  {'vs 1':>6}  runs (images/s)")
     base = statistics.median(timings[levels[0]])

@@ -703,7 +703,7 @@ def test_stats_count_by_state_and_model(tmp_path: Path) -> None:
 # -- speed ----------------------------------------------------------------------------------------
 
 
-def test_loading_10k_entries_is_fast(tmp_path: Path) -> None:
+def test_10k_entries_load_and_look_up(tmp_path: Path) -> None:
     path = tmp_path / "c.jsonl"
     rows = [
         entry(
@@ -715,25 +715,16 @@ def test_loading_10k_entries_is_fast(tmp_path: Path) -> None:
         for n in range(10_000)
     ]
     path.write_text(_serialize(rows), encoding="utf-8")
-    best = min(_timed(lambda: AltCache.open(path)) for _ in range(5))
     cache = AltCache.open(path)
     assert len(cache) == 10_000
-    lookups = _timed(lambda: [cache.lookup(sha(n), "qwen", "p2", "en", "informative") for n in range(10_000)])
-    print(f"\nload 10k entries: {best * 1000:.0f} ms; 10k lookups: {lookups * 1000:.0f} ms")
-    assert best < 0.5  # ~70 ms on a slow 2-core CI box; generous bound against noisy neighbours
-    assert lookups < 0.5
+    found = [cache.lookup(sha(n), "qwen", "p2", "en", "informative") for n in range(10_000)]
+    assert sum(entry is not None for entry in found) == len([n for n in range(10_000) if n % 3])
 
 
 def _serialize(entries: list[Entry]) -> str:
     from alttext_tools.cache.file import serialize
 
     return serialize({e.parts: e.to_row() for e in entries})
-
-
-def _timed(action: object) -> float:
-    start = time.perf_counter()
-    action()  # type: ignore[operator]
-    return time.perf_counter() - start
 
 
 def test_parse_is_the_same_on_the_fast_and_the_careful_path(tmp_path: Path) -> None:

@@ -1,1 +1,1 @@
-"""Integrations with other tools: the MkDocs plugin."""
+"""Integrations with other tools: the MkDocs plugin, the Sphinx extension and the Wagtail app."""

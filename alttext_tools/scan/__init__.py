@@ -1,1 +1,1 @@
-"""Scanning: find every image in HTML and Markdown sources, with exact positions and context."""
+"""Scanning: find every image in HTML, Markdown and reST sources, with exact positions and context."""
