@@ -8,7 +8,6 @@ from enum import IntEnum
 from typing import Literal
 
 from alttext_tools.core import FileError, Finding, InternalError, Severity
-from alttext_tools.report.formats import FORMATTERS
 from alttext_tools.report.text import GREEN, RED, YELLOW, format_text, paint, plural
 
 
@@ -67,6 +66,8 @@ class Report:
         """The report in one of FORMAT_CHOICES, for stdout."""
         if fmt == "text":
             return format_text(self.findings, self.file_errors, internal_errors=self.internal_errors, color=color)
+        from alttext_tools.report.formats import FORMATTERS  # the machine formats, only when asked for
+
         return FORMATTERS[fmt](self.findings, self.file_errors, internal_errors=self.internal_errors)
 
     def summary(self, *, color: bool = False) -> str:
