@@ -49,7 +49,7 @@ from alttext_tools.images.resolve import content_hash
 from alttext_tools.images.svg import looks_like_svg, svg_text_alternative
 from alttext_tools.models.slots import NoModelError, Slots, resolve_slots
 from alttext_tools.models.spec import SLOTS, ModelSpec, VisionModel
-from alttext_tools.text import normalize_alt, one_line
+from alttext_tools.text import normalize_alt, normalize_language, one_line
 
 if TYPE_CHECKING:
     from alttext_tools.engines.llama import LocalEngine
@@ -165,7 +165,7 @@ class ModelProvider:
         self.project_root = Path(project_root)
         self.site_root = Path(site_root)
         self.router_mode = router_mode
-        self.language = language.strip() if language and language.strip() else None
+        self.language = normalize_language(language)
         self.allow_remote = allow_remote
         self.max_length = max_length
         self.progress = progress
@@ -324,9 +324,7 @@ class ModelProvider:
         Raises DescribeError."""
         record = ImageRecord(image.path, image.line, image.column, image.src)
         started = time.perf_counter()
-        role = image_role(image)
-        lang = self.language or image.context.lang or None
-        record.language, record.role = lang, role
+        lang, role = self._language_and_role(image, record)
         read = ImageRead(content_hash(data), role, lang, 0.0, loaded=data)
         try:
             decision = self._first(image, record, read, None)
@@ -483,15 +481,20 @@ class ModelProvider:
             raise ImageFailed(
                 "the image has no src to describe (inline SVG or role=img element): write its text alternative by hand"
             )
-        lang = self.language or image.context.lang or None
-        role = image_role(image)
-        record.language, record.role = lang, role
+        lang, role = self._language_and_role(image, record)
         try:
             found = self._reader.read(src, Path(image.path))
         except ImageError as err:
             raise ImageFailed(err.reason, FAIL_IMAGE) from None
         reread = functools.partial(self._reader.data, found)
         return ImageRead(found.sha256, role, lang, time.perf_counter() - started, loaded=found.data, reread=reread)
+
+    def _language_and_role(self, image: ImageRef, record: ImageRecord) -> tuple[str | None, str]:
+        """The language the alt is written in (the run's, else the page's) and the image's role,
+        noted on its record."""
+        record.language = self.language or normalize_language(image.context.lang)
+        record.role = image_role(image)
+        return record.language, record.role
 
     def _describe(self, image: ImageRef, record: ImageRecord, bar: Progress | None) -> Decision | None:
         read = self._read(image, record)

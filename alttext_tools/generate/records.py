@@ -10,7 +10,7 @@ from typing import Any
 from alttext_tools.core import Decision
 from alttext_tools.errors import AltTextError
 from alttext_tools.images.errors import ImageError, shorten_src
-from alttext_tools.text import one_line
+from alttext_tools.text import language_key, one_line
 
 # Record statuses.
 GENERATED = "generated"
@@ -104,7 +104,7 @@ class ImageRead:
 
     @property
     def key(self) -> tuple[str, str, str]:
-        return (self.digest, self.role, (self.lang or "").lower())
+        return (self.digest, self.role, language_key(self.lang) or "")
 
     @property
     def data(self) -> bytes:

@@ -26,7 +26,7 @@ from alttext_tools.rewrite.edits import (
 )
 from alttext_tools.rewrite.guard import structure_change
 from alttext_tools.scan.dialects import Dialect
-from alttext_tools.scan.dispatch import dialect_of, kind_of
+from alttext_tools.scan.dispatch import NOT_A_SOURCE_KIND, dialect_of, kind_of
 from alttext_tools.scan.sources import SourceError, SourceText, decode
 
 
@@ -187,7 +187,7 @@ def fix_file(
     outcome = FileOutcome(shown, mode)
     kind = kind_of(path)
     if kind is None:
-        return _failed(outcome, "not an HTML, Markdown or reStructuredText file")
+        return _failed(outcome, NOT_A_SOURCE_KIND)
     pairs, outcome.notes = select_decisions(
         images, decisions, findings, fixable_rules=fixable_rules, overwrite=overwrite
     )

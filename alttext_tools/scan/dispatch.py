@@ -18,7 +18,8 @@ RST_SUFFIXES = (".rst", ".rest")
 SUFFIXES = HTML_SUFFIXES + MARKDOWN_SUFFIXES + RST_SUFFIXES
 # Scanned only where a Sphinx project's `source_suffix` names them (scan/sphinx_conf.py).
 EXTRA_SUFFIXES = (".txt",)
-NOT_A_SOURCE = f"not an HTML, Markdown or reST file, so it was not checked (alttext reads {', '.join(SUFFIXES)})"
+NOT_A_SOURCE_KIND = "not an HTML, Markdown or reST file"
+NOT_A_SOURCE = f"{NOT_A_SOURCE_KIND}, so it was not checked (alttext reads {', '.join(SUFFIXES)})"
 
 
 def kind_of(path: Path | str) -> Kind | None:
