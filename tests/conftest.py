@@ -111,3 +111,11 @@ def plugin_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
         )
         env["PYTHONPATH"] = os.pathsep.join(p for p in (str(shim), env.get("PYTHONPATH")) if p)
     return env
+
+
+@pytest.fixture(scope="session", autouse=True)
+def results_cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Check results are cached here, not in the user's cache folder (subprocesses inherit it)."""
+    folder = tmp_path_factory.mktemp("results-cache")
+    os.environ["ALTTEXT_CACHE_DIR"] = str(folder)
+    return folder

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -120,3 +122,23 @@ def test_missing_model_path_is_an_error_not_a_fallback(site: Path, tiny_models: 
     proc = alttext("fix", "--model", "nope.gguf", "--mmproj", str(tiny_models["moondream_mmproj"]), cwd=site)
     assert proc.returncode == 2
     assert "nope.gguf" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_nothing_to_write_sets_up_no_model(tmp_path: Path) -> None:
+    """A re-run on a tree with nothing left to fix costs what check costs: no model is looked for
+    (here none exists) and no generation code is imported; --format json still reports one."""
+    (tmp_path / ".alttext.toml").write_text("", encoding="utf-8")
+    (tmp_path / "a.md").write_text("![A red bicycle against a wall](bike.png)\n", encoding="utf-8")
+    proc = alttext("fix", "--model", "nope.gguf", "--mmproj", "nope-mmproj.gguf", "a.md", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "1 file left unchanged" in proc.stderr
+    probe = (
+        "import sys\nfrom alttext_tools.cli.main import main\n"
+        "code = main(['fix', '--model', 'nope.gguf', '--mmproj', 'x.gguf', 'a.md'])\n"
+        "assert code == 0, code\n"
+        "print(sorted(m for m in sys.modules if m.startswith(('alttext_tools.generate', 'alttext_tools.cache'))))"
+    )
+    loaded = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, capture_output=True, text=True, check=True)
+    assert loaded.stdout.strip() == "[]"
+    proc = alttext("fix", "--model", "nope.gguf", "--mmproj", "x.gguf", "--format", "json", "a.md", cwd=tmp_path)
+    assert proc.returncode == 2 and "nope.gguf" in proc.stderr  # the summary needs the models set up

@@ -226,7 +226,9 @@ def test_fix_workers_die_with_their_parent(tmp_path: Path) -> None:
     (site / "decisions.json").write_text(json.dumps(entries), encoding="utf-8")
     env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
     parent = subprocess.Popen(
-        [sys.executable, "-m", "alttext_tools", "fix", "-j", "2", "--from", "decisions.json"],
+        # --no-cache-results: scanned by a pool of its own (with the cache the check above filled,
+        # the results would come from it, and only the rewriting pool would start)
+        [sys.executable, "-m", "alttext_tools", "fix", "-j", "2", "--no-cache-results", "--from", "decisions.json"],
         cwd=site,
         env=env,
         stdout=subprocess.DEVNULL,

@@ -49,7 +49,7 @@ CASES: list[tuple[str, tuple[str, ...], list[str]]] = [
     ('<div aria-hidden="true"><img src=a tabindex="0"></div>', ("tabindex",), ["decorative-exposed"]),
     ('<span role="img" aria-hidden="true" tabindex="0">★</span>', ("tabindex",), ["decorative-exposed"]),
     ('<input type=image src=a alt="Go" aria-hidden="true">', ("focusable",), ["decorative-exposed"]),
-    ('<area href=/x alt="" aria-hidden="true">', ("focusable",), ["decorative-exposed"]),
+    ('<map><area href=/x alt="" aria-hidden="true"></map>', ("focusable",), ["decorative-exposed"]),
     # another role
     ('<img src=a alt="" role="img">', ("role=img",), ["decorative-exposed"]),
     ('<img src=a alt="" role="button">', ("role=button",), ["decorative-exposed"]),

@@ -356,15 +356,16 @@ def _missing_alt_message(image: ImageRef) -> str:
 
 
 def _missing_name_message(image: ImageRef) -> str:
+    role = role_of(first_values(image.attrs).get("role")) or "img"
     if image.syntax is Syntax.HTML_SVG:
         return (
-            '<svg role="img"> has no accessible name; add a <title> as its first child or '
+            f'<svg role="{role}"> has no accessible name; add a <title> as its first child or '
             'aria-label="...", or use aria-hidden="true" if it is decorative'
         )
     tag = _tag_name(image)
     return (
-        f'<{tag} role="img"> has no accessible name; add aria-label="..." (alt does not apply '
-        f'to a <{tag}>), or remove role="img" if it is decorative'
+        f'<{tag} role="{role}"> has no accessible name; add aria-label="..." (alt does not apply '
+        f'to a <{tag}>), or remove role="{role}" if it is decorative'
     )
 
 

@@ -5,15 +5,18 @@ from __future__ import annotations
 import gc
 import os
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from alttext_tools.check.results_cache import ResultsCache
 from alttext_tools.check.rules import RuleSettings, evaluate_all
 from alttext_tools.core import FileError, Finding, ImageRef
 from alttext_tools.report.outcome import Report
 from alttext_tools.scan.dialects import Dialect, DialectResolver
-from alttext_tools.scan.dispatch import FileScan, kind_of, scan_file
+from alttext_tools.scan.dispatch import kind_of, load_file
+from alttext_tools.scan.sources import SourceError, read_bytes
 from alttext_tools.scan.walk import display_path
 from alttext_tools.workers import die_with_parent
 
@@ -22,9 +25,10 @@ PARALLEL_THRESHOLD = 48
 CHUNK = 16  # most files in one task
 # Tasks per worker to aim for: enough that the last ones are small and the workers finish together.
 TASKS_PER_WORKER = 24
-# A worker's youngest generation is collected every this many allocations (CPython's default is
-# 700). Parsing allocates millions of short-lived tokens that refcounting frees anyway: collecting
-# rarely saves ~3% of the CPU time (measured on 1,656 Markdown files), as much as no GC at all.
+# A scanning process's youngest generation is collected every this many allocations (CPython's
+# default is 700). Parsing allocates millions of short-lived objects that refcounting frees anyway:
+# collecting rarely saves ~3% of the CPU time on 1,656 Markdown files and ~15% on mkdocs-material
+# HTML pages (thousands of elements each), as much as no GC at all.
 WORKER_GC_THRESHOLD = 100_000
 
 
@@ -55,23 +59,62 @@ class CheckRun:
         return report
 
 
-def check_file(path: Path, display: str, settings: RuleSettings, dialect: Dialect | None = None) -> FileResult:
-    """Scan and judge one file; nothing escapes but a FileResult."""
+def check_file(
+    path: Path,
+    display: str,
+    settings: RuleSettings,
+    dialect: Dialect | None = None,
+    results: ResultsCache | None = None,
+) -> FileResult:
+    """Scan and judge one file (or take its result from `results`); nothing escapes but a FileResult."""
     try:
-        scanned: FileScan = scan_file(path, display, dialect)
-        if scanned.error is not None:
-            return FileResult(display, error=scanned.error)
-        return FileResult(display, scanned.images, evaluate_all(scanned.images, settings), dialect=scanned.dialect)
+        loaded = load_file(path, display, dialect)
+        if isinstance(loaded, FileError):
+            return FileResult(display, error=loaded)
+        key = None
+        if results is not None:
+            key = results.key(loaded.data, display, loaded.kind, loaded.dialect)
+            hit = results.get(key, display)
+            if hit is not None:
+                return FileResult(display, hit.images, hit.findings, dialect=loaded.dialect)
+        images = []
+        if loaded.may_hold_images():
+            scanned = loaded.scan()
+            if scanned.error is not None:
+                return FileResult(display, error=scanned.error)
+            images = scanned.images
+        findings = evaluate_all(images, settings)
+        if results is not None and key is not None:
+            results.put(key, images, findings)
+        return FileResult(display, images, findings, dialect=loaded.dialect)
     except Exception as exc:  # a bug in our code: report it, keep going with the other files
-        import traceback
-
-        where = traceback.extract_tb(exc.__traceback__)[-1]
-        detail = f"{type(exc).__name__}: {exc} (at {Path(where.filename).name}:{where.lineno})"
-        return FileResult(display, internal_error=detail)
+        return FileResult(display, internal_error=_internal(exc))
 
 
-def _check_chunk(chunk: list[tuple[str, str, Dialect | None]], settings: RuleSettings) -> list[FileResult]:
-    return [check_file(Path(p), d, settings, dialect) for p, d, dialect in chunk]
+def _cached(path: str, display: str, dialect: Dialect | None, results: ResultsCache) -> FileResult | None:
+    """The file's result if the cache has it: its bytes are read and hashed, nothing is decoded."""
+    kind = kind_of(path)
+    if kind is None:
+        return None
+    try:
+        data = read_bytes(path)
+    except SourceError:
+        return None  # reported when the file is checked
+    hit = results.get(results.key(data, display, kind, dialect), display)
+    return None if hit is None else FileResult(display, hit.images, hit.findings, dialect=dialect)
+
+
+def _internal(exc: Exception) -> str:
+    import traceback
+
+    where = traceback.extract_tb(exc.__traceback__)[-1]
+    return f"{type(exc).__name__}: {exc} (at {Path(where.filename).name}:{where.lineno})"
+
+
+def _check_chunk(
+    chunk: list[tuple[str, str, Dialect | None]], settings: RuleSettings, results: ResultsCache | None
+) -> list[FileResult]:
+    return [check_file(Path(p), d, settings, dialect, results) for p, d, dialect in chunk]
 
 
 def _worker_init(parent: int) -> None:
@@ -80,34 +123,68 @@ def _worker_init(parent: int) -> None:
     gc.set_threshold(WORKER_GC_THRESHOLD, *gc.get_threshold()[1:])
 
 
+@contextmanager
+def _rare_collections() -> Iterator[None]:
+    """Scan in this process with the garbage collector tuned as in the workers (WORKER_GC_THRESHOLD):
+    a page's parse allocates one object per element, all freed by reference counting."""
+    threshold = gc.get_threshold()
+    gc.set_threshold(WORKER_GC_THRESHOLD, *threshold[1:])
+    try:
+        yield
+    finally:
+        gc.set_threshold(*threshold)
+
+
 def check_files(
-    files: Iterable[tuple[Path, str]], settings: RuleSettings, jobs: int = 0, dialect: str = "auto"
+    files: Iterable[tuple[Path, str]],
+    settings: RuleSettings,
+    jobs: int = 0,
+    dialect: str = "auto",
+    results: ResultsCache | None = None,
 ) -> CheckRun:
     """Results come back in the order the files were given, whatever order they were checked in.
     `dialect` is the project's Markdown dialect setting, resolved here for every Markdown file
-    (so each config file is read, and any warning about it printed, once per run)."""
+    (so each config file is read, and any warning about it printed, once per run).
+
+    With a results cache, this process first takes every result the cache holds (reading and
+    hashing a file costs far less than scanning it); only the files left are scanned (and read
+    again), on all cores when there are enough of them.
+    """
     resolve = DialectResolver(dialect, show=display_path)
     items = [(str(p), d, resolve(p) if kind_of(p) == "markdown" else None) for p, d in files]
-    workers = worker_count(jobs, len(items))
+    done: dict[int, FileResult] = {}
+    if results is not None:
+        for i, (path, display, md) in enumerate(items):
+            try:
+                known = _cached(path, display, md, results)
+            except Exception as exc:  # a bug in our code: report it, keep going with the other files
+                known = FileResult(display, internal_error=_internal(exc))
+            if known is not None:
+                done[i] = known
+    todo = [i for i in range(len(items)) if i not in done]
+    workers = worker_count(jobs, len(todo))
     if workers <= 1:
-        return CheckRun([check_file(Path(p), d, settings, md) for p, d, md in items])
+        with _rare_collections():
+            for i in todo:
+                path, display, md = items[i]
+                done[i] = check_file(Path(path), display, settings, md, results)
+        return CheckRun([done[i] for i in range(len(items))])
     # Imported here: a one-file check never needs them (~15 ms of start-up).
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
-    results: dict[int, FileResult] = {}
     context = multiprocessing.get_context("fork") if sys.platform == "linux" else None
     with ProcessPoolExecutor(
         max_workers=workers, mp_context=context, initializer=_worker_init, initargs=(os.getpid(),)
     ) as pool:
         tasks = [
-            (batch, pool.submit(_check_chunk, [items[i] for i in batch], settings))
-            for batch in _batches(items, workers)
+            (batch, pool.submit(_check_chunk, [items[i] for i in batch], settings, results))
+            for batch in _batches([items[i] for i in todo], workers, todo)
         ]
         for batch, future in tasks:
             for i, result in zip(batch, future.result()):
-                results[i] = result
-    return CheckRun([results[i] for i in range(len(items))])
+                done[i] = result
+    return CheckRun([done[i] for i in range(len(items))])
 
 
 def worker_count(jobs: int, n_files: int) -> int:
@@ -124,8 +201,8 @@ def _size(path: str) -> int:
         return 0  # reported by the worker; costs nothing to check
 
 
-def _batches(items: list[tuple[str, str, Dialect | None]], workers: int) -> list[list[int]]:
-    """Indices of `items` in tasks, largest files first and tasks shrinking towards the end
+def _batches(items: list[tuple[str, str, Dialect | None]], workers: int, indices: list[int]) -> list[list[int]]:
+    """`indices` (one per item) in tasks, largest files first and tasks shrinking towards the end
     (guided scheduling): no worker is left with a big file while the others sit idle."""
     sizes = [_size(p) for p, _, _ in items]
     order = sorted(range(len(items)), key=sizes.__getitem__, reverse=True)
@@ -134,7 +211,7 @@ def _batches(items: list[tuple[str, str, Dialect | None]], workers: int) -> list
     batch: list[int] = []
     weight = 0
     for i in order:
-        batch.append(i)
+        batch.append(indices[i])
         weight += sizes[i]
         if weight >= budget or len(batch) == CHUNK:
             batches.append(batch)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import importlib
 import json
 import sys
-import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -31,6 +30,8 @@ from alttext_tools.cli.options import (
     open_cache,
     report_option,
     require_local_models,
+    results_cache,
+    results_cache_option,
     rule_settings,
     scan_options,
     unreviewed_alt_findings,
@@ -85,6 +86,7 @@ def cli() -> None:
 
 @cli.command()
 @scan_options
+@results_cache_option
 @click.option(
     "-f", "--format", "fmt", type=click.Choice(FORMAT_CHOICES), default="text", show_default=True, help="Report format."
 )
@@ -118,6 +120,7 @@ def check(
     disable: tuple[str, ...],
     site_root: Path | None,
     jobs: int | None,
+    no_cache_results: bool,
     fmt: str,
     output: Path | None,
     reports: list[tuple[str, Path]],
@@ -137,7 +140,8 @@ def check(
     overrides["fail_on"] = fail_on
     config = load_project_config(paths, config_file, overrides)
     settings = rule_settings(config, exclude, disable)
-    run = check_files(walk_files(paths, config), settings, config.jobs, config.dialect)
+    results = results_cache(settings, no_cache_results)
+    run = check_files(walk_files(paths, config), settings, config.jobs, config.dialect, results)
     report = run.report()
     if require_reviewed and "unreviewed-alt" not in settings.disabled:
         report.findings.extend(
@@ -156,6 +160,7 @@ def check(
 
 @cli.command()
 @scan_options
+@results_cache_option
 @click.option(
     "--from",
     "from_file",
@@ -197,6 +202,7 @@ def fix(
     disable: tuple[str, ...],
     site_root: Path | None,
     jobs: int | None,
+    no_cache_results: bool,
     from_file: Path | None,
     diff: bool,
     check_only: bool,
@@ -216,7 +222,7 @@ def fix(
     """
     from alttext_tools.rewrite.decisions import DecisionsError, FileDecisions
     from alttext_tools.rewrite.diff import find_root
-    from alttext_tools.rewrite.fix import run_fix, scan_for_fix
+    from alttext_tools.rewrite.fix import needs_alt, run_fix, scan_for_fix
     from alttext_tools.rewrite.writeback import FixSummary, WriteBack
 
     overrides = common_overrides(no_gitignore, max_length, site_root, jobs)
@@ -235,7 +241,8 @@ def fix(
             paths = tuple(Path(p) for p in decisions.paths() if Path(p).exists() or Path(p).is_symlink())
     else:
         require_local_models(config, "alttext fix with in-process models")
-    scanned, file_errors = scan_for_fix(walk_files(paths, config), settings, config.jobs, config.dialect)
+    results = results_cache(settings, no_cache_results)
+    scanned, file_errors = scan_for_fix(walk_files(paths, config), settings, config.jobs, config.dialect, results)
     for error in file_errors:
         click.echo(f"{error.path}: error: {error.message}", err=True)
     run_options: dict[str, Any] = {"overwrite": overwrite, "root": find_root(), "jobs": config.jobs}
@@ -245,6 +252,11 @@ def fix(
         problems = [str(p) for p in decisions.problems]
         problems += [str(p) for p in decisions.unmatched([item.display for item in scanned])]
         problems = list(dict.fromkeys(problems))
+    elif fmt != "json" and not any(needs_alt(item.findings, overwrite) for item in scanned):
+        # Nothing for a model to write: set none up (a re-run on a fixed tree costs what check
+        # costs). --format json still sets one up, for the generation summary it reports.
+        run = run_fix(scanned, _NoImagesToDecide(), mode, **run_options)
+        problems = []
     else:
         show_progress = sys.stderr.isatty() if progress is None else progress
         cache = None if no_cache else open_cache(config)
@@ -308,20 +320,16 @@ def _fix_document(run: FixRun, problems: list[str], models: ModelProvider | None
     return document
 
 
-def _skip_css_selectors() -> None:
-    """bs4 imports soupsieve (CSS selectors, ~60 ms of regex compiling) that we never use.
+class _NoImagesToDecide:
+    """The provider of a fix run in which no image needs alt text."""
 
-    Only the CLI does this, in its own process: bs4 treats a missing soupsieve as optional,
-    and library users (the MkDocs plugin's host process) keep theirs.
-    """
-    if "soupsieve" not in sys.modules and "bs4" not in sys.modules:
-        sys.modules["soupsieve"] = None  # type: ignore[assignment]  # None makes `import soupsieve` fail
-        warnings.filterwarnings("ignore", message="The soupsieve package is not installed", category=UserWarning)
+    def decide(self, images: Sequence[Any]) -> dict[Any, Any]:
+        assert not images, "asked to decide images although none needed alt text"
+        return {}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Console-script entry point; returns the exit code (click exits 2 on usage errors)."""
-    _skip_css_selectors()
     try:
         cli.main(args=list(argv) if argv is not None else None, prog_name="alttext", standalone_mode=True)
     except SystemExit as exc:

@@ -21,6 +21,7 @@ from alttext_tools.report.outcome import ExitCode
 
 if TYPE_CHECKING:
     from alttext_tools.cache.store import AltCache
+    from alttext_tools.check.results_cache import ResultsCache
     from alttext_tools.check.rules import RuleSettings
     from alttext_tools.core import Finding, ImageRef
     from alttext_tools.generate.provider import ModelProvider
@@ -91,6 +92,26 @@ def scan_options(func: F) -> F:
     for decorator in reversed(decorators):
         func = decorator(func)
     return func
+
+
+def results_cache_option(func: F) -> F:
+    """--no-cache-results, for the commands that check files."""
+    option = click.option(
+        "--no-cache-results",
+        is_flag=True,
+        help="Scan every file again: neither read nor write the cache of check results "
+        "(kept in the user cache folder, or $ALTTEXT_CACHE_DIR).",
+    )
+    return option(func)
+
+
+def results_cache(settings: RuleSettings, off: bool) -> ResultsCache | None:
+    """The per-file cache of check results for these rule settings, or None when turned off."""
+    if off:
+        return None
+    from alttext_tools.check.results_cache import ResultsCache
+
+    return ResultsCache.default(settings)
 
 
 def load_project_config(

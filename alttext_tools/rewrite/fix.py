@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from alttext_tools.check.results_cache import ResultsCache
 from alttext_tools.check.rules import RuleSettings, is_fixable
 from alttext_tools.check.run import CHUNK, check_files, worker_count
 from alttext_tools.core import Decision, FileError, Finding, ImageKey, ImageRef, Provider, image_key
@@ -41,15 +42,19 @@ class FixRun:
 
 
 def scan_for_fix(
-    files: Iterable[tuple[Path, str]], settings: RuleSettings, jobs: int = 0, dialect: str = "auto"
+    files: Iterable[tuple[Path, str]],
+    settings: RuleSettings,
+    jobs: int = 0,
+    dialect: str = "auto",
+    results: ResultsCache | None = None,
 ) -> tuple[list[ScannedFile], list[FileError]]:
-    """Scan and judge like `check` (on all cores for big trees); bad files become FileErrors.
-    `dialect` is the project's Markdown dialect setting."""
+    """Scan and judge like `check` (on all cores for big trees, `results` holding what is known
+    already); bad files become FileErrors. `dialect` is the project's Markdown dialect setting."""
     items = list(files)
     paths = {display: path for path, display in items}
     scanned: list[ScannedFile] = []
     errors: list[FileError] = []
-    for result in check_files(items, settings, jobs, dialect).results:
+    for result in check_files(items, settings, jobs, dialect, results).results:
         if result.error is not None:
             errors.append(result.error)
         elif result.internal_error is not None:

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 from alttext_tools.core import AltKind, ImageRef, Span
 from alttext_tools.errors import AltTextError
-from alttext_tools.scan.myst import fence_at
-from alttext_tools.scan.rst import directive_at
 from alttext_tools.text import encodable
 
 OptionEdit = tuple[int, int, str]  # replace text[start:end] with the string
@@ -87,6 +85,8 @@ def plan_option_edit(text: str, image: ImageRef, value: str, encoding: str = "ut
 
 
 def _rst_edit(text: str, image: ImageRef, value: str, encoding: str) -> OptionEdit:
+    from alttext_tools.scan.rst import directive_at  # only for reST images: fix on other pages never loads it
+
     block = directive_at(text, image)
     if block is None:
         raise OptionEditError("no image directive at the scanned position (file changed?)")
@@ -118,6 +118,8 @@ def _replace(after_marker: int, old: Span, written: str) -> OptionEdit:
 
 
 def _myst_edit(text: str, image: ImageRef, value: str, encoding: str) -> OptionEdit:
+    from alttext_tools.scan.myst import fence_at  # only for MyST images (it loads markdown-it)
+
     block = fence_at(text, image)
     if block is None:
         raise OptionEditError("no directive fence at the scanned position (file changed?)")

@@ -1,6 +1,6 @@
 """Tokenize one HTML start tag as written, keeping the source span of every attribute.
 
-BeautifulSoup tells us *where* a tag starts; this follows the HTML tokenizer's attribute states
+html.parser tells us *where* a tag starts; this follows the HTML tokenizer's attribute states
 (https://html.spec.whatwg.org/#before-attribute-name-state) from there to the closing `>`, so the
 rewriter can splice an alt value without re-serialising the tag.
 """

@@ -7,6 +7,7 @@ only ever rewritten when its decoded text re-encodes to the very bytes that were
 from __future__ import annotations
 
 import codecs
+import os
 import re
 import stat
 from dataclasses import dataclass
@@ -69,14 +70,25 @@ def decode(data: bytes, *, is_html: bool) -> SourceText:
 
 def read_source(path: Path) -> SourceText:
     """Read and decode a file; every failure becomes one SourceError line."""
+    return decode_file(path, read_bytes(path))
+
+
+def decode_file(path: Path, data: bytes) -> SourceText:
+    """Decode the bytes read from `path` (an HTML file may declare its charset)."""
+    return decode(data, is_html=path.suffix.lower() in (".html", ".htm"))
+
+
+def read_bytes(path: Path | str) -> bytes:
+    """A source file's bytes; a file that is not regular, too large or unreadable is one SourceError line."""
     try:
-        info = path.stat()
+        info = os.stat(path)
         if not stat.S_ISREG(info.st_mode):
             raise SourceError("not a regular file")  # a FIFO or device would block or never end
         size = info.st_size
         if size > MAX_BYTES:
             raise SourceError(f"file too large ({size // (1024 * 1024)} MiB > {MAX_BYTES // (1024 * 1024)} MiB)")
-        data = path.read_bytes()
+        with open(path, "rb", buffering=0) as file:  # one read of the whole file: no buffer needed
+            return file.readall()
     except SourceError:
         raise
     except FileNotFoundError:
@@ -87,7 +99,6 @@ def read_source(path: Path) -> SourceText:
         raise SourceError("permission denied") from None
     except OSError as exc:
         raise SourceError(f"cannot read: {exc.strerror or exc}") from None
-    return decode(data, is_html=path.suffix.lower() in (".html", ".htm"))
 
 
 def _declared_charset(data: bytes) -> str | None:

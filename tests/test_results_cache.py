@@ -1,0 +1,212 @@
+"""The per-file cache of check results: exact round trips, what invalidates an entry, and runs that
+share one cache folder at the same time."""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from alttext_tools.check import results_cache
+from alttext_tools.check import run as check_run
+from alttext_tools.check.results_cache import ResultsCache
+from alttext_tools.check.rules import RuleSettings, evaluate_all
+from alttext_tools.check.run import CheckRun, check_files
+from alttext_tools.cli.main import cli
+from alttext_tools.scan import dispatch
+from alttext_tools.scan.dispatch import kind_of, scan_file
+
+REPO = Path(__file__).resolve().parent.parent
+FIXTURES = REPO / "fixtures"
+FIXTURE_FILES = sorted(p for p in FIXTURES.rglob("*") if p.is_file() and kind_of(p) is not None)
+
+
+def tree_files(root: Path) -> list[tuple[Path, str]]:
+    return sorted((p, p.relative_to(root).as_posix()) for p in root.rglob("*") if kind_of(p) is not None)
+
+
+def outcome(run: CheckRun) -> list[object]:
+    """Everything a report is made of, per file."""
+    return [(r.path, r.images, r.findings, r.error, r.internal_error) for r in run.results]
+
+
+@pytest.fixture()
+def tree(tmp_path: Path) -> Path:
+    root = tmp_path / "docs"
+    shutil.copytree(FIXTURES / "html", root / "html")
+    shutil.copytree(FIXTURES / "site", root / "site")
+    shutil.copytree(FIXTURES / "corpus-html", root / "corpus-html")
+    shutil.copytree(FIXTURES / "bad", root / "bad")
+    (root / "prose.md").write_text("# No pictures\n\nJust words.\n", encoding="utf-8")
+    return root
+
+
+@pytest.fixture()
+def cache(tmp_path: Path) -> ResultsCache:
+    return ResultsCache(tmp_path / "cache", RuleSettings())
+
+
+def entries(cache: ResultsCache) -> list[Path]:
+    return sorted(cache.folder.rglob("*.json")) if cache.folder.exists() else []
+
+
+@pytest.mark.parametrize("path", FIXTURE_FILES, ids=[p.relative_to(FIXTURES).as_posix() for p in FIXTURE_FILES])
+def test_round_trip_is_exact(path: Path, cache: ResultsCache) -> None:
+    scanned = scan_file(path, "shown/" + path.name)
+    if scanned.error is not None:
+        pytest.skip("a file that cannot be read has nothing to cache")
+    findings = evaluate_all(scanned.images)
+    key = cache.key(path.read_bytes(), "shown/" + path.name, "html")
+    cache.put(key, scanned.images, findings)
+    hit = cache.get(key, "shown/" + path.name)
+    assert hit is not None
+    assert hit.images == scanned.images
+    assert hit.findings == findings
+    assert all(finding.image in hit.images for finding in hit.findings)
+
+
+def test_warm_run_scans_nothing_and_reports_the_same(
+    tree: Path, cache: ResultsCache, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    files = tree_files(tree)
+    plain = check_files(files, RuleSettings(), jobs=1)
+    cold = check_files(files, RuleSettings(), jobs=1, results=cache)
+    assert outcome(cold) == outcome(plain)
+    with_images = [r for r in plain.results if r.images]
+    unreadable = [r for r in plain.results if r.error is not None]
+    assert len(with_images) > 10 and len(entries(cache)) == len(files) - len(unreadable)
+
+    def no_scanning(*args: object) -> None:
+        raise AssertionError("scanned although cached")
+
+    monkeypatch.setattr(dispatch, "scan_text", no_scanning)
+    warm = check_files(files, RuleSettings(), jobs=1, results=cache)
+    assert outcome(warm) == outcome(plain)
+
+
+def test_parallel_run_uses_and_fills_the_cache(tree: Path, cache: ResultsCache) -> None:
+    many = [(path, f"{i}/{display}") for i in range(4) for path, display in tree_files(tree)]
+    assert len(many) >= check_run.PARALLEL_THRESHOLD  # a process pool, where there are cores for one
+    plain = check_files(many, RuleSettings(), jobs=2)
+    cold = check_files(many, RuleSettings(), jobs=2, results=cache)
+    warm = check_files(many, RuleSettings(), jobs=2, results=cache)
+    assert outcome(cold) == outcome(warm) == outcome(plain)
+
+
+def test_what_invalidates_an_entry(tmp_path: Path) -> None:
+    page = tmp_path / "a.html"
+    page.write_text('<p>Hi <img src="a.png"></p>\n', encoding="utf-8")
+    cache = ResultsCache(tmp_path / "cache", RuleSettings())
+    data = page.read_bytes()
+    key = cache.key(data, "a.html", "html")
+    assert cache.key(data, "a.html", "html") == key
+    assert cache.key(data + b" ", "a.html", "html") != key  # other bytes
+    assert cache.key(data, "b/a.html", "html") != key  # other path shown (and language folder)
+    assert cache.key(data, "a.html", "markdown") != key  # other syntax
+    other_rules = ResultsCache(tmp_path / "cache", RuleSettings(max_length=80))
+    assert other_rules.key(data, "a.html", "html") != key
+    assert ResultsCache(tmp_path / "cache", RuleSettings(disabled=frozenset({"missing-alt"}))).key(
+        data, "a.html", "html"
+    ) not in (key, other_rules.key(data, "a.html", "html"))
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        b"",
+        b"{",
+        b"[]",
+        b'{"images": [[1, 2]], "findings": []}',
+        b'{"images": [], "findings": [[0, "x", "error", "m"]]}',
+    ],
+    ids=["empty", "truncated", "not-an-object", "wrong-shape", "dangling-finding"],
+)
+def test_a_damaged_entry_is_a_miss_and_gets_rewritten(tmp_path: Path, damage: bytes) -> None:
+    page = tmp_path / "docs" / "a.html"
+    page.parent.mkdir()
+    page.write_text('<img src="a.png">\n', encoding="utf-8")
+    cache = ResultsCache(tmp_path / "cache", RuleSettings())
+    files = [(page, "a.html")]
+    expected = outcome(check_files(files, RuleSettings(), jobs=1))
+    check_files(files, RuleSettings(), jobs=1, results=cache)
+    (entry,) = entries(cache)
+    entry.write_bytes(damage)
+    assert outcome(check_files(files, RuleSettings(), jobs=1, results=cache)) == expected
+    assert cache.get(cache.key(page.read_bytes(), "a.html", "html"), "a.html") is not None
+
+
+def test_a_file_without_images_has_the_short_entry(tmp_path: Path) -> None:
+    cache = ResultsCache(tmp_path / "cache", RuleSettings())
+    cache.put("ab" * 32, [], [])
+    (entry,) = entries(cache)
+    assert entry.read_bytes() == results_cache._EMPTY
+    assert cache.get("ab" * 32, "x.md") == results_cache.CachedResult([], [])
+
+
+def test_an_entry_for_another_path_is_refused(tmp_path: Path) -> None:
+    page = tmp_path / "a.html"
+    page.write_text('<img src="a.png">\n', encoding="utf-8")
+    cache = ResultsCache(tmp_path / "cache", RuleSettings())
+    scanned = scan_file(page, "a.html")
+    key = cache.key(page.read_bytes(), "a.html", "html")
+    cache.put(key, scanned.images, evaluate_all(scanned.images))
+    assert cache.get(key, "a.html") is not None
+    assert cache.get(key, "elsewhere/a.html") is None
+
+
+def test_unwritable_cache_folder_is_not_used(tmp_path: Path) -> None:
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("", encoding="utf-8")
+    page = tmp_path / "a.html"
+    page.write_text('<img src="a.png">\n', encoding="utf-8")
+    cache = ResultsCache(blocker / "cache", RuleSettings())
+    files = [(page, "a.html")]
+    assert outcome(check_files(files, RuleSettings(), jobs=1, results=cache)) == outcome(
+        check_files(files, RuleSettings(), jobs=1)
+    )
+
+
+def _hammer(args: tuple[str, str, int]) -> list[object]:
+    root, folder, rounds = args
+    cache = ResultsCache(Path(folder), RuleSettings())
+    files = tree_files(Path(root))
+    runs = [outcome(check_files(files, RuleSettings(), jobs=1, results=cache)) for _ in range(rounds)]
+    return runs
+
+
+def test_concurrent_runs_share_one_cache(tree: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "shared-cache"
+    expected = outcome(check_files(tree_files(tree), RuleSettings(), jobs=1))
+    context = multiprocessing.get_context("spawn")
+    with context.Pool(4) as pool:
+        runs = pool.map(_hammer, [(str(tree), str(folder), 3)] * 4)
+    assert all(run == expected for process in runs for run in process)
+    assert not [p for p in folder.rglob("*") if p.name.startswith(".tmp-")]  # no half-written entry left
+
+
+def cli_run(args: list[str], cwd: Path) -> tuple[int, str]:
+    old = Path.cwd()
+    try:
+        os.chdir(cwd)
+        result = CliRunner().invoke(cli, args, catch_exceptions=False)
+    finally:
+        os.chdir(old)
+    return result.exit_code, result.stdout
+
+
+def test_cli_caches_by_default_and_not_with_no_cache_results(
+    tree: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = tmp_path / "user-cache"
+    monkeypatch.setenv("ALTTEXT_CACHE_DIR", str(folder))
+    code, off = cli_run(["check", "--no-cache-results", "--format", "json", "-q", "."], tree)
+    assert code == 3 and not folder.exists()  # 3: fixtures/bad holds files that cannot be read
+    code, cold = cli_run(["check", "--format", "json", "-q", "."], tree)
+    assert code == 3 and list(folder.rglob("*.json"))
+    code, warm = cli_run(["check", "--format", "json", "-q", "."], tree)
+    assert code == 3 and json.loads(warm) == json.loads(cold) == json.loads(off)
