@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.metadata
 import os
 import re
+import shutil
 import subprocess
 import sys
 from collections.abc import Sequence
@@ -119,3 +120,18 @@ def results_cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("results-cache")
     os.environ["ALTTEXT_CACHE_DIR"] = str(folder)
     return folder
+
+
+def fake_hub_cache(cache: Path, preset_name: str, text: Path, mmproj: Path) -> None:
+    """Put `text` and `mmproj` into a Hugging Face cache at `cache` as the files of preset `preset_name`."""
+    from alttext_tools.models.presets import get_preset
+
+    preset = get_preset(preset_name)
+    repo = cache / f"models--{preset.repo_id.replace('/', '--')}"
+    commit = "0" * 40
+    snapshot = repo / "snapshots" / commit
+    snapshot.mkdir(parents=True)
+    (repo / "refs").mkdir()
+    (repo / "refs" / preset.revision).write_text(commit)
+    shutil.copy(text, snapshot / preset.text_file)
+    shutil.copy(mmproj, snapshot / preset.mmproj_file)

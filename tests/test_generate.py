@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 import tiny_models as tm
+from conftest import fake_hub_cache
 from PIL import Image
 
 from alttext_tools.cache.key import CachedAlt, GenerationKey, cache_key, generation_key_for
@@ -28,7 +29,6 @@ from alttext_tools.generate.progress import Progress
 from alttext_tools.generate.prompts import PROMPT_VERSION
 from alttext_tools.generate.provider import ModelProvider
 from alttext_tools.generate.records import ImageRecord
-from alttext_tools.models.presets import get_preset
 from alttext_tools.models.slots import ModelPathError, NoModelError, Slots, resolve_slots, spec_from_paths
 from alttext_tools.models.spec import ModelSpec
 from alttext_tools.scan.dispatch import scan_file
@@ -436,23 +436,11 @@ def test_no_model_error_names_what_is_missing_and_how_to_get_it(
     assert "\n" not in message
 
 
-def _fake_hub_cache(cache: Path, preset_name: str, text: Path, mmproj: Path) -> None:
-    preset = get_preset(preset_name)
-    repo = cache / f"models--{preset.repo_id.replace('/', '--')}"
-    commit = "0" * 40
-    snapshot = repo / "snapshots" / commit
-    snapshot.mkdir(parents=True)
-    (repo / "refs").mkdir()
-    (repo / "refs" / preset.revision).write_text(commit)
-    shutil.copy(text, snapshot / preset.text_file)
-    shutil.copy(mmproj, snapshot / preset.mmproj_file)
-
-
 def test_presets_resolve_from_the_local_cache_and_a_missing_one_is_reported(
     site: Site, tiny_models: dict[str, Path], tmp_path: Path
 ) -> None:
     cache = tmp_path / "hub"
-    _fake_hub_cache(cache, "moondream2", tiny_models["moondream_text"], tiny_models["moondream_mmproj"])
+    fake_hub_cache(cache, "moondream2", tiny_models["moondream_text"], tiny_models["moondream_mmproj"])
     slots = resolve_slots(Config(root=site.root), cache_dir=cache)
     assert slots.fast is not None and slots.fast.name == "moondream2" and slots.fast.handler == "moondream"
     assert slots.text is None and "qwen2.5-vl-3b is not downloaded" in slots.reasons["text"]

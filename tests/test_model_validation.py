@@ -1,6 +1,7 @@
 """Malformed GGUF files that llama.cpp would abort on (exit 134, no message), exhaust memory on,
 or recurse too deeply on: each is refused first with one line naming the file and the key or
-tensor, through the real CLI (`alttext serve` loads its models before it listens), exit 2.
+tensor, through the real CLI, exit 2: `alttext serve` loads its models before it listens, and
+`alttext fix` checks a preset's downloaded files before the first image.
 
 The files are the tiny models of tests/tiny_models.py with one value or tensor changed.
 """
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import os
 import resource
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -17,6 +19,7 @@ from typing import Any
 import numpy as np
 import pytest
 import tiny_models as tm
+from conftest import FIXTURES, fake_hub_cache
 
 V, E = tm.V_EMBD, tm.N_EMBD
 MEMORY_LIMIT = 3 * 1024**3  # the child's address space: a bug that builds 2**31 names fails, not the box
@@ -189,3 +192,52 @@ def test_malformed_model_is_one_line_and_exit_2(
     errors = [line for line in proc.stderr.splitlines() if line.startswith("Error:")]
     assert len(errors) == 1 and "Traceback" not in proc.stderr, proc.stderr[-3000:]
     assert f"{broken}: " in errors[0] and named in errors[0], errors[0]
+
+
+# Through `fix` and a preset in the Hugging Face cache: one of each kind of file and failure.
+PRESET_CASES = [
+    c
+    for c in CASES
+    if c[0]
+    in {
+        "image size 0",
+        "heads do not divide",
+        "mm.0 input",
+        "rope sections",
+        "text block count 2**31",
+        "mmproj arrays 5000 deep",
+    }
+]
+
+
+@pytest.mark.parametrize(("case", "key", "handler", "change", "named"), PRESET_CASES, ids=[c[0] for c in PRESET_CASES])
+def test_damaged_preset_stops_fix_before_any_image(
+    tiny_models: dict[str, Path], tmp_path: Path, case: str, key: str, handler: str, change: dict[str, Any], named: str
+) -> None:
+    family = "moondream" if handler == "moondream" else "qwen"
+    preset = "moondream2" if family == "moondream" else "qwen2.5-vl-3b"
+    broken = tm.build_variant(key, tmp_path / "broken.gguf", **change)
+    text, mmproj = tiny_models[f"{family}_text"], tiny_models[f"{family}_mmproj"]
+    fake_hub_cache(
+        tmp_path / "hub",
+        preset,
+        broken if key.endswith("_text") else text,
+        broken if key.endswith("_mmproj") else mmproj,
+    )
+    site = tmp_path / "site"
+    shutil.copytree(FIXTURES / "site", site)
+    before = {p: p.read_bytes() for p in site.rglob("*") if p.is_file()}
+    proc = subprocess.run(
+        [sys.executable, "-m", "alttext_tools", "fix", "."],
+        cwd=site,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        preexec_fn=_limited,
+        env={**os.environ, "HF_HUB_CACHE": str(tmp_path / "hub"), "HF_HUB_OFFLINE": "1"},
+    )
+    assert proc.returncode == 2, (proc.returncode, proc.stderr[-3000:])
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("Error:")]
+    assert len(errors) == 1 and "Traceback" not in proc.stderr, proc.stderr[-3000:]
+    assert f"preset {preset}: " in errors[0] and named in errors[0], errors[0]
+    assert {p: p.read_bytes() for p in site.rglob("*") if p.is_file()} == before

@@ -130,9 +130,16 @@ def _resolve_slot(config: Config, slot: str, cache_dir: Path | None) -> tuple[Mo
                 f"preset {name} uses the {preset.handler} handler, not {handler}; drop {_given(config, handler_key)[0]}"
             )
         try:
-            return resolve_local(name, cache_dir=cache_dir), None
+            spec = resolve_local(name, cache_dir=cache_dir)
         except ModelNotAvailableError as err:
             return None, str(err)
+        try:  # a damaged download fails here, once, rather than on every image
+            check_model_pair(spec.text_path, spec.mmproj_path, spec.handler)
+        except ModelFileError as err:
+            raise ModelPathError(
+                f"preset {name}: {err}; delete the file and run `alttext models pull {name}` again"
+            ) from None
+        return spec, None
     if not _looks_like_path(name) and not _local_path(name, config.root).exists():
         raise ModelPathError(
             f"{_setting(config, model_key)}: {UnknownPresetError(name)}, or give the path of a text GGUF file"
