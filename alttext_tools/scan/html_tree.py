@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from html.parser import HTMLParser
 
+from alttext_tools.errors import AltTextError
+
 ASCII_SPACE = "\t\n\f\r "
 
 # Elements that never have content: closed as soon as they open, and a later stray end tag of the
@@ -219,7 +221,7 @@ class Document:
         return "".join(parts)
 
 
-class Rejected(Exception):
+class Rejected(AltTextError):
     """html.parser gave up on the markup."""
 
 
