@@ -16,11 +16,14 @@ from pathlib import Path
 import pytest
 from conftest import FIXTURES, alttext, read_fixture_blocks
 
+from alttext_tools.cache.file import Entry
+from alttext_tools.cache.store import AltCache
 from alttext_tools.check.results_cache import ResultsCache
 from alttext_tools.check.rules import DEFAULT_SETTINGS, RuleSettings, evaluate_all
 from alttext_tools.check.run import check_file, check_files
 from alttext_tools.check.suppression import find_directives, may_hold_directives
 from alttext_tools.core import Decision, ImageKey, ImageRef, image_key
+from alttext_tools.images.resolve import content_hash
 from alttext_tools.rewrite.fix import run_fix, scan_for_fix
 from alttext_tools.rewrite.writeback import WriteBack
 from alttext_tools.scan.dialects import COMMONMARK, MKDOCS, MYST, Dialect
@@ -280,3 +283,20 @@ def test_sphinx_build(tmp_path: Path) -> None:
     assert proc.returncode == 0, log
     assert "missing-alt:" not in log, log
     assert re.search(r"charts\.md:1: WARNING: alttext: unknown rule 'bogus-rule'", log), log
+
+
+def test_require_reviewed_findings_are_suppressed_too(tmp_path: Path) -> None:
+    photo = sorted((FIXTURES / "router" / "photo").glob("*.png"))[0]
+    (tmp_path / "img").mkdir()
+    shutil.copy(photo, tmp_path / "img" / "fox.png")
+    (tmp_path / ".alttext.toml").write_text("")
+    (tmp_path / "page.md").write_text(
+        "![A red fox](img/fox.png)\n\n<!-- alttext-disable-next-line unreviewed-alt -->\n![A red fox](img/fox.png)\n"
+    )
+    with AltCache.open(tmp_path / ".alttext-cache.jsonl") as cache:
+        entry = Entry.generated(
+            content_hash(photo.read_bytes()), "moondream2", "p1", "en", "informative", alt="A red fox"
+        )
+        cache.put(entry)
+    proc = alttext("check", "--require-reviewed", "--format", "json", "--no-cache-results", cwd=tmp_path)
+    assert [(e["rule"], e["line"]) for e in json.loads(proc.stdout)] == [("unreviewed-alt", 1)], proc.stderr

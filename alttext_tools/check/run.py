@@ -12,7 +12,8 @@ from pathlib import Path
 
 from alttext_tools.check.results_cache import ResultsCache
 from alttext_tools.check.rules import RuleSettings, evaluate_all
-from alttext_tools.check.suppression import apply_inline_config, may_hold_directives
+from alttext_tools.check.suppression import NONE as NO_SUPPRESSIONS
+from alttext_tools.check.suppression import Suppressions, find_directives, may_hold_directives
 from alttext_tools.core import FileError, Finding, ImageRef
 from alttext_tools.report.outcome import Report
 from alttext_tools.scan.dialects import Dialect, DialectResolver
@@ -42,6 +43,7 @@ class FileResult:
     internal_error: str | None = None
     dialect: Dialect | None = None  # what a Markdown file was read as (a fix re-scans it the same way)
     warnings: list[str] = field(default_factory=list)  # `path:line: ...` of malformed suppression comments
+    suppressions: Suppressions = NO_SUPPRESSIONS  # the file's suppression comments (check/suppression.py)
 
 
 @dataclass
@@ -91,11 +93,18 @@ def check_file(
             findings = evaluate_all(images, settings)
             if results is not None and key is not None:
                 results.put(key, images, findings)
-        warnings: list[str] = []
+        found = NO_SUPPRESSIONS
         if settings.inline_config:
-            findings, problems = apply_inline_config(findings, loaded.source.text, loaded.kind, display, loaded.dialect)
-            warnings = [str(problem) for problem in problems]
-        return FileResult(display, images, findings, dialect=loaded.dialect, warnings=warnings)
+            found = find_directives(loaded.source.text, loaded.kind, display, loaded.dialect)
+            findings = found.filter(findings)
+        return FileResult(
+            display,
+            images,
+            findings,
+            dialect=loaded.dialect,
+            warnings=[str(warning) for warning in found.warnings],
+            suppressions=found,
+        )
     except Exception as exc:  # a bug in our code: report it, keep going with the other files
         return FileResult(display, internal_error=_internal(exc))
 

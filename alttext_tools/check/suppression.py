@@ -14,7 +14,7 @@ import re
 from bisect import bisect_right
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, cached_property
 from typing import TYPE_CHECKING
 
 from alttext_tools.check.rules import RULES
@@ -97,8 +97,18 @@ class Suppressions:
     directives: tuple[Directive, ...] = ()
     warnings: tuple[DirectiveWarning, ...] = ()
 
+    def filter(self, findings: Sequence[Finding]) -> list[Finding]:
+        """The findings that no directive silences, in their order."""
+        if not self.directives:
+            return list(findings)
+        return [f for f in findings if not self.silences(f)]
+
     def silences(self, finding: Finding) -> bool:
-        return _Silencer(self.directives).silences(finding)
+        return bool(self.directives) and self._silencer.silences(finding)
+
+    @cached_property
+    def _silencer(self) -> _Silencer:
+        return _Silencer(self.directives)
 
 
 NONE = Suppressions()
@@ -109,13 +119,8 @@ def apply_inline_config(
 ) -> tuple[list[Finding], list[DirectiveWarning]]:
     """(the findings no directive in `text` silences, a warning per malformed directive).
     `kind` is the text's syntax (scan.dispatch.Kind); Markdown is read in `dialect`."""
-    if GATE not in text:
-        return list(findings), []
     found = find_directives(text, kind, path, dialect)
-    if not found.directives:
-        return list(findings), list(found.warnings)
-    silencer = _Silencer(found.directives)
-    return [f for f in findings if not silencer.silences(f)], list(found.warnings)
+    return found.filter(findings), list(found.warnings)
 
 
 def may_hold_directives(data: bytes) -> bool:

@@ -147,9 +147,12 @@ def check(
     show_warnings(warning for result in run.results for warning in result.warnings)
     report = run.report()
     if require_reviewed and "unreviewed-alt" not in settings.disabled:
-        report.findings.extend(
-            unreviewed_alt_findings(config, [image for result in run.results for image in result.images], settings)
+        suppressions = {result.path: result.suppressions for result in run.results}
+        unreviewed = unreviewed_alt_findings(
+            config, [image for result in run.results for image in result.images], settings
         )
+        # A file's suppression comments apply to unreviewed-alt too.
+        report.findings.extend(f for f in unreviewed if not suppressions[f.image.path].silences(f))
         report.findings.sort(key=lambda finding: finding.sort_key)
     colored = (use_color(sys.stdout) if color is None else color) and output is None and fmt == "text"
     emit_report(report.render(fmt, color=colored), output, colored)
