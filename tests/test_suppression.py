@@ -92,6 +92,13 @@ def test_no_inline_config_reports_everything(case: Case, tmp_path: Path) -> None
     assert len(findings) == len(evaluate_all(result.images))
 
 
+@pytest.mark.parametrize("case", [c for c in CASES if "next-line" in c.id], ids=lambda c: c.id)
+def test_crlf_sources(case: Case, tmp_path: Path) -> None:
+    """Lines end at CRLF as at LF: the same findings."""
+    crlf = Case(case.id, case.syntax, case.source.replace("\n", "\r\n"), case.findings, case.warnings)
+    assert sorted(check_case(crlf, tmp_path)[0]) == sorted(case.findings)
+
+
 def test_every_syntax_and_form_has_a_case() -> None:
     forms = {(case.syntax, d.action) for case in CASES for d in find_directives(case.source, *_kind(case)).directives}
     for syntax in SUFFIX:
