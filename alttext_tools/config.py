@@ -55,6 +55,7 @@ class Config:
     disable: list[str] = field(default_factory=list)
     severity: dict[str, str] = field(default_factory=dict)
     placeholders: list[str] = field(default_factory=list)
+    inline_config: bool = True  # honour `alttext-disable...` comments in the sources (check/suppression.py)
     site_root: str | None = None  # where root-relative "/img/x.png" resolves (e.g. MkDocs docs_dir)
     allow_remote: bool = False
     router: str = "auto"

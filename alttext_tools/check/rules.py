@@ -156,6 +156,7 @@ class RuleSettings:
     disabled: frozenset[str] = frozenset()
     severity_overrides: Mapping[str, Severity] = field(default_factory=dict)
     extra_placeholders: frozenset[str] = frozenset()
+    inline_config: bool = True  # suppression comments in the sources apply (check/suppression.py)
 
     def __post_init__(self) -> None:
         if isinstance(self.max_length, bool) or not isinstance(self.max_length, int) or self.max_length < 1:
@@ -182,6 +183,7 @@ class RuleSettings:
             disabled=frozenset([*config.disable, *disable]),
             severity_overrides={rule: Severity(level) for rule, level in config.severity.items()},
             extra_placeholders=frozenset(config.placeholders),
+            inline_config=config.inline_config,
         )
 
 

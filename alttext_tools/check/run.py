@@ -12,6 +12,8 @@ from pathlib import Path
 
 from alttext_tools.check.results_cache import ResultsCache
 from alttext_tools.check.rules import RuleSettings, evaluate_all
+from alttext_tools.check.suppression import NONE as NO_SUPPRESSIONS
+from alttext_tools.check.suppression import Suppressions, find_directives, may_hold_directives
 from alttext_tools.core import FileError, Finding, ImageRef
 from alttext_tools.report.outcome import Report
 from alttext_tools.scan.dialects import Dialect, DialectResolver
@@ -40,6 +42,8 @@ class FileResult:
     error: FileError | None = None
     internal_error: str | None = None
     dialect: Dialect | None = None  # what a Markdown file was read as (a fix re-scans it the same way)
+    warnings: list[str] = field(default_factory=list)  # `path:line: ...` of malformed suppression comments
+    suppressions: Suppressions = NO_SUPPRESSIONS  # the file's suppression comments (check/suppression.py)
 
 
 @dataclass
@@ -66,33 +70,48 @@ def check_file(
     dialect: Dialect | None = None,
     results: ResultsCache | None = None,
 ) -> FileResult:
-    """Scan and judge one file (or take its result from `results`); nothing escapes but a FileResult."""
+    """Scan and judge one file (or take its result from `results`); nothing escapes but a FileResult.
+    The cache holds the rules' findings; the file's suppression comments are applied after it."""
     try:
         loaded = load_file(path, display, dialect)
         if isinstance(loaded, FileError):
             return FileResult(display, error=loaded)
         key = None
+        hit = None
         if results is not None:
             key = results.key(loaded.data, display, loaded.kind, loaded.dialect)
             hit = results.get(key, display)
-            if hit is not None:
-                return FileResult(display, hit.images, hit.findings, dialect=loaded.dialect)
-        images = []
-        if loaded.may_hold_images():
-            scanned = loaded.scan()
-            if scanned.error is not None:
-                return FileResult(display, error=scanned.error)
-            images = scanned.images
-        findings = evaluate_all(images, settings)
-        if results is not None and key is not None:
-            results.put(key, images, findings)
-        return FileResult(display, images, findings, dialect=loaded.dialect)
+        if hit is not None:
+            images, findings = hit.images, hit.findings
+        else:
+            images = []
+            if loaded.may_hold_images():
+                scanned = loaded.scan()
+                if scanned.error is not None:
+                    return FileResult(display, error=scanned.error)
+                images = scanned.images
+            findings = evaluate_all(images, settings)
+            if results is not None and key is not None:
+                results.put(key, images, findings)
+        found = NO_SUPPRESSIONS
+        if settings.inline_config:
+            found = find_directives(loaded.source.text, loaded.kind, display, loaded.dialect)
+            findings = found.filter(findings)
+        return FileResult(
+            display,
+            images,
+            findings,
+            dialect=loaded.dialect,
+            warnings=[str(warning) for warning in found.warnings],
+            suppressions=found,
+        )
     except Exception as exc:  # a bug in our code: report it, keep going with the other files
         return FileResult(display, internal_error=_internal(exc))
 
 
 def _cached(path: str, display: str, dialect: Dialect | None, results: ResultsCache) -> FileResult | None:
-    """The file's result if the cache has it: its bytes are read and hashed, nothing is decoded."""
+    """The file's result if the cache has it: its bytes are read and hashed, nothing is decoded.
+    A file that may hold suppression comments is left to `check_file` (which decodes it)."""
     kind = kind_of(path)
     if kind is None:
         return None
@@ -100,6 +119,8 @@ def _cached(path: str, display: str, dialect: Dialect | None, results: ResultsCa
         data = read_bytes(path)
     except SourceError:
         return None  # reported when the file is checked
+    if may_hold_directives(data):
+        return None
     hit = results.get(results.key(data, display, kind, dialect), display)
     return None if hit is None else FileResult(display, hit.images, hit.findings, dialect=dialect)
 

@@ -34,6 +34,7 @@ from alttext_tools.cli.options import (
     results_cache_option,
     rule_settings,
     scan_options,
+    show_warnings,
     unreviewed_alt_findings,
     walk_files,
 )
@@ -118,6 +119,7 @@ def check(
     no_gitignore: bool | None,
     max_length: int | None,
     disable: tuple[str, ...],
+    no_inline_config: bool | None,
     site_root: Path | None,
     jobs: int | None,
     no_cache_results: bool,
@@ -136,17 +138,21 @@ def check(
     """
     from alttext_tools.check.run import check_files
 
-    overrides = common_overrides(no_gitignore, max_length, site_root, jobs)
+    overrides = common_overrides(no_gitignore, max_length, site_root, jobs, no_inline_config)
     overrides["fail_on"] = fail_on
     config = load_project_config(paths, config_file, overrides)
     settings = rule_settings(config, exclude, disable)
     results = results_cache(settings, no_cache_results)
     run = check_files(walk_files(paths, config), settings, config.jobs, config.dialect, results)
+    show_warnings(warning for result in run.results for warning in result.warnings)
     report = run.report()
     if require_reviewed and "unreviewed-alt" not in settings.disabled:
-        report.findings.extend(
-            unreviewed_alt_findings(config, [image for result in run.results for image in result.images], settings)
+        suppressions = {result.path: result.suppressions for result in run.results}
+        unreviewed = unreviewed_alt_findings(
+            config, [image for result in run.results for image in result.images], settings
         )
+        # A file's suppression comments apply to unreviewed-alt too.
+        report.findings.extend(f for f in unreviewed if not suppressions[f.image.path].silences(f))
         report.findings.sort(key=lambda finding: finding.sort_key)
     colored = (use_color(sys.stdout) if color is None else color) and output is None and fmt == "text"
     emit_report(report.render(fmt, color=colored), output, colored)
@@ -200,6 +206,7 @@ def fix(
     no_gitignore: bool | None,
     max_length: int | None,
     disable: tuple[str, ...],
+    no_inline_config: bool | None,
     site_root: Path | None,
     jobs: int | None,
     no_cache_results: bool,
@@ -225,7 +232,7 @@ def fix(
     from alttext_tools.rewrite.fix import needs_alt, run_fix, scan_for_fix
     from alttext_tools.rewrite.writeback import FixSummary, WriteBack
 
-    overrides = common_overrides(no_gitignore, max_length, site_root, jobs)
+    overrides = common_overrides(no_gitignore, max_length, site_root, jobs, no_inline_config)
     overrides.update(model_overrides(model_options))
     config = load_project_config(paths, config_file, overrides, model_flags(model_options))
     settings = rule_settings(config, exclude, disable)
@@ -243,6 +250,7 @@ def fix(
         require_local_models(config, "alttext fix with in-process models")
     results = results_cache(settings, no_cache_results)
     scanned, file_errors = scan_for_fix(walk_files(paths, config), settings, config.jobs, config.dialect, results)
+    show_warnings(warning for item in scanned for warning in item.warnings)
     for error in file_errors:
         click.echo(f"{error.path}: error: {error.message}", err=True)
     run_options: dict[str, Any] = {"overwrite": overwrite, "root": find_root(), "jobs": config.jobs}

@@ -7,7 +7,7 @@ them, so `alttext check` starts fast. See docs/cli.md.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -69,7 +69,7 @@ config_option = click.option(
 
 def scan_options(func: F) -> F:
     """Options shared by every command that walks a docs tree: PATHS, --config, --exclude,
-    --no-gitignore, --max-length, --disable, --site-root, --jobs."""
+    --no-gitignore, --max-length, --disable, --no-inline-config, --site-root, --jobs."""
     decorators = [
         click.argument("paths", nargs=-1, type=click.Path(path_type=Path)),
         config_option,
@@ -82,6 +82,12 @@ def scan_options(func: F) -> F:
         click.option("--no-gitignore", is_flag=True, default=None, help="Do not honour .gitignore files."),
         click.option("--max-length", type=click.IntRange(min=1), help="Longest acceptable alt text (default 150)."),
         click.option("--disable", multiple=True, metavar="RULE", help="Turn a rule off (repeatable)."),
+        click.option(
+            "--no-inline-config",
+            is_flag=True,
+            default=None,
+            help="Ignore alttext-disable/-enable comments in the sources (alttext-ignore still applies).",
+        ),
         click.option(
             "--site-root",
             type=click.Path(file_okay=False, path_type=Path),
@@ -136,11 +142,16 @@ def load_project_config(
 
 
 def common_overrides(
-    no_gitignore: bool | None, max_length: int | None, site_root: Path | None, jobs: int | None
+    no_gitignore: bool | None,
+    max_length: int | None,
+    site_root: Path | None,
+    jobs: int | None,
+    no_inline_config: bool | None = None,
 ) -> dict[str, object]:
     """Config keys set by the scalar flags of `scan_options` (list flags are merged in rule_settings)."""
     return {
         "gitignore": False if no_gitignore else None,
+        "inline_config": False if no_inline_config else None,
         "max_length": max_length,
         "site_root": str(site_root.resolve()) if site_root else None,
         "jobs": jobs,
@@ -172,6 +183,12 @@ def walk_files(paths: Sequence[Path], config: Config) -> list[tuple[Path, str]]:
     for warning in walker.warnings:
         click.echo(f"warning: {warning}", err=True)
     return files
+
+
+def show_warnings(lines: Iterable[str]) -> None:
+    """One `warning: ...` line on stderr each (malformed suppression comments, `path:line: ...`)."""
+    for line in lines:
+        click.echo(f"warning: {line}", err=True)
 
 
 def unreviewed_alt_findings(config: Config, images: Sequence[ImageRef], settings: RuleSettings) -> list[Finding]:

@@ -26,6 +26,7 @@ from mkdocs.structure.files import Files
 from mkdocs.structure.pages import Page
 
 from alttext_tools.check.rules import RuleSettings, evaluate_all
+from alttext_tools.check.suppression import apply_inline_config
 from alttext_tools.config import ENGINE_SETTINGS, ROUTER_MODES, ConfigError, apply_overrides, load_config
 from alttext_tools.config import Config as ProjectConfig
 from alttext_tools.core import Finding, ImageRef, Provider, Severity, image_key, norm_path
@@ -168,6 +169,10 @@ class AltTextPlugin(BasePlugin[AltTextConfig]):  # type: ignore[no-untyped-call]
         scanned = scan_markdown(located.text, display, self._dialect)
         images = [image for image in scanned if image.span.start >= located.start]  # not in stripped meta
         findings = evaluate_all(images, self.settings)
+        if self.settings.inline_config:
+            findings, warnings = apply_inline_config(findings, located.text, "markdown", display, self._dialect)
+            for warning in warnings:
+                log.warning(str(warning))
         self._stats.scanned.add(norm_path(display))
         if self.config.mode == "fill" and images:
             markdown, filled = self._fill(located, display, scanned, findings)

@@ -23,6 +23,7 @@ from sphinx.util import logging
 
 from alttext_tools import __version__
 from alttext_tools.check.rules import RuleSettings, evaluate_all
+from alttext_tools.check.suppression import apply_inline_config
 from alttext_tools.config import ENGINE_SETTINGS, ConfigError, apply_overrides, load_config
 from alttext_tools.config import Config as ProjectConfig
 from alttext_tools.core import Decision, Finding, ImageRef, Provider, Severity, image_key, norm_path
@@ -171,8 +172,9 @@ def _provider(app: Sphinx, state: _State) -> Provider:
 # --------------------------------------------------------------------------- pages
 
 
-def _scan(app: Sphinx, docname: str) -> tuple[str, list[ImageRef]] | None:
-    """The page's source as `alttext check` shows and scans it: (display path, images)."""
+def _scan(app: Sphinx, docname: str, state: _State) -> tuple[str, list[ImageRef], list[Finding]] | None:
+    """The page's source as `alttext check` shows, scans and judges it: (display path, images,
+    findings that no suppression comment silences; a malformed comment is a warning at its line)."""
     path = Path(app.env.doc2path(docname))
     filetype = _filetype(app, path)
     if filetype is None:
@@ -184,8 +186,17 @@ def _scan(app: Sphinx, docname: str) -> tuple[str, list[ImageRef]] | None:
         log.warning(f"alttext: cannot read {display}: {exc}", location=docname, type="alttext", subtype="file-error")
         return None
     if filetype == "markdown":
-        return display, scan_myst(source.text, display)
-    return display, scan_rst(source.text, display)
+        kind, images = "myst", scan_myst(source.text, display)
+    else:
+        kind, images = "rst", scan_rst(source.text, display)
+    findings = evaluate_all(images, state.settings)
+    if state.settings.inline_config:
+        findings, warnings = apply_inline_config(findings, source.text, kind, display)
+        for warning in warnings:
+            log.warning(
+                f"alttext: {warning.message}", location=(docname, warning.line), type="alttext", subtype="inline-config"
+            )
+    return display, images, findings
 
 
 def _filetype(app: Sphinx, path: Path) -> str | None:
@@ -204,11 +215,10 @@ def _doctree_read(app: Sphinx, doctree: nodes.document, state: _State) -> None:
         node[_SRC] = node.get("uri")
     if app.config.alttext_mode != "check":
         return
-    scanned = _scan(app, app.env.docname)
+    scanned = _scan(app, app.env.docname, state)
     if scanned is None:
         return
-    _, images = scanned
-    for finding in evaluate_all(images, state.settings):
+    for finding in scanned[2]:
         _log_finding(finding, app.env.docname, state)
 
 
@@ -225,12 +235,11 @@ def _doctree_resolved(app: Sphinx, doctree: nodes.document, docname: str, state:
     """fill: set alt on the page's image nodes (main process, once per page written)."""
     if app.config.alttext_mode != "fill" or state.provider is None:
         return
-    scanned = _scan(app, docname)
+    scanned = _scan(app, docname, state)
     if scanned is None:
         return
-    display, images = scanned
+    display, images, findings = scanned
     state.scanned.add(norm_path(display))
-    findings = evaluate_all(images, state.settings)
     if isinstance(state.provider, FileDecisions):
         targets = list(images)
     else:

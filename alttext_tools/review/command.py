@@ -55,6 +55,7 @@ def review(
     no_gitignore: bool | None,
     max_length: int | None,
     disable: tuple[str, ...],
+    no_inline_config: bool | None,
     site_root: Path | None,
     jobs: int | None,
     port: int,
@@ -74,7 +75,7 @@ def review(
     from alttext_tools.cache.store import cache_path_for
     from alttext_tools.rewrite.diff import find_root
 
-    overrides = common_overrides(no_gitignore, max_length, site_root, jobs)
+    overrides = common_overrides(no_gitignore, max_length, site_root, jobs, no_inline_config)
     overrides.update(model_overrides(model_options))
     config = load_project_config(paths, config_file, overrides, model_flags(model_options))
     settings = rule_settings(config, exclude, disable)

@@ -32,6 +32,7 @@ class ScannedFile:
     images: list[ImageRef]
     findings: list[Finding] = field(default_factory=list)
     dialect: Dialect | None = None  # the Markdown dialect it was scanned in (the re-scan uses it too)
+    warnings: list[str] = field(default_factory=list)  # malformed suppression comments, `path:line: ...`
 
 
 @dataclass
@@ -60,7 +61,11 @@ def scan_for_fix(
         elif result.internal_error is not None:
             errors.append(FileError(result.path, f"internal error: {result.internal_error}"))
         else:
-            scanned.append(ScannedFile(paths[result.path], result.path, result.images, result.findings, result.dialect))
+            scanned.append(
+                ScannedFile(
+                    paths[result.path], result.path, result.images, result.findings, result.dialect, result.warnings
+                )
+            )
     return scanned, errors
 
 
