@@ -16,6 +16,7 @@ import os
 import re
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import urllib.error
@@ -34,7 +35,7 @@ from PIL import Image
 from pydantic import BaseModel
 
 from alttext_tools.serve.command import serve
-from alttext_tools.serve.schema import AltForm, AltRequest, AltResult, Context, Error, Health
+from alttext_tools.serve.schema import AltForm, AltRequest, AltResult, Context, Error, Health, parse_multipart
 from alttext_tools.serve.service import binding_problem
 
 TOKEN = "a-long-enough-test-token-42"
@@ -554,3 +555,21 @@ def test_slow_uploads_do_not_starve_the_queue(tmp_path: Path) -> None:
             assert post_multipart(served.url, {}, {"image": png(11)}).status == 200
         finally:
             stop_serve(served)
+
+
+def test_multipart_parts_stay_in_memory(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A part over 1 MB, which Starlette's own form parser (and python-multipart's defaults) would
+    spool to a temporary file, is parsed in memory: no temporary file is ever opened."""
+    opened: list[str] = []
+
+    def refuse(*args: Any, **kwargs: Any) -> None:
+        opened.append("temporary file")
+        raise AssertionError("a temporary file was opened")
+
+    for name in ("NamedTemporaryFile", "TemporaryFile", "SpooledTemporaryFile", "mkstemp"):
+        monkeypatch.setattr(tempfile, name, refuse)
+    image = os.urandom(3 * 1024 * 1024)
+    body, content_type = multipart({"page_title": "Large", "language": "de"}, {"image": image})
+    data, context = parse_multipart(content_type, body, len(body))
+    assert data == image and context == {"page_title": "Large", "text": None, "language": "de", "link_target": None}
+    assert opened == []
