@@ -179,6 +179,7 @@ def serve(
                 log_config=None,
                 access_log=not quiet,
                 server_header=False,
+                proxy_headers=False,  # X-Forwarded-* from a local client must not change who it is
                 timeout_keep_alive=int(KEEP_ALIVE_SECONDS),
                 timeout_graceful_shutdown=int(GRACEFUL_SECONDS),
             )
