@@ -14,6 +14,7 @@ import io
 import json
 import os
 import re
+import socket
 import subprocess
 import sys
 import tempfile
@@ -35,6 +36,7 @@ from PIL import Image
 from pydantic import BaseModel
 
 from alttext_tools.serve.command import serve
+from alttext_tools.serve.protocol import HEAD_SECONDS
 from alttext_tools.serve.schema import AltForm, AltRequest, AltResult, Context, Error, Health, parse_multipart
 from alttext_tools.serve.service import binding_problem
 
@@ -515,6 +517,18 @@ def openai_served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Se
             yield served, fake
         finally:
             stop_serve(served)
+
+
+def test_a_request_head_that_never_ends_is_cut_off(openai_served: tuple[Served, FakeOpenAI]) -> None:
+    """uvicorn has no deadline for a request's line and headers; serve's protocol adds one."""
+    served, _ = openai_served
+    port = int(served.url.rsplit(":", 1)[1])
+    started = time.monotonic()
+    with socket.create_connection(("127.0.0.1", port), timeout=HEAD_SECONDS + 10) as sock:
+        sock.sendall(b"POST /v1/alt HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Ty")  # and nothing more
+        assert sock.recv(1024) == b""  # closed by the server, without an answer
+    assert HEAD_SECONDS - 1 < time.monotonic() - started < HEAD_SECONDS + 5
+    assert post_multipart(served.url, {}, {"image": png(12)}).status == 200
 
 
 def test_slow_uploads_do_not_starve_the_queue(tmp_path: Path) -> None:

@@ -144,6 +144,7 @@ def serve(
 
     from alttext_tools.http_guard import HostGuard
     from alttext_tools.serve.app import make_app
+    from alttext_tools.serve.protocol import HeadDeadlineProtocol
 
     def log(line: str) -> None:
         click.echo(line, err=True)
@@ -174,7 +175,7 @@ def serve(
         server = uvicorn.Server(
             uvicorn.Config(
                 make_app(service, HostGuard.for_address(host, bound_port)),
-                http="h11",
+                http=HeadDeadlineProtocol,  # h11, with a deadline for each request's head
                 lifespan="off",
                 log_config=None,
                 access_log=not quiet,
