@@ -11,6 +11,7 @@ EXTRAS: dict[str, tuple[str, ...]] = {
     "mkdocs": ("mkdocs",),
     "sphinx": ("sphinx", "myst_parser"),
     "wagtail": ("wagtail", "django"),
+    "serve": ("fastapi", "uvicorn", "python_multipart"),
 }
 
 

@@ -14,7 +14,7 @@ import socket
 import time
 from dataclasses import dataclass
 from email.message import Message
-from typing import Any
+from typing import Any, Protocol
 
 from alttext_tools.errors import AltTextError
 
@@ -29,6 +29,12 @@ _CHUNK = 1 << 20
 # A JSON string literal (unrolled: fast on megabytes of base64) and the brackets outside them.
 _JSON_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
 _BRACKETS = re.compile(r"[\[\]{}]")
+
+
+class HeaderLookup(Protocol):
+    """Request headers looked up by name, case-insensitively (email.message.Message, Starlette's Headers)."""
+
+    def get(self, name: str, /) -> str | None: ...
 
 
 class Refused(AltTextError):
@@ -119,7 +125,7 @@ class HostGuard:
             return True
         return self.any_address and _ip(name) is not None
 
-    def refusal(self, headers: Message) -> str | None:
+    def refusal(self, headers: HeaderLookup) -> str | None:
         """Why a request with these headers is refused (one line), or None when it may go on."""
         host = headers.get("Host")
         if not self.host_ok(host):

@@ -28,12 +28,12 @@ EXTRA = "alttext-tools[local]"
 
 SITECUSTOMIZE = textwrap.dedent(
     '''
-    """Hide the `local` extra's packages from this interpreter."""
+    """Hide an extra's packages from this interpreter."""
     import importlib.abc
     import importlib.util
     import sys
 
-    HIDDEN = ("llama_cpp", "gguf", "huggingface_hub")
+    HIDDEN = HIDDEN_MODULES
 
 
     def _hidden(name):
@@ -60,14 +60,18 @@ SITECUSTOMIZE = textwrap.dedent(
 )
 
 
-@pytest.fixture(scope="module")
-def env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
-    """The environment of an interpreter without the `local` extra (this checkout first on the path)."""
-    folder = tmp_path_factory.mktemp("no-local-extra")
-    (folder / "sitecustomize.py").write_text(SITECUSTOMIZE, encoding="utf-8")
+def hiding(folder: Path, hidden: tuple[str, ...]) -> dict[str, str]:
+    """The environment of an interpreter without the modules `hidden` (this checkout first on the path)."""
+    (folder / "sitecustomize.py").write_text(SITECUSTOMIZE.replace("HIDDEN_MODULES", repr(hidden)), encoding="utf-8")
     environment = {k: v for k, v in os.environ.items() if k not in ("NO_COLOR", "FORCE_COLOR")}
     environment["PYTHONPATH"] = os.pathsep.join([str(folder), str(REPO)])
     return environment
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """The environment of an interpreter without the `local` extra."""
+    return hiding(tmp_path_factory.mktemp("no-local-extra"), ("llama_cpp", "gguf", "huggingface_hub"))
 
 
 @pytest.fixture()
@@ -164,6 +168,20 @@ def test_serve_needs_the_extra(env: dict[str, str], project: Path, module: str) 
     proc = run(env, project, "-m", module, *args, "--port", "0")
     assert_needs_the_extra(proc)
     assert snapshot(project) == before
+
+
+@pytest.mark.parametrize("backend", [[], ["--backend", "openai", "--base-url", "http://127.0.0.1:9/v1"]])
+def test_serve_needs_the_serve_extra(tmp_path: Path, project: Path, backend: list[str]) -> None:
+    """Without FastAPI, uvicorn and python-multipart, `serve` stops with one line naming the extra,
+    whatever the backend; every other command goes on without them."""
+    env = hiding(tmp_path, ("fastapi", "uvicorn", "python_multipart", "starlette"))
+    before = snapshot(project)
+    proc = run(env, project, "-m", "alttext_tools", "serve", "--port", "0", *backend)
+    assert proc.returncode == 2, proc.stderr
+    [line] = proc.stderr.strip().splitlines()
+    assert "pip install 'alttext-tools[serve]'" in line and "fastapi" in line
+    assert proc.stdout == "" and snapshot(project) == before
+    assert alttext(env, project, "check", "docs").returncode == 1  # the image without alt text
 
 
 def test_review_starts_without_regenerate_and_says_so_once(env: dict[str, str], project: Path) -> None:

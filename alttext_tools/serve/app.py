@@ -1,596 +1,340 @@
-"""The HTTP service behind `alttext serve`: limits, the admission queue, request parsing, handlers, binding policy.
+"""The HTTP face of `alttext serve` (FastAPI on uvicorn): routes, who may call, how a body is read,
+and the error answers. The OpenAPI document is generated from the routes and the models in
+serve/schema.py.
 
 Endpoints, limits and the security model: docs/serve.md.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
-import hmac
-import json
-import threading
 import time
-from collections.abc import Callable
-from email import policy
-from email.parser import BytesParser
-from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import TYPE_CHECKING, Any
+from typing import Annotated, Any
+
+import anyio
+import anyio.to_thread
+from fastapi import FastAPI, Request, Security
+from fastapi.openapi.utils import get_openapi
+from fastapi.responses import JSONResponse, Response
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.datastructures import Headers, MutableHeaders
+from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from alttext_tools import __version__
-from alttext_tools.core import Context, ImageRef, Span, Syntax
-from alttext_tools.errors import AltTextError
-from alttext_tools.http_guard import HostGuard, Refused, content_length, is_loopback, load_json, read_body
-from alttext_tools.serve.openapi import MAX_CONTEXT_CHARS, OPENAPI
+from alttext_tools.http_guard import HostGuard
+from alttext_tools.serve.schema import AltForm, AltRequest, AltResult, Error, Health, parse_json, parse_multipart
+from alttext_tools.serve.service import AltService, ApiError
 
-if TYPE_CHECKING:
-    from alttext_tools.generate.provider import ModelProvider
-
-DEFAULT_PORT = 8765
-DEFAULT_MAX_BYTES = 20 * 1024 * 1024
-DEFAULT_MAX_PIXELS = 40_000_000
-DEFAULT_QUEUE = 16
-DEFAULT_UPLOADS = 64  # connections sending a body at once; more get 503 before their body is read
-DEFAULT_UPLOAD_TIMEOUT = 60.0  # seconds a client gets to send a whole body
-TOKEN_ENV = "ALTTEXT_SERVE_TOKEN"
-MIN_REMOTE_TOKEN = 16
-CONTEXT_FIELDS = ("page_title", "text", "language", "link_target")
-_OVERHEAD = 64 * 1024  # room for multipart headers / JSON keys and context around the image
-READ_TIMEOUT = 30.0  # seconds a client may stall while sending the request line and headers
+MEDIA_TYPES = ("multipart/form-data", "application/json")
 # A refused request's body is read and dropped (up to this much, for at most this long) before the
 # error is sent, so a client that sends the whole body before reading (no Expect: 100-continue)
 # still gets the answer.
 DRAIN_MAX = 64 * 1024 * 1024
 DRAIN_SECONDS = 5.0
+COMMON_HEADERS = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
+_REF = "#/components/schemas/{model}"
 
+# How much of a request's body has been read: none of it, or none worth keeping (a refusal drains
+# the rest, bounded, unless the client waits for 100 Continue); part of it, the rest not coming in
+# time (the connection closes); or all of it.
+UNREAD, PARTLY_READ, READ = "unread", "partly read", "read"
 
-class ApiError(AltTextError):
-    """An error answer: HTTP status, a stable code, one line for people."""
-
-    def __init__(self, status: int, code: str, message: str, headers: dict[str, str] | None = None) -> None:
-        super().__init__(message)
-        self.status = status
-        self.code = code
-        self.message = " ".join(message.split())
-        self.headers = headers or {}
-
-
-# --- the service ---------------------------------------------------------------------------------
-
-
-class AltService:
-    """Everything the handlers share: the provider, the limits, the queue, counters."""
-
-    def __init__(
-        self,
-        provider: ModelProvider,
-        *,
-        backend: str,
-        language: str | None = None,
-        max_bytes: int = DEFAULT_MAX_BYTES,
-        queue: int = DEFAULT_QUEUE,
-        uploads: int = DEFAULT_UPLOADS,
-        upload_timeout: float = DEFAULT_UPLOAD_TIMEOUT,
-        token: str | None = None,
-        log: Callable[[str], None] | None = None,
-    ) -> None:
-        self.provider = provider
-        self.backend = backend
-        self.language = language
-        self.max_bytes = max_bytes
-        self.queue_limit = queue
-        self.upload_limit = uploads
-        self.upload_timeout = upload_timeout
-        self.token = token
-        self.log: Callable[[str], None] = log or (lambda line: None)
-        self._engine_slots = threading.BoundedSemaphore(provider.concurrency)
-        self._lock = threading.Lock()
-        self.in_flight = 0
-        self.uploading = 0
-        self.ok = 0
-        self.failed = 0
-        self.openapi = json.dumps(OPENAPI, ensure_ascii=False).encode("utf-8")
-
-    # admission ---------------------------------------------------------------------------------
-
-    def start_upload(self) -> bool:
-        """A connection may start reading its body (at most `upload_limit` at once)."""
-        with self._lock:
-            if self.uploading >= self.upload_limit:
-                return False
-            self.uploading += 1
-            return True
-
-    def end_upload(self) -> None:
-        with self._lock:
-            self.uploading -= 1
-
-    def admit(self) -> bool:
-        """A request whose body has arrived may wait for the model (at most `queue_limit` at once)."""
-        with self._lock:
-            if self.in_flight >= self.queue_limit:
-                return False
-            self.in_flight += 1
-            return True
-
-    def release(self, ok: bool) -> None:
-        with self._lock:
-            self.in_flight -= 1
-            if ok:
-                self.ok += 1
-            else:
-                self.failed += 1
-
-    def count_failure(self) -> None:
-        with self._lock:
-            self.failed += 1
-
-    def authorized(self, header: str | None) -> bool:
-        if not self.token:
-            return True
-        scheme, _, value = (header or "").partition(" ")
-        return scheme.lower() == "bearer" and hmac.compare_digest(value.strip().encode(), self.token.encode())
-
-    def body_limit(self, media_type: str) -> int:
-        if media_type == "application/json":
-            return (self.max_bytes + 2) // 3 * 4 + _OVERHEAD  # base64 grows 4/3
-        return self.max_bytes + _OVERHEAD
-
-    # endpoints ---------------------------------------------------------------------------------
-
-    def health(self) -> dict[str, Any]:
-        slots = self.provider.slots
-        with self._lock:
-            queue = {"in_flight": self.in_flight, "limit": self.queue_limit}
-            requests = {"ok": self.ok, "failed": self.failed}
-        return {
-            "status": "ok",
-            "version": __version__,
-            "backend": self.backend,
-            "models": {
-                slot: (spec.model_id if spec is not None else None)
-                for slot, spec in (("fast", slots.fast), ("text", slots.text))
-            },
-            "model_loads": dict(self.provider.engine.load_counts),
-            "queue": queue,
-            "requests": requests,
-        }
-
-    def describe(self, data: bytes, context: dict[str, str | None], received: float) -> dict[str, Any]:
-        """Alt text for image bytes; raises ApiError."""
-        from alttext_tools.generate.records import (
-            CACHED,
-            FAIL_IMAGE,
-            FAIL_NO_MODEL,
-            FAIL_SVG,
-            FAIL_TOO_LARGE,
-            SVG_TITLE,
-            DescribeError,
-        )
-
-        if not data:
-            raise ApiError(400, "bad_request", "the image is empty (0 bytes)")
-        if len(data) > self.max_bytes:
-            raise ApiError(
-                413, "payload_too_large", f"the image is {len(data)} bytes; this server takes at most {self.max_bytes}"
-            )
-        image = _image_ref(context, self.language)
-        waited = time.perf_counter()
-        with self._engine_slots:
-            queue_ms = (time.perf_counter() - waited) * 1000
-            try:
-                record, decision = self.provider.describe(image, data)
-            except DescribeError as err:
-                status, code = {
-                    FAIL_IMAGE: (415, "unsupported_media_type"),
-                    FAIL_TOO_LARGE: (413, "payload_too_large"),
-                    FAIL_SVG: (422, "generation_failed"),
-                    FAIL_NO_MODEL: (503, "model_unavailable"),
-                }.get(err.kind, (422, "generation_failed"))
-                raise ApiError(status, code, err.reason) from None
-        source = {CACHED: "cache", SVG_TITLE: "svg-title"}.get(record.status, "model")
-        return {
-            "alt": "" if decision.decorative else decision.alt,
-            "decorative": decision.decorative,
-            "model": record.model_id,
-            "route": record.route,
-            "source": source,
-            "timing_ms": {
-                "queue": round(queue_ms, 2),
-                "decode": record.decode_ms,
-                "route": record.route_ms,
-                "load": record.load_ms,
-                "encode": record.encode_ms,
-                "generate": record.generate_ms,
-                "total": round((time.perf_counter() - received) * 1000, 2),
-            },
-        }
-
-
-def _image_ref(context: dict[str, str | None], default_language: str | None) -> ImageRef:
-    """The ImageRef the prompt builder sees: the request's context as a page would give it."""
-    link = context.get("link_target") or None
-    return ImageRef(
-        path="(upload)",
-        syntax=Syntax.HTML_IMG,
-        span=Span(0, 0),
-        line=1,
-        column=1,
-        source="<img>",
-        src="upload",
-        alt=None,
-        alt_kind=None,
-        alt_span=None,
-        context=Context(
-            page_title=context.get("page_title") or None,
-            paragraph=context.get("text") or None,
-            link_href=link,
-            in_link=link is not None,
-            lang=context.get("language") or default_language,
-        ),
+_FORBIDDEN = "A Host the server does not answer to, or a request from another site's page (Origin, Sec-Fetch-Site)"
+_ALT_ERRORS: dict[int | str, dict[str, Any]] = {
+    status: {"model": Error, "description": description}
+    for status, description in (
+        (400, "Malformed request: bad JSON or multipart, missing image, invalid base64, wrong field type"),
+        (401, "The server requires a token: send Authorization: Bearer TOKEN"),
+        (403, _FORBIDDEN),
+        (408, "The body did not arrive within the server's upload timeout"),
+        (411, "Neither Content-Length nor chunked Transfer-Encoding"),
+        (413, "The body, the image bytes or its pixel count is over the server's limit"),
+        (415, "Not multipart/form-data or JSON, or the bytes are not a supported image"),
+        (422, "The image was read but no usable alt text came out (model answer unusable, SVG without title)"),
+        (500, "Internal error"),
+        (503, "Queue or uploads full (retry after Retry-After seconds), or no usable model"),
     )
-
-
-# --- request parsing -----------------------------------------------------------------------------
-
-
-def _media_type(header: str | None) -> str:
-    return (header or "").split(";", 1)[0].strip().lower()
-
-
-def _context_value(name: str, value: Any) -> str | None:
-    if value is None:
-        return None
-    if not isinstance(value, str):
-        raise ApiError(400, "bad_request", f"context.{name} must be a string or null, not {type(value).__name__}")
-    if len(value) > MAX_CONTEXT_CHARS:
-        raise ApiError(400, "bad_request", f"context.{name} is longer than {MAX_CONTEXT_CHARS} characters")
-    return value
-
-
-def parse_json(body: bytes) -> tuple[bytes, dict[str, str | None]]:
-    try:
-        document = load_json(body)
-    except ValueError as err:
-        raise ApiError(400, "bad_request", f"the body is not valid JSON ({err})") from None
-    if not isinstance(document, dict):
-        raise ApiError(400, "bad_request", "the JSON body must be an object with image_base64")
-    encoded = document.get("image_base64")
-    if encoded is None:
-        raise ApiError(400, "bad_request", "missing field image_base64 (the image, base64-encoded)")
-    if not isinstance(encoded, str):
-        raise ApiError(400, "bad_request", "image_base64 must be a string")
-    if encoded.startswith("data:"):
-        meta, comma, rest = encoded.partition(",")
-        if not comma or not meta.endswith(";base64"):
-            raise ApiError(400, "bad_request", "image_base64 as a data: URI must be data:<type>;base64,<data>")
-        encoded = rest
-    compact = "".join(encoded.split())
-    compact += "=" * (-len(compact) % 4)
-    try:
-        data = base64.b64decode(compact, validate=True)
-    except (binascii.Error, ValueError):
-        raise ApiError(400, "bad_request", "image_base64 is not valid base64") from None
-    raw_context = document.get("context")
-    if raw_context is None:
-        raw_context = {}
-    if not isinstance(raw_context, dict):
-        raise ApiError(400, "bad_request", "context must be an object")
-    context = {name: _context_value(name, raw_context.get(name)) for name in CONTEXT_FIELDS}
-    return data, context
-
-
-def parse_multipart(content_type: str, body: bytes) -> tuple[bytes, dict[str, str | None]]:
-    """Parse multipart/form-data in memory (email.parser; nothing touches the disk)."""
-    if "\r" in content_type or "\n" in content_type:
-        raise ApiError(400, "bad_request", "invalid Content-Type header")
-    head = f"Content-Type: {content_type}\r\nMIME-Version: 1.0\r\n\r\n".encode("latin-1", errors="replace")
-    message = BytesParser(policy=policy.HTTP).parsebytes(head + body)
-    if not message.is_multipart() or message.get_boundary() is None:
-        raise ApiError(400, "bad_request", "multipart/form-data without a boundary, or not multipart")
-    image: bytes | None = None
-    context: dict[str, str | None] = {name: None for name in CONTEXT_FIELDS}
-    parts = list(message.iter_parts())
-    if not parts:
-        raise ApiError(400, "bad_request", "the multipart body has no parts (expected a field named image)")
-    for part in parts:
-        name = part.get_param("name", header="content-disposition")
-        if not isinstance(name, str):
-            continue
-        payload = part.get_payload(decode=True)
-        if not isinstance(payload, bytes):
-            payload = b""
-        if name == "image":
-            if image is not None:
-                raise ApiError(400, "bad_request", "more than one image field: send one image per request")
-            image = payload
-        elif name in context:
-            charset = part.get_content_charset() or "utf-8"
-            try:
-                text = payload.decode(charset, errors="replace")
-            except LookupError:
-                text = payload.decode("utf-8", errors="replace")
-            context[name] = _context_value(name, text)
-    if image is None:
-        raise ApiError(400, "bad_request", "missing multipart field image (the image file)")
-    return image, context
-
-
-# --- HTTP ----------------------------------------------------------------------------------------
-
-_ROUTES: dict[str, tuple[str, ...]] = {
-    "/v1/alt": ("POST",),
-    "/healthz": ("GET", "HEAD"),
-    "/openapi.json": ("GET", "HEAD"),
+}
+BearerToken = Annotated[
+    HTTPAuthorizationCredentials | None,
+    Security(
+        HTTPBearer(
+            auto_error=False,
+            scheme_name="bearerToken",
+            description="Required only when the server was started with a token.",
+        )
+    ),
+]
+_GET_ERRORS: dict[int | str, dict[str, Any]] = {403: {"model": Error, "description": _FORBIDDEN}}
+_REQUEST_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {"$ref": _REF.format(model="AltForm")},
+                "encoding": {"image": {"contentType": "image/*, application/octet-stream"}},
+            },
+            "application/json": {"schema": {"$ref": _REF.format(model="AltRequest")}},
+        },
+    },
+    "security": [{}],  # a token is needed only when the server was started with one
 }
 
 
-class _Handler(BaseHTTPRequestHandler):
-    server_version = "alttext-serve/" + __version__
-    protocol_version = "HTTP/1.1"
-    timeout = READ_TIMEOUT
-    service: AltService  # set on the subclass made by make_server
-    guard: HostGuard  # likewise, once the port is known
-    _body_pending = False  # a request body not read (yet): the connection cannot be reused
-    _expect_refused = False  # refused at Expect: 100-continue: the client never sends the body
+# --- errors --------------------------------------------------------------------------------------
 
-    def version_string(self) -> str:
-        return self.server_version  # not the Python version
 
-    # responses ---------------------------------------------------------------------------------
+def _has_body(headers: Headers) -> bool:
+    return "transfer-encoding" in headers or headers.get("content-length", "").strip() not in ("", "0")
 
-    def _send_json(
-        self, status: int, payload: Any, headers: dict[str, str] | None = None, *, raw: bytes | None = None
-    ) -> None:
-        body = raw if raw is not None else json.dumps(payload, ensure_ascii=False).encode("utf-8")
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.send_header("Cache-Control", "no-store")
-        self.send_header("X-Content-Type-Options", "nosniff")
-        for name, value in (headers or {}).items():
-            self.send_header(name, value)
-        if self._body_pending:
-            self.close_connection = True
-        if self.close_connection:
-            self.send_header("Connection", "close")
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(body)
 
-    def _send_error_json(self, err: ApiError) -> None:
-        if self._body_pending and not self._expect_refused:
-            self._drain()
-        self._send_json(err.status, {"error": err.code, "message": err.message}, err.headers)
+async def _drain(receive: Receive) -> None:
+    """Read and drop a request body, at most DRAIN_MAX bytes for at most DRAIN_SECONDS."""
+    total = 0
+    with anyio.move_on_after(DRAIN_SECONDS):
+        while total <= DRAIN_MAX:
+            message = await receive()
+            if message["type"] != "http.request":
+                return
+            total += len(message.get("body", b""))
+            if not message.get("more_body", False):
+                return
 
-    def _drain(self) -> None:
-        """Read and drop an unread request body (bounded in size and time); the connection closes anyway."""
-        self.close_connection = True
-        try:
-            length = content_length(self.headers, required=True)
-        except Refused:
-            return  # chunked or unframed: nothing can be read safely
-        if length <= DRAIN_MAX:
-            deadline = time.monotonic() + min(DRAIN_SECONDS, self.service.upload_timeout)
-            try:
-                read_body(self.rfile, self.connection, length, deadline)
-            except (Refused, OSError, ValueError):
-                pass
 
-    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
-        """http.server's own errors (malformed request line, 414, 501...) as JSON too."""
-        self.close_connection = True
-        text = message or HTTPStatus(code).phrase
-        try:
-            self._send_json(code, {"error": _STATUS_CODES.get(code, _fallback_code(code)), "message": text})
-        except OSError:
-            pass
+async def error_response(headers: Headers, receive: Receive, err: ApiError, body: str) -> JSONResponse:
+    """The JSON answer for `err`. A request whose body is not (wholly) read closes its connection,
+    so no byte of that body is taken for a next request."""
+    extra = dict(err.headers)
+    if body != READ and _has_body(headers):
+        extra["Connection"] = "close"
+        length = headers.get("content-length", "0").strip()
+        expects_continue = headers.get("expect", "").lower() == "100-continue"
+        if body == UNREAD and not expects_continue and (not length.isdigit() or int(length) <= DRAIN_MAX):
+            await _drain(receive)
+    return JSONResponse({"error": err.code, "message": err.message}, err.status, extra)
 
-    def log_message(self, format: str, *args: Any) -> None:
-        self.service.log(f"{self.address_string()} {format % args}")
 
-    # routing -----------------------------------------------------------------------------------
+class Gate:
+    """Before any route: a request with a Host the server does not answer to, or from another site's
+    page, gets 403. Every answer gets the common headers."""
 
-    def _path(self) -> str:
-        return self.path.split("?", 1)[0].split("#", 1)[0]
+    def __init__(self, app: ASGIApp, guard: HostGuard) -> None:
+        self.app = app
+        self.guard = guard
 
-    def _route(self) -> None:
-        path, method = self._path(), self.command
-        length = (self.headers.get("Content-Length") or "").strip()
-        self._body_pending = bool(self.headers.get("Transfer-Encoding")) or (length not in ("", "0"))
-        allowed = _ROUTES.get(path)
-        try:
-            refusal = self.guard.refusal(self.headers)
-            if refusal is not None:
-                self.close_connection = True
-                raise ApiError(403, "forbidden", refusal)
-            if allowed is None:
-                raise ApiError(
-                    404, "not_found", f"no such endpoint {path[:100]}: POST /v1/alt, GET /healthz, GET /openapi.json"
-                )
-            if method not in allowed:
-                raise ApiError(
-                    405,
-                    "method_not_allowed",
-                    f"{method} is not allowed on {path}; use {', '.join(allowed)}",
-                    {"Allow": ", ".join(allowed)},
-                )
-            if path == "/healthz":
-                self._send_json(200, self.service.health())
-            elif path == "/openapi.json":
-                self._send_json(200, None, raw=self.service.openapi)
-            else:
-                self._alt()
-        except ApiError as err:
-            self._send_error_json(err)
-        except Exception as err:  # never a traceback to the client; one line in the log
-            self.close_connection = True
-            self.service.log(f"internal error on {method} {path}: {type(err).__name__}: {err}")
-            self._send_error_json(ApiError(500, "internal_error", f"internal error: {type(err).__name__}"))
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
 
-    do_GET = do_HEAD = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = do_TRACE = _route
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                for name, value in COMMON_HEADERS.items():
+                    headers.setdefault(name, value)
+            await send(message)
 
-    def do_POST(self) -> None:
-        self._route()
+        headers = Headers(scope=scope)
+        refusal = self.guard.refusal(headers)
+        if refusal is None:
+            await self.app(scope, receive, send_with_headers)
+            return
+        response = await error_response(headers, receive, ApiError(403, "forbidden", refusal), UNREAD)
+        await response(scope, receive, send_with_headers)
 
-    # POST /v1/alt ------------------------------------------------------------------------------
 
-    def _precheck(self) -> tuple[str, int]:
-        """Checks that need no body: token, type, length. (media type, content length)"""
-        service = self.service
-        if not service.authorized(self.headers.get("Authorization")):
-            self.close_connection = True
-            raise ApiError(
-                401,
-                "unauthorized",
-                "missing or wrong token: send Authorization: Bearer TOKEN",
-                {"WWW-Authenticate": 'Bearer realm="alttext"'},
-            )
-        content_type = self.headers.get("Content-Type")
-        media = _media_type(content_type)
-        if media not in ("multipart/form-data", "application/json"):
-            self.close_connection = True
-            shown = f"Content-Type {media!r}" if media else "no Content-Type"
-            raise ApiError(
-                415,
-                "unsupported_media_type",
-                f"{shown}: send multipart/form-data (field image) or application/json (image_base64)",
-            )
-        try:
-            length = content_length(self.headers, required=True)
-        except Refused as err:
-            self.close_connection = True
-            raise ApiError(err.status, _STATUS_CODES[err.status], err.message) from None
-        limit = service.body_limit(media)
-        if length > limit:
-            self.close_connection = True
-            raise ApiError(
-                413,
-                "payload_too_large",
-                f"the body is {length} bytes; this server takes images up to {service.max_bytes} bytes "
-                f"(body limit {limit})",
-            )
-        return media, length
+# --- POST /v1/alt --------------------------------------------------------------------------------
 
-    def handle_expect_100(self) -> bool:
-        """Refuse a foreign, oversized or unauthorised upload before the client sends it."""
-        if self._path() == "/v1/alt" and self.command == "POST":
-            try:
-                refusal = self.guard.refusal(self.headers)
-                if refusal is not None:
-                    raise ApiError(403, "forbidden", refusal)
-                self._precheck()
-            except ApiError as err:
-                self._expect_refused = True
-                self._body_pending = True  # so the connection closes
-                self.service.count_failure()
-                self._send_error_json(err)
-                return False
-        return super().handle_expect_100()
 
-    def _read_body(self, length: int, deadline: float) -> bytes:
-        """The whole body, before the deadline; at most `uploads` connections read at once."""
-        service = self.service
-        if not service.start_upload():
-            self.close_connection = True  # the body stays unread
-            raise ApiError(
-                503,
-                "busy",
-                f"{service.upload_limit} uploads are already in progress; retry shortly",
-                {"Retry-After": "1"},
-            )
-        try:
-            body = read_body(self.rfile, self.connection, length, deadline)
-        except Refused as err:
-            self.close_connection = True
-            self._body_pending = False  # partly read: nothing left worth draining
-            code = "request_timeout" if err.status == 408 else "bad_request"
-            raise ApiError(err.status, code, err.message) from None
-        finally:
-            service.end_upload()
-        self._body_pending = False
-        return body
+def _precheck(service: AltService, request: Request, bearer: str | None) -> tuple[str, int | None, int]:
+    """Checks that need no body: token, type, length. (media type, Content-Length or None when
+    chunked, body limit)"""
+    if not service.authorized(bearer):
+        raise ApiError(
+            401,
+            "unauthorized",
+            "missing or wrong token: send Authorization: Bearer TOKEN",
+            {"WWW-Authenticate": 'Bearer realm="alttext"'},
+        )
+    media = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if media not in MEDIA_TYPES:
+        shown = f"Content-Type {media!r}" if media else "no Content-Type"
+        raise ApiError(
+            415, "unsupported_media_type", f"{shown}: send multipart/form-data (field image) or application/json"
+        )
+    limit = service.body_limit(media)
+    text = request.headers.get("content-length")
+    if text is None:
+        if "transfer-encoding" not in request.headers:
+            raise ApiError(411, "length_required", "Content-Length (or a chunked body) is required")
+        return media, None, limit
+    length = int(text)  # h11 has refused an invalid or conflicting Content-Length
+    if length > limit:
+        raise ApiError(
+            413,
+            "payload_too_large",
+            f"the body is {length} bytes; this server takes images up to {service.max_bytes} bytes "
+            f"(body limit {limit})",
+        )
+    return media, length, limit
 
-    def _alt(self) -> None:
-        service = self.service
+
+async def _read_body(service: AltService, request: Request, length: int | None, limit: int, state: list[str]) -> bytes:
+    """The whole body within the upload deadline and the body limit (a chunked body is counted as
+    it arrives); at most `uploads` requests read at once. `state[0]` says how much was read."""
+    if not service.start_upload():
+        raise ApiError(
+            503, "busy", f"{service.upload_limit} uploads are already in progress; retry shortly", {"Retry-After": "1"}
+        )
+    chunks: list[bytes] = []
+    size = 0
+    of = f" of {length}" if length is not None else ""
+    try:
+        with anyio.fail_after(service.upload_timeout):
+            async for chunk in request.stream():
+                state[0] = PARTLY_READ
+                size += len(chunk)
+                if size > limit:
+                    state[0] = UNREAD
+                    raise ApiError(
+                        413,
+                        "payload_too_large",
+                        f"the body is over {limit} bytes; this server takes images up to {service.max_bytes} bytes",
+                    )
+                chunks.append(chunk)
+    except TimeoutError:
+        state[0] = PARTLY_READ
+        raise ApiError(408, "request_timeout", f"the body did not arrive in time ({size}{of} bytes)") from None
+    except ClientDisconnect:
+        state[0] = PARTLY_READ
+        raise ApiError(400, "bad_request", f"the body ended after {size}{of} bytes") from None
+    finally:
+        service.end_upload()
+    state[0] = READ
+    return b"".join(chunks)
+
+
+def _answer(
+    service: AltService, media: str, content_type: str, body: bytes, received: float
+) -> dict[str, Any]:  # in a worker thread
+    if media == "application/json":
+        data, context = parse_json(body)
+    else:
+        data, context = parse_multipart(content_type, body, service.body_limit(media))
+    del body
+    return service.describe(data, context, received)
+
+
+# --- the application -----------------------------------------------------------------------------
+
+
+def _openapi(app: FastAPI) -> dict[str, Any]:
+    """The framework's document, with the request bodies' models (read by hand, not by FastAPI) in
+    its components."""
+    document = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+    schemas = document.setdefault("components", {}).setdefault("schemas", {})
+    for model in (AltRequest, AltForm):
+        schema = model.model_json_schema(ref_template=_REF)
+        schemas.update(schema.pop("$defs", {}))
+        schemas[model.__name__] = schema
+    return document
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    """The router's own errors (no such path, wrong method) as JSON, like every other answer."""
+    assert isinstance(exc, HTTPException)
+    path, method = request.url.path, request.method
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405:
+        routes = request.app.routes  # every route on this path: a GET route and its HEAD twin are two
+        allowed = ", ".join(sorted({m for r in routes if getattr(r, "path", None) == path for m in r.methods}))
+        headers["Allow"] = allowed
+        err = ApiError(405, "method_not_allowed", f"{method} is not allowed on {path[:100]}; use {allowed}", headers)
+    elif exc.status_code == 404:
+        message = f"no such endpoint {path[:100]}: POST /v1/alt, GET /healthz, GET /openapi.json"
+        err = ApiError(404, "not_found", message, headers)
+    else:
+        code = "bad_request" if exc.status_code < 500 else "internal_error"
+        err = ApiError(exc.status_code, code, str(exc.detail), headers)
+    return await error_response(request.headers, request.receive, err, UNREAD)
+
+
+def make_app(service: AltService, guard: HostGuard) -> ASGIApp:
+    """The ASGI application for `service`, answering only to the Host names `guard` allows."""
+    app = FastAPI(
+        title="alttext serve",
+        version=__version__,
+        description=(
+            "Alt text for one image at a time, written by a local vision-language model (alttext-tools). "
+            "Images are processed in memory and never stored."
+        ),
+        openapi_url=None,  # served by the route below, which the document lists
+        docs_url=None,
+        redoc_url=None,
+    )
+    app.add_exception_handler(HTTPException, _http_error)
+
+    @app.post(
+        "/v1/alt",
+        operation_id="describeImage",
+        summary="Write alt text for an image",
+        description=(
+            "Send the image as multipart/form-data (field `image`) or as JSON (`image_base64`), with optional page "
+            "context. An image inside a link (link_target) is never decorative: its alt names the destination. A "
+            'decorative image gets alt "" and decorative true.'
+        ),
+        response_model=AltResult,
+        responses=_ALT_ERRORS,
+        openapi_extra=_REQUEST_BODY,
+    )
+    async def describe_image(request: Request, credentials: BearerToken) -> Response:
         received = time.perf_counter()
-        deadline = time.monotonic() + service.upload_timeout
+        state = [UNREAD]
         try:
-            media, length = self._precheck()
+            media, length, limit = _precheck(service, request, credentials.credentials if credentials else None)
+            body = await _read_body(service, request, length, limit, state)
             # Admitted to the model queue only once the body is here: a slow sender holds no place in it.
-            body = self._read_body(length, deadline)
-        except ApiError:
+            if not service.admit():
+                raise ApiError(
+                    503,
+                    "busy",
+                    f"{service.queue_limit} requests are already queued; retry shortly",
+                    {"Retry-After": "1"},
+                )
+        except ApiError as err:
             service.count_failure()
-            raise
-        if not service.admit():
-            service.count_failure()
-            raise ApiError(
-                503, "busy", f"{service.queue_limit} requests are already queued; retry shortly", {"Retry-After": "1"}
-            )
+            return await error_response(request.headers, request.receive, err, state[0])
         ok = False
         try:
-            if media == "application/json":
-                data, context = parse_json(body)
-            else:
-                data, context = parse_multipart(self.headers.get("Content-Type", ""), body)
-            del body
-            result = service.describe(data, context, received)
+            content_type = request.headers.get("content-type", "")
+            result = await anyio.to_thread.run_sync(_answer, service, media, content_type, body, received)
             ok = True
+        except ApiError as err:
+            return await error_response(request.headers, request.receive, err, READ)
+        except Exception as err:  # never a traceback to the client; one line in the log
+            service.log(f"internal error on POST /v1/alt: {type(err).__name__}: {err}")
+            failure = ApiError(500, "internal_error", f"internal error: {type(err).__name__}")
+            return await error_response(request.headers, request.receive, failure, READ)
         finally:
             service.release(ok)
-        self._send_json(200, result)
+        return JSONResponse(result)
 
+    @app.head("/healthz", include_in_schema=False)
+    @app.get("/healthz", operation_id="health", summary="Liveness, models and queue", responses=_GET_ERRORS)
+    async def health() -> Health:
+        return Health.model_validate(service.health())
 
-_STATUS_CODES = {
-    400: "bad_request",
-    403: "forbidden",
-    404: "not_found",
-    405: "method_not_allowed",
-    408: "request_timeout",
-    411: "length_required",
-    413: "payload_too_large",
-}
+    @app.head("/openapi.json", include_in_schema=False)
+    @app.get(
+        "/openapi.json",
+        operation_id="openapi",
+        summary="This document",
+        response_model=dict[str, Any],
+        responses=_GET_ERRORS,
+    )
+    async def openapi() -> Response:
+        return JSONResponse(document)  # already JSON-ready: no encoding pass
 
-
-def _fallback_code(status: int) -> str:
-    return "bad_request" if status < 500 else "internal_error"
-
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    block_on_close = False
-    allow_reuse_address = True
-    request_queue_size = 64
-
-
-def make_server(service: AltService, host: str, port: int) -> ThreadingHTTPServer:
-    """Bind `host:port`; the handler answers only to the Host names that address allows."""
-    handler: type[_Handler] = type("AltHandler", (_Handler,), {"service": service})
-    server = _Server((host, port), handler)
-    handler.guard = HostGuard.for_address(host, int(server.server_address[1]))
-    return server
-
-
-# --- binding policy ------------------------------------------------------------------------------
-
-
-def binding_problem(host: str, allow_remote_clients: bool, token: str | None) -> str | None:
-    """Why the server must not start on `host` with these flags; None when it may."""
-    if is_loopback(host):
-        return None
-    if not allow_remote_clients:
-        return (
-            f"--host {host} would let other machines send images to this server: pass --allow-remote-clients "
-            f"and a token (--token or ${TOKEN_ENV}), or keep the default --host 127.0.0.1"
-        )
-    if not token:
-        return (
-            f"--host {host} with --allow-remote-clients needs a token: --token TOKEN or ${TOKEN_ENV} "
-            "(clients send Authorization: Bearer TOKEN)"
-        )
-    if len(token) < MIN_REMOTE_TOKEN:
-        return (
-            f"the token is too short for a server other machines can reach: use {MIN_REMOTE_TOKEN} characters or more"
-        )
-    return None
+    document = _openapi(app)  # once every route is in place
+    return Gate(app, guard)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 import signal
+import socket
 import sys
 import threading
 from pathlib import Path
@@ -18,9 +20,10 @@ from alttext_tools.cli.options import (
     model_options,
     model_overrides,
     model_provider,
+    require_extra,
     require_local_models,
 )
-from alttext_tools.serve.app import (
+from alttext_tools.serve.service import (
     DEFAULT_MAX_BYTES,
     DEFAULT_MAX_PIXELS,
     DEFAULT_PORT,
@@ -30,8 +33,10 @@ from alttext_tools.serve.app import (
     TOKEN_ENV,
     AltService,
     binding_problem,
-    make_server,
 )
+
+GRACEFUL_SECONDS = 5.0  # on SIGTERM or Ctrl+C, requests in progress get this long to finish
+KEEP_ALIVE_SECONDS = 5.0  # an idle kept-alive connection is closed after this long
 
 # --- the command ---------------------------------------------------------------------------------
 
@@ -128,11 +133,18 @@ def serve(
     problem = binding_problem(host, allow_remote_clients, token)
     if problem is not None:
         raise click.UsageError(problem)
+    require_extra("serve", "alttext serve")
     overrides = model_overrides(model_options)
     overrides["max_length"] = max_length
     config = load_project_config((), config_file, overrides, model_flags(model_options))
     language, config.language = config.language, None  # a request's own language wins over --language
     require_local_models(config, "alttext serve")
+
+    import uvicorn
+
+    from alttext_tools.http_guard import HostGuard
+    from alttext_tools.serve.app import make_app
+    from alttext_tools.serve.protocol import HeadDeadlineProtocol
 
     def log(line: str) -> None:
         click.echo(line, err=True)
@@ -155,32 +167,73 @@ def serve(
             log=(lambda line: None) if quiet else log,
         )
         try:
-            httpd = make_server(service, host, port)
+            listener = _listen(host, port)
         except OSError as exc:
             raise click.UsageError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
-        bound_host, bound_port = httpd.server_address[:2]
-        host_text = bound_host if isinstance(bound_host, str) else bound_host.decode()
-        shown = f"[{host_text}]" if ":" in host_text else host_text
+        bound_port = int(listener.getsockname()[1])
+        _log_requests(quiet)
+        server = uvicorn.Server(
+            uvicorn.Config(
+                make_app(service, HostGuard.for_address(host, bound_port)),
+                http=HeadDeadlineProtocol,  # h11, with a deadline for each request's head
+                lifespan="off",
+                log_config=None,
+                access_log=not quiet,
+                server_header=False,
+                proxy_headers=False,  # X-Forwarded-* from a local client must not change who it is
+                timeout_keep_alive=int(KEEP_ALIVE_SECONDS),
+                timeout_graceful_shutdown=int(GRACEFUL_SECONDS),
+            )
+        )
+        shown = f"[{host}]" if ":" in host else host
         models = ", ".join(dict.fromkeys(spec.name for spec in provider.slots.available.values()))
         click.echo(
             f"alttext serve: http://{shown}:{bound_port} (POST /v1/alt, GET /healthz, GET /openapi.json; "
             f"model {models}); Ctrl+C stops",
         )
         sys.stdout.flush()
-
-        def stop(signum: int, frame: FrameType | None) -> None:
-            threading.Thread(target=httpd.shutdown, daemon=True).start()
-
+        # uvicorn stops on SIGTERM and SIGINT, then raises the signal again with the handler that
+        # was there before: for SIGTERM, one that lets the command end normally (exit 0).
         previous = (
-            signal.signal(signal.SIGTERM, stop) if threading.current_thread() is threading.main_thread() else None
+            signal.signal(signal.SIGTERM, _stopped) if threading.current_thread() is threading.main_thread() else None
         )
         try:
-            httpd.serve_forever(poll_interval=0.2)
+            server.run(sockets=[listener])
         except KeyboardInterrupt:
             pass
         finally:
-            httpd.server_close()
+            listener.close()
             if previous is not None:
                 signal.signal(signal.SIGTERM, previous)
     finally:
         provider.close()
+
+
+def _stopped(signum: int, frame: FrameType | None) -> None:
+    """SIGTERM after uvicorn has shut down: nothing left to do."""
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """A listening socket on `host:port` (IPv4 or IPv6, whichever the address is)."""
+    family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+    listener = socket.socket(family, kind, proto)
+    try:
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(address)
+        listener.listen(128)
+    except OSError:
+        listener.close()
+        raise
+    listener.setblocking(False)
+    return listener
+
+
+def _log_requests(quiet: bool) -> None:
+    """uvicorn's request log (method, path, status: never a header or a body) on stderr, one line each."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    for name in ("uvicorn.access", "uvicorn.error"):
+        logger = logging.getLogger(name)
+        logger.handlers[:] = [handler]
+        logger.propagate = False
+        logger.setLevel(logging.WARNING if quiet or name == "uvicorn.error" else logging.INFO)
