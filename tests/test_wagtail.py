@@ -8,10 +8,14 @@ sets `ALTTEXT` with override_settings and starts from an empty image library and
 
 from __future__ import annotations
 
+import base64
 import io
+import json
 import logging
 import os
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -241,7 +245,9 @@ def test_server_path_through_alttext_serve(library: Path, tiny_models: dict[str,
     from django.test import override_settings
 
     from alttext_tools.integrations.wagtail.models import GeneratedDescription
+    from alttext_tools.integrations.wagtail.serve_client import ServeError, describe_with_serve
     from alttext_tools.integrations.wagtail.worker import wait_idle
+    from alttext_tools.text import one_line
 
     args = ["--model", str(tiny_models["moondream_text"]), "--mmproj", str(tiny_models["moondream_mmproj"])]
     env = {k: v for k, v in os.environ.items() if k != "ALTTEXT_SERVE_TOKEN"}
@@ -260,6 +266,18 @@ def test_server_path_through_alttext_serve(library: Path, tiny_models: dict[str,
         with override_settings(ALTTEXT={"serve_url": match.group(0)}):
             image = new_image("Team photo", IMAGES / "mountains.jpg")
             assert wait_idle(120)
+        # A refused request shows the server's own message, not only the HTTP reason phrase.
+        request = urllib.request.Request(
+            match.group(0) + "/v1/alt",
+            data=json.dumps({"image_base64": base64.b64encode(b"not an image").decode()}).encode(),
+            headers={"Content-Type": "application/json"},
+        )
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(request, timeout=30)
+        message = json.loads(refused.value.read())["message"]
+        with pytest.raises(ServeError) as raised:
+            describe_with_serve(match.group(0), b"not an image", page_title=None, text=None, language=None, timeout=30)
+        assert one_line(message) in str(raised.value)
     finally:
         process.terminate()
         process.wait(timeout=30)

@@ -45,7 +45,7 @@ def describe_with_serve(
             answer = json.loads(response.read())
     except urllib.error.HTTPError as err:
         try:
-            detail = json.loads(err.read()).get("error", {}).get("message") or err.reason
+            detail = json.loads(err.read()).get("message") or err.reason  # {"error": CODE, "message": ...}
         except (ValueError, AttributeError):
             detail = err.reason
         raise ServeError(f"{endpoint}: HTTP {err.code}: {one_line(str(detail))}") from None
