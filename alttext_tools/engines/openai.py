@@ -3,21 +3,18 @@ with retries, one-line errors and response_format fallbacks; see docs/engines.md
 
 from __future__ import annotations
 
-import http.client
 import json
 import logging
 import os
 import random
 import re
-import socket
-import ssl
 import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from alttext_tools.config import Config
@@ -27,6 +24,9 @@ from alttext_tools.images.errors import ImageDecodeError
 from alttext_tools.models.slots import ModelPathError, Slots
 from alttext_tools.models.spec import HANDLERS, SLOTS, VisionModel
 from alttext_tools.text import one_line
+
+if TYPE_CHECKING:
+    from alttext_tools.engines.transport import Reply
 
 log = logging.getLogger(__name__)
 
@@ -132,100 +132,7 @@ def check_base_url(url: str) -> str:
     return url.strip().rstrip("/")
 
 
-# --- HTTP ----------------------------------------------------------------------------------------
-
-
-class _Refused(Exception):
-    """Nothing listens at the address (connection refused)."""
-
-
-class _Reset(Exception):
-    """The connection broke mid-request (server crashed, restarted, or dropped us)."""
-
-
-class _TimedOut(Exception):
-    """No complete answer within the timeout (the whole request's deadline)."""
-
-
-class _Unreachable(Exception):
-    """Name resolution, TLS or routing failed: retrying will not help."""
-
-
-@dataclass
-class _Reply:
-    status: int
-    headers: Mapping[str, str]
-    body: bytes
-
-
-class _Http:
-    """One request per connection over http.client; transport failures become the classes above.
-
-    The timeout is a deadline for the whole request, connecting to the last byte of the answer:
-    a timer shuts the socket down when it passes, so a server that sends a byte now and then
-    (each read well within the timeout) cannot hold a request longer."""
-
-    def __init__(self, base_url: str, timeout: float) -> None:
-        parts = urlsplit(base_url)
-        self.https = parts.scheme == "https"
-        self.host = parts.hostname or ""
-        self.port = parts.port
-        self.prefix = parts.path.rstrip("/")
-        self.timeout = timeout
-        self._ssl = ssl.create_default_context() if self.https else None
-
-    def request(
-        self, method: str, path: str, body: bytes | None, headers: dict[str, str], timeout: float | None = None
-    ) -> _Reply:
-        wait = self.timeout if timeout is None else timeout
-        conn: http.client.HTTPConnection
-        if self.https:
-            conn = http.client.HTTPSConnection(self.host, self.port, timeout=wait, context=self._ssl)
-        else:
-            conn = http.client.HTTPConnection(self.host, self.port, timeout=wait)
-        expired = threading.Event()
-
-        def expire() -> None:
-            expired.set()
-            sock = conn.sock
-            if sock is not None:
-                try:  # the plain socket's shutdown (TLS too): wakes the reading thread at once
-                    socket.socket.shutdown(sock, socket.SHUT_RDWR)
-                except OSError:
-                    pass
-
-        timer = threading.Timer(wait, expire)
-        timer.daemon = True
-        timer.start()
-        try:
-            return self._exchange(conn, method, path, body, headers)
-        except (_Refused, _Reset, _Unreachable) as err:
-            if expired.is_set():
-                raise _TimedOut(f"no complete answer within {wait:g} s") from None
-            raise err from None
-        finally:
-            timer.cancel()
-            conn.close()
-
-    def _exchange(
-        self, conn: http.client.HTTPConnection, method: str, path: str, body: bytes | None, headers: dict[str, str]
-    ) -> _Reply:
-        try:
-            conn.request(method, self.prefix + path, body=body, headers=headers)
-            response = conn.getresponse()
-            data = response.read(_MAX_BODY + 1)
-            return _Reply(response.status, {k.lower(): v for k, v in response.getheaders()}, data)
-        except ConnectionRefusedError as err:
-            raise _Refused(str(err)) from None
-        except TimeoutError as err:
-            raise _TimedOut(str(err)) from None
-        except (ConnectionError, http.client.IncompleteRead, http.client.BadStatusLine) as err:
-            # ConnectionResetError, BrokenPipeError, RemoteDisconnected (a BadStatusLine too)
-            raise _Reset(f"{type(err).__name__}: {err}") from None
-        except (ssl.SSLError, socket.gaierror, http.client.HTTPException) as err:
-            raise _Unreachable(f"{type(err).__name__}: {err}") from None
-        except OSError as err:  # EHOSTUNREACH, ENETUNREACH...
-            raise _Unreachable(f"{type(err).__name__}: {err}") from None
+# --- errors --------------------------------------------------------------------------------------
 
 
 def _error_text(body: bytes) -> str:
@@ -276,7 +183,13 @@ class OpenAIEngine:
             raise ValueError("retries cannot be negative")
         self.concurrency = settings.concurrency
         self.load_counts: dict[str, int] = {}
-        self._http = _Http(self.base_url, settings.timeout)
+        from alttext_tools.engines.transport import HttpClient, shown_proxy  # httpx: only when a server is used
+
+        self._http = HttpClient(self.base_url, settings.timeout, keepalive=settings.concurrency + 1, max_body=_MAX_BODY)
+        # Where requests go, as messages name it: the base URL, and the proxy when there is one.
+        self._where = self.base_url + (
+            f" (through the proxy {shown_proxy(self._http.proxy)})" if self._http.proxy else ""
+        )
         env = os.environ if environ is None else environ
         self.__key = env.get(settings.api_key_env) or None  # name-mangled: never in a repr or message
         self._sleep = sleep
@@ -299,7 +212,8 @@ class OpenAIEngine:
         self.close()
 
     def close(self) -> None:
-        """Nothing to free: one connection per request."""
+        """Close the kept-alive connections."""
+        self._http.close()
 
     @property
     def loaded_models(self) -> list[str]:
@@ -327,11 +241,11 @@ class OpenAIEngine:
         return text if len(text) <= _MAX_MESSAGE else text[: _MAX_MESSAGE - 3] + "..."
 
     def _backoff(self, attempt: int, retry_after: str | None) -> float:
-        if retry_after:
-            try:
-                return max(0.0, min(float(retry_after), self.settings.max_backoff * 4))
-            except ValueError:
-                pass  # an HTTP date: use our own schedule
+        from alttext_tools.engines.transport import retry_after_seconds
+
+        wait = retry_after_seconds(retry_after)  # delay-seconds or an HTTP-date
+        if wait is not None:
+            return min(wait, self.settings.max_backoff * 4)
         delay = min(self.settings.backoff * 2.0**attempt, self.settings.max_backoff)
         return delay * random.uniform(0.5, 1.5)
 
@@ -344,6 +258,8 @@ class OpenAIEngine:
         that cannot answer the question (no such endpoint, not running) is asked again later or
         left to the chat request's own error.
         """
+        from alttext_tools.engines import transport
+
         name = model.name
         with self._lock:
             if name in self._checked:
@@ -352,7 +268,7 @@ class OpenAIEngine:
             reply = self._http.request(
                 "GET", "/models", None, self._headers(), timeout=min(self.settings.timeout, 15.0)
             )
-        except (_Refused, _Reset, _TimedOut, _Unreachable):
+        except (transport.Refused, transport.Reset, transport.TimedOut, transport.Unreachable):
             return  # the chat request reports it, with retries
         if reply.status in (401, 403):
             raise self._auth_error(reply)
@@ -370,7 +286,7 @@ class OpenAIEngine:
             with self._lock:
                 self._checked.add(name)
 
-    def _auth_error(self, reply: _Reply) -> ServerModelError:
+    def _auth_error(self, reply: Reply) -> ServerModelError:
         env = self.settings.api_key_env
         hint = (
             f"check the key in ${env}"
@@ -442,9 +358,11 @@ class OpenAIEngine:
 
     def _post(self, model: VisionModel, payload: bytes, *, json_mode: bool) -> dict[str, Any]:
         """POST /chat/completions with retries; the parsed answer, or one of our errors."""
+        from alttext_tools.engines import transport
+
         with self._lock:
             attempts = 1 if self._unresponsive else 1 + self.settings.retries
-        where = self.base_url
+        where = self._where
         last = ""
         silent = False  # the last attempt got no HTTP answer at all (refused / reset)
         retry_after: str | None = None  # the previous answer's Retry-After header
@@ -454,21 +372,21 @@ class OpenAIEngine:
             retry_after = None
             try:
                 reply = self._http.request("POST", "/chat/completions", payload, self._headers("application/json"))
-            except _Refused:
+            except transport.Refused:
                 last, silent = f"no server at {where}: is it running? (connection refused)", True
                 continue
-            except _Reset as err:
+            except transport.Reset as err:
                 last, silent = (
                     f"the server at {where} dropped the connection ({self._clean(str(err))}): did it crash or restart?",
                     True,
                 )
                 continue
-            except _TimedOut:
+            except transport.TimedOut:
                 raise GenerationError(
                     f"{model.name}: no answer from {where} within {self.settings.timeout:g} s (--timeout);"
                     " the server is overloaded or the model too slow for this timeout"
                 ) from None
-            except _Unreachable as err:
+            except transport.Unreachable as err:
                 raise GenerationError(f"cannot reach {where}: {self._clean(str(err))}") from None
             with self._lock:
                 self._unresponsive = False
@@ -487,7 +405,7 @@ class OpenAIEngine:
         tries = f" (after {attempts} attempts)" if attempts > 1 else ""
         raise GenerationError(f"{last}{tries}")
 
-    def _classify(self, model: VisionModel, status: int, reply: _Reply, message: str, json_mode: bool) -> None:
+    def _classify(self, model: VisionModel, status: int, reply: Reply, message: str, json_mode: bool) -> None:
         """Raise the error a non-200 answer stands for when it is recognisable; else return."""
         name, where = model.name, self.base_url
         if status in (401, 403):
@@ -517,7 +435,7 @@ class OpenAIEngine:
                 " serve a vision model (with its mmproj / projector)"
             )
 
-    def _parse(self, reply: _Reply) -> dict[str, Any]:
+    def _parse(self, reply: Reply) -> dict[str, Any]:
         where = self.base_url
         if len(reply.body) > _MAX_BODY:
             raise GenerationError(f"the server at {where} sent more than {_MAX_BODY} bytes: not a chat completion")
