@@ -4,19 +4,25 @@
   `llama-cpp-python[server]` extra) running a real model -- the tiny random-weight pair in tests.
 * `FakeOpenAI`: a scripted stdlib server for the failures a real server will not produce on
   demand (garbage, 404, 429, slow answers, dropped connections). It only ever answers; it runs
-  no model, and the code under test talks to it over real HTTP.
+  no model, and the code under test talks to it over real HTTP (or HTTPS, with `tls_pair`).
+* `ForwardProxy`: an HTTP proxy (absolute-form requests and CONNECT tunnels) that records what
+  went through it.
 """
 
 from __future__ import annotations
 
+import http.client
 import io
 import json
 import os
+import select
 import socket
+import ssl
 import subprocess
 import sys
 import threading
 import time
+import urllib.parse
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -173,6 +179,7 @@ class Seen:
     path: str
     headers: dict[str, str]
     body: Any  # parsed JSON, or None
+    client_port: int = 0  # the client's side of the connection: one port for requests kept alive
 
 
 def completion(
@@ -192,7 +199,13 @@ class FakeOpenAI:
     """A ThreadingHTTPServer whose answers come from `script(seen, n) -> Reply` (n: the 0-based
     number of chat requests so far); GET /v1/models lists `models` (None: 404)."""
 
-    def __init__(self, script: Callable[[Seen, int], Reply], *, models: list[str] | None = None) -> None:
+    def __init__(
+        self,
+        script: Callable[[Seen, int], Reply],
+        *,
+        models: list[str] | None = None,
+        tls: tuple[Path, Path] | None = None,  # (certificate, key): serve HTTPS
+    ) -> None:
         self.script = script
         self.models = models
         self.seen: list[Seen] = []
@@ -243,7 +256,7 @@ class FakeOpenAI:
                     pass
 
             def do_GET(self) -> None:
-                fake.seen.append(Seen("GET", self.path, dict(self.headers), None))
+                fake.seen.append(Seen("GET", self.path, dict(self.headers), None, self.client_address[1]))
                 if self.path.endswith("/models") and fake.models is not None:
                     self._answer(
                         Reply(200, {"object": "list", "data": [{"id": m, "object": "model"} for m in fake.models]})
@@ -257,7 +270,7 @@ class FakeOpenAI:
                     parsed = json.loads(raw)
                 except ValueError:
                     parsed = None
-                seen = Seen("POST", self.path, dict(self.headers), parsed)
+                seen = Seen("POST", self.path, dict(self.headers), parsed, self.client_address[1])
                 with fake._lock:
                     fake.seen.append(seen)
                     number = fake.chat_requests
@@ -280,8 +293,12 @@ class FakeOpenAI:
             block_on_close = False
 
         self.httpd = Server(("127.0.0.1", 0), Handler)
+        if tls is not None:
+            context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            context.load_cert_chain(*tls)
+            self.httpd.socket = context.wrap_socket(self.httpd.socket, server_side=True)
         self.port = int(self.httpd.server_address[1])
-        self.base_url = f"http://127.0.0.1:{self.port}/v1"
+        self.base_url = f"{'https' if tls else 'http'}://127.0.0.1:{self.port}/v1"
         self._thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
 
     def __enter__(self) -> FakeOpenAI:
@@ -295,3 +312,94 @@ class FakeOpenAI:
     @property
     def chats(self) -> list[Seen]:
         return [s for s in self.seen if s.method == "POST"]
+
+
+def tls_pair(folder: Path) -> tuple[Path, Path]:
+    """A self-signed certificate for 127.0.0.1 and its key (openssl), for `FakeOpenAI(tls=...)`;
+    a client trusts it through SSL_CERT_FILE."""
+    cert, key = folder / "cert.pem", folder / "key.pem"
+    request = ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=127.0.0.1"]
+    subprocess.run(
+        [*request, "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
+        check=True,
+        capture_output=True,
+    )
+    return cert, key
+
+
+class ForwardProxy:
+    """A forwarding HTTP proxy on 127.0.0.1: absolute-form requests (`POST http://host/path`) are
+    sent on with http.client, CONNECT opens a tunnel (HTTPS through the proxy). `used` records
+    each request line ("POST http://...", "CONNECT host:port"); `url` goes in HTTP(S)_PROXY."""
+
+    def __init__(self) -> None:
+        self.used: list[str] = []
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+            def _forward(self) -> None:
+                proxy.used.append(f"{self.command} {self.path}")
+                target = urllib.parse.urlsplit(self.path)
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                headers = {k: v for k, v in self.headers.items() if k.lower() not in ("proxy-connection", "connection")}
+                upstream = http.client.HTTPConnection(target.hostname or "", target.port or 80, timeout=60)
+                try:
+                    path = target.path + (f"?{target.query}" if target.query else "")
+                    upstream.request(self.command, path, body=body or None, headers=headers)
+                    answer = upstream.getresponse()
+                    data = answer.read()
+                finally:
+                    upstream.close()
+                self.send_response(answer.status)
+                for name, value in answer.getheaders():
+                    if name.lower() not in ("connection", "transfer-encoding", "content-length"):
+                        self.send_header(name, value)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            do_GET = do_POST = _forward
+
+            def do_CONNECT(self) -> None:
+                proxy.used.append(f"CONNECT {self.path}")
+                host, _, port = self.path.rpartition(":")
+                upstream = socket.create_connection((host, int(port)), timeout=60)
+                self.send_response(200, "Connection established")
+                self.end_headers()
+                self.close_connection = True
+                ends = [self.connection, upstream]
+                try:
+                    while True:
+                        readable, _, _ = select.select(ends, [], [], 60)
+                        if not readable:
+                            return
+                        for end in readable:
+                            data = end.recv(65536)
+                            if not data:
+                                return
+                            (upstream if end is self.connection else self.connection).sendall(data)
+                except OSError:
+                    return
+                finally:
+                    upstream.close()
+
+        class Server(ThreadingHTTPServer):
+            daemon_threads = True
+            block_on_close = False
+
+        self.httpd = Server(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        self._thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+
+    def __enter__(self) -> ForwardProxy:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()

@@ -12,6 +12,7 @@ Two kinds of server, both on 127.0.0.1 and both spoken to over real HTTP:
 from __future__ import annotations
 
 import base64
+import email.utils
 import io
 import json
 import os
@@ -20,14 +21,26 @@ import subprocess
 import threading
 import time
 from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
 from conftest import alttext
-from openai_servers import FakeOpenAI, LlamaServer, Reply, Seen, completion, free_port, llama_server_available
+from openai_servers import (
+    FakeOpenAI,
+    ForwardProxy,
+    LlamaServer,
+    Reply,
+    Seen,
+    completion,
+    free_port,
+    llama_server_available,
+    tls_pair,
+)
 from PIL import Image
 
 from alttext_tools.engines.openai import OpenAIEngine, ServerModel, ServerModelError, ServerSettings, check_base_url
+from alttext_tools.engines.transport import retry_after_seconds, shown_proxy
 from alttext_tools.errors import GenerationError
 from alttext_tools.generate.provider import ModelProvider
 from alttext_tools.images.errors import ImageDecodeError
@@ -634,3 +647,120 @@ def test_timeout_is_a_deadline_for_the_whole_request(tmp_path: Path, dripped: st
     assert proc.returncode == 3, proc.stderr
     assert f"no answer from {fake.base_url} within 2 s (--timeout)" in proc.stderr
     assert fake.chat_requests == 1 and elapsed < 10, elapsed
+
+
+# --- the HTTP client: proxies, keep-alive, Retry-After ------------------------------------------
+
+PROXY_VARIABLES = ("http_proxy", "https_proxy", "all_proxy", "no_proxy")
+
+
+def without_proxies(**variables: str) -> dict[str, str]:
+    """os.environ without any proxy setting (either case), plus `variables`."""
+    env = {k: v for k, v in os.environ.items() if k.lower() not in PROXY_VARIABLES}
+    return {**env, **variables}
+
+
+@pytest.mark.parametrize("scheme", ["http", "https"])
+def test_fix_goes_through_the_proxy_the_environment_sets(tmp_path: Path, scheme: str) -> None:
+    """HTTP_PROXY for an http:// server (the proxy forwards the request), HTTPS_PROXY for an
+    https:// one (a CONNECT tunnel, TLS to the server inside it)."""
+    root = site(tmp_path / "site", 2, duplicate=False, missing=False)
+    tls = tls_pair(tmp_path) if scheme == "https" else None
+    with FakeOpenAI(always(Reply(body=completion())), models=["vision"], tls=tls) as fake, ForwardProxy() as proxy:
+        if tls is None:
+            env = without_proxies(HTTP_PROXY=proxy.url)
+        else:
+            env = without_proxies(HTTPS_PROXY=proxy.url, SSL_CERT_FILE=str(tls[0]))
+        args = ["--base-url", fake.base_url, "--model", "vision", "--concurrency", "1", "--no-cache"]
+        proc = alttext("fix", "--backend", "openai", *args, "--format", "json", "docs", cwd=root, env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["summary"]["generated"] == 2
+    assert fake.chat_requests == 2
+    if tls is None:
+        assert proxy.used.count(f"POST {fake.base_url}/chat/completions") == 2
+        assert f"GET {fake.base_url}/models" in proxy.used
+    else:
+        assert proxy.used == [f"CONNECT 127.0.0.1:{fake.port}"]  # one tunnel, kept alive for every request
+
+
+def test_no_proxy_reaches_the_server_directly(tmp_path: Path) -> None:
+    root = site(tmp_path / "site", 1, duplicate=False, missing=False)
+    with FakeOpenAI(always(Reply(body=completion())), models=["vision"]) as fake, ForwardProxy() as proxy:
+        env = without_proxies(HTTP_PROXY=proxy.url, NO_PROXY="localhost,127.0.0.1")
+        proc = alttext(
+            "fix", "--backend", "openai", "--base-url", fake.base_url, "--model", "vision", "--no-cache", "docs",
+            cwd=root, env=env,
+        )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert fake.chat_requests == 1 and proxy.used == []
+
+
+def test_a_proxy_that_is_not_running_is_named_in_the_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in [*PROXY_VARIABLES, *(v.upper() for v in PROXY_VARIABLES)]:
+        monkeypatch.delenv(name, raising=False)
+    proxy = f"http://user:secret@127.0.0.1:{free_port()}"
+    monkeypatch.setenv("HTTP_PROXY", proxy)
+    url = "http://127.0.0.1:9/v1"
+    with pytest.raises(GenerationError) as caught:
+        make_engine(url, retries=0).generate(SPEC, RED, SYSTEM, USER)
+    assert str(caught.value) == (
+        f"no server at {url} (through the proxy {shown_proxy(proxy)}): is it running? (connection refused)"
+    )
+    assert "secret" not in str(caught.value)
+
+
+def test_requests_share_one_kept_alive_connection() -> None:
+    with (
+        FakeOpenAI(always(Reply(body=completion())), models=["fake-vision"]) as fake,
+        make_engine(fake.base_url) as engine,
+    ):
+        for index in range(3):
+            engine.generate(SPEC, png(index), SYSTEM, USER, SCHEMA)
+    assert [s.method for s in fake.seen] == ["GET", "POST", "POST", "POST"]
+    assert len({s.client_port for s in fake.seen}) == 1
+
+
+def test_retry_after_as_an_http_date_is_honoured() -> None:
+    def script(seen: Seen, n: int) -> Reply:
+        if n == 0:
+            when = datetime.now(timezone.utc) + timedelta(seconds=3)
+            return Reply(
+                503,
+                {"error": {"message": "busy"}},
+                headers={"Retry-After": email.utils.format_datetime(when, usegmt=True)},
+            )
+        return Reply(body=completion())
+
+    sleeps: list[float] = []
+    with FakeOpenAI(script) as fake:
+        make_engine(fake.base_url, sleeps=sleeps).generate(SPEC, RED, SYSTEM, USER)
+    [delay] = sleeps
+    assert 1.5 < delay <= 3.0  # whole seconds in the date: between 2 and 3 s ahead, less the time to read it
+
+
+NOW = datetime(2026, 3, 1, 12, 0, 0, tzinfo=timezone.utc)
+
+
+@pytest.mark.parametrize(
+    ("header", "seconds"),
+    [
+        ("0", 0.0),
+        ("7", 7.0),
+        (" 2.5 ", 2.5),
+        ("-3", 0.0),
+        ("Sun, 01 Mar 2026 12:00:30 GMT", 30.0),  # IMF-fixdate
+        ("Sunday, 01-Mar-26 12:01:00 GMT", 60.0),  # obsolete RFC 850 form
+        ("Sun Mar  1 12:00:10 2026", 10.0),  # obsolete asctime form (UTC)
+        ("Sun, 01 Mar 2026 11:00:00 GMT", 0.0),  # in the past
+        ("soon", None),
+        ("", None),
+        (None, None),
+    ],
+)
+def test_retry_after_forms(header: str | None, seconds: float | None) -> None:
+    assert retry_after_seconds(header, NOW) == seconds
+
+
+def test_proxy_credentials_never_shown() -> None:
+    assert shown_proxy("http://user:pw@proxy.example:3128/") == "http://proxy.example:3128"
+    assert shown_proxy("proxy.example:8080") == "http://proxy.example:8080"
