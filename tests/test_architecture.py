@@ -149,3 +149,10 @@ def test_light_paths_do_not_load_heavy_modules(code: str) -> None:
 @pytest.mark.parametrize("code", [CHECK, MKDOCS_CHECK], ids=["check", "mkdocs-plugin-check"])
 def test_check_paths_load_no_pixels(code: str) -> None:
     assert loaded_in_repo(code).isdisjoint(PIXELS)
+
+
+@pytest.mark.parametrize(
+    "code", [CHECK, "from alttext_tools.engines.openai import OpenAIEngine"], ids=["check", "openai-import"]
+)
+def test_httpx_is_imported_only_when_a_server_is_used(code: str) -> None:
+    assert "httpx" not in loaded_in_repo(code)
