@@ -7,6 +7,9 @@ for LFS files), `X-Linked-Size`/`Content-Length`, and `Range: bytes=N-` -> 206 f
 Errors carry the `X-Error-Code` header the real Hub sends (RepoNotFound, EntryNotFound,
 RevisionNotFound) so huggingface_hub raises its specific exceptions.
 
+`push(repo_id, filename, data)` makes a new commit and moves `main` to it, as an upstream update
+does; the earlier commits stay served by their hash (what a pinned revision asks for).
+
 Every request is recorded (method, path, headers) so tests can assert "no network call".
 Faults can be injected: `cut_next_get(filename, after)` sends the headers and `after` bytes of the
 body, then drops the connection, like a network failure mid-download; `fail_next_get(filename,
@@ -22,6 +25,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import shutil
 import socket
 import threading
 from dataclasses import dataclass, field
@@ -59,6 +63,8 @@ class FakeHub:
     root: Path
     requests: list[Request] = field(default_factory=list)
     _faults: dict[str, _Fault] = field(default_factory=dict)
+    _heads: dict[str, str] = field(default_factory=dict)  # repo_id -> the commit main is at, once pushed
+    _pushed: dict[tuple[str, str], Path] = field(default_factory=dict)  # (repo_id, commit) -> its files
     _conns: set[socket.socket] = field(default_factory=set)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _server: ThreadingHTTPServer | None = None
@@ -75,8 +81,31 @@ class FakeHub:
 
     @staticmethod
     def commit_hash(repo_id: str) -> str:
-        """A stable fake 40-hex commit per repo, what `X-Repo-Commit` reports for any revision."""
+        """A stable fake 40-hex commit per repo: its first commit, what `main` is until a push."""
         return hashlib.sha1(repo_id.encode()).hexdigest()
+
+    def head(self, repo_id: str) -> str:
+        """The commit `main` is at."""
+        return self._heads.get(repo_id, self.commit_hash(repo_id))
+
+    def files_at(self, repo_id: str, commit: str) -> Path | None:
+        """The folder of the repo's files at `commit`; None for a commit the repo does not have."""
+        if commit == self.commit_hash(repo_id):
+            return self.root / repo_id
+        return self._pushed.get((repo_id, commit))
+
+    def push(self, repo_id: str, filename: str, data: bytes) -> str:
+        """A new commit: the repo's files at `main` with `filename` set to `data`; `main` moves to it."""
+        with self._lock:
+            before = self.files_at(repo_id, self.head(repo_id))
+            assert before is not None
+            commit = hashlib.sha1(f"{repo_id}#{len(self._pushed) + 1}".encode()).hexdigest()
+            folder = self.root.with_name(f"{self.root.name}-commits") / commit / repo_id
+            shutil.copytree(before, folder)
+            (folder / filename).write_bytes(data)
+            self._pushed[(repo_id, commit)] = folder
+            self._heads[repo_id] = commit
+        return commit
 
     @staticmethod
     def etag(data: bytes) -> str:
@@ -194,12 +223,12 @@ class _Handler(BaseHTTPRequestHandler):
             self._error(404, "NotFound", body=body)
             return
         repo_id, revision, filename = match["repo"], match["rev"], match["file"]
-        repo_dir = hub.root / repo_id
-        commit = hub.commit_hash(repo_id)
-        if not repo_dir.is_dir():
+        if not (hub.root / repo_id).is_dir():
             self._error(404, "RepoNotFound", body=body)
             return
-        if revision not in ("main", commit):
+        commit = hub.head(repo_id) if revision == "main" else revision
+        repo_dir = hub.files_at(repo_id, commit)
+        if repo_dir is None:
             self._error(404, "RevisionNotFound", body=body, commit=None)
             return
         file_path = repo_dir / filename

@@ -24,11 +24,14 @@ from huggingface_hub import constants as hf_constants
 from alttext_tools.cli.models import models
 from alttext_tools.models.hub import (
     ModelDownloadError,
+    ModelError,
     ModelNotAvailableError,
     list_models,
+    pinned_revision,
     pull,
     resolve_local,
 )
+from alttext_tools.models.lock import LOCK_FILE, LockedModel, LockFileError, is_commit, read_lock, render_lock
 from alttext_tools.models.presets import PRESETS, Preset, UnknownPresetError, get_preset
 from alttext_tools.models.slots import ModelPathError, spec_from_paths
 from alttext_tools.models.spec import HANDLERS, ModelSpec
@@ -102,7 +105,8 @@ def _served(hub: FakeHub, preset: Preset, filename: str) -> bytes:
 def run_cli(
     tmp_path: Path, *args: str, endpoint: str | None = None, **env_vars: str
 ) -> subprocess.CompletedProcess[str]:
-    """`models ...` in a fresh interpreter: the env is set before huggingface_hub is imported."""
+    """`models ...` in a fresh interpreter: the env is set before huggingface_hub is imported. It
+    runs in `tmp_path`, which is then the project whose lock file `models pull` writes."""
     env = {
         k: v
         for k, v in os.environ.items()
@@ -116,7 +120,7 @@ def run_cli(
     return subprocess.run(
         [sys.executable, "-c", CLI, *args],
         env=env,
-        cwd=REPO_ROOT,
+        cwd=tmp_path,
         capture_output=True,
         text=True,
         timeout=120,
@@ -143,7 +147,7 @@ def test_presets_are_complete_and_consistent() -> None:
         assert preset.name == name
         assert preset.handler in HANDLERS
         assert preset.slot in ("fast", "text")
-        assert preset.revision == "main"
+        assert preset.revision == "main" or is_commit(preset.revision)  # a branch, or a commit read from the Hub
         assert preset.repo_id.startswith("ggml-org/") and preset.repo_id.endswith("-GGUF")
         assert preset.text_file.endswith(".gguf") and "mmproj" not in preset.text_file
         assert preset.mmproj_file.endswith(".gguf") and "mmproj" in preset.mmproj_file
@@ -347,7 +351,10 @@ def test_pull_missing_file_or_repo_upstream(hf_home: Path, tmp_path: Path, monke
         with pytest.raises(ModelDownloadError, match=f"^repository {qwen.repo_id} not found on "):
             pull("qwen2.5-vl-3b", progress=False)
         server.add_file(qwen.repo_id, qwen.text_file, b"text")  # the mmproj was "renamed upstream"
-        with pytest.raises(ModelDownloadError, match=f"^{qwen.mmproj_file} not found in {qwen.repo_id}@main"):
+        with pytest.raises(
+            ModelDownloadError,
+            match=f"^{qwen.mmproj_file} not found in {qwen.repo_id}@{FakeHub.commit_hash(qwen.repo_id)}",
+        ):
             pull("qwen2.5-vl-3b", progress=False)
 
 
@@ -390,6 +397,7 @@ def test_models_list_json_and_table(hf_home: Path, hub: FakeHub, monkeypatch: py
         "preset": "moondream2",
         "repo_id": MOONDREAM.repo_id,
         "revision": "main",
+        "pinned_by": None,  # an in-process pull without a lock file pins nothing
         "slot": "fast",
         "handler": "moondream",
         "description": MOONDREAM.description,
@@ -404,7 +412,7 @@ def test_models_list_json_and_table(hf_home: Path, hub: FakeHub, monkeypatch: py
     table = runner.invoke(models, ["list"])
     assert table.exit_code == 0
     lines = table.stdout.splitlines()
-    assert lines[0].split() == ["PRESET", "SLOT", "HANDLER", "STATUS", "ON", "DISK", "DOWNLOAD", "REPO"]
+    assert lines[0].split() == ["PRESET", "SLOT", "HANDLER", "STATUS", "ON", "DISK", "DOWNLOAD", "REVISION", "REPO"]
     assert lines[1].split()[:4] == ["moondream2", "fast", "moondream", "cached"]
     assert lines[2].split()[:4] == ["qwen2.5-vl-3b", "text", "qwen2.5-vl", "missing"]
     assert "cache:" in table.stderr and "cache:" not in table.stdout
@@ -475,3 +483,126 @@ def test_spec_from_paths_relative_and_home(tmp_path: Path, monkeypatch: pytest.M
     monkeypatch.setenv("HOME", str(tmp_path))
     spec = spec_from_paths(Path("a.gguf"), Path("~/b.gguf"), "mtmd")
     assert spec.text_path == tmp_path / "a.gguf" and spec.mmproj_path == tmp_path / "b.gguf"
+
+
+# -- revisions: the lock file ---------------------------------------------------------------------
+
+
+def test_first_pull_locks_the_commit_and_later_pulls_and_runs_keep_it(
+    hf_home: Path, hub: FakeHub, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HF_ENDPOINT", hub.endpoint)
+    lock = tmp_path / "project" / LOCK_FILE
+    lock.parent.mkdir()
+    first_commit = FakeHub.commit_hash(MOONDREAM.repo_id)
+    first = pull("moondream2", progress=False, lock=lock)
+    assert read_lock(lock) == {"moondream2": LockedModel(MOONDREAM.repo_id, first_commit)}
+    # The branch is asked for once; the second file comes from the commit the first resolved to.
+    assert [r.path.split("/resolve/")[1] for r in hub.resolve_requests("GET")] == [
+        f"main/{MOONDREAM.text_file}",
+        f"{first_commit}/{MOONDREAM.mmproj_file}",
+    ]
+    old_text = first.text_path.read_bytes()
+
+    new_text = b"GGUF-text-v2-" + os.urandom(1000)
+    second_commit = hub.push(MOONDREAM.repo_id, MOONDREAM.text_file, new_text)  # upstream moves main
+    hub.clear_log()
+    again = pull("moondream2", progress=False, lock=lock)
+    assert again.text_path.read_bytes() == old_text
+    assert all(f"/resolve/{first_commit}/" in r.path for r in hub.resolve_requests())
+    assert read_lock(lock)["moondream2"].revision == first_commit
+
+    unlocked = pull("moondream2", progress=False)  # another project, no lock: the branch as it is now
+    assert unlocked.text_path.read_bytes() == new_text
+    hub.clear_log()
+    assert resolve_local("moondream2", lock=lock).text_path.read_bytes() == old_text  # runs use the lock
+    assert resolve_local("moondream2").text_path.read_bytes() == new_text
+    assert hub.requests == []
+
+    updated = pull("moondream2", progress=False, lock=lock, update=True)
+    assert updated.text_path.read_bytes() == new_text
+    assert read_lock(lock)["moondream2"] == LockedModel(MOONDREAM.repo_id, second_commit)
+
+
+def test_locked_commit_not_in_the_cache_is_not_downloaded(hf_home: Path, tmp_path: Path) -> None:
+    lock = tmp_path / LOCK_FILE
+    lock.write_text(render_lock({"moondream2": LockedModel(MOONDREAM.repo_id, "c" * 40)}), encoding="utf-8")
+    with pytest.raises(ModelNotAvailableError) as caught:
+        resolve_local("moondream2", lock=lock)
+    assert str(caught.value).startswith(f"model moondream2 at {'c' * 40} (pinned by {lock}) is not downloaded")
+
+
+def test_a_commit_in_the_preset_wins_over_the_lock(tmp_path: Path) -> None:
+    lock = tmp_path / LOCK_FILE
+    lock.write_text(render_lock({"moondream2": LockedModel(MOONDREAM.repo_id, "c" * 40)}), encoding="utf-8")
+    assert pinned_revision(MOONDREAM, lock) == ("c" * 40, "lock")
+    assert pinned_revision(MOONDREAM, None) == ("main", None)
+    assert pinned_revision(MOONDREAM, tmp_path / "absent.lock") == ("main", None)
+    pinned = Preset(**{**MOONDREAM.__dict__, "revision": "a" * 40})
+    assert pinned_revision(pinned, lock) == ("a" * 40, "preset")
+    moved = Preset(**{**MOONDREAM.__dict__, "repo_id": "ggml-org/other-GGUF"})
+    assert pinned_revision(moved, lock) == ("main", None)  # the lock's entry is for another repository
+
+
+@pytest.mark.parametrize(
+    ("text", "detail"),
+    [
+        ("{", "Expecting property name"),
+        ('{"version": 2, "models": {}}', "expected an object with version 1"),
+        ('{"version": 1}', 'no "models" object'),
+        ('{"version": 1, "models": {"moondream2": {"revision": "' + "a" * 40 + '"}}}', "moondream2: no repo_id"),
+        ('{"version": 1, "models": {"moondream2": {"repo_id": "x/y", "revision": "main"}}}', "not a 40-hex commit"),
+    ],
+)
+def test_a_damaged_lock_file_is_one_line_naming_it(tmp_path: Path, text: str, detail: str) -> None:
+    lock = tmp_path / LOCK_FILE
+    lock.write_text(text, encoding="utf-8")
+    with pytest.raises(LockFileError) as caught:
+        read_lock(lock)
+    message = str(caught.value)
+    assert message.startswith(f"{lock}: not a models lock file (") and detail in message and "\n" not in message
+    with pytest.raises(ModelError, match="not a models lock file"):
+        list_models(cache_dir=tmp_path / "hub", lock=lock)
+
+
+def test_pull_cli_writes_the_lock_and_list_shows_the_revision(tmp_path: Path, hub: FakeHub) -> None:
+    commit = FakeHub.commit_hash(MOONDREAM.repo_id)
+    before = run_cli(tmp_path, "list")
+    assert before.returncode == 0, before.stderr
+    assert "main (not pinned)" in before.stdout.splitlines()[1]
+
+    unlocked = run_cli(tmp_path, "pull", "moondream2", "--no-lock", endpoint=hub.endpoint)
+    assert unlocked.returncode == 0, unlocked.stderr
+    assert not (tmp_path / LOCK_FILE).exists()
+
+    pulled = run_cli(tmp_path, "pull", "moondream2", endpoint=hub.endpoint)
+    assert pulled.returncode == 0, pulled.stderr
+    assert f"moondream2: locked at {commit} in {tmp_path / LOCK_FILE}" in pulled.stderr
+    assert json.loads((tmp_path / LOCK_FILE).read_text(encoding="utf-8")) == {
+        "version": 1,
+        "models": {"moondream2": {"repo_id": MOONDREAM.repo_id, "revision": commit}},
+    }
+    again = run_cli(tmp_path, "pull", "moondream2", endpoint=hub.endpoint)
+    assert again.returncode == 0 and "locked at" not in again.stderr  # already locked: the file is unchanged
+
+    table = run_cli(tmp_path, "list")
+    rows = {line.split()[0]: line for line in table.stdout.splitlines()[1:]}
+    assert f"{commit[:12]} (lock)" in rows["moondream2"] and "cached" in rows["moondream2"]
+    assert "main (not pinned)" in rows["qwen2.5-vl-3b"]
+    listing = json.loads(run_cli(tmp_path, "list", "--format", "json").stdout)
+    assert listing["lock_file"] == str(tmp_path / LOCK_FILE)
+    entry = listing["models"][0]
+    assert (entry["preset"], entry["revision"], entry["pinned_by"], entry["cached"]) == (
+        "moondream2",
+        commit,
+        "lock",
+        True,
+    )
+
+    (tmp_path / LOCK_FILE).write_text("not json", encoding="utf-8")
+    damaged = run_cli(tmp_path, "list")
+    assert damaged.returncode == 3
+    assert _error_lines(damaged.stderr) == [
+        f"Error: {tmp_path / LOCK_FILE}: not a models lock file (Expecting value: line 1 column 1 (char 0));"
+        " fix it, or delete it and run `alttext models pull` again"
+    ]

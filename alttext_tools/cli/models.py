@@ -9,12 +9,15 @@ upstream) or is not downloaded (`path`), 130 interrupted.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import click
 
 from alttext_tools.cli.options import require_extra
+from alttext_tools.config import find_config
 from alttext_tools.errors import AltTextError
 from alttext_tools.models.hub import ModelError, format_size, hub_cache_dir, list_models, pull, resolve_local
+from alttext_tools.models.lock import lock_path
 from alttext_tools.models.presets import UnknownPresetError, get_preset
 from alttext_tools.report.outcome import ExitCode
 
@@ -27,6 +30,12 @@ class ModelFilesProblem(click.ClickException, AltTextError):
 
 def _say(message: str) -> None:
     click.echo(message, err=True)
+
+
+def _project_lock() -> Path:
+    """The lock file of the project around the current folder (config file's folder, else the
+    git root, else here), as `fix` finds its root."""
+    return lock_path(find_config(Path.cwd())[1])
 
 
 def _check_names(ctx: click.Context, param: click.Parameter, value: str | tuple[str, ...]) -> str | tuple[str, ...]:
@@ -47,14 +56,23 @@ def models() -> None:
 @models.command("pull", short_help="Download preset models (prints their paths).")
 @click.argument("names", nargs=-1, required=True, metavar="NAME...", callback=_check_names)
 @click.option("--no-progress", is_flag=True, help="Do not draw download progress bars.")
-def pull_command(names: tuple[str, ...], no_progress: bool) -> None:
+@click.option(
+    "--update",
+    is_flag=True,
+    help="Ignore the commit in alttext-models.lock: pull the newest commit of the preset's branch and lock that.",
+)
+@click.option("--no-lock", is_flag=True, help="Neither read nor write alttext-models.lock.")
+def pull_command(names: tuple[str, ...], no_progress: bool, update: bool, no_lock: bool) -> None:
     """Download preset models into the Hugging Face cache (prints their local paths).
 
-    NAME is a preset from `alttext models list`. Honours HF_ENDPOINT, HF_HOME, HF_HUB_CACHE and
-    HF_TOKEN; files already cached are only checked, not downloaded again.
+    NAME is a preset from `alttext models list`. The first pull records the commit it got in
+    alttext-models.lock at the project root (commit it); later pulls, and runs, use that commit.
+    Honours HF_ENDPOINT, HF_HOME, HF_HUB_CACHE and HF_TOKEN; files already cached are only
+    checked, not downloaded again.
     """
     require_extra("local", "alttext models pull")
     cache = hub_cache_dir()
+    lock = None if no_lock else _project_lock()
     for name in dict.fromkeys(names):  # de-duplicate, keep order
         preset = get_preset(name)
         _say(f"{name}: {preset.repo_id} (~{format_size(preset.download_size)}) -> {cache}")
@@ -63,7 +81,7 @@ def pull_command(names: tuple[str, ...], no_progress: bool) -> None:
             _say(f"{prefix}: {message}")
 
         try:
-            spec = pull(name, progress=not no_progress, log=log)
+            spec = pull(name, progress=not no_progress, log=log, lock=lock, update=update)
         except ModelError as exc:
             raise ModelFilesProblem(str(exc)) from None
         except KeyboardInterrupt:
@@ -80,14 +98,23 @@ def pull_command(names: tuple[str, ...], no_progress: bool) -> None:
     "--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True, help="Output format."
 )
 def list_command(fmt: str) -> None:
-    """Show the presets and whether each is downloaded (no network)."""
+    """Show the presets, the revision each is pinned to, and whether it is downloaded (no network).
+
+    REVISION is a commit (the first 12 of its 40 hex digits in the table) and what pins it: the
+    preset itself or alttext-models.lock; "main (not pinned)" until the first pull locks one.
+    """
     require_extra("local", "alttext models list")
     cache = hub_cache_dir()
-    statuses = list_models(cache_dir=cache)
+    lock = _project_lock()
+    try:
+        statuses = list_models(cache_dir=cache, lock=lock)
+    except ModelError as exc:
+        raise ModelFilesProblem(str(exc)) from None
     if fmt == "json":
-        click.echo(json.dumps({"cache_dir": str(cache), "models": [s.to_dict() for s in statuses]}, indent=2))
+        listing = {"cache_dir": str(cache), "lock_file": str(lock), "models": [s.to_dict() for s in statuses]}
+        click.echo(json.dumps(listing, indent=2))
         return
-    header = ("PRESET", "SLOT", "HANDLER", "STATUS", "ON DISK", "DOWNLOAD", "REPO")
+    header = ("PRESET", "SLOT", "HANDLER", "STATUS", "ON DISK", "DOWNLOAD", "REVISION", "REPO")
     rows = [
         (
             s.preset,
@@ -96,6 +123,7 @@ def list_command(fmt: str) -> None:
             s.state,
             format_size(s.size_on_disk) if s.size_on_disk else "-",
             f"~{format_size(s.download_size)}",
+            f"{s.revision[:12]} ({s.pinned_by})" if s.pinned_by else f"{s.revision} (not pinned)",
             s.repo_id,
         )
         for s in statuses
@@ -112,7 +140,7 @@ def path_command(name: str) -> None:
     """Print the local text-model and mmproj paths of a downloaded preset (no network)."""
     require_extra("local", "alttext models path")
     try:
-        spec = resolve_local(name)
+        spec = resolve_local(name, lock=_project_lock())
     except ModelError as exc:
         raise ModelFilesProblem(str(exc)) from None
     click.echo(spec.text_path)

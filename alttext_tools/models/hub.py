@@ -1,5 +1,6 @@
 """Model files via huggingface_hub: `pull` presets into the HF cache (online, explicit) and find
-them there later with the filesystem only (`resolve_local`, `list_models`); see docs/models.md."""
+them there later with the filesystem only (`resolve_local`, `list_models`), at the revision the
+preset or the project's lock file pins; see docs/models.md."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from alttext_tools.errors import AltTextError
+from alttext_tools.models.lock import LockedModel, LockFileError, is_commit, read_lock, write_entry
 from alttext_tools.models.presets import PRESETS, Preset, get_preset
 from alttext_tools.models.spec import ModelSpec
 
@@ -37,7 +39,8 @@ class ModelStatus:
 
     preset: str
     repo_id: str
-    revision: str
+    revision: str  # what is used: the pinned commit, else the preset's branch
+    pinned_by: str | None  # "preset" (a commit in presets.py), "lock" (the lock file), None: not pinned
     slot: str
     handler: str
     description: str
@@ -62,6 +65,7 @@ class ModelStatus:
             "preset": self.preset,
             "repo_id": self.repo_id,
             "revision": self.revision,
+            "pinned_by": self.pinned_by,
             "slot": self.slot,
             "handler": self.handler,
             "description": self.description,
@@ -125,43 +129,79 @@ def format_size(n: int) -> str:
     raise AssertionError("unreachable")
 
 
+# -- revisions ----------------------------------------------------------------------------------
+
+
+def _locked(preset: Preset, lock: Path | None) -> LockedModel | None:
+    """The lock file's entry for `preset`, if it has one for the preset's repository."""
+    if lock is None:
+        return None
+    try:
+        entry = read_lock(lock).get(preset.name)
+    except LockFileError as err:
+        raise ModelError(str(err)) from None
+    return entry if entry is not None and entry.repo_id == preset.repo_id else None
+
+
+def pinned_revision(preset: Preset, lock: Path | None) -> tuple[str, str | None]:
+    """(revision, pinned_by): a commit in the preset wins, then the lock file's, else the preset's
+    branch, not pinned (the first pull locks the commit it resolves)."""
+    if is_commit(preset.revision):
+        return preset.revision, "preset"
+    locked = _locked(preset, lock)
+    if locked is not None:
+        return locked.revision, "lock"
+    return preset.revision, None
+
+
+def _commit_of(path: Path) -> str | None:
+    """The commit of a file in the HF cache: its snapshot folder (snapshots/<commit>/<file>)."""
+    name = path.parent.name
+    return name if is_commit(name) else None
+
+
 # -- local cache (no network) -------------------------------------------------------------------
 
 
-def _cached_file(preset: Preset, filename: str, cache: Path) -> Path | None:
+def _cached_file(preset: Preset, filename: str, cache: Path, revision: str) -> Path | None:
     from huggingface_hub import try_to_load_from_cache
 
-    found = try_to_load_from_cache(preset.repo_id, filename, cache_dir=cache, revision=preset.revision)
+    found = try_to_load_from_cache(preset.repo_id, filename, cache_dir=cache, revision=revision)
     # Anything but a str is "not here" (None, or the _CACHED_NO_EXIST sentinel for a known 404).
     return Path(found) if isinstance(found, str) else None
 
 
-def resolve_local(preset_name: str, *, cache_dir: Path | None = None) -> ModelSpec:
-    """The preset's files from the local cache only; ModelNotAvailableError naming what is missing."""
+def resolve_local(preset_name: str, *, cache_dir: Path | None = None, lock: Path | None = None) -> ModelSpec:
+    """The preset's files from the local cache only, at the revision the preset or the lock file
+    `lock` pins; ModelNotAvailableError naming what is missing."""
     preset = get_preset(preset_name)
     cache = cache_dir or hub_cache_dir()
-    text, mmproj = (_cached_file(preset, f, cache) for f in preset.files)
+    revision, pinned_by = pinned_revision(preset, lock)
+    text, mmproj = (_cached_file(preset, f, cache, revision) for f in preset.files)
     if text is None or mmproj is None:
         missing = [f for f, p in zip(preset.files, (text, mmproj)) if p is None]
+        at = f" at {revision} (pinned by {lock})" if pinned_by == "lock" else ""
         raise ModelNotAvailableError(
-            f"model {preset.name} is not downloaded ({' and '.join(missing)} not in {cache}): "
+            f"model {preset.name}{at} is not downloaded ({' and '.join(missing)} not in {cache}): "
             f"run `alttext models pull {preset.name}` when online, or pass {local_flags_hint(preset)}"
         )
     return ModelSpec(name=preset.name, text_path=text, mmproj_path=mmproj, handler=preset.handler)
 
 
-def list_models(*, cache_dir: Path | None = None) -> list[ModelStatus]:
-    """Every preset with its cache state, in preset order. Filesystem only."""
+def list_models(*, cache_dir: Path | None = None, lock: Path | None = None) -> list[ModelStatus]:
+    """Every preset with its revision and cache state, in preset order. Filesystem only."""
     cache = cache_dir or hub_cache_dir()
     statuses = []
     for preset in PRESETS.values():
-        text, mmproj = (_cached_file(preset, f, cache) for f in preset.files)
+        revision, pinned_by = pinned_revision(preset, lock)
+        text, mmproj = (_cached_file(preset, f, cache, revision) for f in preset.files)
         size = sum(p.stat().st_size for p in (text, mmproj) if p is not None)
         statuses.append(
             ModelStatus(
                 preset=preset.name,
                 repo_id=preset.repo_id,
-                revision=preset.revision,
+                revision=revision,
+                pinned_by=pinned_by,
                 slot=preset.slot,
                 handler=preset.handler,
                 description=preset.description,
@@ -215,7 +255,9 @@ def _first_line(exc: BaseException) -> str:
     return lines[0].strip() if lines else type(exc).__name__
 
 
-def _download_error(preset: Preset, filename: str, endpoint: str, exc: BaseException) -> ModelDownloadError | None:
+def _download_error(
+    preset: Preset, filename: str, endpoint: str, exc: BaseException, revision: str
+) -> ModelDownloadError | None:
     """One-line error for a failed pull, or None for an unexpected exception (a bug: let it raise)."""
     from huggingface_hub.errors import (
         EntryNotFoundError,
@@ -224,13 +266,13 @@ def _download_error(preset: Preset, filename: str, endpoint: str, exc: BaseExcep
         RevisionNotFoundError,
     )
 
-    where = f"{preset.repo_id}@{preset.revision}"
+    where = f"{preset.repo_id}@{revision}"
     if _is_unreachable(exc):
         return ModelDownloadError(
             f"cannot reach {endpoint} (offline?): pull {preset.name} when online, or pass {local_flags_hint(preset)}"
         )
     if isinstance(exc, RevisionNotFoundError):
-        return ModelDownloadError(f"revision {preset.revision!r} not found in {preset.repo_id} on {endpoint}")
+        return ModelDownloadError(f"revision {revision!r} not found in {preset.repo_id} on {endpoint}")
     if isinstance(exc, RepositoryNotFoundError):  # also GatedRepoError
         return ModelDownloadError(f"repository {preset.repo_id} not found on {endpoint} (renamed, private or gated?)")
     if isinstance(exc, EntryNotFoundError):
@@ -249,14 +291,17 @@ def _download_error(preset: Preset, filename: str, endpoint: str, exc: BaseExcep
     return None
 
 
-def _pull_file(preset: Preset, filename: str, *, cache: Path, endpoint: str, progress: bool, log: Log) -> Path:
+def _pull_file(
+    preset: Preset, filename: str, *, revision: str, cache: Path, endpoint: str, progress: bool, log: Log
+) -> tuple[Path, str | None]:
+    """The file's path in the cache and the commit it came from (None when nothing says)."""
     from huggingface_hub import get_hf_file_metadata, hf_hub_download, hf_hub_url
 
-    cached = _cached_file(preset, filename, cache)
+    cached = _cached_file(preset, filename, cache, revision)
     if _offline_mode():
         if cached is not None:
             log(f"{filename}: offline mode (HF_HUB_OFFLINE), using the cached copy")
-            return cached
+            return cached, _commit_of(cached)
         raise ModelDownloadError(
             f"offline mode is on (HF_HUB_OFFLINE) and {filename} is not cached: "
             f"unset it to pull {preset.name}, or pass {local_flags_hint(preset)}"
@@ -265,14 +310,14 @@ def _pull_file(preset: Preset, filename: str, *, cache: Path, endpoint: str, pro
     # Probe first, without retries: hf_hub_download retries an unreachable Hub with backoff for
     # ~25 s (logging a warning per try) before failing when nothing is cached. The probe makes an
     # offline pull fail at once, and tells whether bytes will move (blob already in the cache?).
-    url = hf_hub_url(preset.repo_id, filename, revision=preset.revision, endpoint=endpoint)
+    url = hf_hub_url(preset.repo_id, filename, revision=revision, endpoint=endpoint)
     try:
         meta = get_hf_file_metadata(url, timeout=_PROBE_TIMEOUT_S, endpoint=endpoint)
     except Exception as exc:
         if cached is not None and _is_unreachable(exc):
             log(f"{filename}: cannot reach {endpoint}, keeping the cached copy (not checked for updates)")
-            return cached
-        error = _download_error(preset, filename, endpoint, exc)
+            return cached, _commit_of(cached)
+        error = _download_error(preset, filename, endpoint, exc, revision)
         if error is None:
             raise
         raise error from exc
@@ -293,18 +338,18 @@ def _pull_file(preset: Preset, filename: str, *, cache: Path, endpoint: str, pro
         path = hf_hub_download(
             preset.repo_id,
             filename,
-            revision=preset.revision,
+            revision=revision,
             cache_dir=cache,
             endpoint=endpoint,
             library_name="alttext-tools",
             tqdm_class=None if progress else _silent_tqdm(),
         )
     except Exception as exc:
-        error = _download_error(preset, filename, endpoint, exc)
+        error = _download_error(preset, filename, endpoint, exc, revision)
         if error is None:
             raise
         raise error from exc
-    return Path(path)
+    return Path(path), meta.commit_hash
 
 
 def pull(
@@ -313,8 +358,15 @@ def pull(
     progress: bool = True,
     log: Log | None = None,
     cache_dir: Path | None = None,
+    lock: Path | None = None,
+    update: bool = False,
 ) -> ModelSpec:
     """Download (or refresh) both files of a preset into the HF cache; return the local spec.
+
+    `lock`: the project's lock file. The files come from the commit the preset pins, else the one
+    the lock file holds, else the newest commit of the preset's branch, which is then written to
+    the lock file (`update`: ignore the lock's commit and lock the branch's newest again). Both
+    files come from one commit: the second is fetched at the commit the first resolved to.
 
     `progress`: huggingface_hub's tqdm bar on stderr (drawn only on a terminal, and off with
     HF_HUB_DISABLE_PROGRESS_BARS=1). `log`: receives one-line status messages (the CLI prints
@@ -327,7 +379,20 @@ def pull(
     cache = cache_dir or hub_cache_dir()
     endpoint = hub_endpoint()
     say: Log = log or (lambda _msg: None)
-    text, mmproj = (
-        _pull_file(preset, f, cache=cache, endpoint=endpoint, progress=progress, log=say) for f in preset.files
-    )
+    revision, pinned_by = pinned_revision(preset, None if update else lock)
+    paths: list[Path] = []
+    for filename in preset.files:
+        path, commit = _pull_file(
+            preset, filename, revision=revision, cache=cache, endpoint=endpoint, progress=progress, log=say
+        )
+        paths.append(path)
+        if commit is not None and is_commit(commit) and not is_commit(revision):
+            revision = commit  # the branch as it is now: the next file from the same commit
+    if lock is not None and pinned_by != "preset" and is_commit(revision):
+        try:
+            if write_entry(lock, preset.name, LockedModel(preset.repo_id, revision)):
+                say(f"locked at {revision} in {lock}")
+        except LockFileError as err:
+            raise ModelError(str(err)) from None
+    text, mmproj = paths
     return ModelSpec(name=preset.name, text_path=text, mmproj_path=mmproj, handler=preset.handler)

@@ -28,6 +28,8 @@ class Preset:
 
     name: str
     repo_id: str
+    # A 40-hex commit pins the files for every project. A branch ("main") leaves the pin to the
+    # project's lock file (models/lock.py): the first pull records the commit the branch was at.
     revision: str
     text_file: str
     mmproj_file: str
@@ -45,6 +47,8 @@ class Preset:
         return (self.text_file, self.mmproj_file)
 
 
+# Revisions: every preset follows "main" until a project's first pull locks the commit it got.
+# No commit is written here unless it was read from the Hub: a hash is never guessed.
 _PRESET_LIST: tuple[Preset, ...] = (
     # Source: https://huggingface.co/ggml-org/moondream2-20250414-GGUF
     # The text model is a phi2-architecture GGUF (moondream2 = SigLIP + Phi); "_ct-vicuna" is the
