@@ -606,3 +606,24 @@ def test_pull_cli_writes_the_lock_and_list_shows_the_revision(tmp_path: Path, hu
         f"Error: {tmp_path / LOCK_FILE}: not a models lock file (Expecting value: line 1 column 1 (char 0));"
         " fix it, or delete it and run `alttext models pull` again"
     ]
+
+
+def test_runs_resolve_presets_at_the_project_lock(
+    hf_home: Path, hub: FakeHub, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`fix` (models.slots) reads the lock file at the config's root: a preset pulled at another
+    commit is "not downloaded" for this project, and named with the commit it pins."""
+    from alttext_tools.config import Config
+    from alttext_tools.models.slots import resolve_slots
+
+    monkeypatch.setenv("HF_ENDPOINT", hub.endpoint)
+    project = tmp_path / "project"
+    project.mkdir()
+    qwen = get_preset("qwen2.5-vl-3b")
+    _serve_preset(hub, qwen, b"GGUF-qwen-text", b"GGUF-qwen-mmproj")
+    pull("qwen2.5-vl-3b", progress=False)  # the text slot, not locked: so the run has a model
+    pulled = pull("moondream2", progress=False, lock=project / LOCK_FILE)
+    assert resolve_slots(Config(root=project)).fast == pulled
+    (project / LOCK_FILE).write_text(render_lock({"moondream2": LockedModel(MOONDREAM.repo_id, "c" * 40)}))
+    slots = resolve_slots(Config(root=project))
+    assert slots.fast is None and f"moondream2 at {'c' * 40} (pinned by {project / LOCK_FILE})" in slots.reasons["fast"]
