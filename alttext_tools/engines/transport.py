@@ -5,6 +5,7 @@ docs/engines.md ("The HTTP client")."""
 from __future__ import annotations
 
 import contextvars
+import socket
 import ssl
 import time
 import urllib.request
@@ -96,11 +97,24 @@ def _left(timeout: float | None, expired: type[Exception]) -> float | None:
     return left if timeout is None else min(timeout, left)
 
 
+# Linux: acknowledge at once what arrives. A server that writes its headers and its body in two
+# sends without TCP_NODELAY (Python's http.server, cpp-httplib's default) holds the body until the
+# headers are acknowledged, and on a kept-alive connection the kernel delays that ACK (~40 ms).
+_QUICKACK: int | None = getattr(socket, "TCP_QUICKACK", None)
+
+
 class _DeadlineStream(httpcore.NetworkStream):
     def __init__(self, stream: httpcore.NetworkStream) -> None:
         self._stream = stream
+        sock = stream.get_extra_info("socket") if _QUICKACK is not None else None
+        self._socket: socket.socket | None = sock if isinstance(sock, socket.socket) else None
 
     def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        if self._socket is not None and _QUICKACK is not None:
+            try:  # the kernel turns quick ACKs off again by itself: set before every read
+                self._socket.setsockopt(socket.IPPROTO_TCP, _QUICKACK, 1)
+            except OSError:
+                self._socket = None
         return self._stream.read(max_bytes, _left(timeout, httpcore.ReadTimeout))
 
     def write(self, buffer: bytes, timeout: float | None = None) -> None:
@@ -174,6 +188,9 @@ class HttpClient:
             verify=verify,
             proxy=self.proxy,
             limits=httpx.Limits(max_connections=None, max_keepalive_connections=keepalive),
+            # httpcore writes the headers and the body in two sends; without TCP_NODELAY, Nagle holds
+            # the body until the server ACKs the headers, which a kept-alive connection delays (~40 ms).
+            socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)],
         )
         # httpx takes no network backend; its pool (an httpcore ConnectionPool or HTTPProxy) does.
         pool = transport._pool
