@@ -764,3 +764,14 @@ def test_retry_after_forms(header: str | None, seconds: float | None) -> None:
 def test_proxy_credentials_never_shown() -> None:
     assert shown_proxy("http://user:pw@proxy.example:3128/") == "http://proxy.example:3128"
     assert shown_proxy("proxy.example:8080") == "http://proxy.example:8080"
+
+
+def test_a_proxy_that_cannot_be_used_is_a_one_line_setup_error(tmp_path: Path) -> None:
+    root = site(tmp_path / "site", 1, duplicate=False, missing=False)
+    env = without_proxies(ALL_PROXY="ftp://user:secret@127.0.0.1:1")
+    args = ["--base-url", "http://127.0.0.1:9/v1", "--model", "vision", "docs"]
+    proc = alttext("fix", "--backend", "openai", *args, cwd=root, env=env)
+    assert proc.returncode == 2, proc.stderr
+    [error] = [line for line in proc.stderr.splitlines() if line.startswith("Error")]
+    assert "the proxy ftp://127.0.0.1:1 set in the environment cannot be used: Unknown scheme for proxy URL" in error
+    assert "secret" not in proc.stderr and "Traceback" not in proc.stderr

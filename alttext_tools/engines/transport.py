@@ -71,7 +71,10 @@ def environment_proxy(url: str) -> str | None:
     netloc = f"{host}:{parts.port}" if parts.port else host
     if urllib.request.proxy_bypass(netloc):
         return None
-    return proxies.get(parts.scheme) or proxies.get("all") or None
+    proxy = proxies.get(parts.scheme) or proxies.get("all")
+    if not proxy:
+        return None
+    return proxy if "://" in proxy else f"http://{proxy}"  # "host:3128" means http, as for pip and curl
 
 
 def shown_proxy(proxy: str) -> str:
@@ -184,14 +187,18 @@ class HttpClient:
         self.max_body = max_body
         self.proxy = environment_proxy(self.base_url)
         verify = ssl.create_default_context()
-        transport = httpx.HTTPTransport(
-            verify=verify,
-            proxy=self.proxy,
-            limits=httpx.Limits(max_connections=None, max_keepalive_connections=keepalive),
-            # httpcore writes the headers and the body in two sends; without TCP_NODELAY, Nagle holds
-            # the body until the server ACKs the headers, which a kept-alive connection delays (~40 ms).
-            socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)],
-        )
+        try:
+            transport = httpx.HTTPTransport(
+                verify=verify,
+                proxy=self.proxy,
+                limits=httpx.Limits(max_connections=None, max_keepalive_connections=keepalive),
+                # httpcore writes the headers and the body in two sends; without TCP_NODELAY, Nagle
+                # holds the body until the server ACKs the headers, which a kept-alive connection delays.
+                socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)],
+            )
+        except (ImportError, ValueError) as err:  # an unknown proxy scheme; socks5 without socksio
+            shown = shown_proxy(self.proxy or "")
+            raise ValueError(f"the proxy {shown} set in the environment cannot be used: {err}") from None
         # httpx takes no network backend; its pool (an httpcore ConnectionPool or HTTPProxy) does.
         pool = transport._pool
         if not isinstance(pool, httpcore.ConnectionPool):  # pragma: no cover - an httpx we do not know
