@@ -362,7 +362,7 @@ def model_options(func: F) -> F:
             "--timeout",
             type=click.FloatRange(min=0, min_open=True),
             metavar="SECONDS",
-            help="Seconds to wait for one server answer (default 120).",
+            help="Seconds one server request may take, connecting to the last byte of the answer (default 120).",
         ),
         click.option(
             "--retries",
