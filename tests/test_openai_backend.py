@@ -543,6 +543,26 @@ def test_server_killed_mid_run_reports_failed_images_and_keeps_the_rest(
     assert elapsed < 60  # one backoff, then one quick attempt per remaining image
 
 
+@needs_server
+def test_real_server_errors_are_one_line(tiny_models: dict[str, Path]) -> None:
+    """llama-cpp-python's own answers: a model it does not serve, and a context too small for the
+    image (n_ctx 40). (Without a projector it answers from the text alone: there is no "no vision"
+    error to meet there; the fake server plays the servers that send one.)"""
+    with LlamaServer(tiny_models["moondream_text"], tiny_models["moondream_mmproj"], n_ctx=40) as server:
+        engine = make_engine(server.base_url, retries=0, timeout=60)
+        with pytest.raises(ServerModelError) as unknown:
+            engine.generate(ServerModel("nope", "moondream"), RED, SYSTEM, USER, SCHEMA)
+        with pytest.raises(GenerationError) as small:
+            engine.generate(ServerModel(server.alias, "moondream"), RED, SYSTEM, USER, SCHEMA)
+    assert (
+        str(unknown.value) == f"model 'nope' not found on the server at {server.base_url} (it serves: {server.alias})"
+    )
+    assert str(small.value).startswith(
+        f"{server.alias}: the image and prompt do not fit the model's context at {server.base_url} ("
+    )
+    assert not isinstance(small.value, ServerModelError) and one_line(str(small.value))
+
+
 def test_cli_sends_the_key_and_never_prints_it(tmp_path: Path) -> None:
     root = site(tmp_path / "keyed", 2, duplicate=False, missing=False)
 
