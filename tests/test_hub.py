@@ -24,7 +24,6 @@ from huggingface_hub import constants as hf_constants
 from alttext_tools.cli.models import models
 from alttext_tools.models.hub import (
     ModelDownloadError,
-    ModelError,
     ModelNotAvailableError,
     list_models,
     pinned_revision,
@@ -561,7 +560,7 @@ def test_a_damaged_lock_file_is_one_line_naming_it(tmp_path: Path, text: str, de
         read_lock(lock)
     message = str(caught.value)
     assert message.startswith(f"{lock}: not a models lock file (") and detail in message and "\n" not in message
-    with pytest.raises(ModelError, match="not a models lock file"):
+    with pytest.raises(LockFileError, match="not a models lock file"):
         list_models(cache_dir=tmp_path / "hub", lock=lock)
 
 
@@ -601,7 +600,7 @@ def test_pull_cli_writes_the_lock_and_list_shows_the_revision(tmp_path: Path, hu
 
     (tmp_path / LOCK_FILE).write_text("not json", encoding="utf-8")
     damaged = run_cli(tmp_path, "list")
-    assert damaged.returncode == 3
+    assert damaged.returncode == 2
     assert _error_lines(damaged.stderr) == [
         f"Error: {tmp_path / LOCK_FILE}: not a models lock file (Expecting value: line 1 column 1 (char 0));"
         " fix it, or delete it and run `alttext models pull` again"
@@ -627,3 +626,21 @@ def test_runs_resolve_presets_at_the_project_lock(
     (project / LOCK_FILE).write_text(render_lock({"moondream2": LockedModel(MOONDREAM.repo_id, "c" * 40)}))
     slots = resolve_slots(Config(root=project))
     assert slots.fast is None and f"moondream2 at {'c' * 40} (pinned by {project / LOCK_FILE})" in slots.reasons["fast"]
+
+
+def test_fix_with_a_damaged_lock_file_is_a_one_line_configuration_error(tmp_path: Path) -> None:
+    from conftest import alttext
+
+    project = tmp_path / "project"
+    (project / "docs" / "img").mkdir(parents=True)
+    (project / ".alttext.toml").write_text("", encoding="utf-8")
+    (project / "docs" / "img" / "chart.png").write_bytes((REPO_ROOT / "fixtures/site/img/chart.png").read_bytes())
+    (project / "docs" / "index.md").write_text("# Charts\n\n![](img/chart.png)\n", encoding="utf-8")
+    (project / LOCK_FILE).write_text("{", encoding="utf-8")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "HUGGINGFACE_"))}
+    proc = alttext("fix", "docs", cwd=project, env={**env, "HF_HOME": str(tmp_path / "hf-home")})
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.splitlines() == [
+        f"Error: {project / LOCK_FILE}: not a models lock file (Expecting property name enclosed in double quotes:"
+        " line 1 column 2 (char 1)); fix it, or delete it and run `alttext models pull` again"
+    ]

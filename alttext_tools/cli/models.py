@@ -1,9 +1,9 @@
 """`alttext models pull|list|path`: fetch and inspect preset vision models.
 
 Data goes to stdout (paths, the table, JSON); status and errors go to stderr. Exit codes
-(report.ExitCode): 0 ok, 2 usage error (an unknown preset name, which lists the valid ones, or an
-install without the `local` extra), 3 a model could not be downloaded (no network, a file missing
-upstream) or is not downloaded (`path`), 130 interrupted.
+(report.ExitCode): 0 ok, 2 usage error (an unknown preset name, which lists the valid ones, an
+install without the `local` extra, a damaged alttext-models.lock), 3 a model could not be
+downloaded (no network, a file missing upstream) or is not downloaded (`path`), 130 interrupted.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from alttext_tools.cli.options import require_extra
 from alttext_tools.config import find_config
 from alttext_tools.errors import AltTextError
 from alttext_tools.models.hub import ModelError, format_size, hub_cache_dir, list_models, pull, resolve_local
-from alttext_tools.models.lock import lock_path
+from alttext_tools.models.lock import LockFileError, lock_path
 from alttext_tools.models.presets import UnknownPresetError, get_preset
 from alttext_tools.report.outcome import ExitCode
 
@@ -26,6 +26,12 @@ class ModelFilesProblem(click.ClickException, AltTextError):
     """A model's files could not be downloaded, or are not there: one line, exit 3."""
 
     exit_code = int(ExitCode.FILE_ERRORS)
+
+
+class LockFileProblem(click.ClickException, AltTextError):
+    """The project's alttext-models.lock cannot be read: a configuration error, one line, exit 2."""
+
+    exit_code = int(ExitCode.USAGE)
 
 
 def _say(message: str) -> None:
@@ -84,6 +90,8 @@ def pull_command(names: tuple[str, ...], no_progress: bool, update: bool, no_loc
             spec = pull(name, progress=not no_progress, log=log, lock=lock, update=update)
         except ModelError as exc:
             raise ModelFilesProblem(str(exc)) from None
+        except LockFileError as exc:
+            raise LockFileProblem(str(exc)) from None
         except KeyboardInterrupt:
             # huggingface_hub deletes its partial file on interrupt: say so rather than promise a resume.
             _say(f"{name}: interrupted, partial file discarded; run `alttext models pull {name}` again")
@@ -108,8 +116,8 @@ def list_command(fmt: str) -> None:
     lock = _project_lock()
     try:
         statuses = list_models(cache_dir=cache, lock=lock)
-    except ModelError as exc:
-        raise ModelFilesProblem(str(exc)) from None
+    except LockFileError as exc:
+        raise LockFileProblem(str(exc)) from None
     if fmt == "json":
         listing = {"cache_dir": str(cache), "lock_file": str(lock), "models": [s.to_dict() for s in statuses]}
         click.echo(json.dumps(listing, indent=2))
@@ -143,5 +151,7 @@ def path_command(name: str) -> None:
         spec = resolve_local(name, lock=_project_lock())
     except ModelError as exc:
         raise ModelFilesProblem(str(exc)) from None
+    except LockFileError as exc:
+        raise LockFileProblem(str(exc)) from None
     click.echo(spec.text_path)
     click.echo(spec.mmproj_path)

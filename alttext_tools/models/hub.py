@@ -133,13 +133,11 @@ def format_size(n: int) -> str:
 
 
 def _locked(preset: Preset, lock: Path | None) -> LockedModel | None:
-    """The lock file's entry for `preset`, if it has one for the preset's repository."""
+    """The lock file's entry for `preset`, if it has one for the preset's repository; LockFileError
+    (a configuration error, like a bad config file) when the file is damaged."""
     if lock is None:
         return None
-    try:
-        entry = read_lock(lock).get(preset.name)
-    except LockFileError as err:
-        raise ModelError(str(err)) from None
+    entry = read_lock(lock).get(preset.name)
     return entry if entry is not None and entry.repo_id == preset.repo_id else None
 
 

@@ -12,7 +12,7 @@ from alttext_tools.config import Config
 from alttext_tools.errors import ModelFileError
 from alttext_tools.models.gguf_check import check_model_pair
 from alttext_tools.models.hub import ModelError, ModelNotAvailableError, hub_cache_dir, resolve_local
-from alttext_tools.models.lock import lock_path
+from alttext_tools.models.lock import LockFileError, lock_path
 from alttext_tools.models.presets import PRESETS, UnknownPresetError, get_preset
 from alttext_tools.models.spec import HANDLERS, SLOTS, ModelSpec, VisionModel
 
@@ -134,6 +134,8 @@ def _resolve_slot(config: Config, slot: str, cache_dir: Path | None) -> tuple[Mo
             spec = resolve_local(name, cache_dir=cache_dir, lock=lock_path(config.root))
         except ModelNotAvailableError as err:
             return None, str(err)
+        except LockFileError as err:
+            raise ModelSetupError(str(err)) from None
         try:  # a damaged download fails here, once, rather than on every image
             check_model_pair(spec.text_path, spec.mmproj_path, spec.handler)
         except ModelFileError as err:
