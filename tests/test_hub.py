@@ -608,7 +608,7 @@ def test_pull_cli_writes_the_lock_and_list_shows_the_revision(tmp_path: Path, hu
 
 
 def test_runs_resolve_presets_at_the_project_lock(
-    hf_home: Path, hub: FakeHub, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    hf_home: Path, hub: FakeHub, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tiny_models: dict[str, Path]
 ) -> None:
     """`fix` (models.slots) reads the lock file at the config's root: a preset pulled at another
     commit is "not downloaded" for this project, and named with the commit it pins."""
@@ -619,7 +619,11 @@ def test_runs_resolve_presets_at_the_project_lock(
     project = tmp_path / "project"
     project.mkdir()
     qwen = get_preset("qwen2.5-vl-3b")
-    _serve_preset(hub, qwen, b"GGUF-qwen-text", b"GGUF-qwen-mmproj")
+    # Runs check the pair they load: serve the tiny real GGUF files under the presets' names.
+    _serve_preset(
+        hub, MOONDREAM, tiny_models["moondream_text"].read_bytes(), tiny_models["moondream_mmproj"].read_bytes()
+    )
+    _serve_preset(hub, qwen, tiny_models["qwen_text"].read_bytes(), tiny_models["qwen_mmproj"].read_bytes())
     pull("qwen2.5-vl-3b", progress=False)  # the text slot, not locked: so the run has a model
     pulled = pull("moondream2", progress=False, lock=project / LOCK_FILE)
     assert resolve_slots(Config(root=project)).fast == pulled
