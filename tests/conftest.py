@@ -23,6 +23,11 @@ REPO = Path(__file__).resolve().parent.parent
 FIXTURES = REPO / "fixtures"
 DOCS_INTEGRATIONS = REPO / "docs" / "integrations.md"
 
+# Every server the tests talk to is on loopback: a proxy the machine sets must not carry that traffic
+# (the proxy tests set their own variables in their child's environment).
+for _name in ("NO_PROXY", "no_proxy"):
+    os.environ[_name] = ",".join(filter(None, [os.environ.get(_name, ""), "127.0.0.1", "localhost"]))
+
 
 def snippet(name: str, page: Path = DOCS_INTEGRATIONS) -> Any:
     """The YAML snippet marked `<!-- snippet: name -->` in `page` (docs/integrations.md)."""
