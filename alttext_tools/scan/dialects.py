@@ -104,7 +104,7 @@ class DialectResolver:
         self._folders: dict[Path, Dialect] = {}  # by resolved folder
         self._given: dict[str, Dialect] = {}  # by folder as given (saves resolving every path)
         self._sites: dict[Path, MkDocsSite | None] = {}
-        self._levels: dict[Path, _Level] = {}  # what each folder on the way up holds
+        self._chains: dict[Path, tuple[_Level, ...]] = {}  # by folder: the folders above it that matter
 
     def __call__(self, path: Path) -> Dialect:
         if self.setting == "commonmark":
@@ -125,8 +125,7 @@ class DialectResolver:
         return found
 
     def _resolve(self, folder: Path) -> Dialect:
-        for candidate in [folder, *folder.parents]:
-            level = self._level(candidate)
+        for level in self._chain(folder):
             for config in level.configs:
                 site = self._site(config)
                 if site is None:  # unreadable: warned once; its pages are CommonMark
@@ -135,16 +134,18 @@ class DialectResolver:
                     return mkdocs_dialect(site.extensions)
             if self.setting == "auto" and level.reads_myst():
                 return MYST
-            if level.repository_root:
-                break
         return MKDOCS if self.setting == "mkdocs" else COMMONMARK
 
-    def _level(self, folder: Path) -> _Level:
-        level = self._levels.get(folder)
-        if level is None:
-            configs = tuple(config for name in CONFIG_NAMES if (config := folder / name).is_file())
-            level = self._levels[folder] = _Level(folder, configs, (folder / ".git").exists())
-        return level
+    def _chain(self, folder: Path) -> tuple[_Level, ...]:
+        """The folders from `folder` up to the repository root that hold a config or are that root,
+        nearest first (shared by every folder below them)."""
+        chain = self._chains.get(folder)
+        if chain is None:
+            level = _Level(folder)
+            parent = folder.parent
+            above = () if level.repository_root or parent == folder else self._chain(parent)
+            chain = self._chains[folder] = ((level,) if level.matters else ()) + above
+        return chain
 
     def _site(self, config: Path) -> MkDocsSite | None:
         if config not in self._sites:
@@ -161,19 +162,24 @@ class DialectResolver:
 
 class _Level:
     """One folder as the resolver sees it: its MkDocs configs, whether it is a repository's root,
-    and (asked only when it matters) whether a Sphinx conf.py in it reads `.md` as MyST."""
+    and (read only when it matters) whether a Sphinx conf.py in it reads `.md` as MyST."""
 
-    __slots__ = ("_myst", "configs", "folder", "repository_root")
+    __slots__ = ("_myst", "configs", "folder", "repository_root", "sphinx")
 
-    def __init__(self, folder: Path, configs: tuple[Path, ...], repository_root: bool) -> None:
+    def __init__(self, folder: Path) -> None:
         self.folder = folder
-        self.configs = configs
-        self.repository_root = repository_root
+        self.configs = tuple(config for name in CONFIG_NAMES if (config := folder / name).is_file())
+        self.sphinx = (folder / "conf.py").is_file()
+        self.repository_root = (folder / ".git").exists()
         self._myst: bool | None = None
+
+    @property
+    def matters(self) -> bool:
+        return bool(self.configs) or self.sphinx or self.repository_root
 
     def reads_myst(self) -> bool:
         if self._myst is None:
-            self._myst = _sphinx_reads_myst(self.folder / "conf.py")
+            self._myst = self.sphinx and _sphinx_reads_myst(self.folder / "conf.py")
         return self._myst
 
 
