@@ -1,9 +1,12 @@
 """The Markdown scanner parses inline content only where an image or HTML could be, and a heading's
 only when an image's context needs its text: it must report exactly what a scan that parses every
-block reports, every field of every image (context included), on generated and real documents."""
+block reports, every field of every image (context included), on generated and real documents.
+markdown-it's block rules skip their debug logging unless it was turned on."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -20,7 +23,8 @@ from alttext_tools.scan.dialects import COMMONMARK, MKDOCS, Dialect, DialectReso
 from alttext_tools.scan.markdown import scan_markdown
 from alttext_tools.scan.sources import SourceError, read_source
 
-FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
+REPO = Path(__file__).resolve().parent.parent
+FIXTURES = REPO / "fixtures"
 
 
 def _parse_everything(state: StateCore) -> None:
@@ -109,3 +113,22 @@ def test_fastapi_pages_with_images() -> None:
     for path in pages[::8]:  # an eighth of them: the whole corpus is pinned by benchmarks/check_corpus.py
         fast, full = both(read_source(path).text, path.relative_to(root).as_posix(), resolve(path))
         assert fast == full, path
+
+
+QUIET_PROBE = """
+import logging, sys
+if sys.argv[1] == "debug":
+    logging.getLogger("markdown_it.rules_block.paragraph").setLevel(logging.DEBUG)
+from alttext_tools.scan.markdown import scan_markdown
+assert [i.src for i in scan_markdown("# T\\n\\nText ![a](a.png)\\n", "p.md")] == ["a.png"]
+logger = sys.modules["markdown_it.rules_block.paragraph"].LOGGER
+print(type(logger).__name__, logger.name)
+"""
+
+
+@pytest.mark.parametrize(("level", "kept"), [("default", "_NoDebug"), ("debug", "Logger")])
+def test_block_rule_debug_logging_is_skipped_unless_enabled(level: str, kept: str) -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", QUIET_PROBE, level], capture_output=True, text=True, check=True, cwd=REPO
+    )
+    assert done.stdout.split() == [kept, "markdown_it.rules_block.paragraph"]
