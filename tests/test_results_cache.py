@@ -17,6 +17,7 @@ from alttext_tools.check import run as check_run
 from alttext_tools.check.results_cache import ResultsCache
 from alttext_tools.check.rules import RuleSettings, evaluate_all
 from alttext_tools.check.run import CheckRun, check_files
+from alttext_tools.check.suppression import may_hold_directives
 from alttext_tools.cli.main import cli
 from alttext_tools.scan import dispatch
 from alttext_tools.scan.dispatch import kind_of, scan_file
@@ -248,7 +249,13 @@ def test_unchanged_files_are_taken_by_their_stat_from_one_index_file(
     monkeypatch.chdir(tree)
     check_files(files, RuleSettings(), jobs=1, results=cache)
     assert len(index_files(cache)) == 1
-    no_reading(monkeypatch, but={str(path) for (path, _), r in zip(files, plain.results) if r.error is not None})
+    # Files that cannot be read are not cached; files that may hold suppression comments are
+    # decoded every time (check/suppression.py).
+    read = {
+        str(p) for (p, _), r in zip(files, plain.results) if r.error is not None or may_hold_directives(p.read_bytes())
+    }
+    assert len(read) < len(files) // 2
+    no_reading(monkeypatch, but=read)
     fresh = ResultsCache(cache.folder, RuleSettings())  # a new run: the index is read from its file
     assert outcome(check_files(files, RuleSettings(), jobs=1, results=fresh)) == outcome(plain)
 
@@ -339,3 +346,27 @@ def test_a_mkdocs_config_is_parsed_again_only_when_it_changes(tmp_path: Path, mo
     changed = check_files(files, RuleSettings(), jobs=1, results=ResultsCache(cache.folder, RuleSettings()))
     assert outcome(changed) == outcome(check_files(files, RuleSettings(), jobs=1))
     assert [f.rule for f in outcome_findings(changed)] == ["empty-alt"]
+
+
+@pytest.mark.usefixtures("trusted_stats")
+def test_the_index_never_holds_a_file_with_suppression_comments(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Its findings are filtered after the cache: taking them by stat would skip the filter. A
+    comment added to an indexed file changes its stat, so it is read, decoded and filtered."""
+    monkeypatch.chdir(tmp_path)
+    quiet, plain = tmp_path / "quiet.md", tmp_path / "plain.md"
+    quiet.write_text("<!-- alttext-disable-next-line -->\n![](a.png)\n\n![](b.png)\n", encoding="utf-8")
+    plain.write_text("![](c.png)\n", encoding="utf-8")
+    files = [(quiet, "quiet.md"), (plain, "plain.md")]
+
+    def lines(run: CheckRun) -> list[list[int]]:
+        return [[f.image.line for f in r.findings] for r in run.results]
+
+    for _ in range(3):  # cold, index learns, warm
+        run = check_files(files, RuleSettings(), jobs=1, results=ResultsCache(tmp_path / "cache", RuleSettings()))
+        assert lines(run) == [[4], [1]]
+    assert sorted(ResultsCache(tmp_path / "cache", RuleSettings()).index.files) == [str(plain)]
+    plain.write_text("<!-- alttext-disable-next-line -->\n![](c.png)\n", encoding="utf-8")
+    run = check_files(files, RuleSettings(), jobs=1, results=ResultsCache(tmp_path / "cache", RuleSettings()))
+    assert lines(run) == [[4], []]
