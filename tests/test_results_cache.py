@@ -17,6 +17,7 @@ from alttext_tools.check import run as check_run
 from alttext_tools.check.results_cache import ResultsCache
 from alttext_tools.check.rules import RuleSettings, evaluate_all
 from alttext_tools.check.run import CheckRun, check_files
+from alttext_tools.check.suppression import may_hold_directives
 from alttext_tools.cli.main import cli
 from alttext_tools.scan import dispatch
 from alttext_tools.scan.dispatch import kind_of, scan_file
@@ -52,7 +53,12 @@ def cache(tmp_path: Path) -> ResultsCache:
 
 
 def entries(cache: ResultsCache) -> list[Path]:
-    return sorted(cache.folder.rglob("*.json")) if cache.folder.exists() else []
+    """The per-key entries (not the index)."""
+    return sorted(p for p in cache.folder.rglob("*.json") if p.parent.name != "index") if cache.folder.exists() else []
+
+
+def index_files(cache: ResultsCache) -> list[Path]:
+    return sorted((cache.folder / "index").glob("*.json"))
 
 
 @pytest.mark.parametrize("path", FIXTURE_FILES, ids=[p.relative_to(FIXTURES).as_posix() for p in FIXTURE_FILES])
@@ -210,3 +216,157 @@ def test_cli_caches_by_default_and_not_with_no_cache_results(
     assert code == 3 and list(folder.rglob("*.json"))
     code, warm = cli_run(["check", "--format", "json", "-q", "."], tree)
     assert code == 3 and json.loads(warm) == json.loads(cold) == json.loads(off)
+
+
+# --------------------------------------------------------------------------- the index (files by stat)
+
+
+@pytest.fixture()
+def trusted_stats(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Files just written are taken by their stat too (by default they are hashed for RACY_NS)."""
+    monkeypatch.setattr(results_cache, "RACY_NS", 0)
+
+
+def no_reading(monkeypatch: pytest.MonkeyPatch, but: set[str]) -> None:
+    """Reading any file but those in `but` (files that cannot be read are not cached) fails the test."""
+    real = check_run.read_bytes
+
+    def refuse(path: str | Path) -> bytes:
+        if str(path) not in but:
+            raise AssertionError(f"{path} was read although its stat is unchanged")
+        return real(path)
+
+    monkeypatch.setattr(check_run, "read_bytes", refuse)
+    monkeypatch.setattr(dispatch, "read_bytes", refuse)
+
+
+@pytest.mark.usefixtures("trusted_stats")
+def test_unchanged_files_are_taken_by_their_stat_from_one_index_file(
+    tree: Path, cache: ResultsCache, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    files = tree_files(tree)
+    plain = check_files(files, RuleSettings(), jobs=1)
+    monkeypatch.chdir(tree)
+    check_files(files, RuleSettings(), jobs=1, results=cache)
+    assert len(index_files(cache)) == 1
+    # Files that cannot be read are not cached; files that may hold suppression comments are
+    # decoded every time (check/suppression.py).
+    read = {
+        str(p) for (p, _), r in zip(files, plain.results) if r.error is not None or may_hold_directives(p.read_bytes())
+    }
+    assert len(read) < len(files) // 2
+    no_reading(monkeypatch, but=read)
+    fresh = ResultsCache(cache.folder, RuleSettings())  # a new run: the index is read from its file
+    assert outcome(check_files(files, RuleSettings(), jobs=1, results=fresh)) == outcome(plain)
+
+
+@pytest.mark.usefixtures("trusted_stats")
+def test_a_file_rewritten_in_place_with_its_old_size_and_mtime_is_scanned_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    page = tmp_path / "a.md"
+    page.write_text('![](a.png)\n\n<img src="b.png" alt="B">\n', encoding="utf-8")
+    before = page.stat()
+    files = [(page, "a.md")]
+    cache = ResultsCache(tmp_path / "cache", RuleSettings())
+    assert [f.rule for f in outcome_findings(check_files(files, RuleSettings(), jobs=1, results=cache))] == [
+        "empty-alt"
+    ]
+    with open(page, "r+b") as out:  # same inode, same size, mtime put back: only the ctime tells
+        out.write(b'![x](a.png)\n\n<img src="b.png">\n')
+    os.utime(page, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert page.stat().st_size == before.st_size
+    again = check_files(files, RuleSettings(), jobs=1, results=ResultsCache(cache.folder, RuleSettings()))
+    assert outcome(again) == outcome(check_files(files, RuleSettings(), jobs=1))
+    assert [f.rule for f in outcome_findings(again)] == ["missing-alt"]
+
+
+def outcome_findings(run: CheckRun) -> list[results_cache.Finding]:
+    return [finding for result in run.results for finding in result.findings]
+
+
+def test_a_recently_changed_file_is_hashed_not_taken_by_its_stat(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    page = tmp_path / "a.md"
+    page.write_text("![](a.png)\n", encoding="utf-8")
+    files = [(page, "a.md")]
+    cache = ResultsCache(tmp_path / "cache", RuleSettings())
+    check_files(files, RuleSettings(), jobs=1, results=cache)
+    assert cache.index.files == {}  # written just now: a second write could keep size and mtime
+    reads: list[object] = []
+    real = check_run.read_bytes
+    monkeypatch.setattr(check_run, "read_bytes", lambda path: reads.append(path) or real(path))
+    check_files(files, RuleSettings(), jobs=1, results=ResultsCache(cache.folder, RuleSettings()))
+    assert reads == [str(page)]
+
+
+@pytest.mark.usefixtures("trusted_stats")
+def test_a_damaged_index_is_an_empty_one(tree: Path, cache: ResultsCache, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tree)
+    files = tree_files(tree)
+    expected = outcome(check_files(files, RuleSettings(), jobs=1))
+    check_files(files, RuleSettings(), jobs=1, results=cache)
+    for damage in (b"", b"{", b"[]", b'{"format": 1, "files": {"a.md": 3}, "sites": {}}'):
+        (index,) = index_files(cache)
+        index.write_bytes(damage)
+        assert (
+            outcome(check_files(files, RuleSettings(), jobs=1, results=ResultsCache(cache.folder, RuleSettings())))
+            == expected
+        )
+
+
+@pytest.mark.usefixtures("trusted_stats")
+def test_a_mkdocs_config_is_parsed_again_only_when_it_changes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / ".git").mkdir()
+    monkeypatch.chdir(tmp_path)
+    config = tmp_path / "mkdocs.yml"
+    config.write_text("site_name: S\nmarkdown_extensions:\n  - attr_list\n", encoding="utf-8")
+    page = tmp_path / "docs" / "a.md"
+    page.parent.mkdir()
+    page.write_text('![](a.png){ alt="A cat" }\n', encoding="utf-8")
+    files = [(page, "docs/a.md")]
+    cache = ResultsCache(tmp_path / "cache", RuleSettings())
+    with_attr_list = outcome(check_files(files, RuleSettings(), jobs=1, results=cache))
+    assert outcome_findings(check_files(files, RuleSettings(), jobs=1)) == []
+
+    def refuse(config: Path) -> object:
+        raise AssertionError("mkdocs.yml parsed again although unchanged")
+
+    monkeypatch.setattr(results_cache, "read_site", refuse)
+    assert outcome(check_files(files, RuleSettings(), jobs=1, results=ResultsCache(cache.folder, RuleSettings()))) == (
+        with_attr_list
+    )
+    monkeypatch.undo()
+    monkeypatch.setattr(results_cache, "RACY_NS", 0)
+    monkeypatch.chdir(tmp_path)
+    config.write_text("site_name: S\nmarkdown_extensions:\n  - toc\n", encoding="utf-8")  # no attr_list now
+    changed = check_files(files, RuleSettings(), jobs=1, results=ResultsCache(cache.folder, RuleSettings()))
+    assert outcome(changed) == outcome(check_files(files, RuleSettings(), jobs=1))
+    assert [f.rule for f in outcome_findings(changed)] == ["empty-alt"]
+
+
+@pytest.mark.usefixtures("trusted_stats")
+def test_the_index_never_holds_a_file_with_suppression_comments(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Its findings are filtered after the cache: taking them by stat would skip the filter. A
+    comment added to an indexed file changes its stat, so it is read, decoded and filtered."""
+    monkeypatch.chdir(tmp_path)
+    quiet, plain = tmp_path / "quiet.md", tmp_path / "plain.md"
+    quiet.write_text("<!-- alttext-disable-next-line -->\n![](a.png)\n\n![](b.png)\n", encoding="utf-8")
+    plain.write_text("![](c.png)\n", encoding="utf-8")
+    files = [(quiet, "quiet.md"), (plain, "plain.md")]
+
+    def lines(run: CheckRun) -> list[list[int]]:
+        return [[f.image.line for f in r.findings] for r in run.results]
+
+    for _ in range(3):  # cold, index learns, warm
+        run = check_files(files, RuleSettings(), jobs=1, results=ResultsCache(tmp_path / "cache", RuleSettings()))
+        assert lines(run) == [[4], [1]]
+    assert sorted(ResultsCache(tmp_path / "cache", RuleSettings()).index.files) == [str(plain)]
+    plain.write_text("<!-- alttext-disable-next-line -->\n![](c.png)\n", encoding="utf-8")
+    run = check_files(files, RuleSettings(), jobs=1, results=ResultsCache(tmp_path / "cache", RuleSettings()))
+    assert lines(run) == [[4], []]

@@ -10,7 +10,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from alttext_tools.check.results_cache import ResultsCache
+from alttext_tools.check.results_cache import ResultsCache, Stat, file_stat
 from alttext_tools.check.rules import RuleSettings, evaluate_all
 from alttext_tools.check.suppression import NONE as NO_SUPPRESSIONS
 from alttext_tools.check.suppression import Suppressions, find_directives, may_hold_directives
@@ -18,6 +18,7 @@ from alttext_tools.core import FileError, Finding, ImageRef
 from alttext_tools.report.outcome import Report
 from alttext_tools.scan.dialects import Dialect, DialectResolver
 from alttext_tools.scan.dispatch import kind_of, load_file
+from alttext_tools.scan.mkdocs_config import read_site
 from alttext_tools.scan.sources import SourceError, read_bytes
 from alttext_tools.scan.walk import display_path
 from alttext_tools.workers import die_with_parent
@@ -44,6 +45,9 @@ class FileResult:
     dialect: Dialect | None = None  # what a Markdown file was read as (a fix re-scans it the same way)
     warnings: list[str] = field(default_factory=list)  # `path:line: ...` of malformed suppression comments
     suppressions: Suppressions = NO_SUPPRESSIONS  # the file's suppression comments (check/suppression.py)
+    # Its results-cache entry, when its findings are that entry's: a cache was used and no
+    # suppression comment can be in the file (what the cache's index may keep by the file's stat).
+    cache_key: str | None = None
 
 
 @dataclass
@@ -93,6 +97,8 @@ def check_file(
             findings = evaluate_all(images, settings)
             if results is not None and key is not None:
                 results.put(key, images, findings)
+        if may_hold_directives(loaded.data):
+            key = None  # its findings are filtered below: not the cache entry's
         found = NO_SUPPRESSIONS
         if settings.inline_config:
             found = find_directives(loaded.source.text, loaded.kind, display, loaded.dialect)
@@ -104,25 +110,38 @@ def check_file(
             dialect=loaded.dialect,
             warnings=[str(warning) for warning in found.warnings],
             suppressions=found,
+            cache_key=key,
         )
     except Exception as exc:  # a bug in our code: report it, keep going with the other files
         return FileResult(display, internal_error=_internal(exc))
 
 
-def _cached(path: str, display: str, dialect: Dialect | None, results: ResultsCache) -> FileResult | None:
-    """The file's result if the cache has it: its bytes are read and hashed, nothing is decoded.
-    A file that may hold suppression comments is left to `check_file` (which decodes it)."""
+def _cached(
+    path: str, display: str, dialect: Dialect | None, results: ResultsCache
+) -> tuple[FileResult | None, Stat | None]:
+    """The file's result if the cache has it, and the stat it was taken with (before its bytes
+    were read: a file that changes later never matches it). Taken by that stat from the index,
+    else its bytes are read and hashed; nothing is decoded. A file that may hold suppression
+    comments is left to `check_file` (which decodes it); the index never holds one."""
     kind = kind_of(path)
     if kind is None:
-        return None
+        return None, None
+    stat = file_stat(path)
+    if stat is not None:
+        known = results.recall(path, display, kind, dialect, stat)
+        if known is not None:
+            return FileResult(display, known.images, known.findings, dialect=dialect), None
     try:
         data = read_bytes(path)
     except SourceError:
-        return None  # reported when the file is checked
+        return None, stat  # reported when the file is checked
     if may_hold_directives(data):
-        return None
-    hit = results.get(results.key(data, display, kind, dialect), display)
-    return None if hit is None else FileResult(display, hit.images, hit.findings, dialect=dialect)
+        return None, None
+    key = results.key(data, display, kind, dialect)
+    hit = results.get(key, display)
+    if hit is None:
+        return None, stat
+    return FileResult(display, hit.images, hit.findings, dialect=dialect, cache_key=key), stat
 
 
 def _internal(exc: Exception) -> str:
@@ -171,17 +190,20 @@ def check_files(
     hashing a file costs far less than scanning it); only the files left are scanned (and read
     again), on all cores when there are enough of them.
     """
-    resolve = DialectResolver(dialect, show=display_path)
+    resolve = DialectResolver(dialect, show=display_path, read=read_site if results is None else results.read_site)
     items = [(str(p), d, resolve(p) if kind_of(p) == "markdown" else None) for p, d in files]
     done: dict[int, FileResult] = {}
+    stats: dict[int, Stat] = {}  # files the cache did not have by their stat: taken before reading them
     if results is not None:
         for i, (path, display, md) in enumerate(items):
             try:
-                known = _cached(path, display, md, results)
+                known, stat = _cached(path, display, md, results)
             except Exception as exc:  # a bug in our code: report it, keep going with the other files
-                known = FileResult(display, internal_error=_internal(exc))
+                known, stat = FileResult(display, internal_error=_internal(exc)), None
             if known is not None:
                 done[i] = known
+            if stat is not None:
+                stats[i] = stat
     todo = [i for i in range(len(items)) if i not in done]
     workers = worker_count(jobs, len(todo))
     if workers <= 1:
@@ -189,7 +211,7 @@ def check_files(
             for i in todo:
                 path, display, md = items[i]
                 done[i] = check_file(Path(path), display, settings, md, results)
-        return CheckRun([done[i] for i in range(len(items))])
+        return _finish(items, done, stats, results)
     # Imported here: a one-file check never needs them (~15 ms of start-up).
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
@@ -205,6 +227,26 @@ def check_files(
         for batch, future in tasks:
             for i, result in zip(batch, future.result()):
                 done[i] = result
+    return _finish(items, done, stats, results)
+
+
+def _finish(
+    items: list[tuple[str, str, Dialect | None]],
+    done: dict[int, FileResult],
+    stats: dict[int, Stat],
+    results: ResultsCache | None,
+) -> CheckRun:
+    """The run in the order given; the results cache's index learns the stat of each file it
+    did not know by its stat."""
+    if results is not None:
+        for i, stat in stats.items():
+            result = done[i]
+            if result.cache_key is not None:
+                path, display, md = items[i]
+                kind = kind_of(path)
+                if kind is not None:
+                    results.remember(path, display, kind, md, stat, result.cache_key, result.images, result.findings)
+        results.save_index()
     return CheckRun([done[i] for i in range(len(items))])
 
 

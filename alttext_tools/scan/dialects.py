@@ -7,6 +7,7 @@ as MyST does, else `commonmark`. The nearest config above the file wins; the sea
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -82,25 +83,35 @@ class DialectResolver:
     """Resolves the dialect of Markdown files for one run; reads each config file once.
 
     A mkdocs.yml that cannot be read is reported once through `warn` (`path:line: warning: ...`,
-    the path as `show` writes it) and the pages under it are read as CommonMark.
+    the path as `show` writes it) and the pages under it are read as CommonMark. `read` reads a
+    mkdocs.yml (a results cache passes one that keeps sites whose files have not changed).
+    Each folder on the way up is looked at once per run, whatever the number of pages below it.
     """
 
-    def __init__(self, setting: str = "auto", warn: Warn = _stderr, show: Callable[[Path], str] = str) -> None:
+    def __init__(
+        self,
+        setting: str = "auto",
+        warn: Warn = _stderr,
+        show: Callable[[Path], str] = str,
+        read: Callable[[Path], MkDocsSite] = read_site,
+    ) -> None:
         if setting not in DIALECTS:
             raise ValueError(f"unknown Markdown dialect {setting!r} (known: {', '.join(DIALECTS)})")
         self.setting = setting
         self.warn = warn
         self.show = show  # how a config file's path is written in a warning
+        self.read = read
         self._folders: dict[Path, Dialect] = {}  # by resolved folder
-        self._given: dict[Path, Dialect] = {}  # by folder as given (saves resolving every path)
+        self._given: dict[str, Dialect] = {}  # by folder as given (saves resolving every path)
         self._sites: dict[Path, MkDocsSite | None] = {}
+        self._chains: dict[Path, tuple[_Level, ...]] = {}  # by folder: the folders above it that matter
 
     def __call__(self, path: Path) -> Dialect:
         if self.setting == "commonmark":
             return COMMONMARK
         if self.setting == "myst":
             return MYST
-        given = path.parent
+        given = os.path.dirname(path)  # a string: hashing a Path costs more than resolving it once
         found = self._given.get(given)
         if found is None:
             try:
@@ -114,25 +125,32 @@ class DialectResolver:
         return found
 
     def _resolve(self, folder: Path) -> Dialect:
-        for candidate in [folder, *folder.parents]:
-            for name in CONFIG_NAMES:
-                config = candidate / name
-                if config.is_file():
-                    site = self._site(config)
-                    if site is None:  # unreadable: warned once; its pages are CommonMark
-                        return MKDOCS if self.setting == "mkdocs" else COMMONMARK
-                    if site.governs(folder):
-                        return mkdocs_dialect(site.extensions)
-            if self.setting == "auto" and _sphinx_reads_myst(candidate / "conf.py"):
+        for level in self._chain(folder):
+            for config in level.configs:
+                site = self._site(config)
+                if site is None:  # unreadable: warned once; its pages are CommonMark
+                    return MKDOCS if self.setting == "mkdocs" else COMMONMARK
+                if site.governs(folder):
+                    return mkdocs_dialect(site.extensions)
+            if self.setting == "auto" and level.reads_myst():
                 return MYST
-            if (candidate / ".git").exists():
-                break
         return MKDOCS if self.setting == "mkdocs" else COMMONMARK
+
+    def _chain(self, folder: Path) -> tuple[_Level, ...]:
+        """The folders from `folder` up to the repository root that hold a config or are that root,
+        nearest first (shared by every folder below them)."""
+        chain = self._chains.get(folder)
+        if chain is None:
+            level = _Level(folder)
+            parent = folder.parent
+            above = () if level.repository_root or parent == folder else self._chain(parent)
+            chain = self._chains[folder] = ((level,) if level.matters else ()) + above
+        return chain
 
     def _site(self, config: Path) -> MkDocsSite | None:
         if config not in self._sites:
             try:
-                self._sites[config] = read_site(config)
+                self._sites[config] = self.read(config)
             except MkDocsConfigError as exc:
                 self._sites[config] = None
                 line = f":{exc.line}" if exc.line is not None else ""
@@ -140,6 +158,29 @@ class DialectResolver:
                     f"{self.show(exc.config)}{line}: warning: {exc.reason}; Markdown under it is read as CommonMark"
                 )
         return self._sites[config]
+
+
+class _Level:
+    """One folder as the resolver sees it: its MkDocs configs, whether it is a repository's root,
+    and (read only when it matters) whether a Sphinx conf.py in it reads `.md` as MyST."""
+
+    __slots__ = ("_myst", "configs", "folder", "repository_root", "sphinx")
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.configs = tuple(config for name in CONFIG_NAMES if (config := folder / name).is_file())
+        self.sphinx = (folder / "conf.py").is_file()
+        self.repository_root = (folder / ".git").exists()
+        self._myst: bool | None = None
+
+    @property
+    def matters(self) -> bool:
+        return bool(self.configs) or self.sphinx or self.repository_root
+
+    def reads_myst(self) -> bool:
+        if self._myst is None:
+            self._myst = self.sphinx and _sphinx_reads_myst(self.folder / "conf.py")
+        return self._myst
 
 
 def _sphinx_reads_myst(conf: Path) -> bool:

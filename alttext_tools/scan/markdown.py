@@ -7,7 +7,9 @@ contract for Markdown images and how HTML inside Markdown is scanned: docs/scann
 from __future__ import annotations
 
 import html
+import logging
 import re
+import sys
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable
 from dataclasses import dataclass, fields, replace
@@ -121,17 +123,17 @@ def _record(rule: InlineRule) -> InlineRule:
 
 
 def _inline_where_needed(state: StateCore) -> None:
-    """markdown-it's core `inline` rule, run only on blocks that could hold an image or raw HTML,
-    and on headings (page title, nearest heading). Other blocks keep `children == []` and are
-    marked so that `_children` can still parse them on demand (a table row's other cells)."""
-    md, env, tokens = state.md, state.env, state.tokens
-    for i, tok in enumerate(tokens):
+    """markdown-it's core `inline` rule, run only on blocks that could hold an image or raw HTML.
+    Other blocks keep `children == []` and are marked so that `_children` can still parse them on
+    demand: a table row's other cells, and a heading whose text an image's context needs."""
+    md, env = state.md, state.env
+    for tok in state.tokens:
         if tok.type != "inline":
             continue
         if tok.children is None:
             tok.children = []
         content = tok.content
-        if "![" in content or "<" in content or (i and tokens[i - 1].type == "heading_open"):
+        if "![" in content or "<" in content:
             md.inline.parse(content, md, env, tok.children)
         else:
             tok.meta[_LAZY] = (md, env)
@@ -151,11 +153,41 @@ def _children(tok: Token) -> list[Token]:
 _PARSERS: dict[Dialect, MarkdownIt] = {}
 
 
+class _NoDebug:
+    """A logger whose debug() does nothing; anything else is the wrapped logger's."""
+
+    __slots__ = ("logger",)
+
+    def __init__(self, logger: logging.Logger) -> None:
+        self.logger = logger
+
+    def debug(self, *args: object, **kwargs: object) -> None:
+        pass
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.logger, name)
+
+
+def _quiet_block_rules() -> None:
+    """markdown-it's block rules call `LOGGER.debug(...)` for every line they try (640,000 calls on
+    the FastAPI docs, 5-12% of a scan), though nothing is logged unless DEBUG is on. Each rule
+    module whose logger does not log DEBUG when this process builds its first parser gets one
+    whose debug() does nothing; a logger set to DEBUG before then is left as it is."""
+    for name, module in list(sys.modules.items()):
+        logger = getattr(module, "LOGGER", None)
+        if not name.startswith("markdown_it.rules_block.") or not isinstance(logger, logging.Logger):
+            continue
+        if not logger.isEnabledFor(logging.DEBUG):
+            module.LOGGER = _NoDebug(logger)  # type: ignore[attr-defined]
+
+
 def _parser(dialect: Dialect) -> MarkdownIt:
     """One parser per dialect and process. Links are kept as written: no percent-encoding, no URL
     filtering (a `file:` image is still an image whose alt matters)."""
     md = _PARSERS.get(dialect)
     if md is None:
+        if not _PARSERS:
+            _quiet_block_rules()
         md = MarkdownIt("commonmark").enable("table")
         md.normalizeLink = lambda url: url  # type: ignore[method-assign]
         md.validateLink = lambda url: True  # type: ignore[method-assign]
@@ -442,8 +474,8 @@ def _attr_list(content: str, pos: int) -> _AttrList | None:
 class _HtmlRange:
     start: int  # offsets in the text as given
     end: int
-    context: Context  # what Markdown knows around it
-    heading_at: int  # where the Markdown heading in `context` starts (-1: none)
+    context: Context  # what Markdown knows around it, but the heading
+    headings: int  # Markdown headings before it: its heading is the nearest of them with text
 
 
 class _Scan:
@@ -469,8 +501,11 @@ class _Scan:
         self.html_hint = False  # some HTML token could hold an image
         self.ignore_ends: set[int] = set()  # original offsets just after `<!-- alttext-ignore -->`
         self.ignore_file = False
-        self.heading: str | None = None
-        self.heading_at = -1  # original offset of the line where self.heading starts
+        # Every Markdown heading so far: its inline token (parsed only when an image needs its
+        # text) and the original offset of its line; and the nearest heading with text before
+        # each count of headings, as found.
+        self.headings: list[tuple[Token, int]] = []
+        self._nearest: dict[int, tuple[str | None, int]] = {0: (None, -1)}
         self.html_headings: list[int] = []  # original offsets of HTML tokens holding <h1>..<h6>
         self._lines: LineIndex | None = None
         self.md_in_html: list[tuple[int, int, Context]] = []  # html_block ranges holding Markdown
@@ -488,18 +523,15 @@ class _Scan:
         if self.page_title is None:
             self.page_title = _first_h1(tokens)
         row: list[Token] = []
-        pending_heading: str | None = None
         for i, tok in enumerate(tokens):
             kind = tok.type
             if kind == "inline":
-                parent = tokens[i - 1].type if i else ""
-                if parent == "heading_open":
-                    pending_heading = _plain(tok.children or [])
-                self._inline(tok, parent, row)
-            elif kind == "heading_close" and pending_heading:
-                self.heading = pending_heading
-                opening = tokens[i - 2].map if i >= 2 else None
-                self.heading_at = self.src.orig(self.src.line_starts[opening[0]]) if opening else -1
+                self._inline(tok, tokens[i - 1].type if i else "", row)
+            elif kind == "heading_close" and i >= 2:
+                opening = tokens[i - 2].map
+                self.headings.append(
+                    (tokens[i - 1], self.src.orig(self.src.line_starts[opening[0]]) if opening else -1)
+                )
             elif kind == "tr_open":
                 row = _row_cells(tokens, i)
             elif kind == "html_block":
@@ -513,6 +545,26 @@ class _Scan:
             images = images + self._md_in_html_images()
         images.sort(key=lambda image: image.span.start)
         return images
+
+    @property
+    def heading(self) -> str | None:
+        """The text of the nearest Markdown heading so far that has text."""
+        return self._heading(len(self.headings))[0]
+
+    def _heading(self, count: int) -> tuple[str | None, int]:
+        """The nearest heading with text among the first `count`: its text and line offset."""
+        k = count
+        while k not in self._nearest:
+            tok, at = self.headings[k - 1]
+            text = _plain(_children(tok))
+            if text:
+                self._nearest[k] = (text, at)
+                break
+            k -= 1
+        found = self._nearest[k]
+        for j in range(k + 1, count + 1):
+            self._nearest[j] = found
+        return found
 
     # ----------------------------------------------------------------------- blocks
 
@@ -541,7 +593,8 @@ class _Scan:
             paragraph = _plain(children)
         base = Context(
             page_title=self.page_title,
-            heading=self.heading,
+            # HTML tokens get their heading when an image is found in them (`_html_images`).
+            heading=self.heading if any(c.type == "image" for c in children) else None,
             paragraph=_clip(paragraph),
             caption=_clip(caption),
             lang=self.lang,
@@ -579,12 +632,12 @@ class _Scan:
     def _html_block(self, tok: Token) -> None:
         cmap = self._map(tok, False)
         content = tok.content
-        context = Context(page_title=self.page_title, heading=self.heading, lang=self.lang)
+        context = Context(page_title=self.page_title, lang=self.lang)
         self._html_token(content, cmap, 0, len(content), context)
         if not self.nested and self.dialect.md_in_html and "![" in content and _MD_IN_HTML.search(content) and tok.map:
             starts, orig = self.src.line_starts, self.src.orig
             end = starts[tok.map[1]] if tok.map[1] < len(starts) else len(self.src.parsed)
-            self.md_in_html.append((orig(starts[tok.map[0]]), orig(end), context))
+            self.md_in_html.append((orig(starts[tok.map[0]]), orig(end), replace(context, heading=self.heading)))
 
     def _html_inline(self, tok: Token, child: Token, cmap: _ContentMap, context: Context) -> None:
         start, end = child.meta[_META]
@@ -596,7 +649,7 @@ class _Scan:
             return
         orig = self.src.orig
         self.html_pieces.extend(pieces)
-        self.html.append(_HtmlRange(orig(pieces[0][0]), orig(pieces[-1][1]), context, self.heading_at))
+        self.html.append(_HtmlRange(orig(pieces[0][0]), orig(pieces[-1][1]), context, len(self.headings)))
         if not self.html_hint and _HTML_HINT.search(content, a, b):
             self.html_hint = True
         if _HTML_HEADING.search(content, a, b):
@@ -760,12 +813,14 @@ class _Scan:
             context = image.context
             if i >= 0:
                 around = self.html[i]
-                context = _merge(context, around.context)
+                heading, heading_at = self._heading(around.headings)
+                around_context = replace(around.context, heading=heading) if heading else around.context
+                context = _merge(context, around_context)
                 # scan_html sees HTML headings only: a Markdown heading written after the last HTML
                 # heading is the nearer one. The page title is the Markdown page's.
                 k = bisect_right(self.html_headings, image.span.start) - 1
-                if around.context.heading and around.heading_at > (self.html_headings[k] if k >= 0 else -1):
-                    context = replace(context, heading=around.context.heading)
+                if heading and heading_at > (self.html_headings[k] if k >= 0 else -1):
+                    context = replace(context, heading=heading)
                 if around.context.page_title:
                     context = replace(context, page_title=around.context.page_title)
             found.append(
@@ -819,7 +874,7 @@ def _first_h1(tokens: list[Token]) -> str | None:
     """Text of the first `# h1` (ATX or setext) or HTML <h1> in an HTML block."""
     for i, tok in enumerate(tokens):
         if tok.type == "heading_open" and tok.tag == "h1" and i + 1 < len(tokens):
-            text = _plain(tokens[i + 1].children or [])
+            text = _plain(_children(tokens[i + 1]))
         elif tok.type == "html_block" and (match := _HTML_H1.search(tok.content)):
             text = " ".join(html.unescape(_TAG.sub(" ", match.group(1))).split())
         else:

@@ -40,6 +40,15 @@ class MkDocsSite:
     config: Path  # the mkdocs.yml
     docs_dir: Path
     extensions: frozenset[str]
+    # What the site was read from: the docs_dir setting as written, and every file read (the
+    # mkdocs.yml and the files it INHERITs), so a reader can keep the site while they are unchanged.
+    docs_dir_setting: str = "docs"
+    sources: tuple[Path, ...] = ()
+
+    @classmethod
+    def make(cls, config: Path, docs_dir: str, extensions: frozenset[str], sources: tuple[Path, ...]) -> MkDocsSite:
+        """The site of `config` whose docs_dir setting is `docs_dir` (resolved against its folder)."""
+        return cls(config, (config.parent / docs_dir).resolve(), extensions, docs_dir, sources)
 
     def governs(self, path: Path) -> bool:
         """Whether `path` (absolute) is one of this site's pages."""
@@ -48,11 +57,12 @@ class MkDocsSite:
 
 def read_site(config: Path) -> MkDocsSite:
     """The docs_dir and Markdown extensions of one mkdocs.yml; MkDocsConfigError when unreadable."""
-    data = _load(config, 0)
+    sources: list[Path] = []
+    data = _load(config, 0, sources)
     docs_dir = data.get("docs_dir", "docs")
     if not isinstance(docs_dir, str) or not docs_dir:
         raise MkDocsConfigError(config, "docs_dir must be a folder name")
-    return MkDocsSite(config, (config.parent / docs_dir).resolve(), extension_names(data.get("markdown_extensions")))
+    return MkDocsSite.make(config, docs_dir, extension_names(data.get("markdown_extensions")), tuple(sources))
 
 
 def extension_names(value: Any) -> frozenset[str]:
@@ -77,7 +87,8 @@ def extension_names(value: Any) -> frozenset[str]:
     return frozenset(found)
 
 
-def _load(config: Path, depth: int) -> dict[str, Any]:
+def _load(config: Path, depth: int, sources: list[Path]) -> dict[str, Any]:
+    sources.append(config)
     try:
         text = config.read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as exc:
@@ -90,7 +101,7 @@ def _load(config: Path, depth: int) -> dict[str, Any]:
         raise MkDocsConfigError(config, "INHERIT must be a file path")
     if depth >= MAX_INHERIT:
         raise MkDocsConfigError(config, f"INHERIT nested more than {MAX_INHERIT} deep")
-    base = _load((config.parent / parent).resolve(), depth + 1)
+    base = _load((config.parent / parent).resolve(), depth + 1, sources)
     return _merge(base, data)
 
 
