@@ -23,7 +23,7 @@ from alttext_tools.engines.base import Engine, EngineSettings, Generation
 from alttext_tools.errors import GenerationError, ModelUnusableError
 from alttext_tools.generate.postprocess import clean_alt, fit_length
 from alttext_tools.generate.progress import WORKER_PREFIX, Progress, discard_line, is_terminal, timing_line
-from alttext_tools.generate.prompts import PROMPT_VERSION, build_prompt
+from alttext_tools.generate.prompts import PROMPT_VERSION, answer_token_budget, build_prompt
 from alttext_tools.generate.records import (
     CACHED,
     DEDUPLICATED,
@@ -56,6 +56,11 @@ if TYPE_CHECKING:
     from alttext_tools.generate.router import RouteDecision
 
 logger = logging.getLogger(__name__)
+
+# Image tokens a dynamic-resolution model (Qwen2.5-VL) gets for a photo: 256 tokens are 448x448
+# pixels, enough to say what a photo shows; text-heavy images get the engine's image_max_tokens,
+# to read small print (benchmarks/levers.py measures both).
+PHOTO_IMAGE_TOKENS = 256
 
 
 def models_for(config: Config) -> tuple[Slots, Engine | None]:
@@ -115,8 +120,9 @@ class LazyLocalEngine:
         system: str,
         user: str,
         json_schema: dict[str, Any] | None = None,
+        max_tokens: int | None = None,
     ) -> Generation:
-        return self._get().generate(model, image_png, system, user, json_schema)
+        return self._get().generate(model, image_png, system, user, json_schema, max_tokens)
 
     def close(self) -> None:
         if self._engine is not None:
@@ -151,10 +157,13 @@ class ModelProvider:
         engine: Engine | None = None,
         max_pixels: int = DEFAULT_MAX_PIXELS,
         rules: RuleSettings | None = None,
+        photo_image_tokens: int | None = None,
     ) -> None:
         """`engine`: default a LazyLocalEngine(engine_settings); the provider closes it.
         `max_pixels`: decoded images larger than this fail. `rules`: the settings `check` judges
-        alt text with (default: the defaults with `max_length`); no alt that breaks them is kept."""
+        alt text with (default: the defaults with `max_length`); no alt that breaks them is kept.
+        `photo_image_tokens`: image tokens for a photo on a dynamic-resolution model (default
+        PHOTO_IMAGE_TOKENS, never more than the engine's image_max_tokens)."""
         if not is_router_mode(router_mode):
             raise ValueError(f"unknown router mode {router_mode!r}; expected one of {', '.join(ROUTER_MODES)}")
         if max_length < 1:
@@ -177,6 +186,7 @@ class ModelProvider:
         self.rules = rules if rules is not None else RuleSettings(max_length=max_length)
         self.engine: Engine = engine if engine is not None else LazyLocalEngine(engine_settings)
         self._qwen_budget = self.engine.image_max_tokens or QWEN_DEFAULT_TOKEN_BUDGET
+        self._photo_budget = min(photo_image_tokens or PHOTO_IMAGE_TOKENS, self._qwen_budget)
         # Images in flight at once: only engines that take concurrent requests get more than one.
         self.concurrency = max(1, self.engine.concurrency)
         self._reader = ImageReader(self.project_root, self.site_root, allow_remote)
@@ -211,6 +221,7 @@ class ModelProvider:
             "allow_remote": config.allow_remote,
             "max_length": config.max_length,
             "rules": rules,
+            "photo_image_tokens": config.photo_image_tokens,
         }
         return cls(slots, **{**settings, **options})
 
@@ -574,7 +585,8 @@ class ModelProvider:
                         record.status, record.alt, record.model_id = FAILED, None, spec.model_id
 
             prep_started = time.perf_counter()
-            preset = preset_for_handler(spec.handler, qwen_token_budget=self._qwen_budget)
+            budget = self._qwen_budget if verdict.kind == "text" else self._photo_budget
+            preset = preset_for_handler(spec.handler, qwen_token_budget=budget)
             if preset.name not in prepared:
                 prepared[preset.name] = png_for_model(data, img, preset)
             record.decode_ms = round((record.decode_ms or 0.0) + (time.perf_counter() - prep_started) * 1000, 2)
@@ -591,7 +603,12 @@ class ModelProvider:
             )
             try:
                 generation = self.engine.generate(
-                    spec, prepared[preset.name], prompt.system, prompt.user, prompt.json_schema
+                    spec,
+                    prepared[preset.name],
+                    prompt.system,
+                    prompt.user,
+                    prompt.json_schema,
+                    max_tokens=answer_token_budget(self.max_length, lang, json_output=prompt.json_schema is not None),
                 )
             except ModelUnusableError as err:
                 self._mark_broken(spec, err)
