@@ -187,9 +187,9 @@ def test_photos_get_fewer_image_tokens_than_text_and_answers_a_bounded_budget(
 @pytest.mark.parametrize(
     ("max_length", "lang", "json_output", "expected"),
     [
-        (150, None, True, 60 + JSON_ANSWER_TOKENS),
-        (150, "de-AT", True, 60 + JSON_ANSWER_TOKENS),
-        (150, "en", False, 60 + PLAIN_ANSWER_TOKENS),
+        (150, None, True, 75 + JSON_ANSWER_TOKENS),
+        (150, "de-AT", True, 75 + JSON_ANSWER_TOKENS),
+        (150, "en", False, 75 + PLAIN_ANSWER_TOKENS),
         (150, "ja", True, 150 + JSON_ANSWER_TOKENS),  # a token per character, at worst
         (100, "ru", False, 100 + PLAIN_ANSWER_TOKENS),
     ],

@@ -76,7 +76,7 @@ def silence_native_logs() -> None:
         mtmd_cpp.mtmd_helper_log_set(callback, ctypes.c_void_p(0))
 
 
-def _native_detail() -> str:
+def native_detail() -> str:
     """The last warning/error llama.cpp logged, to make our one-line errors specific."""
     return f" ({_recent_native_errors[-1]})" if _recent_native_errors else ""
 
@@ -301,7 +301,7 @@ def _load_llama(spec: ModelSpec, chat_handler: Any, settings: EngineSettings) ->
                 return _new_llama(spec, chat_handler, settings, False)
             except ValueError as retry_err:
                 err = retry_err
-        raise ModelFileError(spec.text_path, f"llama.cpp could not load the model{_native_detail()}") from err
+        raise ModelFileError(spec.text_path, f"llama.cpp could not load the model{native_detail()}") from err
 
 
 def _init_vision(chat_handler: Any, llm: llama_cpp.Llama, spec: ModelSpec) -> None:
@@ -313,7 +313,7 @@ def _init_vision(chat_handler: Any, llm: llama_cpp.Llama, spec: ModelSpec) -> No
     try:
         init(llm)
     except ValueError as err:  # "Failed to load mtmd context", "Vision is not supported"
-        detail = _native_detail() or f" ({one_line(str(err))})"
+        detail = native_detail() or f" ({one_line(str(err))})"
         raise ModelFileError(spec.mmproj_path, f"llama.cpp could not load the mmproj{detail}") from err
 
 
@@ -376,7 +376,7 @@ def _classify(err: Exception, spec: ModelSpec, n_ctx: int) -> Exception | None:
         )
     if any(text in message for text in _DECODE_FAILED):
         return GenerationError(
-            f"{where}: ran out of context or failed to decode with n_ctx {n_ctx}: {message}{_native_detail()}"
+            f"{where}: ran out of context or failed to decode with n_ctx {n_ctx}: {message}{native_detail()}"
         )
     if message.startswith("Failed to tokenize input"):
         return GenerationError(f"{where}: mtmd could not tokenize the prompt and image ({message})")
@@ -526,7 +526,7 @@ class LocalEngine:
                 raise mapped from err
             if json_schema is not None:
                 raise _GrammarPathFailed(one_line(str(err))) from err
-            detail = f"{type(err).__name__}: {one_line(str(err))}{_native_detail()}"
+            detail = f"{type(err).__name__}: {one_line(str(err))}{native_detail()}"
             raise GenerationError(f"{loaded.spec.model_id}: {detail}") from err
         finally:
             if loaded.reuse is not None:

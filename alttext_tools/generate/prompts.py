@@ -222,7 +222,8 @@ def _instructions(max_length: int) -> str:
 # Tokens an answer needs beyond its alt text: the JSON object around it, and some slack.
 JSON_ANSWER_TOKENS = 16
 PLAIN_ANSWER_TOKENS = 4
-# Languages written in the Latin script, where BPE vocabularies spend 3 to 4 characters per token.
+# Languages written in the Latin script, where BPE vocabularies spend 3 to 4 characters per token
+# (2, to be safe: accented letters cost a token of their own in byte-level vocabularies).
 # Any other script can cost a token per character (or more, in a byte-level vocabulary).
 # fmt: off
 _LATIN_SCRIPT = frozenset({
@@ -231,7 +232,7 @@ _LATIN_SCRIPT = frozenset({
     "nn", "no", "pl", "pt", "ro", "sk", "sl", "sq", "sv", "sw", "tl", "tr", "uz",
 })
 # fmt: on
-LATIN_CHARS_PER_TOKEN = 2.5
+LATIN_CHARS_PER_TOKEN = 2.0
 
 
 def answer_token_budget(max_length: int, lang: str | None, *, json_output: bool = True) -> int:
