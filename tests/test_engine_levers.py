@@ -196,3 +196,42 @@ def test_photos_get_fewer_image_tokens_than_text_and_answers_a_bounded_budget(
 )
 def test_answer_token_budget(max_length: int, lang: str | None, json_output: bool, expected: int) -> None:
     assert answer_token_budget(max_length, lang, json_output=json_output) == expected
+
+
+def test_decoding_ahead_changes_no_answer(
+    tiny_models: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The next image is read, decoded and routed on a helper thread while the model works; the
+    answers are those of a run without it, and an image the run already answered (a duplicate)
+    or cannot read is left to the main path."""
+    monkeypatch.chdir(tmp_path)
+    sources = ("photo/gen_landscape_02.png", "text/gen_table_00.png", "photo/gen_blobs_00.png")
+    for index, source in enumerate(sources):
+        Image.open(FIXTURES / "router" / source).convert("RGB").save(tmp_path / f"img{index}.png")
+    (tmp_path / "page.md").write_text(
+        "# Page\n\n![](img0.png)\n\n![](img1.png)\n\n![](img0.png)\n\n![](missing.png)\n\n![](img2.png)\n",
+        encoding="utf-8",
+    )
+    images = scan_file(tmp_path / "page.md", "page.md").images
+
+    def run(decode_ahead: bool) -> tuple[list[tuple[str | None, str | None, str]], int]:
+        with ModelProvider(
+            Slots(fast=spec_for(tiny_models, "moondream"), text=spec_for(tiny_models, "qwen2.5-vl")),
+            project_root=tmp_path,
+            site_root=tmp_path,
+            router_mode="auto",
+            language=None,
+            allow_remote=False,
+            max_length=60,
+            engine_settings=SETTINGS,
+            decode_ahead=decode_ahead,
+        ) as provider:
+            provider.decide(images)
+            return [(r.alt, r.kind, r.status) for r in provider.records], provider.decoded_ahead
+
+    ahead, used = run(True)
+    plain, unused = run(False)
+    assert ahead == plain
+    assert [status for _, _, status in ahead][2:4] == ["deduplicated", "failed"]
+    assert [kind for _, kind, _ in ahead] == ["photo", "text", "photo", None, "photo"]
+    assert (used, unused) == (2, 0)  # img1 and img2; img0 is the first, its duplicate is settled without decoding

@@ -219,8 +219,9 @@ def _instructions(max_length: int) -> str:
     )
 
 
-# Tokens an answer needs beyond its alt text: the JSON object around it, and some slack.
-JSON_ANSWER_TOKENS = 16
+# Tokens an answer needs beyond its alt text: the JSON object around it (the grammar lets the model
+# put spaces between its parts: `{ "alt" : "...`), and some slack.
+JSON_ANSWER_TOKENS = 20
 PLAIN_ANSWER_TOKENS = 4
 # Languages written in the Latin script, where BPE vocabularies spend 3 to 4 characters per token
 # (2, to be safe: accented letters cost a token of their own in byte-level vocabularies).

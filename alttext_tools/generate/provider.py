@@ -52,6 +52,8 @@ from alttext_tools.models.spec import SLOTS, ModelSpec, VisionModel
 from alttext_tools.text import normalize_alt, normalize_language, one_line
 
 if TYPE_CHECKING:
+    from PIL import Image
+
     from alttext_tools.engines.llama import LocalEngine
     from alttext_tools.generate.router import RouteDecision
 
@@ -158,12 +160,15 @@ class ModelProvider:
         max_pixels: int = DEFAULT_MAX_PIXELS,
         rules: RuleSettings | None = None,
         photo_image_tokens: int | None = None,
+        decode_ahead: bool = True,
     ) -> None:
         """`engine`: default a LazyLocalEngine(engine_settings); the provider closes it.
         `max_pixels`: decoded images larger than this fail. `rules`: the settings `check` judges
         alt text with (default: the defaults with `max_length`); no alt that breaks them is kept.
         `photo_image_tokens`: image tokens for a photo on a dynamic-resolution model (default
-        PHOTO_IMAGE_TOKENS, never more than the engine's image_max_tokens)."""
+        PHOTO_IMAGE_TOKENS, never more than the engine's image_max_tokens). `decode_ahead`: with
+        an engine that takes one image at a time, read, decode and route the next image on a
+        helper thread while the model describes the current one."""
         if not is_router_mode(router_mode):
             raise ValueError(f"unknown router mode {router_mode!r}; expected one of {', '.join(ROUTER_MODES)}")
         if max_length < 1:
@@ -198,6 +203,10 @@ class ModelProvider:
         self.warnings: list[str] = []
         self._shared: dict[tuple[str, str, str], Outcome] = {}
         self._svg_texts: dict[str, str | None] = {}  # sha256 -> text alternative: one parse per SVG per run
+        self.decode_ahead = decode_ahead
+        self.decoded_ahead = 0  # images decoded and routed ahead that were then used
+        self._ahead: dict[ImageKey, Future[tuple[str, Image.Image, RouteDecision] | None]] = {}
+        self._ahead_pool: ThreadPoolExecutor | None = None
         self._broken: dict[str, str] = {}  # model_id -> reason
         self._seconds = 0.0
         self._announced = False
@@ -316,13 +325,17 @@ class ModelProvider:
                 for image, (record, decision) in zip(images, self._concurrently(images, bar)):
                     done(image, record, decision)
             else:
-                for image in images:
+                for index, image in enumerate(images):
+                    if self.decode_ahead and index + 1 < len(images):
+                        self._start_decoding(images[index + 1])
                     record, decision = self._one(image, bar)
+                    self._ahead.pop(image_key(image), None)  # not used: a duplicate, a cache hit, a failure
                     done(image, record, decision)
                     if bar is not None:
                         bar.done += 1
                         bar.draw()
         finally:
+            self._stop_decoding()
             if bar is not None:
                 bar.clear()
             self._seconds += time.perf_counter() - started
@@ -541,11 +554,12 @@ class ModelProvider:
             return cached
         if digest in self._svg_texts:  # the same SVG in another language or role: not read again
             return self._svg(image, read, src, record)
+        ahead = self._decoded_ahead(image, digest)
         data = read.data
         try:
-            if looks_like_svg(data):
+            if ahead is None and looks_like_svg(data):
                 return self._svg(image, read, src, record)
-            img = load_image(data, max_pixels=self.max_pixels, src=src)
+            img = ahead[0] if ahead is not None else load_image(data, max_pixels=self.max_pixels, src=src)
         except ImageTooLargeError as err:
             raise ImageFailed(err.reason, FAIL_TOO_LARGE) from None
         except ImageError as err:
@@ -555,7 +569,7 @@ class ModelProvider:
         route_started = time.perf_counter()
         from alttext_tools.generate.router import classify
 
-        verdict = classify(img)
+        verdict = ahead[1] if ahead is not None else classify(img)
         record.kind, record.score = verdict.kind, verdict.score
         record.route_ms = to_ms(time.perf_counter() - route_started)
 
@@ -644,6 +658,61 @@ class ModelProvider:
                         ),
                     )
             return decision
+
+    # decoding ahead ----------------------------------------------------------------------------
+
+    def _start_decoding(self, image: ImageRef) -> None:
+        """Read, decode and route `image` on a helper thread (PIL and llama.cpp both release the
+        GIL). Only what the model would need: not an image the cache or an earlier occurrence
+        answers, nor an SVG; any failure is left for `_first` to meet and report."""
+        if not image.src or not image.src.strip():
+            return
+        if self._ahead_pool is None:
+            self._ahead_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="alttext-decode-ahead")
+        self._ahead[image_key(image)] = self._ahead_pool.submit(self._decode_for_later, image)
+
+    def _decode_for_later(self, image: ImageRef) -> tuple[str, Image.Image, RouteDecision] | None:
+        from alttext_tools.generate.router import classify
+
+        try:
+            found = self._reader.read(image.src or "", Path(image.path))
+            lang, role = self.language or normalize_language(image.context.lang), image_role(image)
+            here = (image.path, image.line, image.column)
+            with self._lock:
+                if any(
+                    key[0] == found.sha256 and (shared.first.path, shared.first.line, shared.first.column) != here
+                    for key, shared in self._shared.items()
+                ):
+                    return None  # an earlier occurrence answers it
+                if self.cache is not None and any(
+                    self.cache.get(generation_key_for(found.sha256, spec.model_id, lang, role, PROMPT_VERSION))
+                    for spec in self.slots.available.values()
+                ):
+                    return None
+            data = self._reader.data(found)
+            if looks_like_svg(data):
+                return None
+            img = load_image(data, max_pixels=self.max_pixels, src=image.src or "")
+            return found.sha256, img, classify(img)
+        except Exception:  # `_first` decodes the image again and reports what is wrong
+            return None
+
+    def _decoded_ahead(self, image: ImageRef, digest: str) -> tuple[Image.Image, RouteDecision] | None:
+        """The pixels and route of `image` if the helper thread decoded them (waiting for it)."""
+        future = self._ahead.pop(image_key(image), None)
+        done = future.result() if future is not None else None
+        if done is None or done[0] != digest:  # the file changed since: decode what was hashed
+            return None
+        self.decoded_ahead += 1
+        return done[1], done[2]
+
+    def _stop_decoding(self) -> None:
+        for future in self._ahead.values():
+            future.cancel()
+        self._ahead.clear()
+        if self._ahead_pool is not None:
+            self._ahead_pool.shutdown(wait=True)
+            self._ahead_pool = None
 
     def _judge(self, image: ImageRef, decision: Decision) -> tuple[Decision, str | None]:
         """`decision` as it may be written for `image`: a redundant "Image of" stripped; and,
