@@ -7,10 +7,11 @@ Every row runs LocalEngine.generate on the same images with the prompts alttext 
 output pinned at PINNED_TOKENS tokens (the twins never stop on their own; `max_tokens` stops
 them), except the rows that measure the answer budget itself. "today" is the defaults before
 the levers: the `w3c-tree-1` instructions (read from git `main`), prefix cache off, f16.
-Each row's first image warms the engine up and is not counted; the table shows the mean of the
-next N images: total seconds per image, prompt seconds (vision encode + prompt evaluation),
-generation seconds and tokens per second. Timings on a shared machine are noisy: compare rows of
-one run, never across runs. Design notes: docs/benchmarks.md.
+Rows with the same model and settings share one engine: one load and one warm-up image (not
+counted: the first call pages the weights in), then N images per row. The table shows means:
+total seconds per image, prompt seconds (vision encode + prompt evaluation), generation seconds,
+tokens per second, prompt tokens reused from the KV cache. Timings on a shared machine are
+noisy: compare rows of one run, never across runs. The levers: docs/engines.md.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
 from alttext_tools.core import ImageRef
-from alttext_tools.engines.base import EngineSettings, physical_cores
+from alttext_tools.engines.base import EngineSettings, Generation, physical_cores
 from alttext_tools.engines.llama import LocalEngine
 from alttext_tools.generate import prompts
 from alttext_tools.generate.provider import PHOTO_IMAGE_TOKENS
@@ -122,7 +123,7 @@ class Row:
     settings: EngineSettings
     prompt_module: Any = prompts
     json_output: bool = True
-    max_tokens: int | None = None  # per request (None: the settings' cap, pinned)
+    max_tokens: int | None = None  # answer tokens per request (None: pinned at PINNED_TOKENS)
     photo_tokens: int | None = None  # Qwen: image tokens for photos (None: image_max_tokens)
 
 
@@ -137,38 +138,45 @@ class Result:
     reused: int
 
 
-def run_row(row: Row, images: list[Image], count: int) -> Result:
-    engine = LocalEngine(row.settings)
+def request(engine: LocalEngine, row: Row, image: Image, pinned: int) -> Generation:
+    budget = row.settings.image_max_tokens or 1024
+    if image.kind != "text" and row.photo_tokens:
+        budget = min(budget, row.photo_tokens)
+    preset = preset_for_handler(row.spec.handler, qwen_token_budget=budget)
+    png = png_for_model(image.data, load_image(image.data), preset)
+    prompt = row.prompt_module.build_prompt(
+        image.ref,
+        "informative",
+        None,
+        row.spec.handler,
+        MAX_LENGTH,
+        text_heavy=image.kind == "text",
+        json_output=row.json_output,
+    )
+    return engine.generate(row.spec, png, prompt.system, prompt.user, prompt.json_schema, row.max_tokens or pinned)
+
+
+def run_group(rows: list[Row], images: list[Image], count: int, pinned: int) -> list[Result]:
+    """Rows that load the same model with the same settings share one engine: one load, one
+    warm-up image (not counted: the first call pages the weights in), then `count` images each."""
+    engine = LocalEngine(rows[0].settings)
     try:
-        load_s = engine.load(row.spec)
-        seconds: list[float] = []
-        prompt_s: list[float] = []
-        generate_s: list[float] = []
-        tokens: list[int] = []
-        for index, image in enumerate(images[: count + 1]):
-            budget = row.settings.image_max_tokens or 1024
-            if image.kind != "text" and row.photo_tokens:
-                budget = min(budget, row.photo_tokens)
-            preset = preset_for_handler(row.spec.handler, qwen_token_budget=budget)
-            png = png_for_model(image.data, load_image(image.data), preset)
-            prompt = row.prompt_module.build_prompt(
-                image.ref,
-                "informative",
-                None,
-                row.spec.handler,
-                MAX_LENGTH,
-                text_heavy=image.kind == "text",
-                json_output=row.json_output,
-            )
-            result = engine.generate(row.spec, png, prompt.system, prompt.user, prompt.json_schema, row.max_tokens)
-            if index == 0:
-                continue  # warm-up
-            seconds.append(result.total_s)
-            prompt_s.append(result.encode_s or 0.0)
-            generate_s.append(result.generate_s)
-            tokens.append(result.tokens)
-        reuse = engine._loaded[row.spec.model_id].reuse
-        return Result(row, load_s, seconds, prompt_s, generate_s, tokens, reuse.reused if reuse else 0)
+        load_s = engine.load(rows[0].spec)
+        results = []
+        if count:
+            request(engine, rows[0], images[-1], pinned)
+        for row in rows:
+            result = Result(row, load_s, [], [], [], [], 0)
+            for image in images[:count]:
+                generation = request(engine, row, image, pinned)
+                result.seconds.append(generation.total_s)
+                result.prompt_s.append(generation.encode_s or 0.0)
+                result.generate_s.append(generation.generate_s)
+                result.tokens.append(generation.tokens)
+            reuse = engine._loaded[row.spec.model_id].reuse
+            result.reused = reuse.reused if reuse else 0
+            results.append(result)
+        return results
     finally:
         engine.close()
 
@@ -189,6 +197,9 @@ def print_table(results: list[Result], baseline: dict[str, float]) -> None:
     )
     rows = []
     for r in results:
+        if not r.seconds:  # a load-only row
+            rows.append((r.row.spec.name, r.row.lever, r.row.setting, *["-"] * 7, f"{r.load_s:.1f}"))
+            continue
         mean = statistics.mean(r.seconds)
         gen = statistics.mean(r.generate_s)
         tokens = statistics.mean(r.tokens)
@@ -236,21 +247,21 @@ def main(argv: list[str] | None = None) -> int:
 
     moondream = twin("moondream2", "f16", "moondream2", "moondream")
     cores = physical_cores()
-    today = EngineSettings(n_threads=cores, max_tokens=pinned, prefix_cache=False)
+    # Today's cap on answer tokens; every row is pinned at `pinned` tokens unless it says otherwise.
+    today = EngineSettings(n_threads=cores, max_tokens=120, prefix_cache=False)
     new = replace(today, prefix_cache=True)
     rows: list[Row] = [
         Row("today", "w3c-tree-1 prompt, JSON, f16", moondream, today, old),
         Row("prompt", "w3c-tree-2 (shorter)", moondream, today),
         Row("output", "plain text, no JSON grammar", moondream, today, json_output=False),
-        Row("output", "unpinned: today's cap 120", moondream, replace(today, max_tokens=120)),
+        Row("output", "unpinned: today's cap 120", moondream, today, max_tokens=120),
         Row(
             "output",
             f"unpinned: budget {prompts.answer_token_budget(MAX_LENGTH, None)}",
             moondream,
-            replace(today, max_tokens=120),
+            today,
             max_tokens=prompts.answer_token_budget(MAX_LENGTH, None),
         ),
-        Row("prefix", "prefix cache on (image first)", moondream, new),
         Row("threads", "1 thread", moondream, replace(new, n_threads=1)),
         Row("batch", "n_batch 1024, n_ubatch 1024", moondream, replace(new, n_batch=1024, n_ubatch=1024)),
         Row("batch", "n_batch 256, n_ubatch 256", moondream, replace(new, n_batch=256, n_ubatch=256)),
@@ -264,7 +275,7 @@ def main(argv: list[str] | None = None) -> int:
         qwen_today = replace(today, image_max_tokens=1024)
         rows += [
             Row("today", "w3c-tree-1, 1024 image tokens", qwen, qwen_today, old),
-            Row("prefix", "prefix cache on", qwen, replace(qwen_today, prefix_cache=True)),
+            Row("prefix", "w3c-tree-2, prefix cache on", qwen, replace(qwen_today, prefix_cache=True)),
             Row(
                 "image tokens",
                 f"photos {PHOTO_IMAGE_TOKENS}, text 1024",
@@ -289,16 +300,21 @@ def main(argv: list[str] | None = None) -> int:
     print(f"twin-measured; {cores} threads by default; output pinned at {pinned} tokens; images: {kinds}")
     prepare = ", ".join(f"{image.prepare_s * 1000:.0f}" for image in images)
     print(f"overlap: decode + route + resize per image (ms), what overlap could hide: {prepare}")
+    groups: dict[tuple[str, EngineSettings], list[Row]] = {}
+    for row in rows:
+        groups.setdefault((row.spec.name, row.settings), []).append(row)
     results: list[Result] = []
     baseline: dict[str, float] = {}
-    for row in rows:
+    for group in groups.values():
         started = time.perf_counter()
-        result = run_row(row, images, args.images)
-        results.append(result)
-        if row.lever == "today":
-            baseline[row.spec.name] = statistics.mean(result.seconds)
-        print(f"# {row.spec.name} {row.lever}: {row.setting} ({time.perf_counter() - started:.0f} s)", file=sys.stderr)
-    print_table(results, baseline)
+        count = 0 if group[0].lever == "mmap" else args.images  # mmap: the load is what changes
+        for result in run_group(group, images, count, pinned):
+            results.append(result)
+            if result.row.lever == "today":
+                baseline[result.row.spec.name] = statistics.mean(result.seconds)
+        names = "; ".join(f"{row.lever}: {row.setting}" for row in group)
+        print(f"# {group[0].spec.name} {names} ({time.perf_counter() - started:.0f} s)", file=sys.stderr)
+        print_table(results, baseline)  # as far as it got, in case the run is cut short
     return 0
 
 
