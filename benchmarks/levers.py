@@ -125,6 +125,7 @@ class Row:
     json_output: bool = True
     max_tokens: int | None = None  # answer tokens per request (None: pinned at PINNED_TOKENS)
     photo_tokens: int | None = None  # Qwen: image tokens for photos (None: image_max_tokens)
+    late: bool = False  # run after every other row (the long unpinned answers)
 
 
 @dataclass
@@ -232,7 +233,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--twins", type=Path, default=REPO_ROOT / "benchmarks" / "twins.py", help="twins.py to use")
     parser.add_argument("--images", type=int, default=2, help="measured images per row (after one warm-up)")
     parser.add_argument("--qwen", action="store_true", help="also the qwen2.5-vl-3b twin (Q4_K_M, as the preset)")
-    parser.add_argument("--only", default="", help="comma-separated levers to run (default: all)")
+    parser.add_argument(
+        "--only", default="", help="comma-separated levers to run, 'today' for the baseline (default: all)"
+    )
     args = parser.parse_args(argv)
     twins = load_twins(args.twins)
     pinned = twins.PINNED_TOKENS
@@ -254,21 +257,22 @@ def main(argv: list[str] | None = None) -> int:
         Row("today", "w3c-tree-1 prompt, JSON, f16", moondream, today, old),
         Row("prompt", "w3c-tree-2 (shorter)", moondream, today),
         Row("output", "plain text, no JSON grammar", moondream, today, json_output=False),
-        Row("output", "unpinned: today's cap 120", moondream, today, max_tokens=120),
+        Row("output", "unpinned: today's cap 120", moondream, today, max_tokens=120, late=True),
         Row(
             "output",
             f"unpinned: budget {prompts.answer_token_budget(MAX_LENGTH, None)}",
             moondream,
             today,
             max_tokens=prompts.answer_token_budget(MAX_LENGTH, None),
+            late=True,
         ),
+        Row("precision", "text Q4_K_M", twin("moondream2", "q4_k_m", "moondream2-q4_k_m", "moondream"), new),
+        Row("precision", "text Q8_0", twin("moondream2", "q8_0", "moondream2-q8_0", "moondream"), new),
         Row("threads", "1 thread", moondream, replace(new, n_threads=1)),
         Row("batch", "n_batch 1024, n_ubatch 1024", moondream, replace(new, n_batch=1024, n_ubatch=1024)),
         Row("batch", "n_batch 256, n_ubatch 256", moondream, replace(new, n_batch=256, n_ubatch=256)),
         Row("flash", "flash attention off", moondream, replace(new, flash_attn=False)),
         Row("mmap", "mmap off", moondream, replace(new, use_mmap=False)),
-        Row("precision", "text Q8_0", twin("moondream2", "q8_0", "moondream2-q8_0", "moondream"), new),
-        Row("precision", "text Q4_K_M", twin("moondream2", "q4_k_m", "moondream2-q4_k_m", "moondream"), new),
     ]
     if args.qwen:
         qwen = twin("qwen2.5-vl-3b", "q4_k_m", "qwen2.5-vl-3b", "qwen2.5-vl")
@@ -293,16 +297,16 @@ def main(argv: list[str] | None = None) -> int:
         ]
     only = {name.strip() for name in args.only.split(",") if name.strip()}
     if only:
-        rows = [row for row in rows if row.lever in only or row.lever == "today"]
+        rows = [row for row in rows if row.lever in only]
     with tempfile.TemporaryDirectory() as folder:
         images = site_images(Path(folder))
     kinds = ", ".join(image.kind for image in images)
     print(f"twin-measured; {cores} threads by default; output pinned at {pinned} tokens; images: {kinds}")
     prepare = ", ".join(f"{image.prepare_s * 1000:.0f}" for image in images)
     print(f"overlap: decode + route + resize per image (ms), what overlap could hide: {prepare}")
-    groups: dict[tuple[str, EngineSettings], list[Row]] = {}
-    for row in rows:
-        groups.setdefault((row.spec.name, row.settings), []).append(row)
+    groups: dict[tuple[bool, str, EngineSettings], list[Row]] = {}
+    for row in sorted(rows, key=lambda row: row.late):
+        groups.setdefault((row.late, row.spec.name, row.settings), []).append(row)
     results: list[Result] = []
     baseline: dict[str, float] = {}
     for group in groups.values():
