@@ -81,6 +81,14 @@ class Config:
     image_max_tokens: int | None = None  # tokens per image for dynamic-resolution models (Qwen2.5-VL)
     threads: int | None = None  # CPU threads (default: physical cores)
     gpu_layers: int | None = None  # layers offloaded to the GPU: -1 all, 0 none ("all" / "none" in files)
+    batch_size: int | None = None  # prompt tokens per llama_decode call (n_batch)
+    ubatch_size: int | None = None  # prompt tokens per compute graph (n_ubatch), at most batch_size
+    flash_attn: bool | None = None  # flash attention (default on; off where the backend lacks it)
+    mmap: bool | None = None  # map the model files rather than read them into memory (default on)
+    prefix_cache: bool | None = None  # reuse the evaluated prompt text before the image (default on)
+    # Image tokens a dynamic-resolution model (Qwen2.5-VL) gets for a photo; text-heavy images get
+    # image_max_tokens. None: the default of generate.provider (PHOTO_IMAGE_TOKENS).
+    photo_image_tokens: int | None = None
     dialect: str = "auto"  # Markdown dialect: one of DIALECTS
     # How each key that was set was written, and where, for messages: ("--model", "command line"),
     # ("fast_model", "/project/pyproject.toml").
@@ -209,7 +217,7 @@ def _validate(config: Config, origin: str) -> None:
         raise ConfigError(f"{origin}: timeout must be positive")
     if config.retries < 0:
         raise ConfigError(f"{origin}: retries cannot be negative")
-    for name in ("n_ctx", "image_max_tokens", "threads"):
+    for name in ("n_ctx", "image_max_tokens", "threads", "batch_size", "ubatch_size", "photo_image_tokens"):
         value = getattr(config, name)
         if value is not None and value < 1:
             raise ConfigError(f"{origin}: {name} must be at least 1")

@@ -1,4 +1,4 @@
-"""`alttext models pull|list|path`: fetch and inspect preset vision models.
+"""`alttext models pull|list|path|quantize`: fetch, inspect and quantize preset vision models.
 
 Data goes to stdout (paths, the table, JSON); status and errors go to stderr. Exit codes
 (report.ExitCode): 0 ok, 2 usage error (an unknown preset name, which lists the valid ones, an
@@ -18,7 +18,8 @@ from alttext_tools.config import find_config
 from alttext_tools.errors import AltTextError
 from alttext_tools.models.hub import ModelError, format_size, hub_cache_dir, list_models, pull, resolve_local
 from alttext_tools.models.lock import LockFileError, lock_path
-from alttext_tools.models.presets import UnknownPresetError, get_preset
+from alttext_tools.models.presets import PRESETS, UnknownPresetError, get_preset
+from alttext_tools.models.quantize import QUANT_TYPES
 from alttext_tools.report.outcome import ExitCode
 
 
@@ -155,3 +156,42 @@ def path_command(name: str) -> None:
         raise LockFileProblem(str(exc)) from None
     click.echo(spec.text_path)
     click.echo(spec.mmproj_path)
+
+
+@models.command("quantize", short_help="Quantize a text model (moondream2 is published in f16 only).")
+@click.argument("source", metavar="SRC")
+@click.argument("target", metavar="DST", type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--type",
+    "quant_type",
+    type=click.Choice(list(QUANT_TYPES), case_sensitive=False),
+    default="Q4_K_M",
+    show_default=True,
+    help="llama.cpp quantization type.",
+)
+@click.option("--threads", type=click.IntRange(min=1), help="CPU threads (default: all).")
+def quantize_command(source: str, target: Path, quant_type: str, threads: int | None) -> None:
+    """Write SRC, a text GGUF (or a downloaded preset's, by name), quantized to --type as DST,
+    with llama.cpp's own quantizer; then use it with `--fast-model DST --fast-mmproj MMPROJ`.
+    The mmproj stays as it is."""
+    require_extra("local", "alttext models quantize")
+    from alttext_tools.errors import ModelFileError
+    from alttext_tools.models.quantize import quantize
+
+    mmproj: Path | None = None
+    path = Path(source)
+    if not path.exists() and source in PRESETS:
+        try:
+            spec = resolve_local(source)
+        except ModelError as exc:
+            raise ModelFilesProblem(str(exc)) from None
+        path, mmproj = spec.text_path, spec.mmproj_path
+    _say(f"quantizing {path} to {quant_type.upper()} -> {target}")
+    try:
+        seconds = quantize(path, target, quant_type.upper(), threads or 0)
+    except ModelFileError as exc:
+        raise ModelFilesProblem(str(exc)) from None
+    _say(f"done in {seconds:.1f} s: {format_size(path.stat().st_size)} -> {format_size(target.stat().st_size)}")
+    click.echo(target)
+    if mmproj is not None:
+        _say(f"use it with: --fast-model {target} --fast-mmproj {mmproj}")

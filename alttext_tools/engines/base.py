@@ -44,10 +44,16 @@ class EngineSettings:
     # Room for the image (moondream2: 729 tokens; qwen2.5-vl: <= image_max_tokens), the prompt
     # and the answer.
     n_ctx: int = 4096
-    n_batch: int = 512
+    n_batch: int = 512  # tokens per llama_decode call (logical batch)
+    n_ubatch: int = 512  # tokens per compute graph (physical batch), at most n_batch
+    # The cap on answer tokens; a request may ask for fewer (`Engine.generate(max_tokens=...)`).
     max_tokens: int = 120
     temperature: float = 0.0
     flash_attn: bool = True  # retried without if the context cannot be created with it
+    use_mmap: bool = True  # map the model file instead of reading it into memory
+    # Keep the evaluated prompt text before the image in llama.cpp's KV cache across images, and
+    # evaluate only what changed (docs/engines.md, "Prompt prefix reuse").
+    prefix_cache: bool = True
     n_gpu_layers: int = -1  # all layers where a GPU backend exists; ignored by CPU builds
     seed: int = 0
     # Upper bound on tokens per image for dynamic-resolution projectors (Qwen2.5-VL would use up
@@ -58,18 +64,32 @@ class EngineSettings:
     verbose: bool = False
 
 
+# Config key -> EngineSettings field, for the llama.cpp settings that keep their value as they are.
+_SETTING_FIELDS = {
+    "n_ctx": "n_ctx",
+    "image_max_tokens": "image_max_tokens",
+    "gpu_layers": "n_gpu_layers",
+    "batch_size": "n_batch",
+    "ubatch_size": "n_ubatch",
+    "flash_attn": "flash_attn",
+    "mmap": "use_mmap",
+    "prefix_cache": "prefix_cache",
+}
+
+
 def engine_settings(config: Config, threads: int | None = None) -> EngineSettings:
-    """The llama.cpp settings of `config` (`n_ctx`, `image_max_tokens`, `threads`, `gpu_layers`;
-    unset ones keep EngineSettings' defaults); `threads`, a command-line flag, wins over the file."""
+    """The llama.cpp settings of `config` (`n_ctx`, `image_max_tokens`, `threads`, `gpu_layers`,
+    `batch_size`, `ubatch_size`, `flash_attn`, `mmap`, `prefix_cache`; unset ones keep
+    EngineSettings' defaults); `threads`, a command-line flag, wins over the file."""
     values: dict[str, Any] = {}
     if threads or config.threads:
         values["n_threads"] = threads or config.threads
-    if config.n_ctx is not None:
-        values["n_ctx"] = config.n_ctx
-    if config.image_max_tokens is not None:
-        values["image_max_tokens"] = config.image_max_tokens
-    if config.gpu_layers is not None:
-        values["n_gpu_layers"] = config.gpu_layers
+    for key, name in _SETTING_FIELDS.items():
+        value = getattr(config, key)
+        if value is not None:
+            values[name] = value
+    if "n_batch" in values and "n_ubatch" not in values:
+        values["n_ubatch"] = min(values["n_batch"], EngineSettings.n_ubatch)
     return EngineSettings(**values)
 
 
@@ -130,8 +150,10 @@ class Engine(Protocol):
         system: str,
         user: str,
         json_schema: dict[str, Any] | None = None,
+        max_tokens: int | None = None,
     ) -> Generation:
-        """Describe one image, given as PNG bytes."""
+        """Describe one image, given as PNG bytes, in at most `max_tokens` answer tokens (None:
+        the engine's setting)."""
         ...
 
     def close(self) -> None:

@@ -12,7 +12,7 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -76,7 +76,7 @@ def silence_native_logs() -> None:
         mtmd_cpp.mtmd_helper_log_set(callback, ctypes.c_void_p(0))
 
 
-def _native_detail() -> str:
+def native_detail() -> str:
     """The last warning/error llama.cpp logged, to make our one-line errors specific."""
     return f" ({_recent_native_errors[-1]})" if _recent_native_errors else ""
 
@@ -114,6 +114,8 @@ class _MtmdParams:
     def __init__(self, module: Any, image_max_tokens: int | None) -> None:
         self._module = module
         self._image_max_tokens = image_max_tokens
+        # Called before the handler evaluates an image chunk (a _PrefixReuse's pending clear).
+        self.before_chunk: Callable[[], None] | None = None
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._module, name)
@@ -123,6 +125,11 @@ class _MtmdParams:
         if self._image_max_tokens is not None and hasattr(params, "image_max_tokens"):
             params.image_max_tokens = self._image_max_tokens
         return params
+
+    def mtmd_helper_eval_chunk_single(self, *args: Any) -> Any:
+        if self.before_chunk is not None:
+            self.before_chunk()
+        return self._module.mtmd_helper_eval_chunk_single(*args)
 
 
 class _GenerationGuard:
@@ -166,12 +173,89 @@ class _GenerationGuard:
             vars(self.llm).pop(name, None)  # breaks the llm <-> guard reference cycle
 
 
+def common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
+    """How many leading tokens `a` and `b` share."""
+    count = 0
+    for x, y in zip(a, b):
+        if x != y:
+            break
+        count += 1
+    return count
+
+
+class _PrefixReuse:
+    """Keeps the KV cache of a prompt's first text chunk across requests (docs/engines.md).
+
+    llama-cpp-python 0.3.36's vision handlers clear the whole KV cache at the start of every
+    request (`llama.reset()`, `kv_cache_clear()`), then evaluate the prompt chunk by chunk: text
+    with `Llama.eval`, images with `mtmd_helper_eval_chunk_single`. When the chat template puts
+    the instructions before the image (Qwen2.5-VL's system message), that first text chunk is the
+    same for every image. This hook defers the clear; the first `eval` of a request then keeps the
+    cache positions its tokens share with the previous request's first chunk, drops the rest and
+    evaluates only the new tokens. Anything else that comes first (an image chunk, a request that
+    evaluates nothing) gets the full clear. The cached positions hold what a fresh evaluation
+    would compute: the same tokens, evaluated in the same batches, at the same positions.
+    """
+
+    def __init__(self, llm: llama_cpp.Llama, mtmd_params: _MtmdParams | None) -> None:
+        self.llm = llm
+        self.ctx = llm._ctx
+        self.prefix: list[int] = []  # the tokens at cache positions 0..len-1
+        self.pending = False  # a clear was asked for and not yet done
+        self.reused = 0  # tokens the last request did not evaluate again
+        self._clear: Callable[[], None] = self.ctx.kv_cache_clear
+        self._eval = llm.eval
+        self._mtmd_params = mtmd_params
+        vars(self.ctx)["kv_cache_clear"] = self._deferred_clear
+        vars(llm)["eval"] = self._eval_reusing
+        if mtmd_params is not None:
+            mtmd_params.before_chunk = self.settle
+
+    def _deferred_clear(self) -> None:
+        self.pending = True
+
+    def settle(self) -> None:
+        """Do a clear that is still pending: nothing of the cache is reused."""
+        if self.pending:
+            self.pending = False
+            self.prefix = []
+            self._clear()
+
+    def start(self) -> None:
+        self.reused = 0
+
+    def _eval_reusing(self, tokens: Sequence[int]) -> None:
+        if not self.pending:
+            self._eval(tokens)
+            return
+        self.pending = False
+        tokens = list(tokens)
+        keep = common_prefix(self.prefix, tokens)
+        self.prefix = tokens[:keep]
+        self.ctx.kv_cache_seq_rm(-1, keep, -1)
+        self.llm.n_tokens = keep
+        self.llm.input_ids[:keep] = tokens[:keep]
+        if keep < len(tokens):
+            self._eval(tokens[keep:])
+        else:
+            self.llm._requires_eval = False  # as after a fresh eval of these tokens
+        self.prefix = tokens
+        self.reused = keep
+
+    def remove(self) -> None:
+        vars(self.ctx).pop("kv_cache_clear", None)
+        vars(self.llm).pop("eval", None)
+        if self._mtmd_params is not None:
+            self._mtmd_params.before_chunk = None
+
+
 @dataclass
 class _Loaded:
     spec: ModelSpec
     llm: llama_cpp.Llama
     chat_handler: Any  # a llama_chat_format handler: untyped classes without a common base
     guard: _GenerationGuard
+    reuse: _PrefixReuse | None = None
 
 
 def _make_chat_handler(spec: ModelSpec, settings: EngineSettings) -> Any:
@@ -195,6 +279,8 @@ def _new_llama(spec: ModelSpec, chat_handler: Any, settings: EngineSettings, fla
         chat_handler=chat_handler,
         n_ctx=settings.n_ctx,
         n_batch=settings.n_batch,
+        n_ubatch=settings.n_ubatch,
+        use_mmap=settings.use_mmap,
         n_threads=settings.n_threads,
         n_threads_batch=settings.n_threads,
         n_gpu_layers=settings.n_gpu_layers,
@@ -215,7 +301,7 @@ def _load_llama(spec: ModelSpec, chat_handler: Any, settings: EngineSettings) ->
                 return _new_llama(spec, chat_handler, settings, False)
             except ValueError as retry_err:
                 err = retry_err
-        raise ModelFileError(spec.text_path, f"llama.cpp could not load the model{_native_detail()}") from err
+        raise ModelFileError(spec.text_path, f"llama.cpp could not load the model{native_detail()}") from err
 
 
 def _init_vision(chat_handler: Any, llm: llama_cpp.Llama, spec: ModelSpec) -> None:
@@ -227,7 +313,7 @@ def _init_vision(chat_handler: Any, llm: llama_cpp.Llama, spec: ModelSpec) -> No
     try:
         init(llm)
     except ValueError as err:  # "Failed to load mtmd context", "Vision is not supported"
-        detail = _native_detail() or f" ({one_line(str(err))})"
+        detail = native_detail() or f" ({one_line(str(err))})"
         raise ModelFileError(spec.mmproj_path, f"llama.cpp could not load the mmproj{detail}") from err
 
 
@@ -290,7 +376,7 @@ def _classify(err: Exception, spec: ModelSpec, n_ctx: int) -> Exception | None:
         )
     if any(text in message for text in _DECODE_FAILED):
         return GenerationError(
-            f"{where}: ran out of context or failed to decode with n_ctx {n_ctx}: {message}{_native_detail()}"
+            f"{where}: ran out of context or failed to decode with n_ctx {n_ctx}: {message}{native_detail()}"
         )
     if message.startswith("Failed to tokenize input"):
         return GenerationError(f"{where}: mtmd could not tokenize the prompt and image ({message})")
@@ -363,7 +449,11 @@ class LocalEngine:
         except BaseException:
             llm.close()
             raise
-        return _Loaded(spec, llm, chat_handler, _GenerationGuard(llm))
+        reuse = None
+        if self.settings.prefix_cache and not (llm._is_recurrent or llm._is_hybrid):
+            params = getattr(chat_handler, "_mtmd_cpp", None)
+            reuse = _PrefixReuse(llm, params if isinstance(params, _MtmdParams) else None)
+        return _Loaded(spec, llm, chat_handler, _GenerationGuard(llm), reuse)
 
     def close(self) -> None:
         """Free every model (Llama.close() also frees the handler's mtmd context). Idempotent."""
@@ -382,8 +472,10 @@ class LocalEngine:
         system: str,
         user: str,
         json_schema: dict[str, Any] | None = None,
+        max_tokens: int | None = None,
     ) -> Generation:
-        """Describe one image. Raises ModelFileError, ImageDecodeError or GenerationError."""
+        """Describe one image in at most `max_tokens` answer tokens (None: the settings' cap).
+        Raises ModelFileError, ImageDecodeError or GenerationError."""
         started = time.perf_counter()
         spec = local_spec(model)
         if not image_png:
@@ -395,29 +487,36 @@ class LocalEngine:
             json_mode = json_schema is not None and schema_supported(json_schema, loaded.llm)
             request_started = time.perf_counter()
             try:
-                response = self._complete(loaded, messages, json_schema if json_mode else None)
+                response = self._complete(loaded, messages, json_schema if json_mode else None, max_tokens)
             except _GrammarPathFailed as failure:
                 log.warning("%s: JSON mode failed (%s); retrying as plain text", spec.model_id, failure)
                 json_mode = False
                 request_started = time.perf_counter()
-                response = self._complete(loaded, messages, None)
+                response = self._complete(loaded, messages, None, max_tokens)
             finished = time.perf_counter()
             # Inside the lock: the guard's timing mark belongs to this request.
             return self._result(loaded, response, json_mode, load_s, request_started, started, finished)
 
     def _complete(
-        self, loaded: _Loaded, messages: list[dict[str, Any]], json_schema: dict[str, Any] | None
+        self,
+        loaded: _Loaded,
+        messages: list[dict[str, Any]],
+        json_schema: dict[str, Any] | None,
+        max_tokens: int | None = None,
     ) -> CreateChatCompletionResponse:
         settings = self.settings
+        limit = min(max_tokens, settings.max_tokens) if max_tokens else settings.max_tokens
         kwargs: dict[str, Any] = {
             "messages": messages,
             "temperature": settings.temperature,
-            "max_tokens": settings.max_tokens,
+            "max_tokens": limit,
             "seed": settings.seed,
         }
         if json_schema is not None:
             kwargs["response_format"] = {"type": "json_object", "schema": json_schema}
-        loaded.guard.arm(settings.max_tokens)
+        loaded.guard.arm(limit)
+        if loaded.reuse is not None:
+            loaded.reuse.start()
         _recent_native_errors.clear()  # details in our messages must come from this request
         try:
             response = loaded.llm.create_chat_completion(**kwargs)
@@ -427,8 +526,11 @@ class LocalEngine:
                 raise mapped from err
             if json_schema is not None:
                 raise _GrammarPathFailed(one_line(str(err))) from err
-            detail = f"{type(err).__name__}: {one_line(str(err))}{_native_detail()}"
+            detail = f"{type(err).__name__}: {one_line(str(err))}{native_detail()}"
             raise GenerationError(f"{loaded.spec.model_id}: {detail}") from err
+        finally:
+            if loaded.reuse is not None:
+                loaded.reuse.settle()  # a request that evaluated nothing still clears the cache
         if loaded.guard.capped:
             raise GenerationError(
                 f"{loaded.spec.model_id}: stopped after {loaded.guard.cap} tokens of incomplete UTF-8 output"
@@ -479,6 +581,8 @@ class _GrammarPathFailed(Exception):
 
 def _close_loaded(loaded: _Loaded) -> None:
     loaded.guard.remove()
+    if loaded.reuse is not None:
+        loaded.reuse.remove()
     loaded.llm.close()  # runs the handler's registered mtmd_free as well
     # Belt and braces for handler versions that do not register mtmd_free on the Llama.
     ctx = getattr(loaded.chat_handler, "mtmd_ctx", None)

@@ -307,9 +307,10 @@ class OpenAIEngine:
         system: str,
         user: str,
         json_schema: dict[str, Any] | None = None,
+        max_tokens: int | None = None,
     ) -> Generation:
-        """Describe one image. Raises ServerModelError (a ModelFileError), ImageDecodeError or
-        GenerationError, each one line."""
+        """Describe one image in at most `max_tokens` answer tokens (None: the settings' cap).
+        Raises ServerModelError (a ModelFileError), ImageDecodeError or GenerationError, each one line."""
         started = time.perf_counter()
         if not image_png:
             raise ImageDecodeError(f"{model.model_id}: empty image data")
@@ -322,7 +323,7 @@ class OpenAIEngine:
             body: dict[str, Any] = {
                 "model": model.name,
                 "messages": messages,
-                "max_tokens": self.settings.max_tokens,
+                "max_tokens": min(max_tokens, self.settings.max_tokens) if max_tokens else self.settings.max_tokens,
                 "temperature": self.settings.temperature,
                 "stream": False,
             }

@@ -18,20 +18,26 @@ from urllib.parse import urlsplit
 import httpcore
 import httpx
 
+from alttext_tools.errors import AltTextError
 
-class Refused(Exception):
+
+class TransportError(AltTextError):
+    """The request got no answer; the engine turns it into its own one-line error."""
+
+
+class Refused(TransportError):
     """Nothing listens at the address (connection refused)."""
 
 
-class Reset(Exception):
+class Reset(TransportError):
     """The connection broke mid-request (server crashed, restarted, or dropped us)."""
 
 
-class TimedOut(Exception):
+class TimedOut(TransportError):
     """No complete answer within the request's deadline."""
 
 
-class Unreachable(Exception):
+class Unreachable(TransportError):
     """Name resolution, TLS, the proxy or routing failed: retrying will not help."""
 
 

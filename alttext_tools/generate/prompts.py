@@ -4,6 +4,7 @@ changes: it is part of every cache key. Design notes: docs/generation.md."""
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -11,7 +12,7 @@ from typing import Any
 from alttext_tools.core import ImageRef, is_functional
 from alttext_tools.text import language_tag
 
-PROMPT_VERSION = "w3c-tree-1"
+PROMPT_VERSION = "w3c-tree-2"
 
 # Caps on each context field, in characters (the paragraph matters most, titles least).
 CONTEXT_LIMITS: dict[str, int] = {
@@ -205,20 +206,42 @@ def answer_schema(max_length: int) -> dict[str, Any]:
 
 
 def _instructions(max_length: int) -> str:
+    # Every token here is evaluated again for each image where the image comes first (Moondream):
+    # the W3C decision tree in as few words as keep its four branches and its don'ts.
     return (
-        "You write alt text: the words that replace an image for people who cannot see it "
-        "(screen reader and text browser users). Follow the W3C alt decision tree:\n"
-        "1. Image inside a link or button: say where the link goes or what the button does, "
-        "not what the picture looks like.\n"
-        "2. Image that shows text (screenshot, code, sign, logo, slide, chart labels): give that "
-        "text, or its essential part; for a chart or diagram give its main message.\n"
-        "3. Other informative image: say concisely what it contributes to the page, most "
-        "important first.\n"
-        "4. Pure decoration that adds nothing (spacer, border, ornament): mark it decorative.\n"
-        'Never begin with "image of", "picture of", "photo of" or "graphic of". Do not repeat the '
-        "caption, link text or surrounding text. One short phrase or sentence, plain text without "
-        f"quotes or Markdown, at most {max_length} characters."
+        "Write alt text: the words that replace an image for people who cannot see it. W3C decision tree:\n"
+        "1. In a link or button: where the link goes or what the button does.\n"
+        "2. Shows text (screenshot, code, sign, logo, slide, chart): that text; for a chart or diagram, its message.\n"
+        "3. Other informative image: what it adds to the page, most important first.\n"
+        "4. Pure decoration (spacer, border, ornament): decorative.\n"
+        'Never begin with "image of" or "photo of"; do not repeat the caption or nearby text. '
+        f"One short phrase, plain text, at most {max_length} characters."
     )
+
+
+# Tokens an answer needs beyond its alt text: the JSON object around it (the grammar lets the model
+# put spaces between its parts: `{ "alt" : "...`), and some slack.
+JSON_ANSWER_TOKENS = 20
+PLAIN_ANSWER_TOKENS = 4
+# Languages written in the Latin script, where BPE vocabularies spend 3 to 4 characters per token
+# (2, to be safe: accented letters cost a token of their own in byte-level vocabularies).
+# Any other script can cost a token per character (or more, in a byte-level vocabulary).
+# fmt: off
+_LATIN_SCRIPT = frozenset({
+    "af", "ca", "cs", "cy", "da", "de", "en", "eo", "es", "et", "eu", "fi", "fil",
+    "fr", "ga", "gl", "hr", "hu", "id", "is", "it", "lt", "lv", "ms", "nb", "nl",
+    "nn", "no", "pl", "pt", "ro", "sk", "sl", "sq", "sv", "sw", "tl", "tr", "uz",
+})
+# fmt: on
+LATIN_CHARS_PER_TOKEN = 2.0
+
+
+def answer_token_budget(max_length: int, lang: str | None, *, json_output: bool = True) -> int:
+    """The most answer tokens worth generating for an alt of at most `max_length` characters in
+    `lang` (None: English): longer answers are cut or rejected anyway."""
+    base = (lang or "en").split("-", 1)[0].lower()
+    per_token = LATIN_CHARS_PER_TOKEN if base in _LATIN_SCRIPT else 1.0
+    return math.ceil(max_length / per_token) + (JSON_ANSWER_TOKENS if json_output else PLAIN_ANSWER_TOKENS)
 
 
 def build_prompt(

@@ -23,7 +23,7 @@ from alttext_tools.engines.base import Engine, EngineSettings, Generation
 from alttext_tools.errors import GenerationError, ModelUnusableError
 from alttext_tools.generate.postprocess import clean_alt, fit_length
 from alttext_tools.generate.progress import WORKER_PREFIX, Progress, discard_line, is_terminal, timing_line
-from alttext_tools.generate.prompts import PROMPT_VERSION, build_prompt
+from alttext_tools.generate.prompts import PROMPT_VERSION, answer_token_budget, build_prompt
 from alttext_tools.generate.records import (
     CACHED,
     DEDUPLICATED,
@@ -52,10 +52,17 @@ from alttext_tools.models.spec import SLOTS, ModelSpec, VisionModel
 from alttext_tools.text import normalize_alt, normalize_language, one_line
 
 if TYPE_CHECKING:
+    from PIL import Image
+
     from alttext_tools.engines.llama import LocalEngine
     from alttext_tools.generate.router import RouteDecision
 
 logger = logging.getLogger(__name__)
+
+# Image tokens a dynamic-resolution model (Qwen2.5-VL) gets for a photo: 256 tokens are 448x448
+# pixels, enough to say what a photo shows; text-heavy images get the engine's image_max_tokens,
+# to read small print (benchmarks/levers.py measures both).
+PHOTO_IMAGE_TOKENS = 256
 
 
 def models_for(config: Config) -> tuple[Slots, Engine | None]:
@@ -115,8 +122,9 @@ class LazyLocalEngine:
         system: str,
         user: str,
         json_schema: dict[str, Any] | None = None,
+        max_tokens: int | None = None,
     ) -> Generation:
-        return self._get().generate(model, image_png, system, user, json_schema)
+        return self._get().generate(model, image_png, system, user, json_schema, max_tokens)
 
     def close(self) -> None:
         if self._engine is not None:
@@ -151,10 +159,16 @@ class ModelProvider:
         engine: Engine | None = None,
         max_pixels: int = DEFAULT_MAX_PIXELS,
         rules: RuleSettings | None = None,
+        photo_image_tokens: int | None = None,
+        decode_ahead: bool = True,
     ) -> None:
         """`engine`: default a LazyLocalEngine(engine_settings); the provider closes it.
         `max_pixels`: decoded images larger than this fail. `rules`: the settings `check` judges
-        alt text with (default: the defaults with `max_length`); no alt that breaks them is kept."""
+        alt text with (default: the defaults with `max_length`); no alt that breaks them is kept.
+        `photo_image_tokens`: image tokens for a photo on a dynamic-resolution model (default
+        PHOTO_IMAGE_TOKENS, never more than the engine's image_max_tokens). `decode_ahead`: with
+        an engine that takes one image at a time, read, decode and route the next image on a
+        helper thread while the model describes the current one."""
         if not is_router_mode(router_mode):
             raise ValueError(f"unknown router mode {router_mode!r}; expected one of {', '.join(ROUTER_MODES)}")
         if max_length < 1:
@@ -177,6 +191,7 @@ class ModelProvider:
         self.rules = rules if rules is not None else RuleSettings(max_length=max_length)
         self.engine: Engine = engine if engine is not None else LazyLocalEngine(engine_settings)
         self._qwen_budget = self.engine.image_max_tokens or QWEN_DEFAULT_TOKEN_BUDGET
+        self._photo_budget = min(photo_image_tokens or PHOTO_IMAGE_TOKENS, self._qwen_budget)
         # Images in flight at once: only engines that take concurrent requests get more than one.
         self.concurrency = max(1, self.engine.concurrency)
         self._reader = ImageReader(self.project_root, self.site_root, allow_remote)
@@ -188,6 +203,10 @@ class ModelProvider:
         self.warnings: list[str] = []
         self._shared: dict[tuple[str, str, str], Outcome] = {}
         self._svg_texts: dict[str, str | None] = {}  # sha256 -> text alternative: one parse per SVG per run
+        self.decode_ahead = decode_ahead
+        self.decoded_ahead = 0  # images decoded and routed ahead that were then used
+        self._ahead: dict[ImageKey, Future[tuple[str, Image.Image, RouteDecision] | None]] = {}
+        self._ahead_pool: ThreadPoolExecutor | None = None
         self._broken: dict[str, str] = {}  # model_id -> reason
         self._seconds = 0.0
         self._announced = False
@@ -211,6 +230,7 @@ class ModelProvider:
             "allow_remote": config.allow_remote,
             "max_length": config.max_length,
             "rules": rules,
+            "photo_image_tokens": config.photo_image_tokens,
         }
         return cls(slots, **{**settings, **options})
 
@@ -305,13 +325,17 @@ class ModelProvider:
                 for image, (record, decision) in zip(images, self._concurrently(images, bar)):
                     done(image, record, decision)
             else:
-                for image in images:
+                for index, image in enumerate(images):
+                    if self.decode_ahead and index + 1 < len(images):
+                        self._start_decoding(images[index + 1])
                     record, decision = self._one(image, bar)
+                    self._ahead.pop(image_key(image), None)  # not used: a duplicate, a cache hit, a failure
                     done(image, record, decision)
                     if bar is not None:
                         bar.done += 1
                         bar.draw()
         finally:
+            self._stop_decoding()
             if bar is not None:
                 bar.clear()
             self._seconds += time.perf_counter() - started
@@ -530,11 +554,12 @@ class ModelProvider:
             return cached
         if digest in self._svg_texts:  # the same SVG in another language or role: not read again
             return self._svg(image, read, src, record)
+        ahead = self._decoded_ahead(image, digest)
         data = read.data
         try:
-            if looks_like_svg(data):
+            if ahead is None and looks_like_svg(data):
                 return self._svg(image, read, src, record)
-            img = load_image(data, max_pixels=self.max_pixels, src=src)
+            img = ahead[0] if ahead is not None else load_image(data, max_pixels=self.max_pixels, src=src)
         except ImageTooLargeError as err:
             raise ImageFailed(err.reason, FAIL_TOO_LARGE) from None
         except ImageError as err:
@@ -544,7 +569,7 @@ class ModelProvider:
         route_started = time.perf_counter()
         from alttext_tools.generate.router import classify
 
-        verdict = classify(img)
+        verdict = ahead[1] if ahead is not None else classify(img)
         record.kind, record.score = verdict.kind, verdict.score
         record.route_ms = to_ms(time.perf_counter() - route_started)
 
@@ -574,7 +599,8 @@ class ModelProvider:
                         record.status, record.alt, record.model_id = FAILED, None, spec.model_id
 
             prep_started = time.perf_counter()
-            preset = preset_for_handler(spec.handler, qwen_token_budget=self._qwen_budget)
+            budget = self._qwen_budget if verdict.kind == "text" else self._photo_budget
+            preset = preset_for_handler(spec.handler, qwen_token_budget=budget)
             if preset.name not in prepared:
                 prepared[preset.name] = png_for_model(data, img, preset)
             record.decode_ms = round((record.decode_ms or 0.0) + (time.perf_counter() - prep_started) * 1000, 2)
@@ -591,7 +617,12 @@ class ModelProvider:
             )
             try:
                 generation = self.engine.generate(
-                    spec, prepared[preset.name], prompt.system, prompt.user, prompt.json_schema
+                    spec,
+                    prepared[preset.name],
+                    prompt.system,
+                    prompt.user,
+                    prompt.json_schema,
+                    max_tokens=answer_token_budget(self.max_length, lang, json_output=prompt.json_schema is not None),
                 )
             except ModelUnusableError as err:
                 self._mark_broken(spec, err)
@@ -627,6 +658,61 @@ class ModelProvider:
                         ),
                     )
             return decision
+
+    # decoding ahead ----------------------------------------------------------------------------
+
+    def _start_decoding(self, image: ImageRef) -> None:
+        """Read, decode and route `image` on a helper thread (PIL and llama.cpp both release the
+        GIL). Only what the model would need: not an image the cache or an earlier occurrence
+        answers, nor an SVG; any failure is left for `_first` to meet and report."""
+        if not image.src or not image.src.strip():
+            return
+        if self._ahead_pool is None:
+            self._ahead_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="alttext-decode-ahead")
+        self._ahead[image_key(image)] = self._ahead_pool.submit(self._decode_for_later, image)
+
+    def _decode_for_later(self, image: ImageRef) -> tuple[str, Image.Image, RouteDecision] | None:
+        from alttext_tools.generate.router import classify
+
+        try:
+            found = self._reader.read(image.src or "", Path(image.path))
+            lang, role = self.language or normalize_language(image.context.lang), image_role(image)
+            here = (image.path, image.line, image.column)
+            with self._lock:
+                if any(
+                    key[0] == found.sha256 and (shared.first.path, shared.first.line, shared.first.column) != here
+                    for key, shared in self._shared.items()
+                ):
+                    return None  # an earlier occurrence answers it
+                if self.cache is not None and any(
+                    self.cache.get(generation_key_for(found.sha256, spec.model_id, lang, role, PROMPT_VERSION))
+                    for spec in self.slots.available.values()
+                ):
+                    return None
+            data = self._reader.data(found)
+            if looks_like_svg(data):
+                return None
+            img = load_image(data, max_pixels=self.max_pixels, src=image.src or "")
+            return found.sha256, img, classify(img)
+        except Exception:  # `_first` decodes the image again and reports what is wrong
+            return None
+
+    def _decoded_ahead(self, image: ImageRef, digest: str) -> tuple[Image.Image, RouteDecision] | None:
+        """The pixels and route of `image` if the helper thread decoded them (waiting for it)."""
+        future = self._ahead.pop(image_key(image), None)
+        done = future.result() if future is not None else None
+        if done is None or done[0] != digest:  # the file changed since: decode what was hashed
+            return None
+        self.decoded_ahead += 1
+        return done[1], done[2]
+
+    def _stop_decoding(self) -> None:
+        for future in self._ahead.values():
+            future.cancel()
+        self._ahead.clear()
+        if self._ahead_pool is not None:
+            self._ahead_pool.shutdown(wait=True)
+            self._ahead_pool = None
 
     def _judge(self, image: ImageRef, decision: Decision) -> tuple[Decision, str | None]:
         """`decision` as it may be written for `image`: a redundant "Image of" stripped; and,
