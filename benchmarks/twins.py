@@ -90,15 +90,15 @@ QWEN_VISION_TOKENS = {
 }
 QWEN_EOS = "<|im_end|>"
 
-# The chat templates the twins carry, for llama-mtmd-cli (which reads tokenizer.chat_template).
-# moondream2: the layout of llama-cpp-python's MoondreamChatHandler (image, "Question:", "Answer:").
-MOONDREAM_TEMPLATE = (
+# The twins' tokenizer.chat_template passes a user message through unchanged: llama-cpp-python's
+# handlers bring their own layouts, and llama-mtmd-cli (which reads this template) is given the
+# handler's exact prompt text.
+PASS_THROUGH_TEMPLATE = (
     "{% for message in messages %}{% if message['role'] == 'user' %}"
     "{% if message['content'] is string %}{{ message['content'] }}{% else %}"
     "{% for part in message['content'] %}{% if part['type'] == 'text' %}{{ part['text'] }}{% endif %}{% endfor %}"
     "{% endif %}{% endif %}{% endfor %}"
 )
-QWEN_TEMPLATE = tm.CHAT_TEMPLATE  # ChatML, as Qwen2.5-VL
 
 
 def _log(message: str) -> None:
@@ -155,14 +155,14 @@ def real_vocab(preset: str) -> tm.Vocab:
             tokens.append(f"[PAD{i}]")
             types.append(unused)
         eos = tokens.index("<|endoftext|>")
-        bos, template = eos, MOONDREAM_TEMPLATE
+        bos, template = eos, PASS_THROUGH_TEMPLATE
     elif preset == "qwen2.5-vl-3b":
         tokens, types, merges = _read_vocab("ggml-vocab-qwen2.gguf")
         control = int(tm.TokenType.CONTROL)
         for index, token in QWEN_VISION_TOKENS.items():
             if tokens[index] != token:
                 tokens[index], types[index] = token, control
-        eos, bos, template = tokens.index(QWEN_EOS), tokens.index("<|endoftext|>"), QWEN_TEMPLATE
+        eos, bos, template = tokens.index(QWEN_EOS), tokens.index("<|endoftext|>"), PASS_THROUGH_TEMPLATE
     else:
         raise ValueError(f"unknown twin preset {preset!r}; choose from: {', '.join(PRESETS)}")
     allowed = tm.printable_ascii_tokens(tokens, types)
