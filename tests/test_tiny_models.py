@@ -7,10 +7,14 @@ import io
 import json
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import pytest
 import tiny_models as tm  # the fixture is called tiny_models
+from gguf import GGMLQuantizationType, GGUFReader
 from llama_cpp import Llama, llama_chat_format
 from PIL import Image
 
@@ -102,3 +106,35 @@ def test_utf8_trap_model_really_traps_bare_llama_cpp(tiny_models: dict[str, Path
             llm.create_chat_completion(messages=messages, temperature=0, max_tokens=4)
     finally:
         llm.close()
+
+
+def test_lazy_tensor_replays_edits_on_its_random_values() -> None:
+    lazy = tm.LazyTensor((6, 4), std=0.5, seed=7)
+    lazy[:, 0] = 30.0
+    lazy[2, :] = 0.0
+    eager = (np.random.default_rng(7).standard_normal((6, 4), dtype=np.float32) * np.float32(0.5)).astype(np.float16)
+    eager[:, 0] = 30.0
+    eager[2, :] = 0.0
+    assert np.array_equal(lazy.materialize(np.float16), eager)
+
+
+@pytest.mark.parametrize("builder", [tm.phi2_text, tm.qwen_text, tm.mlp_mmproj, tm.qwen_mmproj])
+def test_lazy_f16_files_have_the_eager_files_tensors(builder: Any, tmp_path: Path) -> None:
+    """The twins' path (lazy tensors, streamed, F16 matrices) writes the same tensors, shapes and
+    metadata as the tiny files, with matrices in F16 and vectors in F32."""
+    eager = tm.write_gguf(tmp_path / "eager.gguf", builder(tm.Weights(1)))
+    lazy = tm.write_gguf(tmp_path / "lazy.gguf", replace(builder(tm.Weights(1, lazy=True)), dtype_of=tm.f16_weights))
+    eager_reader, lazy_reader = GGUFReader(eager), GGUFReader(lazy)
+    assert list(eager_reader.fields) == list(lazy_reader.fields)
+    shapes = {t.name: (list(t.shape), t.tensor_type) for t in lazy_reader.tensors}
+    assert {t.name: list(t.shape) for t in eager_reader.tensors} == {k: v[0] for k, v in shapes.items()}
+    for name, (shape, kind) in shapes.items():
+        is_matrix = sum(1 for n in shape if n > 1) >= 2 and "position_embd" not in name
+        assert kind == (GGMLQuantizationType.F16 if is_matrix else GGMLQuantizationType.F32), name
+
+
+def test_printable_ascii_tokens_reads_byte_level_tokens() -> None:
+    b2u = tm.bytes_to_unicode()
+    tokens = ["Ġthe", "cat", b2u[0xE2] + b2u[0x80], "<|im_end|>", "Ċ"]
+    types = [1, 1, 1, 3, 1]
+    assert tm.printable_ascii_tokens(tokens, types) == [True, True, False, False, False]

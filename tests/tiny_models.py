@@ -89,6 +89,68 @@ EOS_PENALTY = -4.0
 LETTER_BONUS = 6.0
 
 F32 = GGMLQuantizationType.F32
+F16 = GGMLQuantizationType.F16
+
+
+@dataclass(frozen=True)
+class TextShape:
+    """A text model's shape. The defaults are the tiny test models'."""
+
+    n_embd: int = N_EMBD
+    n_layer: int = N_LAYER
+    n_head: int = N_HEAD
+    n_head_kv: int = N_HEAD
+    n_ff: int = N_FF
+    n_ctx_train: int = N_CTX_TRAIN
+    rope_sections: tuple[int, ...] = (2, 3, 3, 0)  # qwen2vl M-RoPE: sums to head_dim / 2
+    rope_dims: int | None = None  # rotated dims per head (phi2: partial rotary); None: all
+
+    @property
+    def head_dim(self) -> int:
+        return self.n_embd // self.n_head
+
+    @property
+    def kv_dim(self) -> int:
+        return self.n_head_kv * self.head_dim
+
+    @property
+    def n_rot(self) -> int:
+        return self.rope_dims or self.head_dim
+
+
+@dataclass(frozen=True)
+class VisionShape:
+    """A vision encoder + projector shape. The defaults are the tiny mlp mmproj's."""
+
+    n_embd: int = V_EMBD
+    n_head: int = V_HEAD
+    n_ff: int = V_FF
+    n_layer: int = V_LAYER
+    image_size: int = 32  # mlp: every image is resized to this square
+    patch: int = 8
+    mm_hidden: int | None = None  # mlp projector's hidden width; None: the text model's width
+    merge: int = 2  # qwen2.5vl: 2x2 patches merged into one image token
+    n_wa_pattern: int = 0  # qwen2.5vl: every n-th block has full attention, the others windows
+
+
+def _scale(fan_in: int, tiny_fan_in: int) -> float:
+    """Weight scale keeping a wider layer's outputs at the tiny layer's magnitude (1/sqrt(fan-in));
+    exactly 1.0 at the tiny shape, so the tiny files keep their bytes."""
+    return float((tiny_fan_in / fan_in) ** 0.5)
+
+
+@dataclass(frozen=True)
+class Vocab:
+    """A byte-level BPE vocabulary plus which tokens the rigged output layer lets through."""
+
+    tokens: list[str]
+    types: list[int]
+    merges: list[str]
+    allowed: list[bool]  # the output bias makes every other token practically impossible
+    bos: int
+    eos: int
+    chat_template: str
+    eos_bias: float = 0.0  # logit bias of the end-of-turn token (BLOCKED: never stops)
 
 
 def bytes_to_unicode() -> dict[int, str]:
@@ -120,13 +182,62 @@ def build_vocab() -> tuple[list[str], list[int], list[bool]]:
     return tokens, types, allowed
 
 
-class _Weights:
-    """Deterministic random tensors; one generator consumed in a fixed order."""
+def tiny_vocab() -> Vocab:
+    tokens, types, allowed = build_vocab()
+    return Vocab(tokens, types, list(MERGES), allowed, tokens.index(BOS), tokens.index(EOS), CHAT_TEMPLATE, EOS_PENALTY)
 
-    def __init__(self, seed: int) -> None:
+
+def printable_ascii_tokens(tokens: list[str], types: list[int]) -> list[bool]:
+    """Normal tokens whose bytes are all printable ASCII: what a rigged output layer lets through."""
+    u2b = {u: b for b, u in bytes_to_unicode().items()}
+    normal = int(TokenType.NORMAL)
+    return [
+        kind == normal and bool(token) and all(ch in u2b and 0x20 <= u2b[ch] <= 0x7E for ch in token)
+        for token, kind in zip(tokens, types)
+    ]
+
+
+class LazyTensor:
+    """A random normal tensor generated only when written (real-size models do not fit in RAM
+    all at once), with the element assignments the builders make replayed on the result."""
+
+    def __init__(self, shape: tuple[int, ...], std: float, seed: int) -> None:
+        self.shape = shape
+        self.std = std
+        self.seed = seed
+        self.edits: list[tuple[Any, Any]] = []
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        self.edits.append((key, value))
+
+    def materialize(self, dtype: Any) -> np.ndarray:
+        rng = np.random.default_rng(self.seed)
+        out = np.empty(self.shape, dtype=dtype)
+        flat = out.reshape(self.shape[0], -1)
+        rows = max(1, (1 << 22) // max(1, flat.shape[1]))  # ~16 MB of float32 at a time
+        for start in range(0, flat.shape[0], rows):
+            chunk = rng.standard_normal((min(rows, flat.shape[0] - start), flat.shape[1]), dtype=np.float32)
+            chunk *= np.float32(self.std)
+            flat[start : start + len(chunk)] = chunk
+        for key, value in self.edits:
+            out[key] = value
+        return out
+
+
+Tensor = np.ndarray | LazyTensor
+
+
+class Weights:
+    """Deterministic random tensors; one generator consumed in a fixed order. `lazy`: normal
+    tensors are LazyTensors (each with its own seed drawn from the generator)."""
+
+    def __init__(self, seed: int, lazy: bool = False) -> None:
         self.rng = np.random.default_rng(seed)
+        self.lazy = lazy
 
-    def normal(self, *shape: int, std: float) -> np.ndarray:
+    def normal(self, *shape: int, std: float) -> Any:
+        if self.lazy:
+            return LazyTensor(shape, std, int(self.rng.integers(2**63)))
         return (self.rng.standard_normal(shape) * std).astype(np.float32)
 
     def ones(self, *shape: int) -> np.ndarray:
@@ -136,18 +247,32 @@ class _Weights:
         return np.zeros(shape, dtype=np.float32)
 
 
+def f32_only(name: str, ndim: int) -> GGMLQuantizationType:
+    """Tensor type policy of the tiny files: everything F32."""
+    return F32
+
+
+def f16_weights(name: str, ndim: int) -> GGMLQuantizationType:
+    """Tensor type policy of real conversions: matrices F16; norms, biases, position embeddings F32."""
+    return F16 if ndim >= 2 and "position_embd" not in name else F32
+
+
 @dataclass(frozen=True)
-class _FileSpec:
+class FileSpec:
     """Everything one GGUF file holds, before writing: lets tests write broken variants."""
 
     arch: str
     add_meta: Callable[[GGUFWriter], None]
-    tensors: dict[str, np.ndarray]
+    tensors: dict[str, Tensor]
+    dtype_of: Callable[[str, int], GGMLQuantizationType] = f32_only
 
 
-def _write(
+_NP_TYPES = {F32: np.float32, F16: np.float16}
+
+
+def write_gguf(
     path: Path,
-    spec: _FileSpec,
+    spec: FileSpec,
     drop_tensors: Iterable[str] = (),
     drop_keys: Iterable[str] = (),
     set_keys: Mapping[str, Any] | None = None,
@@ -167,9 +292,14 @@ def _write(
     unknown = dropped - spec.tensors.keys()
     if unknown:
         raise KeyError(f"no such tensor(s): {sorted(unknown)}")
-    for name, array in {**spec.tensors, **(set_tensors or {})}.items():
-        if name not in dropped:
-            writer.add_tensor(name, np.ascontiguousarray(array), raw_dtype=F32)
+    tensors = {name: t for name, t in {**spec.tensors, **(set_tensors or {})}.items() if name not in dropped}
+    # Tensor infos first, data streamed one tensor at a time: a real-size file never sits in RAM.
+    types: dict[str, GGMLQuantizationType] = {}
+    for name, tensor in tensors.items():
+        types[name] = spec.dtype_of(name, len(tensor.shape))
+        np_type = np.dtype(_NP_TYPES[types[name]])
+        nbytes = int(np.prod(tensor.shape)) * np_type.itemsize
+        writer.add_tensor_info(name, tensor.shape, np_type, nbytes, raw_dtype=types[name])
     writer.write_header_to_file()
     limit = sys.getrecursionlimit()
     sys.setrecursionlimit(max(limit, 50_000))  # gguf's writer packs nested arrays recursively
@@ -177,22 +307,27 @@ def _write(
         writer.write_kv_data_to_file()
     finally:
         sys.setrecursionlimit(limit)
-    writer.write_tensors_to_file()
+    writer.write_ti_data_to_file()
+    for name, tensor in tensors.items():
+        np_type = _NP_TYPES[types[name]]
+        if isinstance(tensor, LazyTensor):
+            writer.write_tensor_data(tensor.materialize(np_type))
+        else:
+            writer.write_tensor_data(np.ascontiguousarray(tensor, dtype=np_type))
     writer.close()
     return path
 
 
-def _add_tokenizer(writer: GGUFWriter, pre: str) -> None:
-    tokens, types, _ = build_vocab()
+def _add_tokenizer(writer: GGUFWriter, pre: str, vocab: Vocab) -> None:
     writer.add_tokenizer_model("gpt2")
     writer.add_tokenizer_pre(pre)
-    writer.add_token_list(tokens)
-    writer.add_token_types(types)
-    writer.add_token_merges(list(MERGES))
-    writer.add_bos_token_id(tokens.index(BOS))
-    writer.add_eos_token_id(tokens.index(EOS))
+    writer.add_token_list(vocab.tokens)
+    writer.add_token_types(vocab.types)
+    writer.add_token_merges(vocab.merges)
+    writer.add_bos_token_id(vocab.bos)
+    writer.add_eos_token_id(vocab.eos)
     writer.add_add_bos_token(False)
-    writer.add_chat_template(CHAT_TEMPLATE)
+    writer.add_chat_template(vocab.chat_template)
 
 
 def _wordy(tokens: list[str]) -> np.ndarray:
@@ -200,58 +335,61 @@ def _wordy(tokens: list[str]) -> np.ndarray:
     return np.array([t == "Ġ" or t.replace("Ġ", "").isalpha() for t in tokens])
 
 
-def _output_bias(allowed: list[bool]) -> np.ndarray:
-    bias = np.where(np.array(allowed), 0.0, BLOCKED).astype(np.float32)
-    tokens = build_vocab()[0]
-    bias[_wordy(tokens) & np.array(allowed)] += LETTER_BONUS
-    bias[tokens.index(EOS)] = EOS_PENALTY
+def _output_bias(vocab: Vocab) -> np.ndarray:
+    bias = np.where(np.array(vocab.allowed), 0.0, BLOCKED).astype(np.float32)
+    bias[_wordy(vocab.tokens) & np.array(vocab.allowed)] += LETTER_BONUS
+    bias[vocab.eos] = vocab.eos_bias
     return bias
 
 
 # --- phi2 text model (moondream_text) ------------------------------------------------------------
 
 
-def _phi2_tensors(w: _Weights, n_vocab: int, allowed: list[bool]) -> dict[str, np.ndarray]:
+def _phi2_tensors(w: Weights, vocab: Vocab, shape: TextShape) -> dict[str, Tensor]:
     # numpy shapes are (rows=out, cols=in): ggml's {in, out} reversed.
-    t: dict[str, np.ndarray] = {"token_embd.weight": w.normal(n_vocab, N_EMBD, std=1.0)}
-    for i in range(N_LAYER):
+    n_vocab, d, ff = len(vocab.tokens), shape.n_embd, shape.n_ff
+    k, k_ff = _scale(d, N_EMBD), _scale(ff, N_FF)
+    t: dict[str, Tensor] = {"token_embd.weight": w.normal(n_vocab, d, std=1.0)}
+    for i in range(shape.n_layer):
         p = f"blk.{i}."
-        t[p + "attn_norm.weight"] = w.ones(N_EMBD)
-        t[p + "attn_norm.bias"] = w.zeros(N_EMBD)
-        t[p + "attn_qkv.weight"] = w.normal(3 * N_EMBD, N_EMBD, std=0.3)
-        t[p + "attn_qkv.bias"] = w.normal(3 * N_EMBD, std=0.02)
-        t[p + "attn_output.weight"] = w.normal(N_EMBD, N_EMBD, std=0.2)
-        t[p + "attn_output.bias"] = w.zeros(N_EMBD)
-        t[p + "ffn_up.weight"] = w.normal(N_FF, N_EMBD, std=0.2)
-        t[p + "ffn_up.bias"] = w.zeros(N_FF)
-        t[p + "ffn_down.weight"] = w.normal(N_EMBD, N_FF, std=0.2)
-        t[p + "ffn_down.bias"] = w.zeros(N_EMBD)
-    t["output_norm.weight"] = w.ones(N_EMBD)
-    t["output_norm.bias"] = w.zeros(N_EMBD)
-    t["output.weight"] = w.normal(n_vocab, N_EMBD, std=1.0)
-    t["output.bias"] = _output_bias(allowed)
+        t[p + "attn_norm.weight"] = w.ones(d)
+        t[p + "attn_norm.bias"] = w.zeros(d)
+        t[p + "attn_qkv.weight"] = w.normal(3 * d, d, std=0.3 * k)
+        t[p + "attn_qkv.bias"] = w.normal(3 * d, std=0.02)
+        t[p + "attn_output.weight"] = w.normal(d, d, std=0.2 * k)
+        t[p + "attn_output.bias"] = w.zeros(d)
+        t[p + "ffn_up.weight"] = w.normal(ff, d, std=0.2 * k)
+        t[p + "ffn_up.bias"] = w.zeros(ff)
+        t[p + "ffn_down.weight"] = w.normal(d, ff, std=0.2 * k_ff)
+        t[p + "ffn_down.bias"] = w.zeros(d)
+    t["output_norm.weight"] = w.ones(d)
+    t["output_norm.bias"] = w.zeros(d)
+    t["output.weight"] = w.normal(n_vocab, d, std=1.0 * k)
+    t["output.bias"] = _output_bias(vocab)
     return t
 
 
-def _phi2_meta(name: str) -> Callable[[GGUFWriter], None]:
+def _phi2_meta(name: str, vocab: Vocab, shape: TextShape) -> Callable[[GGUFWriter], None]:
     def add_meta(writer: GGUFWriter) -> None:
         writer.add_name(name)
-        writer.add_context_length(N_CTX_TRAIN)
-        writer.add_embedding_length(N_EMBD)
-        writer.add_feed_forward_length(N_FF)
-        writer.add_block_count(N_LAYER)
-        writer.add_head_count(N_HEAD)
-        writer.add_head_count_kv(N_HEAD)
+        writer.add_context_length(shape.n_ctx_train)
+        writer.add_embedding_length(shape.n_embd)
+        writer.add_feed_forward_length(shape.n_ff)
+        writer.add_block_count(shape.n_layer)
+        writer.add_head_count(shape.n_head)
+        writer.add_head_count_kv(shape.n_head_kv)
         writer.add_layer_norm_eps(1e-5)
-        writer.add_rope_dimension_count(HEAD_DIM)
-        _add_tokenizer(writer, "gpt-2")
+        writer.add_rope_dimension_count(shape.n_rot)
+        _add_tokenizer(writer, "gpt-2", vocab)
 
     return add_meta
 
 
-def phi2_text(w: _Weights) -> _FileSpec:
-    tokens, _, allowed = build_vocab()
-    return _FileSpec("phi2", _phi2_meta("tiny-moondream-text"), _phi2_tensors(w, len(tokens), allowed))
+def phi2_text(
+    w: Weights, vocab: Vocab | None = None, shape: TextShape = TextShape(), name: str = "tiny-moondream-text"
+) -> FileSpec:
+    vocab = vocab or tiny_vocab()
+    return FileSpec("phi2", _phi2_meta(name, vocab, shape), _phi2_tensors(w, vocab, shape))
 
 
 TRAP_BYTE = 0xE2  # lead byte of a 3-byte UTF-8 sequence (e.g. the "—" of real model output)
@@ -263,177 +401,198 @@ def build_utf8_trap_text(path: Path) -> Path:
     Every new lead byte restarts llama-cpp-python's "wait for the rest of the character" logic,
     which skips the max_tokens check: the engine's own generation cap must stop it.
     """
-    tokens, _, allowed = build_vocab()
-    tensors = _phi2_tensors(_Weights(SEED + 100), len(tokens), allowed)
-    bias = np.zeros(len(tokens), dtype=np.float32)
-    bias[tokens.index(bytes_to_unicode()[TRAP_BYTE])] = 50.0
-    bias[tokens.index(EOS)] = BLOCKED
+    vocab = tiny_vocab()
+    tensors = _phi2_tensors(Weights(SEED + 100), vocab, TextShape())
+    bias = np.zeros(len(vocab.tokens), dtype=np.float32)
+    bias[vocab.tokens.index(bytes_to_unicode()[TRAP_BYTE])] = 50.0
+    bias[vocab.eos] = BLOCKED
     tensors["output.bias"] = bias
-    return _write(path, _FileSpec("phi2", _phi2_meta("tiny-utf8-trap-text"), tensors))
+    return write_gguf(path, FileSpec("phi2", _phi2_meta("tiny-utf8-trap-text", vocab, TextShape()), tensors))
 
 
 # --- qwen2vl text model (qwen_text) --------------------------------------------------------------
 
 QWEN_HEAD_KV = 2
-QWEN_KV_DIM = QWEN_HEAD_KV * HEAD_DIM
-ROPE_SECTIONS = [2, 3, 3, 0]  # sums to HEAD_DIM / 2, like Qwen2.5-VL's [16, 24, 24, 0] for 128
+QWEN_TEXT = TextShape(n_head_kv=QWEN_HEAD_KV)
+QWEN_KV_DIM = QWEN_TEXT.kv_dim
+ROPE_SECTIONS = list(QWEN_TEXT.rope_sections)  # like Qwen2.5-VL's [16, 24, 24, 0] for head_dim 128
 # Hidden dim 0 of every text token (see module docstring). Large, so that it dominates the RMS
-# norm and stays ~5-8 after it whatever the other 63 dims do.
+# norm and stays ~5-8 after it whatever the other dims do.
 CONST_DIM_VALUE = 30.0
 
 
-def _qwen_tensors(w: _Weights, n_vocab: int, allowed: list[bool]) -> dict[str, np.ndarray]:
-    embd = w.normal(n_vocab, N_EMBD, std=1.0)
+def _qwen_tensors(w: Weights, vocab: Vocab, shape: TextShape) -> dict[str, Tensor]:
+    n_vocab, d, kv, ff = len(vocab.tokens), shape.n_embd, shape.kv_dim, shape.n_ff
+    k, k_ff = _scale(d, N_EMBD), _scale(ff, N_FF)
+    embd = w.normal(n_vocab, d, std=1.0)
     embd[:, 0] = CONST_DIM_VALUE
-    t: dict[str, np.ndarray] = {"token_embd.weight": embd}
-    for i in range(N_LAYER):
+    t: dict[str, Tensor] = {"token_embd.weight": embd}
+    for i in range(shape.n_layer):
         p = f"blk.{i}."
-        t[p + "attn_norm.weight"] = w.ones(N_EMBD)
-        t[p + "attn_q.weight"] = w.normal(N_EMBD, N_EMBD, std=0.3)
-        t[p + "attn_q.bias"] = w.normal(N_EMBD, std=0.02)
-        t[p + "attn_k.weight"] = w.normal(QWEN_KV_DIM, N_EMBD, std=0.3)
-        t[p + "attn_k.bias"] = w.normal(QWEN_KV_DIM, std=0.02)
-        t[p + "attn_v.weight"] = w.normal(QWEN_KV_DIM, N_EMBD, std=0.3)
-        t[p + "attn_v.bias"] = w.normal(QWEN_KV_DIM, std=0.02)
-        wo = w.normal(N_EMBD, N_EMBD, std=0.2)
+        t[p + "attn_norm.weight"] = w.ones(d)
+        t[p + "attn_q.weight"] = w.normal(d, d, std=0.3 * k)
+        t[p + "attn_q.bias"] = w.normal(d, std=0.02)
+        t[p + "attn_k.weight"] = w.normal(kv, d, std=0.3 * k)
+        t[p + "attn_k.bias"] = w.normal(kv, std=0.02)
+        t[p + "attn_v.weight"] = w.normal(kv, d, std=0.3 * k)
+        t[p + "attn_v.bias"] = w.normal(kv, std=0.02)
+        wo = w.normal(d, d, std=0.2 * k)
         wo[0, :] = 0.0  # residual dim 0 untouched by attention...
         t[p + "attn_output.weight"] = wo
-        t[p + "ffn_norm.weight"] = w.ones(N_EMBD)
-        t[p + "ffn_gate.weight"] = w.normal(N_FF, N_EMBD, std=0.2)
-        t[p + "ffn_up.weight"] = w.normal(N_FF, N_EMBD, std=0.2)
-        down = w.normal(N_EMBD, N_FF, std=0.2)
+        t[p + "ffn_norm.weight"] = w.ones(d)
+        t[p + "ffn_gate.weight"] = w.normal(ff, d, std=0.2 * k)
+        t[p + "ffn_up.weight"] = w.normal(ff, d, std=0.2 * k)
+        down = w.normal(d, ff, std=0.2 * k_ff)
         down[0, :] = 0.0  # ...and by the FFN, so it stays CONST_DIM_VALUE at every text position
         t[p + "ffn_down.weight"] = down
-    t["output_norm.weight"] = w.ones(N_EMBD)
-    out = w.normal(n_vocab, N_EMBD, std=0.5)
+    t["output_norm.weight"] = w.ones(d)
+    out = w.normal(n_vocab, d, std=0.5 * k)
     # After the final RMS norm dim 0 is ~5-8, so this column acts as an output bias.
-    out[:, 0] = _output_bias(allowed) / 2.0
-    out[build_vocab()[0].index(EOS), 0] = EOS_PENALTY / 6.0
+    out[:, 0] = _output_bias(vocab) / 2.0
+    out[vocab.eos, 0] = vocab.eos_bias / 6.0
     t["output.weight"] = out
     return t
 
 
-def _qwen_meta(writer: GGUFWriter) -> None:
-    writer.add_name("tiny-qwen2.5-vl-text")
-    writer.add_context_length(N_CTX_TRAIN)
-    writer.add_embedding_length(N_EMBD)
-    writer.add_feed_forward_length(N_FF)
-    writer.add_block_count(N_LAYER)
-    writer.add_head_count(N_HEAD)
-    writer.add_head_count_kv(QWEN_HEAD_KV)
-    writer.add_layer_norm_rms_eps(1e-6)
-    writer.add_rope_freq_base(1_000_000.0)
-    writer.add_rope_dimension_count(HEAD_DIM)
-    writer.add_rope_dimension_sections(ROPE_SECTIONS)
-    _add_tokenizer(writer, "qwen2")
+def _qwen_meta(name: str, vocab: Vocab, shape: TextShape) -> Callable[[GGUFWriter], None]:
+    def add_meta(writer: GGUFWriter) -> None:
+        writer.add_name(name)
+        writer.add_context_length(shape.n_ctx_train)
+        writer.add_embedding_length(shape.n_embd)
+        writer.add_feed_forward_length(shape.n_ff)
+        writer.add_block_count(shape.n_layer)
+        writer.add_head_count(shape.n_head)
+        writer.add_head_count_kv(shape.n_head_kv)
+        writer.add_layer_norm_rms_eps(1e-6)
+        writer.add_rope_freq_base(1_000_000.0)
+        writer.add_rope_dimension_count(shape.n_rot)
+        writer.add_rope_dimension_sections(list(shape.rope_sections))
+        _add_tokenizer(writer, "qwen2", vocab)
+
+    return add_meta
 
 
-def qwen_text(w: _Weights) -> _FileSpec:
-    tokens, _, allowed = build_vocab()
-    return _FileSpec("qwen2vl", _qwen_meta, _qwen_tensors(w, len(tokens), allowed))
+def qwen_text(
+    w: Weights, vocab: Vocab | None = None, shape: TextShape = QWEN_TEXT, name: str = "tiny-qwen2.5-vl-text"
+) -> FileSpec:
+    vocab = vocab or tiny_vocab()
+    return FileSpec("qwen2vl", _qwen_meta(name, vocab, shape), _qwen_tensors(w, vocab, shape))
 
 
 # --- mmproj files --------------------------------------------------------------------------------
 
 
-def _add_vision_meta(writer: GGUFWriter, projector: str, image_size: int, patch_size: int) -> None:
-    writer.add_string("general.name", f"tiny-{projector}-mmproj")
+def _add_vision_meta(writer: GGUFWriter, projector: str, v: VisionShape, proj_dim: int, name: str) -> None:
+    writer.add_string("general.name", name)
     writer.add_string("clip.projector_type", projector)
     writer.add_bool("clip.has_text_encoder", False)
     writer.add_bool("clip.has_vision_encoder", True)
     writer.add_bool("clip.has_audio_encoder", False)
-    writer.add_uint32("clip.vision.image_size", image_size)
-    writer.add_uint32("clip.vision.patch_size", patch_size)
-    writer.add_uint32("clip.vision.embedding_length", V_EMBD)
-    writer.add_uint32("clip.vision.feed_forward_length", V_FF)
-    writer.add_uint32("clip.vision.projection_dim", N_EMBD)
-    writer.add_uint32("clip.vision.block_count", V_LAYER)
-    writer.add_uint32("clip.vision.attention.head_count", V_HEAD)
+    writer.add_uint32("clip.vision.image_size", v.image_size)
+    writer.add_uint32("clip.vision.patch_size", v.patch)
+    writer.add_uint32("clip.vision.embedding_length", v.n_embd)
+    writer.add_uint32("clip.vision.feed_forward_length", v.n_ff)
+    writer.add_uint32("clip.vision.projection_dim", proj_dim)
+    writer.add_uint32("clip.vision.block_count", v.n_layer)
+    writer.add_uint32("clip.vision.attention.head_count", v.n_head)
     writer.add_float32("clip.vision.attention.layer_norm_epsilon", 1e-6)
     writer.add_array("clip.vision.image_mean", [0.5, 0.5, 0.5])
     writer.add_array("clip.vision.image_std", [0.5, 0.5, 0.5])
 
 
-def _vit_block(w: _Weights, i: int, *, norm_bias: bool, gated: bool) -> dict[str, np.ndarray]:
+def _vit_block(w: Weights, i: int, v: VisionShape, *, norm_bias: bool, gated: bool) -> dict[str, Tensor]:
     p = f"v.blk.{i}."
-    t: dict[str, np.ndarray] = {}
+    d, ff = v.n_embd, v.n_ff
+    k, k_ff = _scale(d, V_EMBD), _scale(ff, V_FF)
+    t: dict[str, Tensor] = {}
     for proj in ("attn_q", "attn_k", "attn_v", "attn_out"):
-        t[p + proj + ".weight"] = w.normal(V_EMBD, V_EMBD, std=0.3)
-        t[p + proj + ".bias"] = w.normal(V_EMBD, std=0.02)
+        t[p + proj + ".weight"] = w.normal(d, d, std=0.3 * k)
+        t[p + proj + ".bias"] = w.normal(d, std=0.02)
     for ln in ("ln1", "ln2"):
-        t[p + ln + ".weight"] = w.ones(V_EMBD)
+        t[p + ln + ".weight"] = w.ones(d)
         if norm_bias:
-            t[p + ln + ".bias"] = w.zeros(V_EMBD)
+            t[p + ln + ".bias"] = w.zeros(d)
     if gated:
-        t[p + "ffn_gate.weight"] = w.normal(V_FF, V_EMBD, std=0.3)
-        t[p + "ffn_gate.bias"] = w.zeros(V_FF)
-    t[p + "ffn_up.weight"] = w.normal(V_FF, V_EMBD, std=0.3)
-    t[p + "ffn_up.bias"] = w.zeros(V_FF)
-    t[p + "ffn_down.weight"] = w.normal(V_EMBD, V_FF, std=0.3)
-    t[p + "ffn_down.bias"] = w.zeros(V_EMBD)
+        t[p + "ffn_gate.weight"] = w.normal(ff, d, std=0.3 * k)
+        t[p + "ffn_gate.bias"] = w.zeros(ff)
+    t[p + "ffn_up.weight"] = w.normal(ff, d, std=0.3 * k)
+    t[p + "ffn_up.bias"] = w.zeros(ff)
+    t[p + "ffn_down.weight"] = w.normal(d, ff, std=0.3 * k_ff)
+    t[p + "ffn_down.bias"] = w.zeros(d)
     return t
 
 
-MLP_IMAGE_SIZE = 32  # every image is resized to this square: 16 image tokens
-MLP_PATCH = 8
+MLP_VISION = VisionShape()
+MLP_IMAGE_SIZE = MLP_VISION.image_size  # every image is resized to this square: 16 image tokens
+MLP_PATCH = MLP_VISION.patch
 
 
-def _mlp_meta(writer: GGUFWriter) -> None:
-    _add_vision_meta(writer, "mlp", MLP_IMAGE_SIZE, MLP_PATCH)
-    writer.add_bool("clip.use_gelu", True)
+def mlp_mmproj(
+    w: Weights, v: VisionShape = MLP_VISION, text_embd: int = N_EMBD, name: str = "tiny-mlp-mmproj"
+) -> FileSpec:
+    n_patches = (v.image_size // v.patch) ** 2
+    hidden = v.mm_hidden or text_embd
+    d = v.n_embd
 
+    def add_meta(writer: GGUFWriter) -> None:
+        _add_vision_meta(writer, "mlp", v, text_embd, name)
+        writer.add_bool("clip.use_gelu", True)
 
-def mlp_mmproj(w: _Weights) -> _FileSpec:
-    n_patches = (MLP_IMAGE_SIZE // MLP_PATCH) ** 2
-    t: dict[str, np.ndarray] = {
+    t: dict[str, Tensor] = {
         # conv kernel: ggml {kw, kh, c_in, c_out} -> numpy (c_out, c_in, kh, kw)
-        "v.patch_embd.weight": w.normal(V_EMBD, 3, MLP_PATCH, MLP_PATCH, std=0.5),
-        "v.patch_embd.bias": w.zeros(V_EMBD),
-        "v.position_embd.weight": w.normal(n_patches, V_EMBD, std=0.5),
-        "v.pre_ln.weight": w.ones(V_EMBD),
-        "v.pre_ln.bias": w.zeros(V_EMBD),
+        "v.patch_embd.weight": w.normal(d, 3, v.patch, v.patch, std=0.5 * _scale(v.patch**2, MLP_PATCH**2)),
+        "v.patch_embd.bias": w.zeros(d),
+        "v.position_embd.weight": w.normal(n_patches, d, std=0.5),
+        "v.pre_ln.weight": w.ones(d),
+        "v.pre_ln.bias": w.zeros(d),
     }
-    for i in range(V_LAYER):
-        t.update(_vit_block(w, i, norm_bias=True, gated=False))
-    t["mm.0.weight"] = w.normal(N_EMBD, V_EMBD, std=0.5)
-    t["mm.0.bias"] = w.zeros(N_EMBD)
-    t["mm.2.weight"] = w.normal(N_EMBD, N_EMBD, std=0.5)
-    t["mm.2.bias"] = w.zeros(N_EMBD)
-    return _FileSpec("clip", _mlp_meta, t)
+    for i in range(v.n_layer):
+        t.update(_vit_block(w, i, v, norm_bias=True, gated=False))
+    t["mm.0.weight"] = w.normal(hidden, d, std=0.5 * _scale(d, V_EMBD))
+    t["mm.0.bias"] = w.zeros(hidden)
+    t["mm.2.weight"] = w.normal(text_embd, hidden, std=0.5 * _scale(hidden, N_EMBD))
+    t["mm.2.bias"] = w.zeros(text_embd)
+    return FileSpec("clip", add_meta, t)
 
 
 QWEN_PATCH = 4  # 8x8 pixels per image token after the 2x2 merge
 QWEN_MERGE = 2
+QWEN_VISION = VisionShape(image_size=QWEN_PATCH * QWEN_MERGE * 8, patch=QWEN_PATCH, merge=QWEN_MERGE)
 
 
-def _qwen_vision_meta(writer: GGUFWriter) -> None:
-    _add_vision_meta(writer, "qwen2.5vl_merger", QWEN_PATCH * QWEN_MERGE * 8, QWEN_PATCH)
-    writer.add_bool("clip.use_silu", True)
-    writer.add_uint32("clip.vision.spatial_merge_size", QWEN_MERGE)
-    # 0 = no window attention; the key itself is required for qwen2.5vl_merger.
-    writer.add_uint32("clip.vision.n_wa_pattern", 0)
+def qwen_mmproj(
+    w: Weights, v: VisionShape = QWEN_VISION, text_embd: int = N_EMBD, name: str = "tiny-qwen2.5vl_merger-mmproj"
+) -> FileSpec:
+    merged = v.n_embd * v.merge * v.merge
+    d = v.n_embd
 
+    def add_meta(writer: GGUFWriter) -> None:
+        _add_vision_meta(writer, "qwen2.5vl_merger", v, text_embd, name)
+        writer.add_bool("clip.use_silu", True)
+        writer.add_uint32("clip.vision.spatial_merge_size", v.merge)
+        # 0 = no window attention; the key itself is required for qwen2.5vl_merger.
+        writer.add_uint32("clip.vision.n_wa_pattern", v.n_wa_pattern)
 
-def qwen_mmproj(w: _Weights) -> _FileSpec:
-    merged = V_EMBD * QWEN_MERGE * QWEN_MERGE
-    t: dict[str, np.ndarray] = {
+    kernel_std = 0.5 * _scale(v.patch**2, QWEN_PATCH**2)
+    k_mm = _scale(merged, V_EMBD * QWEN_MERGE * QWEN_MERGE)
+    t: dict[str, Tensor] = {
         # Qwen's 3D patch conv is stored as two 2D kernels (one per temporal frame), no bias.
-        "v.patch_embd.weight": w.normal(V_EMBD, 3, QWEN_PATCH, QWEN_PATCH, std=0.5),
-        "v.patch_embd.weight.1": w.normal(V_EMBD, 3, QWEN_PATCH, QWEN_PATCH, std=0.5),
+        "v.patch_embd.weight": w.normal(d, 3, v.patch, v.patch, std=kernel_std),
+        "v.patch_embd.weight.1": w.normal(d, 3, v.patch, v.patch, std=kernel_std),
     }
-    for i in range(V_LAYER):
-        t.update(_vit_block(w, i, norm_bias=False, gated=True))
-    t["v.post_ln.weight"] = w.ones(V_EMBD)
-    t["mm.0.weight"] = w.normal(merged, merged, std=0.3)
+    for i in range(v.n_layer):
+        t.update(_vit_block(w, i, v, norm_bias=False, gated=True))
+    t["v.post_ln.weight"] = w.ones(d)
+    t["mm.0.weight"] = w.normal(merged, merged, std=0.3 * k_mm)
     t["mm.0.bias"] = w.zeros(merged)
-    t["mm.2.weight"] = w.normal(N_EMBD, merged, std=0.3)
-    t["mm.2.bias"] = w.zeros(N_EMBD)
-    return _FileSpec("clip", _qwen_vision_meta, t)
+    t["mm.2.weight"] = w.normal(text_embd, merged, std=0.3 * k_mm)
+    t["mm.2.bias"] = w.zeros(text_embd)
+    return FileSpec("clip", add_meta, t)
 
 
 # --- entry points --------------------------------------------------------------------------------
 
-FILES: dict[str, tuple[str, Callable[[_Weights], _FileSpec]]] = {
+FILES: dict[str, tuple[str, Callable[[Weights], FileSpec]]] = {
     "moondream_text": ("tiny-moondream-text.gguf", phi2_text),
     "moondream_mmproj": ("tiny-moondream-mmproj.gguf", mlp_mmproj),
     "qwen_text": ("tiny-qwen-text.gguf", qwen_text),
@@ -441,9 +600,9 @@ FILES: dict[str, tuple[str, Callable[[_Weights], _FileSpec]]] = {
 }
 
 
-def _file_spec(key: str) -> _FileSpec:
+def _file_spec(key: str) -> FileSpec:
     # One seed per file, so a file's bytes do not depend on which others are built.
-    return FILES[key][1](_Weights(SEED + list(FILES).index(key)))
+    return FILES[key][1](Weights(SEED + list(FILES).index(key)))
 
 
 def tensor_names(key: str) -> list[str]:
@@ -463,7 +622,7 @@ def build_variant(
     """Write file `key` (a FILES key) to `path` without some tensors / metadata keys, or with some
     values (`set_keys`: a plain value keeps the key's type; a `GGUFValue` sets any key) and tensors
     (`set_tensors`: replaced or added, float32) of its own."""
-    return _write(Path(path), _file_spec(key), drop_tensors, drop_keys, set_keys, set_tensors)
+    return write_gguf(Path(path), _file_spec(key), drop_tensors, drop_keys, set_keys, set_tensors)
 
 
 def nested_array(depth: int) -> GGUFValue:
@@ -478,7 +637,7 @@ def build_tiny_models(outdir: Path) -> dict[str, Path]:
     """Write the four tiny GGUF files into `outdir`; return their absolute paths by key."""
     outdir = Path(outdir).resolve()
     outdir.mkdir(parents=True, exist_ok=True)
-    return {key: _write(outdir / filename, _file_spec(key)) for key, (filename, _) in FILES.items()}
+    return {key: write_gguf(outdir / filename, _file_spec(key)) for key, (filename, _) in FILES.items()}
 
 
 def main(argv: list[str]) -> int:
