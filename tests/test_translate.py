@@ -274,6 +274,7 @@ def test_a_reviewed_language_is_the_primary_one(
     assert {e.language for e in photo_translations} == {"en", "es"}
     assert {e.translated_from for e in photo_translations} == {entry.key}
     assert counting.count("vision") == 2  # the table (in English) and the English-only image
+    assert not provider.problems
 
 
 def test_text_only_call_evaluates_no_image_tokens(tiny_models: dict[str, Path], engine: LocalEngine) -> None:
