@@ -7,11 +7,14 @@ from __future__ import annotations
 
 import hashlib
 import shutil
+import subprocess
+import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import FIXTURES
 from openai_servers import FakeOpenAI, Reply, Seen, completion
 from test_generate import MAX_LENGTH, ROUTER, SETTINGS, provider_for, tiny_slots
 from test_openai_backend import make_engine
@@ -19,6 +22,8 @@ from test_openai_backend import make_engine
 from alttext_tools.cache.file import REVIEWED, Entry
 from alttext_tools.cache.providers import GenerationCacheAdapter
 from alttext_tools.cache.store import AltCache
+from alttext_tools.cli.options import model_overrides
+from alttext_tools.config import Config, ConfigError, apply_overrides, load_config
 from alttext_tools.core import ImageRef, image_role
 from alttext_tools.engines.base import Engine, Generation
 from alttext_tools.engines.llama import LocalEngine
@@ -328,3 +333,80 @@ def test_a_server_gets_one_image_request_per_image_and_text_requests_for_the_res
         assert "image_url" not in str(seen.body) and "response_format" not in seen.body
         assert seen.body["model"] == "fake-text"  # the text slot's model translates
     assert provider.summary()["translated"] == 4 and not provider.problems
+
+
+# --- the setting ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("toml", "expected"),
+    [
+        ("", (True, "en")),
+        ("translate = false\n", (False, "en")),
+        ('primary_language = "pt-BR"\n', (True, "pt-br")),
+        ('translate = "no"\n', "translate must be true or false"),
+        ('primary_language = "!!"\n', "primary_language must be a language tag such as 'en', not '!!'"),
+    ],
+)
+def test_translate_in_the_config_file(
+    tmp_path: Path, tiny_models: dict[str, Path], toml: str, expected: tuple[bool, str] | str
+) -> None:
+    (tmp_path / "pyproject.toml").write_text(f"[tool.alttext]\n{toml}", encoding="utf-8")
+    if isinstance(expected, str):
+        with pytest.raises(ConfigError) as caught:
+            load_config(tmp_path)
+        assert str(caught.value) == f"{tmp_path / 'pyproject.toml'}: {expected}"
+        return
+    with ModelProvider.from_config(load_config(tmp_path), tiny_slots(tiny_models)) as provider:
+        assert (provider.translate, provider.primary_language) == expected
+
+
+@pytest.mark.parametrize(("flag", "expected"), [(None, True), (True, True), (False, False)])
+def test_translate_flag(flag: bool | None, expected: bool) -> None:
+    """`--translate/--no-translate` (None: not given) over the file's setting."""
+    config = apply_overrides(Config(), {"translate": True}, origin="file")
+    apply_overrides(config, model_overrides({"translate": flag}), origin="command line")
+    assert config.translate is expected
+
+
+def test_fix_help_names_the_flag() -> None:
+    from click.testing import CliRunner
+
+    from alttext_tools.cli.main import cli
+
+    result = CliRunner().invoke(cli, ["fix", "--help"])
+    assert "--no-translate" in result.output
+
+
+def test_the_integrations_pass_the_setting_on(tmp_path: Path) -> None:
+    """A bad `primary_language` in the MkDocs plugin's options and in Sphinx's conf.py is named by
+    the project's own check: both reach the project settings."""
+    pytest.importorskip("mkdocs")
+    pytest.importorskip("sphinx")
+    site = tmp_path / "mk"
+    shutil.copytree(FIXTURES / "mkdocs-site", site)
+    original = (site / "mkdocs.yml").read_text(encoding="utf-8")
+    plugin = "  - alttext:\n      mode: fill\n      translate: false\n      primary_language: '!!'\n"
+    (site / "mkdocs.yml").write_text(original.replace("  - alttext\n", plugin), encoding="utf-8")
+    proc = subprocess.run(
+        [sys.executable, "-m", "mkdocs", "build", "-d", str(tmp_path / "out")],
+        cwd=site,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert proc.returncode == 1 and "primary_language must be a language tag" in proc.stdout + proc.stderr
+    sphinx_site = tmp_path / "sx"
+    shutil.copytree(FIXTURES / "sphinx-site", sphinx_site)
+    conf = (sphinx_site / "conf.py").read_text(encoding="utf-8")
+    (sphinx_site / "conf.py").write_text(
+        conf + 'alttext_translate = False\nalttext_primary_language = "!!"\n', encoding="utf-8"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-m", "sphinx", "-b", "html", "-q", ".", str(tmp_path / "sx-out")],
+        cwd=sphinx_site,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode != 0 and "primary_language must be a language tag" in proc.stdout + proc.stderr

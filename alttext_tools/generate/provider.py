@@ -158,7 +158,7 @@ class ModelProvider:
         max_pixels: int = DEFAULT_MAX_PIXELS,
         rules: RuleSettings | None = None,
         translate: bool = True,
-        primary_language: str | None = None,
+        primary_language: str | None = "en",
     ) -> None:
         """`engine`: default a LazyLocalEngine(engine_settings); the provider closes it.
         `max_pixels`: decoded images larger than this fail. `rules`: the settings `check` judges
@@ -227,6 +227,8 @@ class ModelProvider:
             "site_root": config.site_root_path(),
             "router_mode": config.router,
             "language": config.language,
+            "translate": config.translate,
+            "primary_language": config.primary_language,
             "allow_remote": config.allow_remote,
             "max_length": config.max_length,
             "rules": rules,
@@ -681,17 +683,27 @@ class ModelProvider:
     def _primary_for(self, read: ImageRead) -> str | None:
         """The language key this image is described in when `read`'s language is to be translated
         from it; None to describe `read` from the image (translation off, one language, a page
-        without a language)."""
-        if not self.translate or self.language is not None or not language_key(read.lang):
+        without a language). Languages count when the run shows the image in them, when a person
+        reviewed its alt in them, or (the site's default) when the cache holds its alt there: a
+        site built one language at a time translates from the default language's entries."""
+        target = language_key(read.lang) or ""
+        if not self.translate or self.language is not None or not target:
             return None
         group = (read.digest, read.role)
         with self._lock:
             if group in self._primaries:
                 return self._primaries[group]
             languages = [lang for lang in self._occurrences.get(group, {}) if lang]
-        reviewed = self.cache.reviewed_language(read.digest, read.role) if self.cache is not None else None
-        known = {*languages, language_key(read.lang) or "", language_key(reviewed) or ""} - {""}
-        primary = primary_language(languages, self.primary_language, reviewed) if len(known) > 1 else None
+        preferred = self.primary_language
+        reviewed = None
+        if self.cache is not None:
+            reviewed = self.cache.reviewed_language(read.digest, read.role)
+            if preferred and preferred not in languages and self.cache.source(read.digest, preferred, read.role):
+                languages.append(preferred)
+        known = {*languages, target, language_key(reviewed) or ""} - {""}
+        if len(known) < 2:
+            return None
+        primary = primary_language(languages or [target], preferred, reviewed)
         with self._lock:
             return self._primaries.setdefault(group, primary)
 
