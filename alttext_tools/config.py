@@ -21,7 +21,7 @@ else:  # pragma: no cover - exercised on 3.10 only
     import tomli as tomllib  # type: ignore[import-not-found, unused-ignore]
 
 from alttext_tools.errors import AltTextError
-from alttext_tools.text import language_key
+from alttext_tools.text import language_tag
 
 FAIL_LEVELS = ("error", "warning", "never")
 # How generation picks a model slot: "auto" follows the router, "fast"/"text" force that slot.
@@ -213,7 +213,7 @@ def _validate(config: Config, origin: str) -> None:
         raise ConfigError(f"{origin}: dialect must be one of {', '.join(DIALECTS)}, not {config.dialect!r}")
     if config.concurrency < 1:
         raise ConfigError(f"{origin}: concurrency must be at least 1")
-    if config.primary_language is not None and language_key(config.primary_language) is None:
+    if config.primary_language is not None and language_tag(config.primary_language) is None:
         raise ConfigError(
             f"{origin}: primary_language must be a language tag such as 'en', not {config.primary_language!r}"
         )

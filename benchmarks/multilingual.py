@@ -55,8 +55,7 @@ SAMPLE_CONTEXT = Context(
     page_title="Parámetros de path",
     heading="Documentación",
     paragraph=(
-        "Y cuando abras tu navegador en http://127.0.0.1:8000/docs verás una documentación automática"
-        " e interactiva."
+        "Y cuando abras tu navegador en http://127.0.0.1:8000/docs verás una documentación automática e interactiva."
     ),
     lang="es",
 )

@@ -307,6 +307,7 @@ def test_a_server_gets_one_image_request_per_image_and_text_requests_for_the_res
         text = '{"alt": "A chart of numbers", "decorative": false}' if has_image else "Un gráfico de números"
         return Reply(body=completion(text))
 
+    lines: list[str] = []
     with (
         FakeOpenAI(script, models=["fake-vision", "fake-text"]) as fake,
         AltCache.open(root / ".alttext-cache.jsonl") as cache,
@@ -321,6 +322,8 @@ def test_a_server_gets_one_image_request_per_image_and_text_requests_for_the_res
             allow_remote=False,
             max_length=MAX_LENGTH,
             cache=GenerationCacheAdapter(cache, MAX_LENGTH),
+            verbose=True,
+            log=lines.append,
         )
         with provider:
             provider.decide(images)
@@ -333,6 +336,7 @@ def test_a_server_gets_one_image_request_per_image_and_text_requests_for_the_res
         assert "image_url" not in str(seen.body) and "response_format" not in seen.body
         assert seen.body["model"] == "fake-text"  # the text slot's model translates
     assert provider.summary()["translated"] == 4 and not provider.problems
+    assert sum("translated into" in line and "fake-text" in line for line in lines) == 4
 
 
 # --- the setting ----------------------------------------------------------------------------------
