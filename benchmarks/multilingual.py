@@ -157,8 +157,9 @@ def measure(corpus: Path, twins: Any, runs: int, threads: int) -> dict[str, Any]
     llm, out["moondream2_load_s"] = _llama(text, mmproj, "moondream", threads)
     pin = twins.pin_output_kwargs(text)
     messages = build_messages(png, prompt.system, prompt.user)
-    llm.create_chat_completion(messages=messages, seed=0, **{**pin, "max_tokens": 1})  # warm-up
+    # No warm-up call: one costs as much as a measured one (the image encode and its tokens).
     out["vision_s"], out["vision_prompt_tokens"], out["vision_tokens"] = _timed(llm, messages, pin, runs)
+    print(f"  (measured: vision call {out['vision_s']:.2f} s, load {out['moondream2_load_s']:.1f} s)", flush=True)
 
     translate = translation_prompt(SAMPLE_ALT, "en", "es", SAMPLE_CONTEXT, "informative", 150)
     text_messages = build_text_messages(translate.system, translate.user)
@@ -216,7 +217,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("corpus", nargs="?", type=Path, default=None)
     parser.add_argument("--site-root", default="en/docs", help="where /img/... resolves (the English docs_dir)")
-    parser.add_argument("--runs", type=int, default=2, help="timed calls of each kind (median)")
+    parser.add_argument("--runs", type=int, default=1, help="timed calls of each kind (median)")
     parser.add_argument("--threads", type=int, default=physical_cores())
     parser.add_argument("--plan-only", action="store_true", help="count calls, measure nothing")
     parser.add_argument("--twins-dir", type=Path, help="folder holding twins.py, when not this one")
@@ -230,11 +231,12 @@ def main(argv: list[str] | None = None) -> int:
     without = plan_calls(found, translate=False)
     languages = Counter(lang or "(none)" for _, _, lang in found)
     images = len({sha for sha, _, _ in found})
-    print(f"corpus: {corpus} (site root {args.site_root}), planned in {plan_s:.1f} s without a model")
+    print(f"corpus: {corpus} (site root {args.site_root}), planned in {plan_s:.1f} s without a model", flush=True)
     print(", ".join(f"{name}: {count:,}" for name, count in left_out.items()))
     print(
         f"images a model describes: {len(found):,} on pages, {images} distinct images, "
-        f"{without.distinct:,} distinct (image, role, language), {len(languages)} languages"
+        f"{without.distinct:,} distinct (image, role, language), {len(languages)} languages",
+        flush=True,
     )
     times = None
     if not args.plan_only:
