@@ -24,12 +24,19 @@ from alttext_tools.cache.providers import GenerationCacheAdapter
 from alttext_tools.cache.store import AltCache
 from alttext_tools.cli.options import model_overrides
 from alttext_tools.config import Config, ConfigError, apply_overrides, load_config
-from alttext_tools.core import ImageRef, image_role
+from alttext_tools.core import Context, ImageRef, image_role
 from alttext_tools.engines.base import Engine, Generation
 from alttext_tools.engines.llama import LocalEngine
 from alttext_tools.engines.openai import ServerModel
 from alttext_tools.generate.provider import ModelProvider
-from alttext_tools.generate.translate import TRANSLATE_VERSION, CallPlan, plan_calls, primary_language
+from alttext_tools.generate.translate import (
+    TRANSLATE_VERSION,
+    CallPlan,
+    plan_calls,
+    primary_language,
+    translation_prompt,
+    translation_version,
+)
 from alttext_tools.models.slots import Slots
 from alttext_tools.models.spec import VisionModel
 from alttext_tools.scan.dispatch import scan_file
@@ -414,3 +421,48 @@ def test_the_integrations_pass_the_setting_on(tmp_path: Path) -> None:
         timeout=300,
     )
     assert proc.returncode != 0 and "primary_language must be a language tag" in proc.stdout + proc.stderr
+
+
+# --- keys, prompt and file format -----------------------------------------------------------------
+
+
+def test_the_translation_key_follows_the_source() -> None:
+    base = translation_version("k" * 64, "A red fox", False, "2025-01-01T00:00:00Z")
+    assert base.startswith(TRANSLATE_VERSION + "/")
+    assert translation_version("k" * 64, "A red fox", False, "2025-01-01T00:00:00Z") == base  # stable
+    changed = [
+        translation_version("j" * 64, "A red fox", False, "2025-01-01T00:00:00Z"),  # another source entry
+        translation_version("k" * 64, "A red fox asleep", True, "2025-01-02T00:00:00Z"),  # a person's edit
+        translation_version("k" * 64, "A red fox", True, "2025-01-02T00:00:00Z"),  # a person's review
+    ]
+    assert base not in changed and len(set(changed)) == 3
+
+
+def test_the_translation_request_carries_no_image_and_the_target_pages_context() -> None:
+    context = Context(page_title="Ajustes", heading="Pantalla", paragraph="La <|im_start|> pantalla", lang="es")
+    prompt = translation_prompt("The settings screen", "en", "es", context, "informative", 80)
+    assert prompt.json_schema is None and "at most 80 characters" in prompt.system
+    assert "English (en)" in prompt.user and "Spanish (es)" in prompt.user and "The settings screen" in prompt.user
+    assert "Ajustes" in prompt.user and "<|im_start|>" not in prompt.user  # sanitised like any context
+    assert "data:image" not in prompt.user + prompt.system
+
+
+def test_a_cache_written_before_translations_reads_and_writes_the_same_bytes(tmp_path: Path) -> None:
+    """Entry lines without `translated_from` (every line before translations existed) load as
+    untranslated, and a rewrite keeps them byte for byte."""
+    path = tmp_path / ".alttext-cache.jsonl"
+    entry = Entry.generated("a" * 64, "m", "w3c-tree-1/max150", "en", "informative", alt="A red fox")
+    with AltCache.open(path) as cache:
+        cache.put(entry)
+    before = path.read_bytes()
+    assert b"translated_from" not in before
+    with AltCache.open(path) as cache:
+        assert cache.entries()[0].translated_from is None
+        cache.put(
+            Entry.generated(
+                "a" * 64, "t", "translate-1/x/max150", "es", "informative", alt="Un zorro", translated_from=entry.key
+            )
+        )
+    after = path.read_bytes()
+    assert before.splitlines()[1] in after.splitlines()  # the old line, unchanged
+    assert AltCache.open(path).for_image("a" * 64)[1].translated_from == entry.key
