@@ -147,36 +147,52 @@ def _timed(llm: Any, messages: list[dict[str, Any]], pin: dict[str, Any], runs: 
 
 
 def measure(corpus: Path, twins: Any, runs: int, threads: int) -> dict[str, Any]:
-    """Per-call seconds: a moondream2 vision call and a text-only translation call."""
+    """Per-call seconds: a moondream2 vision call and a text-only translation call. Without the
+    qwen2.5-vl-3b twin both run on the moondream2 twin, alternating (text, vision, text, ...) so
+    that the machine's background load falls on both alike."""
     data = (corpus / SAMPLE_IMAGE).read_bytes()
     png = png_for_model(data, load_image(data), preset_for_handler("moondream"))
     prompt = build_prompt(_image_ref(), "informative", "en", "moondream", 150, text_heavy=True, json_output=True)
+    translate = translation_prompt(SAMPLE_ALT, "en", "es", SAMPLE_CONTEXT, "informative", 150)
+    text_messages = build_text_messages(translate.system, translate.user)
+    messages = build_messages(png, prompt.system, prompt.user)
     out: dict[str, Any] = {"threads": threads, "pinned_tokens": twins.PINNED_TOKENS}
 
     text, mmproj = twins.ensure_twin("moondream2")
     llm, out["moondream2_load_s"] = _llama(text, mmproj, "moondream", threads)
     pin = twins.pin_output_kwargs(text)
-    messages = build_messages(png, prompt.system, prompt.user)
-    # No warm-up call: one costs as much as a measured one (the image encode and its tokens).
-    out["vision_s"], out["vision_prompt_tokens"], out["vision_tokens"] = _timed(llm, messages, pin, runs)
-    print(f"  (measured: vision call {out['vision_s']:.2f} s, load {out['moondream2_load_s']:.1f} s)", flush=True)
-
-    translate = translation_prompt(SAMPLE_ALT, "en", "es", SAMPLE_CONTEXT, "informative", 150)
-    text_messages = build_text_messages(translate.system, translate.user)
     qwen_text, qwen_mmproj = twins.twin_paths("qwen2.5-vl-3b", "f16")
-    if qwen_text.is_file() and qwen_mmproj.is_file():
-        llm.close()
-        del llm
-        gc.collect()
-        llm, out["text_load_s"] = _llama(qwen_text, qwen_mmproj, "qwen2.5-vl", threads)
-        pin = twins.pin_output_kwargs(qwen_text)
-        out["text_model"] = "qwen2.5-vl-3b twin (F16)"
-    else:
+    if not (qwen_text.is_file() and qwen_mmproj.is_file()):
         out["text_load_s"] = out["moondream2_load_s"]
         out["text_model"] = (
             "moondream2 twin's language model (phi2 shape, F16): the qwen2.5-vl-3b twin is not built"
             f" ({qwen_text.name} missing)"
         )
+        llm.create_chat_completion(messages=text_messages, seed=0, **{**pin, "max_tokens": 1})  # warm-up
+        vision: list[float] = []
+        texts: list[float] = []
+        for _ in range(runs):
+            for kind, chat, times in (("text", text_messages, texts), ("vision", messages, vision)):
+                seconds, prompt_tokens, tokens = _timed(llm, chat, pin, 1)
+                times.append(seconds)
+                out[f"{kind}_prompt_tokens"], out[f"{kind}_tokens"] = prompt_tokens, tokens
+                print(f"  (measured: {kind} call {seconds:.2f} s)", flush=True)
+        seconds, _, _ = _timed(llm, text_messages, pin, 1)
+        texts.append(seconds)
+        print(f"  (measured: text call {seconds:.2f} s)", flush=True)
+        out["vision_s"], out["text_s"] = statistics.median(vision), statistics.median(texts)
+        llm.close()
+        return out
+
+    # No warm-up call: one costs as much as a measured one (the image encode and its tokens).
+    out["vision_s"], out["vision_prompt_tokens"], out["vision_tokens"] = _timed(llm, messages, pin, runs)
+    print(f"  (measured: vision call {out['vision_s']:.2f} s, load {out['moondream2_load_s']:.1f} s)", flush=True)
+    llm.close()
+    del llm
+    gc.collect()
+    llm, out["text_load_s"] = _llama(qwen_text, qwen_mmproj, "qwen2.5-vl", threads)
+    pin = twins.pin_output_kwargs(qwen_text)
+    out["text_model"] = "qwen2.5-vl-3b twin (F16)"
     llm.create_chat_completion(messages=text_messages, seed=0, **{**pin, "max_tokens": 1})  # warm-up
     out["text_s"], out["text_prompt_tokens"], out["text_tokens"] = _timed(llm, text_messages, pin, runs)
     llm.close()
