@@ -146,7 +146,7 @@ def _timed(llm: Any, messages: list[dict[str, Any]], pin: dict[str, Any], runs: 
     return statistics.median(times), int(usage["prompt_tokens"]), int(usage["completion_tokens"])
 
 
-def measure(corpus: Path, twins: Any, runs: int, threads: int) -> dict[str, Any]:
+def measure(corpus: Path, twins: Any, runs: int, threads: int, text_quant: str = "q4_k_m") -> dict[str, Any]:
     """Per-call seconds: a moondream2 vision call and a text-only translation call. Without the
     qwen2.5-vl-3b twin both run on the moondream2 twin, alternating (text, vision, text, ...) so
     that the machine's background load falls on both alike."""
@@ -161,11 +161,11 @@ def measure(corpus: Path, twins: Any, runs: int, threads: int) -> dict[str, Any]
     text, mmproj = twins.ensure_twin("moondream2")
     llm, out["moondream2_load_s"] = _llama(text, mmproj, "moondream", threads)
     pin = twins.pin_output_kwargs(text)
-    qwen_text, qwen_mmproj = twins.twin_paths("qwen2.5-vl-3b", "f16")
+    qwen_text, qwen_mmproj = twins.twin_paths("qwen2.5-vl-3b", text_quant)
     if not (qwen_text.is_file() and qwen_mmproj.is_file()):
         out["text_load_s"] = out["moondream2_load_s"]
         out["text_model"] = (
-            "moondream2 twin's language model (phi2 shape, F16): the qwen2.5-vl-3b twin is not built"
+            f"moondream2 twin's language model (phi2 shape, F16): the qwen2.5-vl-3b {text_quant} twin is not built"
             f" ({qwen_text.name} missing)"
         )
         llm.create_chat_completion(messages=text_messages, seed=0, **{**pin, "max_tokens": 1})  # warm-up
@@ -192,7 +192,7 @@ def measure(corpus: Path, twins: Any, runs: int, threads: int) -> dict[str, Any]
     gc.collect()
     llm, out["text_load_s"] = _llama(qwen_text, qwen_mmproj, "qwen2.5-vl", threads)
     pin = twins.pin_output_kwargs(qwen_text)
-    out["text_model"] = "qwen2.5-vl-3b twin (F16)"
+    out["text_model"] = f"qwen2.5-vl-3b twin ({text_quant.upper()} text model, as the preset downloads)"
     llm.create_chat_completion(messages=text_messages, seed=0, **{**pin, "max_tokens": 1})  # warm-up
     out["text_s"], out["text_prompt_tokens"], out["text_tokens"] = _timed(llm, text_messages, pin, runs)
     llm.close()
@@ -236,6 +236,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=1, help="timed calls of each kind (median)")
     parser.add_argument("--threads", type=int, default=physical_cores())
     parser.add_argument("--plan-only", action="store_true", help="count calls, measure nothing")
+    parser.add_argument(
+        "--text-quant", default="q4_k_m", help="the qwen2.5-vl-3b twin's text model type (the preset's: q4_k_m)"
+    )
     parser.add_argument("--twins-dir", type=Path, help="folder holding twins.py, when not this one")
     args = parser.parse_args(argv)
     corpus = (args.corpus or default_corpus()).resolve()
@@ -257,7 +260,7 @@ def main(argv: list[str] | None = None) -> int:
     times = None
     if not args.plan_only:
         twins = _twins_module(args.twins_dir)
-        times = measure(corpus, twins, args.runs, args.threads)
+        times = measure(corpus, twins, args.runs, args.threads, args.text_quant)
         print(
             f"twin-measured per call ({times['threads']} threads, output pinned at {times['pinned_tokens']} tokens;"
             " a busy shared machine: noisy):"
