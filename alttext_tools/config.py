@@ -21,6 +21,7 @@ else:  # pragma: no cover - exercised on 3.10 only
     import tomli as tomllib  # type: ignore[import-not-found, unused-ignore]
 
 from alttext_tools.errors import AltTextError
+from alttext_tools.text import language_tag
 
 FAIL_LEVELS = ("error", "warning", "never")
 # How generation picks a model slot: "auto" follows the router, "fast"/"text" force that slot.
@@ -29,6 +30,8 @@ ROUTER_MODES: tuple[RouterMode, ...] = get_args(RouterMode)
 BACKENDS = ("local", "openai")
 # The settings of llama.cpp in process (engines.base.engine_settings), for every integration to offer.
 ENGINE_SETTINGS = ("n_ctx", "image_max_tokens", "threads", "gpu_layers")
+# Describe once, translate (also settings of the MkDocs plugin and the Sphinx extension).
+TRANSLATION_SETTINGS = ("translate", "primary_language")
 # How Markdown is read: "auto" picks mkdocs or myst per file from the mkdocs.yml or Sphinx conf.py
 # that governs it, else commonmark (scan/dialects.py).
 DIALECTS = ("auto", "commonmark", "mkdocs", "myst")
@@ -66,6 +69,12 @@ class Config:
     text_mmproj: str | None = None
     text_handler: str | None = None
     language: str | None = None  # force one language for generated alt text
+    # Describe once, translate: an image on pages in several languages is described from the
+    # image in its primary language (the first a person reviewed, else `primary_language` when
+    # it appears there) and translated into the others by text-only calls. False: every language
+    # is described from the image.
+    translate: bool = True
+    primary_language: str | None = "en"  # the site's default language
     cache: str | None = None  # path of the committed alt-text cache file
     jobs: int = 0  # 0 = all cores
     # Where generation runs: "local" (llama.cpp in process) or "openai" (an OpenAI-compatible
@@ -213,6 +222,10 @@ def _validate(config: Config, origin: str) -> None:
         raise ConfigError(f"{origin}: dialect must be one of {', '.join(DIALECTS)}, not {config.dialect!r}")
     if config.concurrency < 1:
         raise ConfigError(f"{origin}: concurrency must be at least 1")
+    if config.primary_language is not None and language_tag(config.primary_language) is None:
+        raise ConfigError(
+            f"{origin}: primary_language must be a language tag such as 'en', not {config.primary_language!r}"
+        )
     if not config.timeout > 0:
         raise ConfigError(f"{origin}: timeout must be positive")
     if config.retries < 0:

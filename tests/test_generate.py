@@ -511,6 +511,12 @@ class DictCache:
     def put(self, key: GenerationKey, value: CachedAlt) -> None:
         self.data[key] = value
 
+    def source(self, image_sha256: str, language: str | None, role: str) -> CachedAlt | None:
+        return None  # no entry keys here: translations carry no provenance
+
+    def reviewed_language(self, image_sha256: str, role: str) -> str | None:
+        return None  # no person reviews this cache
+
 
 def test_cache_hook_skips_generation_and_model_loading(site: Site, tiny_models: dict[str, Path]) -> None:
     images = [

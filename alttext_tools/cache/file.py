@@ -50,6 +50,7 @@ _FIELDS = (
     "role",
     "sha256",
     "state",
+    "translated_from",
     "updated",
     "written_by",
 )
@@ -59,8 +60,8 @@ _SHA256 = re.compile(r"[0-9a-f]{64}")
 SHA_OF, LANGUAGE_OF, ROLE_OF, MODEL_OF, PROMPT_OF = (
     itemgetter(n) for n in ("sha256", "language", "role", "model_id", "prompt_version")
 )
-ALT_OF, DECORATIVE_OF, STATE_OF, WRITTEN_BY_OF, LONG_OF = (
-    itemgetter(n) for n in ("alt", "decorative", "state", "written_by", "long_description")
+ALT_OF, DECORATIVE_OF, STATE_OF, WRITTEN_BY_OF, LONG_OF, TRANSLATED_FROM_OF = (
+    itemgetter(n) for n in ("alt", "decorative", "state", "written_by", "long_description", "translated_from")
 )
 
 
@@ -91,6 +92,9 @@ class Entry:
     state: str = GENERATED
     created: str = ""  # UTC ISO; "" = now
     updated: str = ""  # UTC ISO; "" = created
+    # The cache key of the entry this alt was translated from (its image's alt in the primary
+    # language); None for an alt described from the image or written by a person.
+    translated_from: str | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "sha256", self.sha256.lower())
@@ -117,8 +121,9 @@ class Entry:
         decorative: bool = False,
         long_description: str | None = None,
         handler: str = "",
+        translated_from: str | None = None,
     ) -> Entry:
-        """A model's answer, stamped now."""
+        """A model's answer, stamped now (`translated_from`: the key of the entry it translates)."""
         return cls(
             image_sha256,
             model_id,
@@ -131,6 +136,7 @@ class Entry:
             model_id,
             handler,
             GENERATED,
+            translated_from=translated_from,
         )
 
     @property
@@ -152,6 +158,14 @@ class Entry:
 
 def _dumps(row: Row) -> str:
     return json.dumps(row, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+
+
+def _dumps_entry(row: Row) -> str:
+    """One entry line: `translated_from` only where it is set, so entries described from the image
+    keep the bytes they had before translations existed."""
+    if row["translated_from"] is None:
+        row = {name: value for name, value in row.items() if name != "translated_from"}
+    return _dumps(row)
 
 
 def row_parts(row: Row) -> Parts:
@@ -178,7 +192,8 @@ _STR_NAMES = (
     "state",
 )
 _STR_FIELDS = itemgetter(*_STR_NAMES)
-_OPTIONAL = itemgetter("language", "long_description")
+_OPTIONAL_NAMES = ("language", "long_description", "translated_from")
+_OPTIONAL = itemgetter(*_OPTIONAL_NAMES)
 _ONLY_STR = {str}
 _STR_OR_NONE = ({str}, {type(None)}, {str, type(None)})
 _STATE_SET = frozenset(STATES)
@@ -198,7 +213,7 @@ def _row_problem(row: Row) -> str | None:
     if set(map(type, _OPTIONAL(row))) not in _STR_OR_NONE:
         return next(
             f"field {name!r} must be a string or null"
-            for name in ("language", "long_description")
+            for name in _OPTIONAL_NAMES
             if row[name] is not None and type(row[name]) is not str
         )
     decorative = row["decorative"]
@@ -331,7 +346,11 @@ def _loads_line(n: int, line: str, path: Path | str) -> Any:
 
 
 def _index(rows: list[Any], line_numbers: Sequence[int], path: Path | str) -> dict[Parts, Row]:
-    """Validate parsed entries and index them by key parts (duplicates: `better_row` wins)."""
+    """Validate parsed entries and index them by key parts (duplicates: `better_row` wins).
+    An entry line without `translated_from` was not translated (the field is written only when set)."""
+    for row in rows:
+        if type(row) is dict and "translated_from" not in row:
+            row["translated_from"] = None
     if not _all_valid(rows):
         for n, row in zip(line_numbers, rows):
             problem = "not a JSON object" if type(row) is not dict else _row_problem(row)
@@ -363,7 +382,7 @@ def _all_valid(rows: list[Any]) -> bool:
         return True
     if set(map(type, rows)) != {dict} or set(map(len, rows)) != {len(_FIELDS)}:
         return False
-    try:  # with 13 keys each, reading all 13 names below proves the key set (KeyError otherwise)
+    try:  # with 14 keys each, reading all 14 names below proves the key set (KeyError otherwise)
         return _columns_valid(rows)
     except KeyError:
         return False
@@ -373,7 +392,7 @@ def _columns_valid(rows: list[Row]) -> bool:
     for name in _STR_NAMES:
         if set(map(type, map(itemgetter(name), rows))) != _ONLY_STR:
             return False
-    for getter in (LANGUAGE_OF, LONG_OF):
+    for getter in (LANGUAGE_OF, LONG_OF, TRANSLATED_FROM_OF):
         if set(map(type, map(getter, rows))) not in _STR_OR_NONE:
             return False
     decorative = list(map(DECORATIVE_OF, rows))
@@ -393,7 +412,7 @@ def _columns_valid(rows: list[Row]) -> bool:
 def serialize(rows: dict[Parts, Row]) -> str:
     """The canonical file text: header, then one entry per line sorted by key parts."""
     lines = [_dumps(HEADER)]
-    lines.extend(_dumps(rows[parts]) for parts in sorted(rows))
+    lines.extend(_dumps_entry(rows[parts]) for parts in sorted(rows))
     return "\n".join(lines) + "\n"
 
 

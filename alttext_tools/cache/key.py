@@ -40,16 +40,35 @@ class CachedAlt:
     decorative: bool
     model_id: str  # who wrote it: the model id, or e.g. "human" for a reviewed entry
     handler: str = ""
+    # Filled in by a cache that stores entries (on `get`, `source`); ignored by `put`:
+    key: str = ""  # the entry's cache key ("" when the answer comes from no stored entry)
+    human: bool = False  # a person reviewed or edited it
+    updated: str = ""  # when it last changed (UTC ISO): a person's review or edit changes it
+    # The cache key of the alt this one translates (`put` stores it as the entry's provenance).
+    translated_from: str | None = None
 
 
 class GenerationCache(Protocol):
     """Where the generation pipeline looks up and stores alt text. `get` may answer with any entry
     it considers right for the key (a person's reviewed text for the same image, language and
-    role, say); `put` receives every fresh generation. Hits are used as they are, without a model."""
+    role, say); `put` receives every fresh generation. Hits are used as they are, without a model.
+
+    `source` and `reviewed_language` serve translation (docs/generation.md, "Describe once,
+    translate"): the alt a translation starts from, and the language a person reviewed first."""
 
     def get(self, key: GenerationKey) -> CachedAlt | None: ...
 
     def put(self, key: GenerationKey, value: CachedAlt) -> None: ...
+
+    def source(self, image_sha256: str, language: str | None, role: str) -> CachedAlt | None:
+        """The alt of these image bytes in `language` and `role` that translations start from: a
+        person's entry first, else the newest entry described from the image; None when none."""
+        ...
+
+    def reviewed_language(self, image_sha256: str, role: str) -> str | None:
+        """The language of the first alt a person reviewed or edited for these bytes and role,
+        described from the image (not translated); None when no person has."""
+        ...
 
 
 KEY_SCHEME = "alttext-cache-key/1"

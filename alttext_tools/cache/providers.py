@@ -27,9 +27,7 @@ class GenerationCacheAdapter:
 
     def get(self, key: GenerationKey) -> CachedAlt | None:
         entry = self.cache.lookup(key.image_sha256, key.model_id, self._prompt_version(key), key.language, key.role)
-        if entry is None:
-            return None
-        return CachedAlt(None if entry.decorative else entry.alt, entry.decorative, entry.written_by, entry.handler)
+        return None if entry is None else cached_alt(entry)
 
     def put(self, key: GenerationKey, value: CachedAlt) -> None:
         if self.read_only:
@@ -44,8 +42,43 @@ class GenerationCacheAdapter:
                 alt=value.alt or "",
                 decorative=value.decorative,
                 handler=value.handler,
+                translated_from=value.translated_from,
             )
         )
+
+    def source(self, image_sha256: str, language: str | None, role: str) -> CachedAlt | None:
+        lang = norm_language(language) or ""
+        human = self.cache.human_entry(image_sha256, lang, role)
+        if human is not None:
+            return cached_alt(human)
+        described = [
+            e
+            for e in self.cache.for_image(image_sha256)
+            if (e.language or "") == lang and e.role == role and e.translated_from is None
+        ]
+        return cached_alt(max(described, key=lambda e: (e.updated, e.key))) if described else None
+
+    def reviewed_language(self, image_sha256: str, role: str) -> str | None:
+        reviewed = [
+            e for e in self.cache.for_image(image_sha256) if e.role == role and e.is_human and e.translated_from is None
+        ]
+        if not reviewed:
+            return None
+        return min(reviewed, key=lambda e: (e.updated, e.key)).language
+
+
+def cached_alt(entry: Entry) -> CachedAlt:
+    """What a cache entry tells generation: its text, who wrote it, and its key and provenance."""
+    return CachedAlt(
+        None if entry.decorative else entry.alt,
+        entry.decorative,
+        entry.written_by,
+        entry.handler,
+        key=entry.key,
+        human=entry.is_human,
+        updated=entry.updated,
+        translated_from=entry.translated_from,
+    )
 
 
 ImageHash = Callable[[ImageRef], "str | None"]  # sha256 of an image's bytes; None when they cannot be read

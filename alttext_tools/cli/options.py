@@ -324,6 +324,15 @@ def model_options(func: F) -> F:
         ),
         click.option("--language", metavar="LANG", help="Write alt text in this language (default: the page's own)."),
         click.option(
+            "--translate/--no-translate",
+            default=None,
+            help=(
+                "An image on pages in several languages: describe it once, in the primary language, and translate"
+                " that alt into the others with text-only calls (default); --no-translate describes every language"
+                " from the image."
+            ),
+        ),
+        click.option(
             "--allow-remote",
             is_flag=True,
             default=None,
@@ -379,6 +388,7 @@ def model_options(func: F) -> F:
 _MODEL_SCALARS = (
     "router",
     "language",
+    "translate",
     "allow_remote",
     "backend",
     "base_url",

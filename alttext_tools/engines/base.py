@@ -108,6 +108,7 @@ class Generation:
     total_s: float
     tokens: int  # completion tokens
     finish_reason: str = "stop"  # "stop" (end of turn) or "length" (hit max_tokens: may be cut off)
+    prompt_tokens: int = 0  # tokens evaluated before generating (image tokens included), as reported
 
 
 class Engine(Protocol):
@@ -156,6 +157,11 @@ class Engine(Protocol):
         the engine's setting)."""
         ...
 
+    def complete_text(self, model: VisionModel, system: str, user: str) -> Generation:
+        """A text-only request to `model`'s language model (translating an alt): no image is
+        sent, so no image tokens are evaluated. Plain text out; same errors as `generate`."""
+        ...
+
     def close(self) -> None:
         """Free what the engine holds. Idempotent."""
         ...
@@ -175,6 +181,14 @@ def build_messages(image_png: bytes, system: str, user: str) -> list[dict[str, A
         {"type": "text", "text": user},
     ]
     messages: list[dict[str, Any]] = [{"role": "user", "content": content}]
+    if system:
+        messages.insert(0, {"role": "system", "content": system})
+    return messages
+
+
+def build_text_messages(system: str, user: str) -> list[dict[str, Any]]:
+    """The messages of a text-only request: plain string contents, no image part."""
+    messages: list[dict[str, Any]] = [{"role": "user", "content": user}]
     if system:
         messages.insert(0, {"role": "system", "content": system})
     return messages

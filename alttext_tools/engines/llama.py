@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from alttext_tools.engines.base import EngineSettings, Generation, build_messages, strict_json
+from alttext_tools.engines.base import EngineSettings, Generation, build_messages, build_text_messages, strict_json
 from alttext_tools.errors import GenerationError, ModelFileError
 from alttext_tools.images.errors import ImageDecodeError
 from alttext_tools.models.gguf_check import check_model_pair
@@ -497,6 +497,20 @@ class LocalEngine:
             # Inside the lock: the guard's timing mark belongs to this request.
             return self._result(loaded, response, json_mode, load_s, request_started, started, finished)
 
+    def complete_text(self, model: VisionModel, system: str, user: str) -> Generation:
+        """A text-only chat completion through the same handler and context (the handler renders
+        the template and evaluates text chunks only: no image, no vision encode). Plain text out.
+        Raises ModelFileError or GenerationError."""
+        started = time.perf_counter()
+        spec = local_spec(model)
+        with self._lock:
+            load_s = self.load(spec)
+            loaded = self._loaded[spec.model_id]
+            request_started = time.perf_counter()
+            response = self._complete(loaded, build_text_messages(system, user), None)
+            finished = time.perf_counter()
+            return self._result(loaded, response, False, load_s, request_started, started, finished)
+
     def _complete(
         self,
         loaded: _Loaded,
@@ -565,6 +579,7 @@ class LocalEngine:
             total_s=finished - started,
             tokens=int(response.get("usage", {}).get("completion_tokens", 0)),
             finish_reason=choice.get("finish_reason") or "stop",
+            prompt_tokens=int(response.get("usage", {}).get("prompt_tokens", 0)),
         )
 
 

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from alttext_tools.config import Config
-from alttext_tools.engines.base import Generation, build_messages, strict_json
+from alttext_tools.engines.base import Generation, build_messages, build_text_messages, strict_json
 from alttext_tools.errors import GenerationError, ModelUnusableError
 from alttext_tools.images.errors import ImageDecodeError
 from alttext_tools.models.slots import ModelPathError, Slots
@@ -357,6 +357,24 @@ class OpenAIEngine:
             finished = time.perf_counter()
             return self._result(model, data, mode is not None, request_started, started, finished)
 
+    def complete_text(self, model: VisionModel, system: str, user: str) -> Generation:
+        """A text-only chat completion (no image part, no response_format), through the same
+        request helper: retries and one-line errors as for `generate`."""
+        started = time.perf_counter()
+        self.prepare(model)
+        body: dict[str, Any] = {
+            "model": model.name,
+            "messages": build_text_messages(system, user),
+            "max_tokens": self.settings.max_tokens,
+            "temperature": self.settings.temperature,
+            "stream": False,
+        }
+        if self.settings.seed is not None:
+            body["seed"] = self.settings.seed
+        request_started = time.perf_counter()
+        data = self._post(model, json.dumps(body).encode("utf-8"), json_mode=False)
+        return self._result(model, data, False, request_started, started, time.perf_counter())
+
     def _post(self, model: VisionModel, payload: bytes, *, json_mode: bool) -> dict[str, Any]:
         """POST /chat/completions with retries; the parsed answer, or one of our errors."""
         from alttext_tools.engines import transport
@@ -468,6 +486,7 @@ class OpenAIEngine:
         text = _content_text(choice["message"].get("content")).strip()
         usage = data.get("usage") if isinstance(data.get("usage"), dict) else {}
         tokens = usage.get("completion_tokens", 0) if isinstance(usage, dict) else 0
+        prompt_tokens = usage.get("prompt_tokens", 0) if isinstance(usage, dict) else 0
         return Generation(
             text=strict_json(text) if json_mode else text,
             model_id=model.model_id,
@@ -479,6 +498,7 @@ class OpenAIEngine:
             total_s=finished - started,
             tokens=int(tokens) if isinstance(tokens, (int, float)) else 0,
             finish_reason=str(choice.get("finish_reason") or "stop"),
+            prompt_tokens=int(prompt_tokens) if isinstance(prompt_tokens, (int, float)) else 0,
         )
 
 

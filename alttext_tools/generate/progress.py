@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from typing import TextIO
 
-from alttext_tools.generate.records import CACHED, SVG_TITLE, ImageRecord
+from alttext_tools.generate.records import CACHED, SVG_TITLE, TRANSLATED, ImageRecord
 from alttext_tools.images.errors import shorten_src
 
 # --- progress ------------------------------------------------------------------------------------
@@ -69,6 +69,11 @@ def timing_line(record: ImageRecord) -> str:
     def ms(value: float | None) -> str:
         return "-" if value is None else f"{value:.0f} ms"
 
+    if record.status == TRANSLATED:
+        return (
+            f"{where}: translated into {record.language} by {record.model_id}, text only;"
+            f" prompt {ms(record.encode_ms)}, generate {ms(record.generate_ms)}"
+        )
     timings = f"decode {ms(record.decode_ms)}, encode {ms(record.encode_ms)}, generate {ms(record.generate_ms)}"
     if record.load_ms:
         timings += f", model load {ms(record.load_ms)}"

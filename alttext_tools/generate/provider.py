@@ -11,6 +11,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -34,6 +35,7 @@ from alttext_tools.generate.records import (
     FAILED,
     GENERATED,
     SVG_TITLE,
+    TRANSLATED,
     DescribeError,
     ImageFailed,
     ImageRead,
@@ -41,6 +43,7 @@ from alttext_tools.generate.records import (
     Outcome,
     to_ms,
 )
+from alttext_tools.generate.translate import primary_language, translation_prompt, translation_version
 from alttext_tools.images.decode import DEFAULT_MAX_PIXELS, load_image
 from alttext_tools.images.errors import ImageError, ImageTooLargeError, shorten_src
 from alttext_tools.images.reader import ImageReader
@@ -49,7 +52,7 @@ from alttext_tools.images.resolve import content_hash
 from alttext_tools.images.svg import looks_like_svg, svg_text_alternative
 from alttext_tools.models.slots import NoModelError, Slots, resolve_slots
 from alttext_tools.models.spec import SLOTS, ModelSpec, VisionModel
-from alttext_tools.text import normalize_alt, normalize_language, one_line
+from alttext_tools.text import language_key, normalize_alt, normalize_language, one_line
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -126,6 +129,9 @@ class LazyLocalEngine:
     ) -> Generation:
         return self._get().generate(model, image_png, system, user, json_schema, max_tokens)
 
+    def complete_text(self, model: VisionModel, system: str, user: str) -> Generation:
+        return self._get().complete_text(model, system, user)
+
     def close(self) -> None:
         if self._engine is not None:
             self._engine.close()
@@ -161,6 +167,8 @@ class ModelProvider:
         rules: RuleSettings | None = None,
         photo_image_tokens: int | None = None,
         decode_ahead: bool = True,
+        translate: bool = True,
+        primary_language: str | None = "en",
     ) -> None:
         """`engine`: default a LazyLocalEngine(engine_settings); the provider closes it.
         `max_pixels`: decoded images larger than this fail. `rules`: the settings `check` judges
@@ -168,7 +176,10 @@ class ModelProvider:
         `photo_image_tokens`: image tokens for a photo on a dynamic-resolution model (default
         PHOTO_IMAGE_TOKENS, never more than the engine's image_max_tokens). `decode_ahead`: with
         an engine that takes one image at a time, read, decode and route the next image on a
-        helper thread while the model describes the current one."""
+        helper thread while the model describes the current one.
+        `translate`: an image on pages in several languages is described once, in its primary
+        language (`primary_language`, the site's default, when it appears in it), and translated
+        into the others by a text-only call; False describes every language from the image."""
         if not is_router_mode(router_mode):
             raise ValueError(f"unknown router mode {router_mode!r}; expected one of {', '.join(ROUTER_MODES)}")
         if max_length < 1:
@@ -189,6 +200,8 @@ class ModelProvider:
         self.json_output = json_output
         self.max_pixels = max_pixels
         self.rules = rules if rules is not None else RuleSettings(max_length=max_length)
+        self.translate = translate
+        self.primary_language = language_key(primary_language)
         self.engine: Engine = engine if engine is not None else LazyLocalEngine(engine_settings)
         self._qwen_budget = self.engine.image_max_tokens or QWEN_DEFAULT_TOKEN_BUDGET
         self._photo_budget = min(photo_image_tokens or PHOTO_IMAGE_TOKENS, self._qwen_budget)
@@ -208,6 +221,12 @@ class ModelProvider:
         self._ahead: dict[ImageKey, Future[tuple[str, Image.Image, RouteDecision] | None]] = {}
         self._ahead_pool: ThreadPoolExecutor | None = None
         self._broken: dict[str, str] = {}  # model_id -> reason
+        # Describe once, translate: (sha256, role) -> the first occurrence in each language key,
+        # filled before a run's images are decided; the primary language chosen for each; and the
+        # primary-language alt each translation starts from, computed once.
+        self._occurrences: dict[tuple[str, str], dict[str, ImageRef]] = {}
+        self._primaries: dict[tuple[str, str], str | None] = {}
+        self._sources: dict[tuple[str, str, str], _Source] = {}
         self._seconds = 0.0
         self._announced = False
         self._warned_forced = False
@@ -227,6 +246,8 @@ class ModelProvider:
             "site_root": config.site_root_path(),
             "router_mode": config.router,
             "language": config.language,
+            "translate": config.translate,
+            "primary_language": config.primary_language,
             "allow_remote": config.allow_remote,
             "max_length": config.max_length,
             "rules": rules,
@@ -280,7 +301,7 @@ class ModelProvider:
             bar.draw()
 
     def summary(self) -> dict[str, Any]:
-        counts = {status: 0 for status in (GENERATED, CACHED, DEDUPLICATED, SVG_TITLE, FAILED)}
+        counts = {status: 0 for status in (GENERATED, TRANSLATED, CACHED, DEDUPLICATED, SVG_TITLE, FAILED)}
         routes: dict[str, int] = {slot: 0 for slot in SLOTS}
         for record in self.records:
             counts[record.status] += 1
@@ -289,6 +310,7 @@ class ModelProvider:
         return {
             "images": len(self.records),
             "generated": counts[GENERATED],
+            "translated": counts[TRANSLATED],
             "from_cache": counts[CACHED],
             "deduplicated": counts[DEDUPLICATED],
             "svg_title": counts[SVG_TITLE],
@@ -310,6 +332,8 @@ class ModelProvider:
                 self._warn(f"{reason}; {slot} images use {other.name} instead")
         bar = Progress(len(images), sys.stderr) if self.progress and images and is_terminal(sys.stderr) else None
         decisions: dict[ImageKey, Decision] = {}
+        if self.translate and self.language is None:
+            self._note_languages(images)
 
         def done(image: ImageRef, record: ImageRecord, decision: Decision | None) -> None:
             self.records.append(record)
@@ -544,8 +568,17 @@ class ModelProvider:
         return decision
 
     def _first(self, image: ImageRef, record: ImageRecord, read: ImageRead, bar: Progress | None = None) -> Decision:
-        """Decode, route, prompt, generate and clean a first occurrence. May run on a worker
-        thread (bar is None there): shared state goes through self._lock."""
+        """The alt of a first occurrence (of its image bytes, role and language). May run on a
+        worker thread (bar is None there): shared state goes through self._lock."""
+        primary = self._primary_for(read)
+        if primary is None:
+            return self._from_image(image, record, read, bar)
+        if (language_key(read.lang) or "") == primary:
+            return self._primary_alt(image, record, read, primary, bar)
+        return self._translated(image, record, read, primary, bar)
+
+    def _from_image(self, image: ImageRef, record: ImageRecord, read: ImageRead, bar: Progress | None) -> Decision:
+        """Decode, route, prompt, generate and clean: the alt described from the image's pixels."""
         src = image.src or ""
         digest, role, lang = read.digest, read.role, read.lang
         decode_started = time.perf_counter() - read.read_s
@@ -714,6 +747,175 @@ class ModelProvider:
             self._ahead_pool.shutdown(wait=True)
             self._ahead_pool = None
 
+    # describe once, translate ----------------------------------------------------------------
+
+    def _note_languages(self, images: Sequence[ImageRef]) -> None:
+        """Before deciding: the first occurrence of each image bytes and role in each language,
+        so that an image seen in several languages is described in one and translated. Pages in
+        one language only need none of this (nor the extra read of each image it costs)."""
+        languages = {language_key(self.language or image.context.lang) for image in images} - {None}
+        if len(languages) < 2:
+            return
+        for image in images:
+            if not image.src or not image.src.strip():
+                continue
+            try:
+                read = self._read(image, ImageRecord(image.path, image.line, image.column, image.src))
+            except ImageFailed:
+                continue  # the image's own turn reports it
+            found = self._occurrences.setdefault((read.digest, read.role), {})
+            found.setdefault(language_key(read.lang) or "", image)
+
+    def _primary_for(self, read: ImageRead) -> str | None:
+        """The language key this image is described in when `read`'s language is to be translated
+        from it; None to describe `read` from the image (translation off, one language, a page
+        without a language). Languages count when the run shows the image in them, when a person
+        reviewed its alt in them, or (the site's default) when the cache holds its alt there: a
+        site built one language at a time translates from the default language's entries."""
+        target = language_key(read.lang) or ""
+        if not self.translate or self.language is not None or not target:
+            return None
+        group = (read.digest, read.role)
+        with self._lock:
+            if group in self._primaries:
+                return self._primaries[group]
+            languages = [lang for lang in self._occurrences.get(group, {}) if lang]
+        preferred = self.primary_language
+        reviewed = None
+        if self.cache is not None:
+            reviewed = self.cache.reviewed_language(read.digest, read.role)
+            if preferred and preferred not in languages and self.cache.source(read.digest, preferred, read.role):
+                languages.append(preferred)
+        known = {*languages, target, language_key(reviewed) or ""} - {""}
+        if len(known) < 2:
+            return None
+        primary = primary_language(languages or [target], preferred, reviewed)
+        with self._lock:
+            return self._primaries.setdefault(group, primary)
+
+    def _primary_alt(
+        self, image: ImageRef, record: ImageRecord, read: ImageRead, primary: str, bar: Progress | None
+    ) -> Decision:
+        """The alt of the image in its primary language, described from the image once per run:
+        for an occurrence in that language (`record` is filled in) or as the source of a
+        translation (`record` is left alone). Raises ImageFailed when it cannot be written."""
+        key = (read.digest, read.role, primary)
+        with self._lock:
+            source = self._sources.setdefault(key, _Source())
+        own = (language_key(read.lang) or "") == primary
+        with source.lock:
+            if source.record is None:
+                ref = image if own else self._primary_ref(image, read, primary)
+                first = record if own else ImageRecord(ref.path, ref.line, ref.column, ref.src)
+                first_read = read
+                if not own:
+                    lang = normalize_language(ref.context.lang) or primary
+                    first_read = ImageRead(read.digest, read.role, lang, 0.0, loaded=read.loaded, reread=read.reread)
+                try:
+                    source.decision = self._from_image(ref, first, first_read, bar)
+                except ImageFailed as failed:
+                    source.failure = failed
+                    first.status, first.error = FAILED, failed.reason
+                source.ref, source.record = ref, first
+                if own:
+                    return source.result()
+        if not own:
+            return source.result()
+        assert source.ref is not None
+        if image_key(source.ref) == image_key(image):  # described for a translation, from this very occurrence
+            for name, value in source.record.to_dict().items():
+                setattr(record, name, value)
+            return source.result()
+        reused = self._reuse(image, Outcome(source.record, source.decision), record)
+        return reused if reused is not None else source.result()
+
+    def _primary_ref(self, image: ImageRef, read: ImageRead, primary: str) -> ImageRef:
+        """The occurrence the primary-language alt is described for: the run's first one in that
+        language (its own page's context), else this one asked in that language."""
+        with self._lock:
+            found = self._occurrences.get((read.digest, read.role), {}).get(primary)
+        if found is not None:
+            return found
+        return replace(image, context=replace(image.context, lang=primary))
+
+    def _translator(self) -> tuple[str, VisionModel] | None:
+        """The slot and model that translate: the text slot's (the stronger language model), else
+        the fast one; a forced router mode names the only slot to use."""
+        order = (self.router_mode,) if self.router_mode in SLOTS else ("text", "fast")
+        with self._lock:
+            for slot in order:
+                spec = self.slots.available.get(slot)
+                if spec is not None and spec.model_id not in self._broken:
+                    return slot, spec
+        return None
+
+    def _translated(
+        self, image: ImageRef, record: ImageRecord, read: ImageRead, primary: str, bar: Progress | None
+    ) -> Decision:
+        """The alt in `read`'s language translated from the primary language's alt by a text-only
+        call (no image tokens), cached under a key derived from the source entry. Anything that
+        keeps a translation from being usable describes the image in this language instead."""
+        digest, role, lang = read.digest, read.role, read.lang
+        cached = self._cached_for_any_route(image, digest, lang, role, record)
+        if cached is not None:
+            return cached
+        try:
+            source = self._primary_alt(image, record, read, primary, bar)
+        except ImageFailed:
+            return self._from_image(image, record, read, bar)
+        stored = self.cache.source(digest, primary, role) if self.cache is not None else None
+        source_key = stored.key if stored is not None else ""
+        if source.decorative:
+            record.status, record.decorative, record.translated_from = TRANSLATED, True, source_key or None
+            return Decision.mark_decorative("model")
+        translator = self._translator()
+        if translator is None:
+            return self._from_image(image, record, read, bar)
+        slot, spec = translator
+        human, updated = (stored.human, stored.updated) if stored is not None else (False, "")
+        version = translation_version(source_key, source.alt, human, updated)
+        cache_key = generation_key_for(digest, spec.model_id, lang, role, version)
+        record.route, record.model_id = slot, spec.model_id
+        if self.cache is not None:
+            with self._lock:
+                hit = self.cache.get(cache_key)
+            if hit is not None:
+                reused, problem = self._judge(image, self._from_cache(hit, record, role))
+                if problem is None:
+                    record.route, record.translated_from = slot, hit.translated_from or source_key or None
+                    return reused
+        prompt = translation_prompt(source.alt, primary, lang or "", image.context, role, self.max_length)
+        try:
+            generation = self.engine.complete_text(spec, prompt.system, prompt.user)
+        except ModelUnusableError as err:
+            self._mark_broken(spec, err)
+            return self._from_image(image, record, read, bar)
+        except GenerationError:
+            return self._from_image(image, record, read, bar)
+        clean = clean_alt(generation.text, max_length=self.max_length, json_mode=False)
+        answer = _text_decision(clean.alt) if not (clean.degenerate or clean.decorative) else None
+        broken: str | None = "no usable answer"
+        if answer is not None:
+            answer, broken = self._judge(image, answer)
+        if answer is None or broken is not None:  # no usable translation: described from the image
+            return self._from_image(image, record, read, bar)
+        decision = answer
+        record.status, record.alt, record.route, record.model_id = TRANSLATED, decision.alt, slot, spec.model_id
+        record.translated_from = source_key or None
+        record.json_mode = False
+        record.load_ms = to_ms(generation.load_s) if generation.load_s else None
+        record.encode_ms = to_ms(generation.encode_s)
+        record.generate_ms = to_ms(generation.generate_s)
+        if self.cache is not None:
+            with self._lock:
+                self.cache.put(
+                    cache_key,
+                    CachedAlt(
+                        decision.alt, False, generation.model_id, generation.handler, translated_from=source_key or None
+                    ),
+                )
+        return decision
+
     def _judge(self, image: ImageRef, decision: Decision) -> tuple[Decision, str | None]:
         """`decision` as it may be written for `image`: a redundant "Image of" stripped; and,
         when the alt text would still break one of `check`'s rules in the image's context (a file
@@ -850,6 +1052,31 @@ class ModelProvider:
                 " it needs alt text naming the destination"
             )
         raise ImageFailed(f"{generation.model_id}: {clean.reason}")
+
+
+@dataclass
+class _Source:
+    """The primary-language alt of one image and role, written once per run (a lock per image,
+    so concurrent translations of it wait for one description)."""
+
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    ref: ImageRef | None = None  # the occurrence it was described for
+    record: ImageRecord | None = None  # set once it is done
+    decision: Decision | None = None
+    failure: ImageFailed | None = None
+
+    def result(self) -> Decision:
+        if self.failure is not None:
+            raise ImageFailed(self.failure.reason, self.failure.kind)
+        assert self.decision is not None
+        return self.decision
+
+
+def _text_decision(alt: str | None) -> Decision | None:
+    try:
+        return Decision.text(alt or "", "model")
+    except ValueError:
+        return None
 
 
 class DegenerateAnswer(ImageFailed):

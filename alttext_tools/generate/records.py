@@ -14,6 +14,7 @@ from alttext_tools.text import language_key, one_line
 
 # Record statuses.
 GENERATED = "generated"
+TRANSLATED = "translated"  # from the image's alt in another language, by a text-only call
 CACHED = "cached"
 DEDUPLICATED = "deduplicated"
 SVG_TITLE = "svg-title"
@@ -31,7 +32,7 @@ class ImageRecord:
     line: int
     column: int
     src: str | None
-    status: str = FAILED  # generated | cached | deduplicated | svg-title | failed
+    status: str = FAILED  # generated | translated | cached | deduplicated | svg-title | failed
     route: str | None = None  # slot used: "fast" | "text"
     kind: str | None = None  # router verdict: "text" | "photo"
     score: float | None = None  # router text-likeness, 0..1
@@ -42,6 +43,7 @@ class ImageRecord:
     decorative: bool = False
     json_mode: bool | None = None
     duplicate_of: str | None = None  # "path:line:col" of the image whose result was reused
+    translated_from: str | None = None  # cache key of the alt it was translated from
     decode_ms: float | None = None  # read + Pillow decode + resize/PNG for the model
     route_ms: float | None = None
     load_ms: float | None = None  # model loading done while handling this image

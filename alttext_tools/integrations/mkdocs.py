@@ -27,7 +27,14 @@ from mkdocs.structure.pages import Page
 
 from alttext_tools.check.rules import RuleSettings, evaluate_all
 from alttext_tools.check.suppression import apply_inline_config
-from alttext_tools.config import ENGINE_SETTINGS, ROUTER_MODES, ConfigError, apply_overrides, load_config
+from alttext_tools.config import (
+    ENGINE_SETTINGS,
+    ROUTER_MODES,
+    TRANSLATION_SETTINGS,
+    ConfigError,
+    apply_overrides,
+    load_config,
+)
 from alttext_tools.config import Config as ProjectConfig
 from alttext_tools.core import Finding, ImageRef, Provider, Severity, image_key, norm_path
 from alttext_tools.extras import MissingExtraError, require
@@ -70,9 +77,10 @@ _MODEL_SETTINGS = (
     "timeout",
     "retries",
     *ENGINE_SETTINGS,
+    *TRANSLATION_SETTINGS,
 )
 # Plugin options that are project settings of the same name (they override the config file).
-_PROJECT_OPTIONS = ("fail_on", "cache", "router", "fast_model", "text_model", *ENGINE_SETTINGS)
+_PROJECT_OPTIONS = ("fail_on", "cache", "router", "fast_model", "text_model", *ENGINE_SETTINGS, *TRANSLATION_SETTINGS)
 
 
 class AltTextConfig(base.Config):  # type: ignore[no-untyped-call]  # mkdocs' __init_subclass__ is untyped
@@ -98,6 +106,10 @@ class AltTextConfig(base.Config):  # type: ignore[no-untyped-call]  # mkdocs' __
     image_max_tokens = c.Optional(c.Type(int))
     threads = c.Optional(c.Type(int))
     gpu_layers = c.Optional(c.Type((int, str)))  # all | none | N
+    # model: true: an image in several languages is described once and translated (default true);
+    # primary_language is the language described from the image (default en).
+    translate = c.Optional(c.Type(bool))
+    primary_language = c.Optional(c.Type(str))
 
 
 @dataclass

@@ -24,7 +24,7 @@ from sphinx.util import logging
 from alttext_tools import __version__
 from alttext_tools.check.rules import RuleSettings, evaluate_all
 from alttext_tools.check.suppression import apply_inline_config
-from alttext_tools.config import ENGINE_SETTINGS, ConfigError, apply_overrides, load_config
+from alttext_tools.config import ENGINE_SETTINGS, TRANSLATION_SETTINGS, ConfigError, apply_overrides, load_config
 from alttext_tools.config import Config as ProjectConfig
 from alttext_tools.core import Decision, Finding, ImageRef, Provider, Severity, image_key, norm_path
 from alttext_tools.extras import MissingExtraError, require
@@ -71,6 +71,8 @@ def setup(app: Sphinx) -> dict[str, Any]:
     app.add_config_value("alttext_model", False, "env")  # fill: also the models, for what the cache lacks
     for name in ENGINE_SETTINGS:  # llama.cpp settings for alttext_model (alttext_gpu_layers = "all" | "none" | N)
         app.add_config_value(f"alttext_{name}", None, "env")
+    for name in TRANSLATION_SETTINGS:  # alttext_translate = False: every language described from the image
+        app.add_config_value(f"alttext_{name}", None, "env")
     state = _State()
     app.connect("builder-inited", lambda app: _builder_inited(app, state))
     app.connect("doctree-read", lambda app, doctree: _doctree_read(app, doctree, state), priority=400)
@@ -93,7 +95,7 @@ def _builder_inited(app: Sphinx, state: _State) -> None:
     try:
         project = load_config(Path(app.confdir), explicit)
         overrides: dict[str, Any] = {"fail_on": config.alttext_fail_on, "cache": _conf_path(app, config.alttext_cache)}
-        overrides.update({name: config[f"alttext_{name}"] for name in ENGINE_SETTINGS})
+        overrides.update({name: config[f"alttext_{name}"] for name in (*ENGINE_SETTINGS, *TRANSLATION_SETTINGS)})
         if project.site_root is None:
             overrides["site_root"] = str(app.srcdir)  # `/img/x.png` resolves in the source folder
         apply_overrides(project, overrides, origin=f"{Path(app.confdir, 'conf.py')}: alttext_*")
