@@ -72,10 +72,16 @@ class CountingEngine:
         self.engine.prepare(model)
 
     def generate(
-        self, model: VisionModel, image_png: bytes, system: str, user: str, json_schema: dict[str, Any] | None = None
+        self,
+        model: VisionModel,
+        image_png: bytes,
+        system: str,
+        user: str,
+        json_schema: dict[str, Any] | None = None,
+        max_tokens: int | None = None,
     ) -> Generation:
         self.calls.append(("vision", model.model_id))
-        return self.engine.generate(model, image_png, system, user, json_schema)
+        return self.engine.generate(model, image_png, system, user, json_schema, max_tokens)
 
     def complete_text(self, model: VisionModel, system: str, user: str) -> Generation:
         self.calls.append(("text", model.model_id))
@@ -90,11 +96,13 @@ class CountingEngine:
 
 def build_multilingual(root: Path) -> list[ImageRef]:
     """docs/{en,es,fr}/index.md each show the same photo and table; docs/en/only.md one more
-    image, in English only. Languages come from the folder names."""
+    image, in English only. Languages come from the folder names. The tiny models' words are
+    random: these images are ones they answer usably (another image, or another prompt version, can
+    give a degenerate answer, which describes that language from the image and changes the counts)."""
     docs = root / "docs"
     (docs / "img").mkdir(parents=True)
-    shutil.copy(ROUTER / "photo" / "gen_gradient_00.png", docs / "img" / "photo.png")
-    shutil.copy(ROUTER / "text" / "gen_table_00.png", docs / "img" / "table.png")
+    shutil.copy(ROUTER / "photo" / "gen_landscape_01.png", docs / "img" / "photo.png")
+    shutil.copy(ROUTER / "text" / "gen_code_00.png", docs / "img" / "table.png")
     shutil.copy(ROUTER / "photo" / "gen_landscape_02.png", docs / "img" / "only.png")
     titles = {"en": "Settings", "es": "Ajustes", "fr": "Réglages"}
     images: list[ImageRef] = []
