@@ -234,4 +234,6 @@ def test_decoding_ahead_changes_no_answer(
     assert ahead == plain
     assert [status for _, _, status in ahead][2:4] == ["deduplicated", "failed"]
     assert [kind for _, kind, _ in ahead] == ["photo", "text", "photo", None, "photo"]
-    assert (used, unused) == (2, 0)  # img1 and img2; img0 is the first, its duplicate is settled without decoding
+    # img2 only: decoding ahead starts once a model is in use (img1 is chosen while img0 loads it), and
+    # img0's duplicate is settled without decoding.
+    assert (used, unused) == (1, 0)

@@ -350,7 +350,8 @@ class ModelProvider:
                     done(image, record, decision)
             else:
                 for index, image in enumerate(images):
-                    if self.decode_ahead and index + 1 < len(images):
+                    # Only once a model is in use: a run the cache answers reads each image once.
+                    if self.decode_ahead and index + 1 < len(images) and self.engine.load_counts:
                         self._start_decoding(images[index + 1])
                     record, decision = self._one(image, bar)
                     self._ahead.pop(image_key(image), None)  # not used: a duplicate, a cache hit, a failure
