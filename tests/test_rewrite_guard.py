@@ -167,3 +167,16 @@ def test_fix_file_compares_python_markdown_under_mkdocs_yml(tmp_path: Path, monk
         else:
             assert status is Status.CHANGED
             assert page.read_bytes() == b'Text <img src="a.png" alt="See [the guide](guide.md)"> more\n'
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "seen"),
+    [
+        ('<p><area href="/a" alt="old"></p>', '<p><area href="/a" alt="new"></p>', True),  # not rendered: no image
+        ('<map name="m"><area href="/a" alt="old"></map>', '<map name="m"><area href="/a" alt="new"></map>', False),
+    ],
+    ids=["area-outside-map", "area-inside-map"],
+)
+def test_an_area_alt_is_masked_only_inside_a_map(old: str, new: str, seen: bool) -> None:
+    for kind in ("html", "markdown"):
+        assert (structure_change(old, new, kind) is not None) is seen, kind

@@ -106,9 +106,10 @@ class _Events(HTMLParser):
     Alt attributes of img/input/area and decorative-marker comments are masked. With `markdown`,
     text inside an element carrying a `markdown` attribute (md_in_html) is read as Markdown."""
 
-    def __init__(self, markdown: bool) -> None:
+    def __init__(self, markdown: bool, in_map: bool = False) -> None:
         super().__init__(convert_charrefs=True)
         self.markdown = markdown
+        self._outer_map = in_map  # the text sits inside a <map> opened before it
         self.events: list[Event] = []
         self._open: list[tuple[str, bool]] = []  # (tag, holds Markdown)
         self._text: list[str] = []
@@ -129,9 +130,12 @@ class _Events(HTMLParser):
         super().close()
         self._flush()
 
+    def _in_map(self) -> bool:
+        return self._outer_map or any(tag == "map" for tag, _ in self._open)
+
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         self._flush()
-        self.events.append(("start", tag, _masked(tag, attrs)))
+        self.events.append(("start", tag, _masked(tag, attrs, self._in_map())))
         if tag not in _VOID:
             inherited = bool(self._open) and self._open[-1][1]
             holds_markdown = any(name == "markdown" and value != "0" for name, value in attrs)
@@ -139,7 +143,7 @@ class _Events(HTMLParser):
 
     def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         self._flush()
-        self.events.append(("start/end", tag, _masked(tag, attrs)))
+        self.events.append(("start/end", tag, _masked(tag, attrs, self._in_map())))
 
     def handle_endtag(self, tag: str) -> None:
         self._flush()
@@ -171,16 +175,19 @@ class _Events(HTMLParser):
         self.events.append(("declaration", data))
 
 
-def _masked(tag: str, attrs: list[tuple[str, str | None]]) -> tuple[tuple[str, str | None], ...]:
-    if tag in _ALT_ELEMENTS:
+def _masked(tag: str, attrs: list[tuple[str, str | None]], in_map: bool) -> tuple[tuple[str, str | None], ...]:
+    """The attributes with the alt left out where the rewriter may write one: an `<area>` only
+    counts inside a `<map>` (outside one it is not rendered, so it is no image)."""
+    if tag in _ALT_ELEMENTS and (tag != "area" or in_map):
         return tuple((name, value) for name, value in attrs if name != "alt")
     return tuple(attrs)
 
 
-def html_events(text: str, *, markdown: bool = False) -> list[Event]:
+def html_events(text: str, *, markdown: bool = False, in_map: bool = False) -> list[Event]:
     """The element events of an HTML text (tags with their attributes, text, comments), alt
-    values masked. `markdown`: the HTML sits in a Markdown page (md_in_html is read as Markdown)."""
-    parser = _Events(markdown)
+    values masked. `markdown`: the HTML sits in a Markdown page (md_in_html is read as Markdown).
+    `in_map`: the text sits inside a `<map>` opened before it."""
+    parser = _Events(markdown, in_map)
     parser.feed(text)
     parser.close()
     return _trim(parser.events, lambda event: event[0] in ("start", "start/end", "end") and event[1] in _BLOCKS)
@@ -290,6 +297,7 @@ def _trim(events: list[Event], ends_text: Callable[[Event], bool]) -> list[Event
 def _token_events(tokens: Sequence[Token], code_blocks: bool) -> Iterator[Event]:
     after_image = False
     in_attr_list = False  # inside the attr_list that follows an image (it may hold emphasis etc.)
+    in_map = False  # between an inline <map> and its </map>
     for token in tokens:
         if in_attr_list:
             if token.type in ("softbreak", "hardbreak"):
@@ -321,7 +329,12 @@ def _token_events(tokens: Sequence[Token], code_blocks: bool) -> Iterator[Event]
             after_image = True
             continue
         if token.type in ("html_block", "html_inline"):
-            yield (token.type, tuple(html_events(token.content, markdown=True)))
+            tag = token.content.lstrip()[:5].lower()
+            if token.type == "html_inline" and tag.startswith("<map") and tag[4:5] in (" ", ">", "\t", "\n", ""):
+                in_map = True
+            elif token.type == "html_inline" and tag.startswith("</map"):
+                in_map = False
+            yield (token.type, tuple(html_events(token.content, markdown=True, in_map=in_map)))
             continue
         if token.type in ("text", "text_special"):  # text_special: an escaped character
             yield ("text", token.content)
