@@ -58,7 +58,7 @@ import twins
 
 HANDLER = {"moondream2": "moondream", "qwen2.5-vl-3b": "qwen2.5-vl"}
 MTMD_BUILD = twins.CACHE / "mtmd-cli-build"
-ENCODED = re.compile(r"slice encoded in (\d+) ms")
+ENCODED = re.compile(r"(?:slice encoded|mtmd batch encoding done) in (\d+) ms")  # llama-cpp-python; mtmd-cli
 IMAGE_BATCH = re.compile(r"decoding image batch \d+/\d+, n_tokens_batch = (\d+)")
 
 
@@ -321,14 +321,17 @@ def run_mtmd_cli(
     peak_kb = 0
     for call in calls:
         argv = [str(binary), "-m", str(text), "--mmproj", str(mmproj), "--image", call["image"]]
-        argv += ["-p", call["prompt_text"], "-n", str(call["gen_tokens"]), "--temp", "0", "--ignore-eos", "--jinja"]
+        argv += ["-p", call["prompt_text"], "-n", str(call["gen_tokens"]), "--temp", "0", "--jinja"]
+        argv += ["--perf", "-lv", "4"]  # llama_perf_context_print (load, prompt eval, eval) is logged at level 4
         argv += ["-t", str(threads), "-tb", str(threads), "-c", str(settings.n_ctx), "-b", str(settings.n_batch)]
         argv += ["-fa", "on" if settings.flash_attn else "off", "--seed", str(settings.seed), "--no-warmup"]
         if settings.image_max_tokens is not None:
             argv += ["--image-max-tokens", str(settings.image_max_tokens)]
         schema = (call["response_format"] or {}).get("schema")
-        if schema is not None:
+        if schema is not None:  # the grammar ends the answer; --ignore-eos past its end aborts llama.cpp
             argv += ["--json-schema", json.dumps(schema)]
+        else:
+            argv += ["--ignore-eos"]
         started = time.perf_counter()
         process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         assert process.stdout is not None
