@@ -369,15 +369,20 @@ def _phi2_tensors(w: Weights, vocab: Vocab, shape: TextShape) -> dict[str, Tenso
     return t
 
 
+def _add_text_shape(writer: GGUFWriter, name: str, shape: TextShape) -> None:
+    """The metadata every text model has, in the order both architectures write it."""
+    writer.add_name(name)
+    writer.add_context_length(shape.n_ctx_train)
+    writer.add_embedding_length(shape.n_embd)
+    writer.add_feed_forward_length(shape.n_ff)
+    writer.add_block_count(shape.n_layer)
+    writer.add_head_count(shape.n_head)
+    writer.add_head_count_kv(shape.n_head_kv)
+
+
 def _phi2_meta(name: str, vocab: Vocab, shape: TextShape) -> Callable[[GGUFWriter], None]:
     def add_meta(writer: GGUFWriter) -> None:
-        writer.add_name(name)
-        writer.add_context_length(shape.n_ctx_train)
-        writer.add_embedding_length(shape.n_embd)
-        writer.add_feed_forward_length(shape.n_ff)
-        writer.add_block_count(shape.n_layer)
-        writer.add_head_count(shape.n_head)
-        writer.add_head_count_kv(shape.n_head_kv)
+        _add_text_shape(writer, name, shape)
         writer.add_layer_norm_eps(1e-5)
         writer.add_rope_dimension_count(shape.n_rot)
         _add_tokenizer(writer, "gpt-2", vocab)
@@ -456,13 +461,7 @@ def _qwen_tensors(w: Weights, vocab: Vocab, shape: TextShape) -> dict[str, Tenso
 
 def _qwen_meta(name: str, vocab: Vocab, shape: TextShape) -> Callable[[GGUFWriter], None]:
     def add_meta(writer: GGUFWriter) -> None:
-        writer.add_name(name)
-        writer.add_context_length(shape.n_ctx_train)
-        writer.add_embedding_length(shape.n_embd)
-        writer.add_feed_forward_length(shape.n_ff)
-        writer.add_block_count(shape.n_layer)
-        writer.add_head_count(shape.n_head)
-        writer.add_head_count_kv(shape.n_head_kv)
+        _add_text_shape(writer, name, shape)
         writer.add_layer_norm_rms_eps(1e-6)
         writer.add_rope_freq_base(1_000_000.0)
         writer.add_rope_dimension_count(shape.n_rot)
