@@ -7,9 +7,7 @@ contract for Markdown images and how HTML inside Markdown is scanned: docs/scann
 from __future__ import annotations
 
 import html
-import logging
 import re
-import sys
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable
 from dataclasses import dataclass, fields, replace
@@ -153,41 +151,11 @@ def _children(tok: Token) -> list[Token]:
 _PARSERS: dict[Dialect, MarkdownIt] = {}
 
 
-class _NoDebug:
-    """A logger whose debug() does nothing; anything else is the wrapped logger's."""
-
-    __slots__ = ("logger",)
-
-    def __init__(self, logger: logging.Logger) -> None:
-        self.logger = logger
-
-    def debug(self, *args: object, **kwargs: object) -> None:
-        pass
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.logger, name)
-
-
-def _quiet_block_rules() -> None:
-    """markdown-it's block rules call `LOGGER.debug(...)` for every line they try (640,000 calls on
-    the FastAPI docs, 5-12% of a scan), though nothing is logged unless DEBUG is on. Each rule
-    module whose logger does not log DEBUG when this process builds its first parser gets one
-    whose debug() does nothing; a logger set to DEBUG before then is left as it is."""
-    for name, module in list(sys.modules.items()):
-        logger = getattr(module, "LOGGER", None)
-        if not name.startswith("markdown_it.rules_block.") or not isinstance(logger, logging.Logger):
-            continue
-        if not logger.isEnabledFor(logging.DEBUG):
-            module.LOGGER = _NoDebug(logger)  # type: ignore[attr-defined]
-
-
 def _parser(dialect: Dialect) -> MarkdownIt:
     """One parser per dialect and process. Links are kept as written: no percent-encoding, no URL
     filtering (a `file:` image is still an image whose alt matters)."""
     md = _PARSERS.get(dialect)
     if md is None:
-        if not _PARSERS:
-            _quiet_block_rules()
         md = MarkdownIt("commonmark").enable("table")
         md.normalizeLink = lambda url: url  # type: ignore[method-assign]
         md.validateLink = lambda url: True  # type: ignore[method-assign]
