@@ -6,7 +6,7 @@
 Every row runs LocalEngine.generate on the same images with the prompts alttext builds, the
 output pinned at PINNED_TOKENS tokens (the twins never stop on their own; `max_tokens` stops
 them), except the rows that measure the answer budget itself. "today" is the defaults before
-the levers: the `w3c-tree-1` instructions (read from git `main`), prefix cache off, f16.
+the levers: the `w3c-tree-1` instructions (read from git: BEFORE_LEVERS), prefix cache off, f16.
 Rows with the same model and settings share one engine: one load and one warm-up image (not
 counted: the first call pages the weights in), then N images per row. The table shows means:
 total seconds per image, prompt seconds (vision encode + prompt evaluation), generation seconds,
@@ -68,11 +68,16 @@ def load_twins(path: Path) -> ModuleType:
     return module
 
 
+# The last commit with the defaults before the levers ("today" in the table): the w3c-tree-1
+# instructions, a 120-token answer cap, no prefix cache, Qwen photos at 1024 image tokens.
+BEFORE_LEVERS = "3f579c3^"
+
+
 def old_prompts() -> ModuleType | None:
-    """generate/prompts.py as `main` has it (today's instructions), or None outside a git checkout."""
+    """generate/prompts.py as it was before the levers, or None outside a git checkout."""
     try:
         source = subprocess.run(
-            ["git", "show", "main:alttext_tools/generate/prompts.py"],
+            ["git", "show", f"{BEFORE_LEVERS}:alttext_tools/generate/prompts.py"],
             cwd=REPO_ROOT,
             capture_output=True,
             text=True,
@@ -82,7 +87,7 @@ def old_prompts() -> ModuleType | None:
         return None
     module = ModuleType("prompts_main")
     sys.modules[module.__name__] = module  # dataclasses look their module up
-    exec(compile(source, "main:alttext_tools/generate/prompts.py", "exec"), module.__dict__)
+    exec(compile(source, f"{BEFORE_LEVERS}:alttext_tools/generate/prompts.py", "exec"), module.__dict__)
     return module
 
 
@@ -241,7 +246,7 @@ def main(argv: list[str] | None = None) -> int:
     pinned = twins.PINNED_TOKENS
     old = old_prompts()
     if old is None:
-        print("warning: no git `main`: 'today' uses the current instructions", file=sys.stderr)
+        print("warning: no git history: 'today' uses the current instructions", file=sys.stderr)
         old = prompts
 
     def twin(preset: str, quant: str, name: str, handler: str) -> ModelSpec:

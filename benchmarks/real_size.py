@@ -2,6 +2,7 @@
 
     python benchmarks/real_size.py [--preset moondream2|qwen2.5-vl-3b|all] [--quant f16]
                                    [--images 10] [--threads 2] [--sides alttext,bare,mtmd]
+                                   [--gpu-layers all|none|N]
 
 Runs on the preset twins (benchmarks/twins.py: real shapes, real vocabularies, random weights),
 so every figure is twin-measured: time and memory, never quality. A fixture site of distinct
@@ -217,7 +218,7 @@ def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def child_alttext(work: Path, text: Path, mmproj: Path, handler: str, threads: int) -> dict[str, Any]:
+def child_alttext(work: Path, text: Path, mmproj: Path, handler: str, threads: int, gpu: str) -> dict[str, Any]:
     """`alttext fix` over work/site, in this process; its calls recorded by a Probe."""
     import alttext_tools.engines.base as engine_base
     from alttext_tools.cli.main import main
@@ -232,6 +233,8 @@ def child_alttext(work: Path, text: Path, mmproj: Path, handler: str, threads: i
     os.chdir(work / "site")
     argv = ["fix", ".", "--model", str(text), "--mmproj", str(mmproj), "--handler", handler]
     argv += ["--no-cache", "--no-cache-results", "--threads", str(threads), "--format", "json", "--no-progress"]
+    if gpu != "all":  # all is the default; given explicitly, a CPU build prints a note
+        argv += ["--gpu-layers", gpu]
     out = io.StringIO()
     started = time.perf_counter()
     with contextlib.redirect_stdout(out):
@@ -247,12 +250,12 @@ def child_alttext(work: Path, text: Path, mmproj: Path, handler: str, threads: i
     }
 
 
-def child_bare(work: Path, text: Path, mmproj: Path, handler: str, threads: int) -> dict[str, Any]:
+def child_bare(work: Path, text: Path, mmproj: Path, handler: str, threads: int, gpu: str) -> dict[str, Any]:
     """The same calls as alttext's, straight through llama_cpp.Llama + the chat handler."""
     from llama_cpp import Llama, llama_chat_format
 
     from alttext_tools.engines.base import EngineSettings
-    from alttext_tools.engines.llama import HANDLER_CLASSES
+    from alttext_tools.engines.llama import HANDLER_CLASSES, native_model_params
 
     calls = json.loads((work / "alttext.json").read_text())["calls"]
     probe = Probe(work / "bare")
@@ -261,18 +264,19 @@ def child_bare(work: Path, text: Path, mmproj: Path, handler: str, threads: int)
     chat = getattr(llama_chat_format, HANDLER_CLASSES[handler])(clip_model_path=str(mmproj), verbose=False)
     # No image-token cap here (the engine sets mtmd's image_max_tokens through a private hook):
     # the pipeline already resized each image within that budget; the image-token column shows it.
-    llm = Llama(
-        model_path=str(text),
-        chat_handler=chat,
-        n_ctx=settings.n_ctx,
-        n_batch=settings.n_batch,
-        n_threads=threads,
-        n_threads_batch=threads,
-        n_gpu_layers=settings.n_gpu_layers,
-        flash_attn=settings.flash_attn,
-        seed=settings.seed,
-        verbose=False,
-    )
+    with native_model_params(settings):  # what the engine sets that Llama takes no argument for
+        llm = Llama(
+            model_path=str(text),
+            chat_handler=chat,
+            n_ctx=settings.n_ctx,
+            n_batch=settings.n_batch,
+            n_threads=threads,
+            n_threads_batch=threads,
+            n_gpu_layers=gpu_layer_count(gpu),
+            flash_attn=settings.flash_attn,
+            seed=settings.seed,
+            verbose=False,
+        )
     chat._init_mtmd_context(llm)
     load_s = time.perf_counter() - started
     for call in calls:
@@ -285,12 +289,21 @@ def child_bare(work: Path, text: Path, mmproj: Path, handler: str, threads: int)
     return {"load_s": load_s, "calls": probe.calls, "peak_rss_mb": _peak_rss_mb()}
 
 
+def gpu_layer_count(value: str) -> int:
+    """--gpu-layers as llama.cpp counts layers: all -> -1, none -> 0, N -> N."""
+    named = {"all": -1, "none": 0}
+    return named[value] if value in named else int(value)
+
+
 # --- llama-mtmd-cli ------------------------------------------------------------------------------
 
 
-def ensure_mtmd_cli() -> Path:
-    """llama-mtmd-cli built from the sdist's vendored llama.cpp (only that target), cached."""
-    binary = MTMD_BUILD / "bin" / "llama-mtmd-cli"
+def ensure_mtmd_cli(cmake_options: str = "") -> Path:
+    """llama-mtmd-cli built from the sdist's vendored llama.cpp (only that target), cached; extra
+    CMake options (a GPU backend) get a build folder of their own."""
+    extra = cmake_options.split()
+    build = MTMD_BUILD.with_name(MTMD_BUILD.name + "".join(f"-{o.lstrip('-D').lower()}" for o in extra))
+    binary = build / "bin" / "llama-mtmd-cli"
     if binary.is_file():
         return binary
     twins.ensure_sdist()
@@ -301,10 +314,11 @@ def ensure_mtmd_cli() -> Path:
     llama_cpp_dir = source / "vendor" / "llama.cpp"
     options = ["-DCMAKE_BUILD_TYPE=Release", "-DLLAMA_BUILD_TESTS=OFF", "-DLLAMA_BUILD_EXAMPLES=OFF"]
     options += ["-DLLAMA_BUILD_SERVER=OFF", "-DLLAMA_BUILD_APP=OFF", "-DLLAMA_OPENSSL=OFF", "-DLLAMA_BUILD_TOOLS=ON"]
+    options += extra
     generator = ["-G", "Ninja"] if shutil.which("ninja") else []
-    subprocess.run(["cmake", "-S", str(llama_cpp_dir), "-B", str(MTMD_BUILD), *generator, *options], check=True)
+    subprocess.run(["cmake", "-S", str(llama_cpp_dir), "-B", str(build), *generator, *options], check=True)
     jobs = str(os.cpu_count() or 1)
-    subprocess.run(["cmake", "--build", str(MTMD_BUILD), "--target", "llama-mtmd-cli", "-j", jobs], check=True)
+    subprocess.run(["cmake", "--build", str(build), "--target", "llama-mtmd-cli", "-j", jobs], check=True)
     return binary
 
 
@@ -312,9 +326,9 @@ PERF_LINE = re.compile(r"llama_perf_context_print:\s+(load|prompt eval|eval) tim
 
 
 def run_mtmd_cli(
-    binary: Path, work: Path, text: Path, mmproj: Path, threads: int, calls: list[dict[str, Any]]
+    binary: Path, work: Path, text: Path, mmproj: Path, threads: int, gpu: str, calls: list[dict[str, Any]]
 ) -> dict[str, Any]:
-    from alttext_tools.engines.base import EngineSettings
+    from alttext_tools.engines.base import EngineSettings, uses_extra_buffers
 
     settings = EngineSettings(n_threads=threads)
     results = []
@@ -325,6 +339,10 @@ def run_mtmd_cli(
         argv += ["--perf", "-lv", "4"]  # llama_perf_context_print (load, prompt eval, eval) is logged at level 4
         argv += ["-t", str(threads), "-tb", str(threads), "-c", str(settings.n_ctx), "-b", str(settings.n_batch)]
         argv += ["-fa", "on" if settings.flash_attn else "off", "--seed", str(settings.seed), "--no-warmup"]
+        layers = gpu_layer_count(gpu)
+        argv += ["-ngl", str(999 if layers < 0 else layers)]
+        if not uses_extra_buffers(settings):  # as the engine loads models on this CPU
+            argv += ["--no-repack"]
         if settings.image_max_tokens is not None:
             argv += ["--image-max-tokens", str(settings.image_max_tokens)]
         schema = (call["response_format"] or {}).get("schema")
@@ -540,9 +558,9 @@ def print_report(
 # --- driver --------------------------------------------------------------------------------------
 
 
-def _child(side: str, work: Path, text: Path, mmproj: Path, handler: str, threads: int) -> dict[str, Any]:
+def _child(side: str, work: Path, text: Path, mmproj: Path, handler: str, threads: int, gpu: str) -> dict[str, Any]:
     argv = [sys.executable, __file__, "--child", side, "--work", str(work), "--text", str(text)]
-    argv += ["--mmproj", str(mmproj), "--handler", handler, "--threads", str(threads)]
+    argv += ["--mmproj", str(mmproj), "--handler", handler, "--threads", str(threads), "--gpu-layers", gpu]
     subprocess.run(argv, check=True)
     return dict(json.loads((work / f"{side}.json").read_text()))
 
@@ -563,14 +581,14 @@ def run_twin(
     else:
         text, mmproj = twins.ensure_twin(preset, quant)
     handler = HANDLER[preset]
-    binary = ensure_mtmd_cli() if "mtmd" in sides else None
+    binary = ensure_mtmd_cli(options.mtmd_cmake) if "mtmd" in sides else None
     work = Path(options.work_dir or tempfile.mkdtemp(prefix="real-size-")) / f"{preset}-{quant}-{images}"
     if not (options.resume and (work / "alttext.json").is_file()):
         shutil.rmtree(work, ignore_errors=True)
         build_site(work / "site", images)
         (work / "bare").mkdir()
         started = time.perf_counter()
-        _child("alttext", work, text, mmproj, handler, threads)
+        _child("alttext", work, text, mmproj, handler, threads, options.gpu_layers)
         _log(f"{preset}: alttext fix done in {time.perf_counter() - started:.0f} s")
     alt = json.loads((work / "alttext.json").read_text())
     records = [r for r in alt["records"] if r.get("status") != "deduplicated"]
@@ -580,13 +598,13 @@ def run_twin(
     result = [Side("alttext", alt["calls"], load, alt["peak_rss_mb"])]
     if "bare" in sides:
         if not (options.resume and (work / "bare.json").is_file()):
-            _child("bare", work, text, mmproj, handler, threads)
+            _child("bare", work, text, mmproj, handler, threads, options.gpu_layers)
         bare = json.loads((work / "bare.json").read_text())
         result.append(Side("bare", bare["calls"], bare["load_s"], bare["peak_rss_mb"]))
     if binary is not None:
         if not (options.resume and (work / "mtmd-cli.json").is_file()):
             (work / "mtmd-cli.json").write_text(
-                json.dumps(run_mtmd_cli(binary, work, text, mmproj, threads, alt["calls"]))
+                json.dumps(run_mtmd_cli(binary, work, text, mmproj, threads, options.gpu_layers, alt["calls"]))
             )
         cli = json.loads((work / "mtmd-cli.json").read_text())
         result.append(Side("mtmd-cli", cli["calls"], _mean([c["load_s"] for c in cli["calls"]]), cli["peak_rss_mb"]))
@@ -605,6 +623,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--images", type=int, default=10, help=f"fixture images (at most {len(IMAGES)})")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--sides", default="alttext,bare,mtmd")
+    parser.add_argument(
+        "--gpu-layers",
+        default="all",
+        help="layers offloaded to a GPU on every side: all|none|N (all: the tool's default; CPU builds ignore it)",
+    )
+    parser.add_argument(
+        "--mtmd-cmake",
+        default="",
+        help="extra CMake options for llama-mtmd-cli, e.g. -DGGML_CUDA=ON (a build folder per option set)",
+    )
     parser.add_argument("--tiny", action="store_true", help="check the script on the tiny test models (no figures)")
     parser.add_argument("--work-dir", type=Path, help="keep the site, prompts and per-side results here")
     parser.add_argument("--resume", action="store_true", help="reuse the sides already recorded in --work-dir")
@@ -616,7 +644,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.child:
         run = child_alttext if args.child == "alttext" else child_bare
-        result = run(args.work, args.text, args.mmproj, args.handler, args.threads)
+        result = run(args.work, args.text, args.mmproj, args.handler, args.threads, args.gpu_layers)
         (args.work / f"{args.child}.json").write_text(json.dumps(result))
         return 0
     machine = measure_machine()

@@ -3,9 +3,13 @@ and the quantized model in use (no mocks)."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import textwrap
 from pathlib import Path
 
 import pytest
+import tiny_models as tm
 from conftest import invoke
 from test_engine import RED, SETTINGS, SYSTEM, USER
 
@@ -28,6 +32,49 @@ def test_a_quantized_model_has_the_type_and_describes_images(
     spec = ModelSpec("tiny-q", target, tiny_models["moondream_mmproj"], "moondream")
     with LocalEngine(SETTINGS) as engine:
         assert engine.generate(spec, RED, SYSTEM, USER).text
+
+
+# Wide enough for llama.cpp's AMX kernels (and its other repacked CPU layouts) to take the
+# quantized matrices; still a few MB.
+AMX_SIZED = tm.TextShape(n_embd=256, n_layer=1, n_head=4, n_head_kv=4, n_ff=1024, n_ctx_train=512)
+
+DESCRIBE_IN_A_CHILD = textwrap.dedent(
+    """
+    import sys
+    from pathlib import Path
+    from alttext_tools.engines.base import EngineSettings
+    from alttext_tools.engines.llama import LocalEngine
+    from alttext_tools.models.spec import ModelSpec
+
+    text, mmproj, image = map(Path, sys.argv[1:4])
+    spec = ModelSpec("amx-sized", text, mmproj, "moondream")
+    with LocalEngine(EngineSettings(n_threads=1, n_ctx=1024, max_tokens=4)) as engine:
+        print("described", engine.generate(spec, image.read_bytes(), "Alt text.", "Describe.").tokens)
+    """
+)
+
+
+@pytest.mark.parametrize("quant_type", ["Q8_0", "Q4_K_M"])
+def test_a_quantized_model_llama_cpp_repacks_describes_images(tmp_path: Path, quant_type: str) -> None:
+    """On CPUs with AMX, llama.cpp 0.3.36's AMX matmul crashes the process on the first quantized
+    layer of this size (llama.cpp issue 20824): the engine loads quantized models without llama.cpp's
+    extra CPU buffers there. In a child process, so that a crash fails this test only."""
+    text = tm.write_gguf(tmp_path / "text.gguf", tm.phi2_text(tm.Weights(tm.SEED), None, AMX_SIZED))
+    mmproj = tm.write_gguf(
+        tmp_path / "mmproj.gguf", tm.mlp_mmproj(tm.Weights(tm.SEED + 1), tm.VisionShape(), AMX_SIZED.n_embd, "amx")
+    )
+    quantized = tmp_path / f"text-{quant_type}.gguf"
+    quantize(text, quantized, quant_type, threads=1)
+    image = tmp_path / "red.png"
+    image.write_bytes(RED)
+    done = subprocess.run(
+        [sys.executable, "-c", DESCRIBE_IN_A_CHILD, str(quantized), str(mmproj), str(image)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.startswith("described ")
 
 
 def test_the_command_prints_the_new_file(tiny_models: dict[str, Path], tmp_path: Path) -> None:

@@ -14,6 +14,15 @@ from alttext_tools.config import Config
 from alttext_tools.models.spec import VisionModel
 
 
+def _cpuinfo() -> list[tuple[str, str]]:
+    """(name, value) of every line of /proc/cpuinfo; empty where there is none (not Linux)."""
+    try:
+        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as info:
+            return [(name.strip(), value.strip()) for name, _, value in (line.partition(":") for line in info)]
+    except OSError:
+        return []
+
+
 def physical_cores() -> int:
     """Physical cores we may run on: llama.cpp gains nothing from hyperthreads, and its spinning
     worker threads slow down badly when there are more of them than cores."""
@@ -22,20 +31,18 @@ def physical_cores() -> int:
     except AttributeError:  # not Linux
         usable = os.cpu_count() or 1
     cores: set[tuple[str, str]] = set()
-    physical = core = ""
-    try:
-        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as info:
-            for line in info:
-                name, _, value = line.partition(":")
-                name = name.strip()
-                if name == "physical id":
-                    physical = value.strip()
-                elif name == "core id":
-                    core = value.strip()
-                    cores.add((physical, core))
-    except OSError:
-        pass
+    physical = ""
+    for name, value in _cpuinfo():
+        if name == "physical id":
+            physical = value
+        elif name == "core id":
+            cores.add((physical, value))
     return max(1, min(usable, len(cores) or usable))
+
+
+def cpu_has_amx() -> bool:
+    """Whether this CPU has Intel AMX (int8 tiles: Sapphire Rapids and later Xeons)."""
+    return any(name == "flags" and "amx_int8" in value.split() for name, value in _cpuinfo())
 
 
 @dataclass(frozen=True)
@@ -56,12 +63,22 @@ class EngineSettings:
     prefix_cache: bool = True
     n_gpu_layers: int = -1  # all layers where a GPU backend exists; ignored by CPU builds
     seed: int = 0
+    # llama.cpp's extra CPU weight layouts (its AMX and repacked matmuls) for quantized models.
+    # None: used, except on CPUs with AMX, where llama.cpp's AMX matmul (in the llama.cpp that
+    # llama-cpp-python 0.3.36 vendors) crashes the process on the first quantized layer it runs
+    # (llama.cpp issue 20824; docs/engines.md, "AMX").
+    extra_buffers: bool | None = None
     # Upper bound on tokens per image for dynamic-resolution projectors (Qwen2.5-VL would use up
     # to 4096, i.e. the whole default context). None keeps llama.cpp's per-model default.
     image_max_tokens: int | None = 1024
     # True lets llama.cpp / mtmd print to stderr, unless an earlier engine in this process already
     # routed the (process-wide) native logs to `logging`.
     verbose: bool = False
+
+
+def uses_extra_buffers(settings: EngineSettings) -> bool:
+    """`settings.extra_buffers`, its default resolved for this machine."""
+    return settings.extra_buffers if settings.extra_buffers is not None else not cpu_has_amx()
 
 
 # Config key -> EngineSettings field, for the llama.cpp settings that keep their value as they are.

@@ -13,11 +13,19 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from alttext_tools.engines.base import EngineSettings, Generation, build_messages, build_text_messages, strict_json
+from alttext_tools.engines.base import (
+    EngineSettings,
+    Generation,
+    build_messages,
+    build_text_messages,
+    strict_json,
+    uses_extra_buffers,
+)
 from alttext_tools.errors import GenerationError, ModelFileError
 from alttext_tools.images.errors import ImageDecodeError
 from alttext_tools.models.gguf_check import check_model_pair
@@ -271,23 +279,54 @@ def _make_chat_handler(spec: ModelSpec, settings: EngineSettings) -> Any:
     return handler
 
 
+_model_defaults_lock = threading.Lock()
+
+
+@contextmanager
+def native_model_params(settings: EngineSettings) -> Iterator[None]:
+    """Construct a `llama_cpp.Llama` inside this to apply the `settings` that its constructor
+    takes no argument for (`extra_buffers`: llama_model_params.use_extra_bufts). Llama starts from
+    `llama_model_default_params()`; while inside, that function returns the defaults so changed."""
+    import llama_cpp.llama_cpp as native
+
+    fields = {} if uses_extra_buffers(settings) else {"use_extra_bufts": False}
+    if not fields:
+        yield
+        return
+    defaults = native.llama_model_default_params
+
+    def changed() -> Any:
+        params = defaults()
+        for name, value in fields.items():
+            setattr(params, name, value)
+        return params
+
+    with _model_defaults_lock:
+        native.llama_model_default_params = changed
+        try:
+            yield
+        finally:
+            native.llama_model_default_params = defaults
+
+
 def _new_llama(spec: ModelSpec, chat_handler: Any, settings: EngineSettings, flash_attn: bool) -> llama_cpp.Llama:
     import llama_cpp
 
-    return llama_cpp.Llama(
-        model_path=str(spec.text_path),
-        chat_handler=chat_handler,
-        n_ctx=settings.n_ctx,
-        n_batch=settings.n_batch,
-        n_ubatch=settings.n_ubatch,
-        use_mmap=settings.use_mmap,
-        n_threads=settings.n_threads,
-        n_threads_batch=settings.n_threads,
-        n_gpu_layers=settings.n_gpu_layers,
-        flash_attn=flash_attn,
-        seed=settings.seed,
-        verbose=settings.verbose,
-    )
+    with native_model_params(settings):
+        return llama_cpp.Llama(
+            model_path=str(spec.text_path),
+            chat_handler=chat_handler,
+            n_ctx=settings.n_ctx,
+            n_batch=settings.n_batch,
+            n_ubatch=settings.n_ubatch,
+            use_mmap=settings.use_mmap,
+            n_threads=settings.n_threads,
+            n_threads_batch=settings.n_threads,
+            n_gpu_layers=settings.n_gpu_layers,
+            flash_attn=flash_attn,
+            seed=settings.seed,
+            verbose=settings.verbose,
+        )
 
 
 def _load_llama(spec: ModelSpec, chat_handler: Any, settings: EngineSettings) -> llama_cpp.Llama:
