@@ -187,12 +187,25 @@ def run_group(rows: list[Row], images: list[Image], count: int, pinned: int) -> 
         engine.close()
 
 
-def print_table(results: list[Result], baseline: dict[str, float]) -> None:
+def _at_pinned(r: Result, pinned: int) -> float | None:
+    """Seconds per image had every answer been `pinned` tokens: prompt seconds + generation seconds
+    per token x `pinned`. The JSON grammar may close an answer earlier than the pin (the twins never
+    stop on their own, but the grammar can end the object), so rows differ in tokens; this
+    compares them at the same answer length. None for unpinned rows."""
+    if r.row.max_tokens is not None or not r.seconds:
+        return None
+    per_token = sum(r.generate_s) / max(1, sum(r.tokens))
+    return statistics.mean(r.prompt_s) + per_token * pinned
+
+
+def print_table(results: list[Result], baseline: dict[str, float], pinned: int) -> None:
     header = (
         "model",
         "lever",
         "setting",
         "s/image",
+        "vs today",
+        f"s @{pinned}t",
         "vs today",
         "prompt s",
         "gen s",
@@ -204,12 +217,14 @@ def print_table(results: list[Result], baseline: dict[str, float]) -> None:
     rows = []
     for r in results:
         if not r.seconds:  # a load-only row
-            rows.append((r.row.spec.name, r.row.lever, r.row.setting, *["-"] * 7, f"{r.load_s:.1f}"))
+            rows.append((r.row.spec.name, r.row.lever, r.row.setting, *["-"] * 9, f"{r.load_s:.1f}"))
             continue
         mean = statistics.mean(r.seconds)
         gen = statistics.mean(r.generate_s)
         tokens = statistics.mean(r.tokens)
-        base = baseline.get(r.row.spec.name)
+        at_pinned = _at_pinned(r, pinned)
+        base = baseline.get(r.row.spec.name.split("-q")[0])
+        base_pinned = baseline.get(r.row.spec.name.split("-q")[0] + "@")
         rows.append(
             (
                 r.row.spec.name,
@@ -217,6 +232,8 @@ def print_table(results: list[Result], baseline: dict[str, float]) -> None:
                 r.row.setting,
                 f"{mean:.2f}",
                 f"{base / mean:.2f}x" if base else "-",
+                f"{at_pinned:.2f}" if at_pinned else "-",
+                f"{base_pinned / at_pinned:.2f}x" if base_pinned and at_pinned else "-",
                 f"{statistics.mean(r.prompt_s):.2f}",
                 f"{gen:.2f}",
                 f"{tokens:.0f}",
@@ -254,6 +271,7 @@ def main(argv: list[str] | None = None) -> int:
         return ModelSpec(name, Path(text), Path(mmproj), handler)
 
     moondream = twin("moondream2", "f16", "moondream2", "moondream")
+    moondream_q4 = twin("moondream2", "q4_k_m", "moondream2-q4_k_m", "moondream")
     cores = physical_cores()
     # Today's cap on answer tokens; every row is pinned at `pinned` tokens unless it says otherwise.
     today = EngineSettings(n_threads=cores, max_tokens=120, prefix_cache=False)
@@ -271,13 +289,15 @@ def main(argv: list[str] | None = None) -> int:
             max_tokens=prompts.answer_token_budget(MAX_LENGTH, None),
             late=True,
         ),
-        Row("precision", "text Q4_K_M", twin("moondream2", "q4_k_m", "moondream2-q4_k_m", "moondream"), new),
+        Row("precision", "text Q4_K_M", moondream_q4, new),
         Row("precision", "text Q8_0", twin("moondream2", "q8_0", "moondream2-q8_0", "moondream"), new),
         Row("threads", "1 thread", moondream, replace(new, n_threads=1)),
         Row("batch", "n_batch 1024, n_ubatch 1024", moondream, replace(new, n_batch=1024, n_ubatch=1024)),
         Row("batch", "n_batch 256, n_ubatch 256", moondream, replace(new, n_batch=256, n_ubatch=256)),
         Row("flash", "flash attention off", moondream, replace(new, flash_attn=False)),
         Row("mmap", "mmap off", moondream, replace(new, use_mmap=False)),
+        # What a run does by default: the moondream2-q4_k_m preset, the current instructions.
+        Row("new defaults", "w3c-tree-2, moondream2-q4_k_m", moondream_q4, new),
     ]
     if args.qwen:
         qwen = twin("qwen2.5-vl-3b", "q4_k_m", "qwen2.5-vl-3b", "qwen2.5-vl")
@@ -321,9 +341,10 @@ def main(argv: list[str] | None = None) -> int:
             results.append(result)
             if result.row.lever == "today":
                 baseline[result.row.spec.name] = statistics.mean(result.seconds)
+                baseline[result.row.spec.name + "@"] = _at_pinned(result, pinned) or 0.0
         names = "; ".join(f"{row.lever}: {row.setting}" for row in group)
         print(f"# {group[0].spec.name} {names} ({time.perf_counter() - started:.0f} s)", file=sys.stderr)
-        print_table(results, baseline)  # as far as it got, in case the run is cut short
+        print_table(results, baseline, pinned)  # as far as it got, in case the run is cut short
     return 0
 
 

@@ -129,6 +129,7 @@ def results_cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def fake_hub_cache(cache: Path, preset_name: str, text: Path, mmproj: Path) -> None:
     """Put `text` and `mmproj` into a Hugging Face cache at `cache` as the files of preset `preset_name`."""
+    from alttext_tools.models.hub import quantized_text_path
     from alttext_tools.models.presets import get_preset
 
     preset = get_preset(preset_name)
@@ -140,3 +141,7 @@ def fake_hub_cache(cache: Path, preset_name: str, text: Path, mmproj: Path) -> N
     (repo / "refs" / preset.revision).write_text(commit)
     shutil.copy(text, snapshot / preset.text_file)
     shutil.copy(mmproj, snapshot / preset.mmproj_file)
+    if preset.quantize is not None:  # as `pull` leaves it; `text` stands for the quantized file
+        quantized = quantized_text_path(preset, snapshot / preset.text_file, cache)
+        quantized.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(text, quantized)

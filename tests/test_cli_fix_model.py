@@ -117,7 +117,7 @@ def test_no_model_explains_itself(site: Path, tmp_path: Path) -> None:
     assert proc.returncode == 2
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and "Traceback" not in proc.stderr
-    assert "alttext models pull moondream2" in lines[0]
+    assert "alttext models pull moondream2-q4_k_m" in lines[0]
 
 
 def test_missing_model_path_is_an_error_not_a_fallback(site: Path, tiny_models: dict[str, Path]) -> None:

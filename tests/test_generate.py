@@ -429,7 +429,8 @@ def test_no_model_error_names_what_is_missing_and_how_to_get_it(
         resolve_slots(Config(root=tmp_path))
     message = str(info.value)
     assert message.startswith(
-        "no model available: moondream2 is not downloaded (run `alttext models pull moondream2` when online)"
+        "no model available: moondream2-q4_k_m is not downloaded"
+        " (run `alttext models pull moondream2-q4_k_m` when online)"
     )
     assert "qwen2.5-vl-3b is not downloaded (run `alttext models pull qwen2.5-vl-3b` when online)" in message
     assert "--model PATH --mmproj PATH" in message and str(empty) in message
@@ -440,15 +441,15 @@ def test_presets_resolve_from_the_local_cache_and_a_missing_one_is_reported(
     site: Site, tiny_models: dict[str, Path], tmp_path: Path
 ) -> None:
     cache = tmp_path / "hub"
-    fake_hub_cache(cache, "moondream2", tiny_models["moondream_text"], tiny_models["moondream_mmproj"])
+    fake_hub_cache(cache, "moondream2-q4_k_m", tiny_models["moondream_text"], tiny_models["moondream_mmproj"])
     slots = resolve_slots(Config(root=site.root), cache_dir=cache)
-    assert slots.fast is not None and slots.fast.name == "moondream2" and slots.fast.handler == "moondream"
+    assert slots.fast is not None and slots.fast.name == "moondream2-q4_k_m" and slots.fast.handler == "moondream"
     assert slots.text is None and "qwen2.5-vl-3b is not downloaded" in slots.reasons["text"]
     log: list[str] = []
     with provider_for(site.root, slots, log=log.append) as provider:
         provider.decide([site.image("docs/index.md", "img/table.png")])
         assert _routes(provider) == {"table.png": "fast"}
-        assert any("text images use moondream2 instead" in w for w in provider.warnings)
+        assert any("text images use moondream2-q4_k_m instead" in w for w in provider.warnings)
         assert any(line.startswith("warning: ") for line in log)
 
 

@@ -24,6 +24,7 @@ from huggingface_hub import constants as hf_constants
 from alttext_tools.cli.models import models
 from alttext_tools.models.hub import (
     ModelDownloadError,
+    ModelError,
     ModelNotAvailableError,
     list_models,
     pinned_revision,
@@ -38,6 +39,7 @@ from alttext_tools.models.spec import HANDLERS, ModelSpec
 REPO_ROOT = Path(__file__).resolve().parent.parent
 CLI = "from alttext_tools.cli.models import models; models()"
 MOONDREAM = get_preset("moondream2")
+QUANTIZED = get_preset("moondream2-q4_k_m")  # the fast slot's default: MOONDREAM's files, quantized by pull
 MiB = 1024 * 1024
 
 
@@ -141,7 +143,7 @@ def _snapshot(tmp_path: Path, preset: Preset, filename: str, cache: Path | None 
 
 
 def test_presets_are_complete_and_consistent() -> None:
-    assert list(PRESETS) == ["moondream2", "qwen2.5-vl-3b", "qwen2.5-vl-7b"]
+    assert list(PRESETS) == ["moondream2", "moondream2-q4_k_m", "qwen2.5-vl-3b", "qwen2.5-vl-3b-q8_0", "qwen2.5-vl-7b"]
     for name, preset in PRESETS.items():
         assert preset.name == name
         assert preset.handler in HANDLERS
@@ -156,6 +158,9 @@ def test_presets_are_complete_and_consistent() -> None:
     assert get_preset("moondream2").slot == "fast"
     assert {get_preset("qwen2.5-vl-3b").handler, get_preset("qwen2.5-vl-7b").handler} == {"qwen2.5-vl"}
     assert "Q4_K_M" in get_preset("qwen2.5-vl-3b").text_file and "f16" in get_preset("qwen2.5-vl-3b").mmproj_file
+    assert "Q8_0" in get_preset("qwen2.5-vl-3b-q8_0").text_file
+    quantized = get_preset("moondream2-q4_k_m")
+    assert quantized.quantize == "Q4_K_M" and quantized.files == MOONDREAM.files and MOONDREAM.quantize is None
 
 
 def test_unknown_preset_lists_valid_names() -> None:
@@ -413,11 +418,13 @@ def test_models_list_json_and_table(hf_home: Path, hub: FakeHub, monkeypatch: py
     lines = table.stdout.splitlines()
     assert lines[0].split() == ["PRESET", "SLOT", "HANDLER", "STATUS", "ON", "DISK", "DOWNLOAD", "REVISION", "REPO"]
     assert lines[1].split()[:4] == ["moondream2", "fast", "moondream", "cached"]
-    assert lines[2].split()[:4] == ["qwen2.5-vl-3b", "text", "qwen2.5-vl", "missing"]
+    # The same download, not yet quantized: the quantized preset needs a pull (no download).
+    assert lines[2].split()[:4] == ["moondream2-q4_k_m", "fast", "moondream", "partial"]
+    assert lines[3].split()[:4] == ["qwen2.5-vl-3b", "text", "qwen2.5-vl", "missing"]
     assert "cache:" in table.stderr and "cache:" not in table.stdout
 
     statuses = list_models()
-    assert [s.cached for s in statuses] == [True, False, False]
+    assert [s.cached for s in statuses] == [True, False, False, False, False]
     assert statuses[0].size_on_disk == size
     assert hub.requests == []  # list is filesystem-only
 
@@ -442,13 +449,15 @@ def test_models_path_cached_and_uncached(hf_home: Path, hub: FakeHub, monkeypatc
 def test_unknown_preset_is_usage_error(args: list[str], hf_home: Path) -> None:
     result = CliRunner().invoke(models, args)
     assert result.exit_code == 2
-    assert "unknown model preset 'gpt-4o'; choose from: moondream2, qwen2.5-vl-3b, qwen2.5-vl-7b" in result.stderr
+    assert f"unknown model preset 'gpt-4o'; choose from: {', '.join(PRESETS)}" in result.stderr
 
 
 def test_unknown_preset_subprocess_exit_2_before_any_request(tmp_path: Path, hub: FakeHub) -> None:
     result = run_cli(tmp_path, "pull", "moondream2", "nope", endpoint=hub.endpoint)
     assert result.returncode == 2
-    assert "choose from: moondream2, qwen2.5-vl-3b, qwen2.5-vl-7b" in result.stderr
+    assert (
+        "choose from: moondream2, moondream2-q4_k_m, qwen2.5-vl-3b, qwen2.5-vl-3b-q8_0, qwen2.5-vl-7b" in result.stderr
+    )
     assert hub.requests == []
 
 
@@ -625,11 +634,12 @@ def test_runs_resolve_presets_at_the_project_lock(
     )
     _serve_preset(hub, qwen, tiny_models["qwen_text"].read_bytes(), tiny_models["qwen_mmproj"].read_bytes())
     pull("qwen2.5-vl-3b", progress=False)  # the text slot, not locked: so the run has a model
-    pulled = pull("moondream2", progress=False, lock=project / LOCK_FILE)
+    pulled = pull(QUANTIZED.name, progress=False, lock=project / LOCK_FILE)  # the fast slot's default
     assert resolve_slots(Config(root=project)).fast == pulled
-    (project / LOCK_FILE).write_text(render_lock({"moondream2": LockedModel(MOONDREAM.repo_id, "c" * 40)}))
+    (project / LOCK_FILE).write_text(render_lock({QUANTIZED.name: LockedModel(MOONDREAM.repo_id, "c" * 40)}))
     slots = resolve_slots(Config(root=project))
-    assert slots.fast is None and f"moondream2 at {'c' * 40} (pinned by {project / LOCK_FILE})" in slots.reasons["fast"]
+    assert slots.fast is None
+    assert f"{QUANTIZED.name} at {'c' * 40} (pinned by {project / LOCK_FILE})" in slots.reasons["fast"]
 
 
 def test_fix_with_a_damaged_lock_file_is_a_one_line_configuration_error(tmp_path: Path) -> None:
@@ -648,3 +658,56 @@ def test_fix_with_a_damaged_lock_file_is_a_one_line_configuration_error(tmp_path
         f"Error: {project / LOCK_FILE}: not a models lock file (Expecting property name enclosed in double quotes:"
         " line 1 column 2 (char 1)); fix it, or delete it and run `alttext models pull` again"
     ]
+
+
+# -- presets quantized by pull --------------------------------------------------------------------
+
+
+def test_pull_quantizes_once_and_runs_use_the_quantized_file(
+    hf_home: Path, tmp_path: Path, tiny_models: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from alttext_tools.models.gguf_check import read_header
+    from alttext_tools.models.hub import quantized_text_path
+    from alttext_tools.models.quantize import QUANT_TYPES
+
+    with FakeHub(tmp_path / "served") as server:
+        _serve_preset(
+            server, QUANTIZED, tiny_models["moondream_text"].read_bytes(), tiny_models["moondream_mmproj"].read_bytes()
+        )
+        monkeypatch.setenv("HF_ENDPOINT", server.endpoint)
+        with pytest.raises(ModelNotAvailableError, match="is not downloaded"):
+            resolve_local(QUANTIZED.name)
+        log: list[str] = []
+        spec = pull(QUANTIZED.name, progress=False, log=log.append)
+        downloaded = _snapshot(tmp_path, QUANTIZED, QUANTIZED.text_file)
+        assert spec.text_path == quantized_text_path(QUANTIZED, downloaded, hf_home / "hub")
+        assert read_header(spec.text_path).metadata["general.file_type"] == QUANT_TYPES["Q4_K_M"]
+        assert spec.mmproj_path == _snapshot(tmp_path, QUANTIZED, QUANTIZED.mmproj_file)
+        assert downloaded.read_bytes() == tiny_models["moondream_text"].read_bytes()  # the download is kept as is
+        assert sum("quantizing" in line for line in log) == 1
+        assert resolve_local(QUANTIZED.name) == spec
+        written = spec.text_path.stat().st_mtime_ns
+        log.clear()
+        assert pull(QUANTIZED.name, progress=False, log=log.append) == spec
+        assert spec.text_path.stat().st_mtime_ns == written and not any("quantizing" in line for line in log)
+        # The f16 preset shares the download and uses it as it is.
+        assert resolve_local("moondream2").text_path == downloaded
+        spec.text_path.unlink()  # downloaded by an older version, or the quantized file deleted
+        with pytest.raises(ModelNotAvailableError) as info:
+            resolve_local(QUANTIZED.name)
+        assert str(info.value) == (
+            f"model {QUANTIZED.name}: {QUANTIZED.text_file} is downloaded but not yet quantized to Q4_K_M:"
+            f" run `alttext models pull {QUANTIZED.name}` (it quantizes the file once, no download)"
+        )
+        assert [m.state for m in list_models() if m.preset == QUANTIZED.name] == ["partial"]
+
+
+def test_a_download_that_cannot_be_quantized_is_one_line(
+    hf_home: Path, hub: FakeHub, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _serve_preset(hub, QUANTIZED, b"GGUF-text-" + os.urandom(2_000), b"GGUF-mmproj-" + os.urandom(2_000))
+    monkeypatch.setenv("HF_ENDPOINT", hub.endpoint)
+    with pytest.raises(ModelError) as info:
+        pull(QUANTIZED.name, progress=False)
+    assert str(info.value).startswith(f"model {QUANTIZED.name}: ") and "\n" not in str(info.value)
+    assert not list((hf_home / "hub").rglob("*.Q4_K_M.gguf*"))

@@ -215,7 +215,7 @@ def test_damaged_preset_stops_fix_before_any_image(
     tiny_models: dict[str, Path], tmp_path: Path, case: str, key: str, handler: str, change: dict[str, Any], named: str
 ) -> None:
     family = "moondream" if handler == "moondream" else "qwen"
-    preset = "moondream2" if family == "moondream" else "qwen2.5-vl-3b"
+    preset = "moondream2-q4_k_m" if family == "moondream" else "qwen2.5-vl-3b"  # the default presets
     broken = tm.build_variant(key, tmp_path / "broken.gguf", **change)
     text, mmproj = tiny_models[f"{family}_text"], tiny_models[f"{family}_mmproj"]
     fake_hub_cache(

@@ -298,7 +298,7 @@ def model_options(func: F) -> F:
         ),
         click.option("--mmproj", type=click.Path(path_type=Path), help="The vision projector GGUF for --model PATH."),
         click.option("--handler", type=handler, help="Chat handler for --model PATH."),
-        click.option("--fast-model", metavar="PRESET|PATH", help="Model for photos (default moondream2)."),
+        click.option("--fast-model", metavar="PRESET|PATH", help="Model for photos (default moondream2-q4_k_m)."),
         click.option(
             "--fast-mmproj",
             type=click.Path(path_type=Path),

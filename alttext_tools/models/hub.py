@@ -169,6 +169,22 @@ def _cached_file(preset: Preset, filename: str, cache: Path, revision: str) -> P
     return Path(found) if isinstance(found, str) else None
 
 
+def quantized_text_path(preset: Preset, text: Path, cache: Path) -> Path:
+    """Where `pull` writes the text model of a preset that quantizes it: in the hub cache folder,
+    beside the repositories, by repository and the commit the f16 file came from."""
+    assert preset.quantize is not None
+    folder = cache / "alttext-quantized" / preset.repo_id.replace("/", "--") / (_commit_of(text) or "unknown")
+    return folder / f"{Path(preset.text_file).stem}.{preset.quantize}.gguf"
+
+
+def _used_text(preset: Preset, text: Path | None, cache: Path) -> Path | None:
+    """The text model a run uses: the downloaded file, or its quantized copy (None: not there)."""
+    if text is None or preset.quantize is None:
+        return text
+    quantized = quantized_text_path(preset, text, cache)
+    return quantized if quantized.is_file() else None
+
+
 def resolve_local(preset_name: str, *, cache_dir: Path | None = None, lock: Path | None = None) -> ModelSpec:
     """The preset's files from the local cache only, at the revision the preset or the lock file
     `lock` pins; ModelNotAvailableError naming what is missing."""
@@ -183,7 +199,13 @@ def resolve_local(preset_name: str, *, cache_dir: Path | None = None, lock: Path
             f"model {preset.name}{at} is not downloaded ({' and '.join(missing)} not in {cache}): "
             f"run `alttext models pull {preset.name}` when online, or pass {local_flags_hint(preset)}"
         )
-    return ModelSpec(name=preset.name, text_path=text, mmproj_path=mmproj, handler=preset.handler)
+    used = _used_text(preset, text, cache)
+    if used is None:
+        raise ModelNotAvailableError(
+            f"model {preset.name}: {text.name} is downloaded but not yet quantized to {preset.quantize}:"
+            f" run `alttext models pull {preset.name}` (it quantizes the file once, no download)"
+        )
+    return ModelSpec(name=preset.name, text_path=used, mmproj_path=mmproj, handler=preset.handler)
 
 
 def list_models(*, cache_dir: Path | None = None, lock: Path | None = None) -> list[ModelStatus]:
@@ -193,6 +215,7 @@ def list_models(*, cache_dir: Path | None = None, lock: Path | None = None) -> l
     for preset in PRESETS.values():
         revision, pinned_by = pinned_revision(preset, lock)
         text, mmproj = (_cached_file(preset, f, cache, revision) for f in preset.files)
+        text = _used_text(preset, text, cache)
         size = sum(p.stat().st_size for p in (text, mmproj) if p is not None)
         statuses.append(
             ModelStatus(
@@ -393,4 +416,25 @@ def pull(
         except LockFileError as err:
             raise ModelError(str(err)) from None
     text, mmproj = paths
+    if preset.quantize is not None:
+        text = _quantize_once(preset, text, cache, say)
     return ModelSpec(name=preset.name, text_path=text, mmproj_path=mmproj, handler=preset.handler)
+
+
+def _quantize_once(preset: Preset, text: Path, cache: Path, say: Log) -> Path:
+    """The preset's quantized text model, written from the downloaded `text` unless it exists."""
+    from alttext_tools.errors import ModelFileError
+    from alttext_tools.models.quantize import quantize
+
+    assert preset.quantize is not None
+    target = quantized_text_path(preset, text, cache)
+    if target.is_file():
+        return target
+    say(f"quantizing the text model to {preset.quantize} (once, llama.cpp's quantizer) -> {target}")
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        seconds = quantize(text, target, preset.quantize)
+    except (ModelFileError, OSError) as err:
+        raise ModelError(f"model {preset.name}: {err}") from None
+    say(f"quantized in {seconds:.0f} s")
+    return target

@@ -37,6 +37,9 @@ class Preset:
     download_size: int  # approximate bytes for both files together; shown before a pull
     slot: Slot  # "fast": quick first-pass captions; "text": images with text in them (OCR-heavy)
     description: str
+    # A llama.cpp type the text model is quantized to once, by `pull`, when the repository
+    # publishes only f16 (hub.quantized_text_path); None: the files are used as downloaded.
+    quantize: str | None = None
 
     def __post_init__(self) -> None:
         if self.handler not in HANDLERS:
@@ -63,7 +66,21 @@ _PRESET_LIST: tuple[Preset, ...] = (
         handler="moondream",
         download_size=3_749_313_056,
         slot="fast",
-        description="Moondream2 (2025-04-14), ~1.9B, phi2 text model, f16: small and fast on CPU",
+        description="Moondream2 (2025-04-14), ~1.9B, phi2 text model, f16: the weights as published",
+    ),
+    # The same download, its text model quantized to Q4_K_M by `pull` (llama.cpp's quantizer, in
+    # process): the fast slot's default, chosen from benchmarks/levers.py (docs/engines.md).
+    Preset(
+        name="moondream2-q4_k_m",
+        repo_id="ggml-org/moondream2-20250414-GGUF",
+        revision="main",
+        text_file="moondream2-text-model-f16_ct-vicuna.gguf",
+        mmproj_file="moondream2-mmproj-f16-20250414.gguf",
+        handler="moondream",
+        download_size=3_749_313_056,
+        slot="fast",
+        description="Moondream2, text model quantized to Q4_K_M once after download: faster on CPU (default)",
+        quantize="Q4_K_M",
     ),
     # Source: https://huggingface.co/ggml-org/Qwen2.5-VL-3B-Instruct-GGUF
     # The repo also has a Q8_0 mmproj (~0.8 GB); f16 is kept for projector quality.
@@ -78,6 +95,19 @@ _PRESET_LIST: tuple[Preset, ...] = (
         download_size=3_268_329_184,
         slot="text",
         description="Qwen2.5-VL 3B Instruct, Q4_K_M: reads text in screenshots and diagrams",
+    ),
+    # The same repository's Q8_0 text model: practically lossless, larger and slower on a CPU.
+    # Size: ~3.29e9 (3.09e9 weights at 8.5 bits, estimate) + the f16 mmproj above.
+    Preset(
+        name="qwen2.5-vl-3b-q8_0",
+        repo_id="ggml-org/Qwen2.5-VL-3B-Instruct-GGUF",
+        revision="main",
+        text_file="Qwen2.5-VL-3B-Instruct-Q8_0.gguf",
+        mmproj_file="mmproj-Qwen2.5-VL-3B-Instruct-f16.gguf",
+        handler="qwen2.5-vl",
+        download_size=4_630_000_000,
+        slot="text",
+        description="Qwen2.5-VL 3B Instruct, Q8_0: as the 3B preset, nearly lossless, slower on CPU",
     ),
     # Source: https://huggingface.co/ggml-org/Qwen2.5-VL-7B-Instruct-GGUF
     # Sizes: ~4.68e9 (Q4_K_M) + ~1.35e9 (f16 mmproj, unverified estimate).

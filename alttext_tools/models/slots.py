@@ -16,7 +16,7 @@ from alttext_tools.models.lock import LockFileError, lock_path
 from alttext_tools.models.presets import PRESETS, UnknownPresetError, get_preset
 from alttext_tools.models.spec import HANDLERS, SLOTS, ModelSpec, VisionModel
 
-DEFAULT_PRESETS: Mapping[str, str] = {"fast": "moondream2", "text": "qwen2.5-vl-3b"}
+DEFAULT_PRESETS: Mapping[str, str] = {"fast": "moondream2-q4_k_m", "text": "qwen2.5-vl-3b"}
 DEFAULT_LOCAL_HANDLER = "mtmd"  # --model PATH without --handler: llama.cpp's generic mtmd path
 
 
