@@ -319,6 +319,13 @@ def main(argv: list[str] | None = None) -> int:
                 replace(qwen_today, prefix_cache=True),
                 photo_tokens=PHOTO_IMAGE_TOKENS,
             ),
+            Row(
+                "precision",
+                "text Q8_0 (qwen2.5-vl-3b-q8_0), new defaults",
+                twin("qwen2.5-vl-3b", "q8_0", "qwen2.5-vl-3b-q8_0", "qwen2.5-vl"),
+                replace(qwen_today, prefix_cache=True),
+                photo_tokens=PHOTO_IMAGE_TOKENS,
+            ),
         ]
     only = {name.strip() for name in args.only.split(",") if name.strip()}
     if only:

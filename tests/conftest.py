@@ -17,7 +17,14 @@ import click
 import pytest
 import yaml
 from click.testing import CliRunner
+from hypothesis import settings
 from tiny_models import build_tiny_models  # tests/ is on sys.path (pytest's default rootdir import)
+
+# CI draws the same generated examples on every run, so that a red CI means the change under test;
+# a developer's run draws new ones (and keeps the failures it finds in .hypothesis/). .ci/run sets
+# HYPOTHESIS_PROFILE=ci.
+settings.register_profile("ci", derandomize=True)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 REPO = Path(__file__).resolve().parent.parent
 FIXTURES = REPO / "fixtures"

@@ -27,6 +27,7 @@ from alttext_tools.rewrite.edits import (
     select_decisions,
     verify,
 )
+from alttext_tools.rewrite.guard import structure_change
 from alttext_tools.rewrite.writeback import Status, WriteBack, fix_file
 from alttext_tools.scan.dispatch import scan_file, scan_text
 from alttext_tools.scan.sources import decode
@@ -412,10 +413,22 @@ def test_attr_list_alt_is_updated_in_place() -> None:
     ]
     result = rewrite_text(text, "t.md", "markdown", images, pairs)
     assert result.text == (
-        '![label](a.png){ .wide alt="A &quot;wide&quot; {shot&#125; &amp; more" }\n'
+        '![label](a.png){ .wide alt="A &quot;wide&quot; &#123;shot&#125; &amp; more" }\n'
         '![](b.png){: .icon alt="" }\n'
         '![c](c.png){ alt="C" }\n'
     )
+
+
+def test_a_brace_in_an_attr_list_alt_in_a_table_cell_keeps_the_cell_as_it_was() -> None:
+    """An unescaped `{` in the value made Python-Markdown's attr_list give the cell an attribute
+    (`<td>` became `<td _>`): found by test_rewrite_props.py."""
+    text = '| h0 | h1 |\n|---|---|\n| <img src="h.png"> | ![](a.png){ alt="photo" } |\n'
+    images = scan_text(text, "t.md", "markdown")
+    pairs = [(images[0], Decision.mark_decorative()), (images[1], Decision.text("a {"))]
+    result = rewrite_text(text, "t.md", "markdown", images, pairs)
+    assert result.text.splitlines()[2] == '| <img src="h.png" alt=""> | ![](a.png){ alt="a &#123;" } |'
+    assert structure_change(text, result.text, "markdown", python_markdown=True) is None
+    assert [image.alt for image in scan_text(result.text, "t.md", "markdown")] == ["", "a {"]
 
 
 def test_select_decisions_default_uses_the_rules_flags() -> None:

@@ -22,6 +22,9 @@ SAME = [
     ("md-label-pipe-ref", "markdown", "![](c.png)\n---\nText\n", "![Revenue &#124; costs](c.png)\n---\nText\n"),
     ("md-marker-added", "markdown", "- ![](a.png)\n- b\n", f"- ![](a.png){MARKER}\n- b\n"),
     ("md-marker-removed-with-space", "markdown", f"- ![](a.png) {MARKER}\n- b\n", "- ![A](a.png)\n- b\n"),
+    # The space before a removed marker ended a line that goes on (a soft break): found by
+    # test_rewrite_props.py.
+    ("md-marker-removed-before-soft-break", "markdown", f"a ![](a.png) {MARKER}\nb\n", "a ![A](a.png)\nb\n"),
     ("md-attr-list-alt", "markdown", '![](a.png){ .w alt="x" } t\n', '![](a.png){ .w alt="New &#42;alt&#42;" } t\n'),
     ("md-attr-list-decorative", "markdown", "![i](a.png){: .icon }\n", '![](a.png){: .icon alt="" }\n'),
     ("md-raw-img", "markdown", 'T <img src="a.png"> u\n', 'T <img src="a.png" alt="A &#96;b&#96;"> u\n'),

@@ -7,7 +7,7 @@ quantisation or pinning a revision is a one-line change here. Provenance: docs/m
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from types import MappingProxyType
 
 from alttext_tools.errors import AltTextError
@@ -52,33 +52,29 @@ class Preset:
 
 # Revisions: every preset follows "main" until a project's first pull locks the commit it got.
 # No commit is written here unless it was read from the Hub: a hash is never guessed.
+# Source: https://huggingface.co/ggml-org/moondream2-20250414-GGUF
+# The text model is a phi2-architecture GGUF (moondream2 = SigLIP + Phi); "_ct-vicuna" is the
+# chat-template variant ggml-org ships. The conversion is f16 only, hence the size.
+# Sizes: 2_839_535_072 (text) + 909_777_984 (mmproj), from a public project pinning both.
+_MOONDREAM2 = Preset(
+    name="moondream2",
+    repo_id="ggml-org/moondream2-20250414-GGUF",
+    revision="main",
+    text_file="moondream2-text-model-f16_ct-vicuna.gguf",
+    mmproj_file="moondream2-mmproj-f16-20250414.gguf",
+    handler="moondream",
+    download_size=3_749_313_056,
+    slot="fast",
+    description="Moondream2 (2025-04-14), ~1.9B, phi2 text model, f16: the weights as published",
+)
+
 _PRESET_LIST: tuple[Preset, ...] = (
-    # Source: https://huggingface.co/ggml-org/moondream2-20250414-GGUF
-    # The text model is a phi2-architecture GGUF (moondream2 = SigLIP + Phi); "_ct-vicuna" is the
-    # chat-template variant ggml-org ships. The conversion is f16 only, hence the size.
-    # Sizes: 2_839_535_072 (text) + 909_777_984 (mmproj), from a public project pinning both.
-    Preset(
-        name="moondream2",
-        repo_id="ggml-org/moondream2-20250414-GGUF",
-        revision="main",
-        text_file="moondream2-text-model-f16_ct-vicuna.gguf",
-        mmproj_file="moondream2-mmproj-f16-20250414.gguf",
-        handler="moondream",
-        download_size=3_749_313_056,
-        slot="fast",
-        description="Moondream2 (2025-04-14), ~1.9B, phi2 text model, f16: the weights as published",
-    ),
+    _MOONDREAM2,
     # The same download, its text model quantized to Q4_K_M by `pull` (llama.cpp's quantizer, in
     # process): the fast slot's default, chosen from benchmarks/levers.py (docs/engines.md).
-    Preset(
+    replace(
+        _MOONDREAM2,
         name="moondream2-q4_k_m",
-        repo_id="ggml-org/moondream2-20250414-GGUF",
-        revision="main",
-        text_file="moondream2-text-model-f16_ct-vicuna.gguf",
-        mmproj_file="moondream2-mmproj-f16-20250414.gguf",
-        handler="moondream",
-        download_size=3_749_313_056,
-        slot="fast",
         description="Moondream2, text model quantized to Q4_K_M once after download: faster on CPU (default)",
         quantize="Q4_K_M",
     ),

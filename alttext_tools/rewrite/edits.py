@@ -134,10 +134,12 @@ def escape_md_label(value: str, encoding: Encoding = "utf-8") -> str:
 
 def escape_attr_list(value: str, quote: str, encoding: Encoding = "utf-8") -> str:
     """`value` inside a quoted attr_list value (`{ alt="..." }`): it has no backslash escapes, so
-    the quote, `&`, `<`, `>`, `}` (which would end the list), "|" (which would end a table cell) and
-    what Python-Markdown's inline patterns would read before attr_list sees the value (code spans,
-    links, emphasis: see `escape_html_attr`) become character references."""
-    return escape_html_attr(value, quote, encoding, in_markdown=True).replace("}", "&#125;")
+    the quote, `&`, `<`, `>`, `}` (which would end the list), `{` (in a table cell, Python-Markdown's
+    attr_list then reads the list as the cell's own), "|" (which would end a table cell) and what
+    Python-Markdown's inline patterns would read before attr_list sees the value (code spans, links,
+    emphasis: see `escape_html_attr`) become character references."""
+    escaped = escape_html_attr(value, quote, encoding, in_markdown=True)
+    return escaped.replace("{", "&#123;").replace("}", "&#125;")
 
 
 def shown(value: str | None, absent: str) -> str:

@@ -277,12 +277,13 @@ def _joined(events: Iterable[Event]) -> list[Event]:
         out.append(event)
     # Text runs as HTML shows them (code spans and blocks are other tokens, compared as written).
     out = [("text", _SPACES.sub(" ", str(e[1]))) if e[0] == "text" else e for e in out]
-    return _trim(out, lambda event: event[0] not in _INLINE_TOKENS)
+    # A soft line break shows as white space: white space before it is not shown either.
+    return _trim(out, lambda event: event[0] not in _INLINE_TOKENS or event[0] == "softbreak")
 
 
 def _trim(events: list[Event], ends_text: Callable[[Event], bool]) -> list[Event]:
-    """White space at the end of a text run that a block ends is not shown: a decorative marker
-    removed with the space before it leaves none."""
+    """White space at the end of a text run that a block or a soft line break ends is not shown: a
+    decorative marker removed with the space before it leaves none."""
     out: list[Event] = []
     for index, event in enumerate(events):
         if event[0] == "text" and (index + 1 == len(events) or ends_text(events[index + 1])):
