@@ -213,11 +213,12 @@ def print_table(results: list[Result], baseline: dict[str, float], pinned: int) 
         "tok/s",
         "reused",
         "load s",
+        "s per image",
     )
     rows = []
     for r in results:
         if not r.seconds:  # a load-only row
-            rows.append((r.row.spec.name, r.row.lever, r.row.setting, *["-"] * 9, f"{r.load_s:.1f}"))
+            rows.append((r.row.spec.name, r.row.lever, r.row.setting, *["-"] * 9, f"{r.load_s:.1f}", "-"))
             continue
         mean = statistics.mean(r.seconds)
         gen = statistics.mean(r.generate_s)
@@ -240,6 +241,7 @@ def print_table(results: list[Result], baseline: dict[str, float], pinned: int) 
                 f"{tokens / gen:.1f}" if gen else "-",
                 str(r.reused),
                 f"{r.load_s:.1f}",
+                " / ".join(f"{image_s:.1f}" for image_s in r.seconds),
             )
         )
     widths = [max(len(str(line[i])) for line in (header, *rows)) for i in range(len(header))]
@@ -311,6 +313,15 @@ def main(argv: list[str] | None = None) -> int:
                 qwen,
                 qwen_today,
                 photo_tokens=PHOTO_IMAGE_TOKENS,
+            ),
+            *(
+                Row(
+                    "image budget",
+                    f"every image {tokens} tokens (w3c-tree-2, prefix cache)",
+                    qwen,
+                    replace(qwen_today, prefix_cache=True, image_max_tokens=tokens),
+                )
+                for tokens in (256, 512, 1024)
             ),
             Row(
                 "new defaults",
