@@ -224,8 +224,8 @@ def print_table(results: list[Result], baseline: dict[str, float], pinned: int) 
         gen = statistics.mean(r.generate_s)
         tokens = statistics.mean(r.tokens)
         at_pinned = _at_pinned(r, pinned)
-        base = baseline.get(r.row.spec.name.split("-q")[0])
-        base_pinned = baseline.get(r.row.spec.name.split("-q")[0] + "@")
+        base = baseline.get(r.row.spec.handler)
+        base_pinned = baseline.get(r.row.spec.handler + "@")
         rows.append(
             (
                 r.row.spec.name,
@@ -358,8 +358,9 @@ def main(argv: list[str] | None = None) -> int:
         for result in run_group(group, images, count, pinned):
             results.append(result)
             if result.row.lever == "today":
-                baseline[result.row.spec.name] = statistics.mean(result.seconds)
-                baseline[result.row.spec.name + "@"] = _at_pinned(result, pinned) or 0.0
+                # One "today" per model family (its handler): quantized variants compare with it.
+                baseline[result.row.spec.handler] = statistics.mean(result.seconds)
+                baseline[result.row.spec.handler + "@"] = _at_pinned(result, pinned) or 0.0
         names = "; ".join(f"{row.lever}: {row.setting}" for row in group)
         print(f"# {group[0].spec.name} {names} ({time.perf_counter() - started:.0f} s)", file=sys.stderr)
         print_table(results, baseline, pinned)  # as far as it got, in case the run is cut short

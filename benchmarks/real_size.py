@@ -254,6 +254,7 @@ def child_bare(work: Path, text: Path, mmproj: Path, handler: str, threads: int,
     """The same calls as alttext's, straight through llama_cpp.Llama + the chat handler."""
     from llama_cpp import Llama, llama_chat_format
 
+    from alttext_tools.config import parse_gpu_layers
     from alttext_tools.engines.base import EngineSettings
     from alttext_tools.engines.llama import HANDLER_CLASSES, native_model_params
 
@@ -272,7 +273,7 @@ def child_bare(work: Path, text: Path, mmproj: Path, handler: str, threads: int,
             n_batch=settings.n_batch,
             n_threads=threads,
             n_threads_batch=threads,
-            n_gpu_layers=gpu_layer_count(gpu),
+            n_gpu_layers=parse_gpu_layers(gpu),
             flash_attn=settings.flash_attn,
             seed=settings.seed,
             verbose=False,
@@ -287,12 +288,6 @@ def child_bare(work: Path, text: Path, mmproj: Path, handler: str, threads: int,
         llm.create_chat_completion(messages=call["messages"], seed=settings.seed, **kwargs)
     llm.close()
     return {"load_s": load_s, "calls": probe.calls, "peak_rss_mb": _peak_rss_mb()}
-
-
-def gpu_layer_count(value: str) -> int:
-    """--gpu-layers as llama.cpp counts layers: all -> -1, none -> 0, N -> N."""
-    named = {"all": -1, "none": 0}
-    return named[value] if value in named else int(value)
 
 
 # --- llama-mtmd-cli ------------------------------------------------------------------------------
@@ -328,6 +323,7 @@ PERF_LINE = re.compile(r"llama_perf_context_print:\s+(load|prompt eval|eval) tim
 def run_mtmd_cli(
     binary: Path, work: Path, text: Path, mmproj: Path, threads: int, gpu: str, calls: list[dict[str, Any]]
 ) -> dict[str, Any]:
+    from alttext_tools.config import parse_gpu_layers
     from alttext_tools.engines.base import EngineSettings, uses_extra_buffers
 
     settings = EngineSettings(n_threads=threads)
@@ -339,7 +335,7 @@ def run_mtmd_cli(
         argv += ["--perf", "-lv", "4"]  # llama_perf_context_print (load, prompt eval, eval) is logged at level 4
         argv += ["-t", str(threads), "-tb", str(threads), "-c", str(settings.n_ctx), "-b", str(settings.n_batch)]
         argv += ["-fa", "on" if settings.flash_attn else "off", "--seed", str(settings.seed), "--no-warmup"]
-        layers = gpu_layer_count(gpu)
+        layers = parse_gpu_layers(gpu)
         argv += ["-ngl", str(999 if layers < 0 else layers)]
         if not uses_extra_buffers(settings):  # as the engine loads models on this CPU
             argv += ["--no-repack"]

@@ -57,7 +57,7 @@ DESCRIBE_IN_A_CHILD = textwrap.dedent(
 @pytest.mark.parametrize("quant_type", ["Q8_0", "Q4_K_M"])
 def test_a_quantized_model_llama_cpp_repacks_describes_images(tmp_path: Path, quant_type: str) -> None:
     """On CPUs with AMX, llama.cpp 0.3.36's AMX matmul crashes the process on the first quantized
-    layer of this size (llama.cpp issue 20824): the engine loads quantized models without llama.cpp's
+    layer of this size (docs/engines.md, "AMX"): the engine loads quantized models without llama.cpp's
     extra CPU buffers there. In a child process, so that a crash fails this test only."""
     text = tm.write_gguf(tmp_path / "text.gguf", tm.phi2_text(tm.Weights(tm.SEED), None, AMX_SIZED))
     mmproj = tm.write_gguf(

@@ -66,7 +66,7 @@ class EngineSettings:
     # llama.cpp's extra CPU weight layouts (its AMX and repacked matmuls) for quantized models.
     # None: used, except on CPUs with AMX, where llama.cpp's AMX matmul (in the llama.cpp that
     # llama-cpp-python 0.3.36 vendors) crashes the process on the first quantized layer it runs
-    # (llama.cpp issue 20824; docs/engines.md, "AMX").
+    # (docs/engines.md, "AMX").
     extra_buffers: bool | None = None
     # Upper bound on tokens per image for dynamic-resolution projectors (Qwen2.5-VL would use up
     # to 4096, i.e. the whole default context). None keeps llama.cpp's per-model default.

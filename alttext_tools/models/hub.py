@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from alttext_tools.errors import AltTextError
+from alttext_tools.errors import AltTextError, ModelFileError
 from alttext_tools.models.lock import LockedModel, LockFileError, is_commit, read_lock, write_entry
 from alttext_tools.models.presets import PRESETS, Preset, get_preset
 from alttext_tools.models.spec import ModelSpec
@@ -423,8 +423,7 @@ def pull(
 
 def _quantize_once(preset: Preset, text: Path, cache: Path, say: Log) -> Path:
     """The preset's quantized text model, written from the downloaded `text` unless it exists."""
-    from alttext_tools.errors import ModelFileError
-    from alttext_tools.models.quantize import quantize
+    from alttext_tools.models.quantize import quantize  # llama.cpp's quantizer: only when pulling
 
     assert preset.quantize is not None
     target = quantized_text_path(preset, text, cache)
